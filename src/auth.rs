@@ -1,0 +1,81 @@
+//! API keys: `X-API-Key: <key>` or `Authorization: Bearer <key>`, compared in constant time.
+//!
+//! When a listener has keys, every route but `/health`, `/livez`, `/readyz`, `/metrics` and CORS
+//! preflights needs one: missing is 401 with `WWW-Authenticate: Bearer`, wrong is 403.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, header};
+use actix_web::middleware::Next;
+use actix_web::web;
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::role::Listener;
+
+/// What one listener knows about itself: which it is and the keys it accepts.
+pub struct ListenerCtx {
+    pub listener: Listener,
+    pub keys: Vec<String>,
+}
+
+const OPEN_PATHS: &[&str] = &["/health", "/livez", "/readyz", "/metrics"];
+
+fn is_exempt(req: &ServiceRequest) -> bool {
+    OPEN_PATHS.contains(&req.path())
+        || (req.method() == Method::OPTIONS
+            && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD))
+}
+
+/// The key a request presents, if any.
+fn presented_key(req: &ServiceRequest) -> Option<&str> {
+    if let Some(key) = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) {
+        return Some(key.trim());
+    }
+    let auth = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = auth.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Whether `presented` is one of `keys`; every key is compared, in constant time per byte.
+pub fn key_matches(keys: &[String], presented: &str) -> bool {
+    let mut found = subtle::Choice::from(0);
+    for key in keys {
+        found |= key.as_bytes().ct_eq(presented.as_bytes());
+    }
+    found.into()
+}
+
+/// The middleware; it reads the listener's keys from its [`ListenerCtx`].
+pub async fn require_key(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let verdict = match req.app_data::<web::Data<ListenerCtx>>() {
+        Some(ctx) if !ctx.keys.is_empty() && !is_exempt(&req) => match presented_key(&req) {
+            None => Some(ApiError::Unauthorized),
+            Some(key) if key_matches(&ctx.keys, key) => None,
+            Some(_) => Some(ApiError::Forbidden),
+        },
+        _ => None,
+    };
+    match verdict {
+        Some(err) => Ok(req.error_response(err)),
+        None => Ok(next.call(req).await?.map_into_boxed_body()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_match_exactly() {
+        let keys = vec!["alpha-key".to_owned(), "beta-key".to_owned()];
+        assert!(key_matches(&keys, "beta-key"));
+        assert!(!key_matches(&keys, "beta-ke"));
+        assert!(!key_matches(&keys, "beta-keyy"));
+        assert!(!key_matches(&keys, ""));
+        assert!(!key_matches(&[], "alpha-key"));
+    }
+}

@@ -1,0 +1,45 @@
+//! Embedded migrations, applied by `agenttracer migrate` and at ingest start, under a PostgreSQL
+//! advisory lock so that several ingest replicas can start at once.
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
+use diesel_async::AsyncPgConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// The advisory lock key every migrating process takes ("agenttr" in ASCII).
+const MIGRATION_LOCK_KEY: i64 = 0x6167_656e_7474_72;
+
+/// Applies every pending migration over a new connection to `url`; returns the versions applied.
+pub async fn run(url: &str) -> Result<Vec<String>, String> {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
+            .map_err(|e| format!("cannot connect to migrate: {}", super::strip_credentials(&e.to_string())))?;
+        conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
+            .map_err(|e| format!("cannot take the migration lock: {e}"))?;
+        let applied = conn
+            .run_pending_migrations(MIGRATIONS)
+            .map(|versions| versions.iter().map(ToString::to_string).collect())
+            .map_err(|e| format!("migration failed: {e}"));
+        let unlocked = conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+        let applied = applied?;
+        unlocked.map_err(|e| format!("cannot release the migration lock: {e}"))?;
+        Ok(applied)
+    })
+    .await
+    .map_err(|e| format!("migration task failed: {e}"))?
+}
+
+/// The newest migration version this binary knows.
+pub fn latest_version() -> Option<String> {
+    MigrationSource::<Pg>::migrations(&MIGRATIONS)
+        .ok()?
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .max()
+}

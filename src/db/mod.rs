@@ -1,0 +1,124 @@
+//! PostgreSQL: the writer pool and the read-only pool, migrations, and the shared run reader.
+//!
+//! Every connection sets `application_name`, `statement_timeout` and `lock_timeout`; the read
+//! pool's also sets `default_transaction_read_only = on`, so a query listener cannot write even
+//! when it is given the writer's credentials.
+
+pub mod migrate;
+pub mod read;
+pub mod schema;
+
+use std::time::Duration;
+
+use deadpool::Runtime;
+use diesel::ConnectionError;
+use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use futures_util::FutureExt;
+
+use crate::config::DatabaseConfig;
+
+pub type PgPool = Pool<AsyncPgConnection>;
+pub type PgConn = Object<AsyncPgConnection>;
+
+/// Which credentials and session settings a pool uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Write,
+    ReadOnly,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Write => "write",
+            Access::ReadOnly => "read",
+        }
+    }
+}
+
+/// The session settings every connection of a pool starts with.
+fn session_setup(cfg: &DatabaseConfig, access: Access) -> String {
+    let mut sql = format!(
+        "SET application_name = 'agenttracer-{}'; SET statement_timeout = {}; SET lock_timeout = {};",
+        access.as_str(),
+        cfg.statement_timeout_ms,
+        cfg.lock_timeout_ms
+    );
+    if access == Access::ReadOnly {
+        sql.push_str(" SET default_transaction_read_only = on;");
+    }
+    sql
+}
+
+/// Builds a pool; connections are made lazily, so this succeeds while the database is down.
+pub fn build_pool(url: &str, cfg: &DatabaseConfig, access: Access) -> Result<PgPool, String> {
+    let setup = session_setup(cfg, access);
+    let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    manager_config.custom_setup = Box::new(move |url| {
+        let setup = setup.clone();
+        async move {
+            let mut conn = AsyncPgConnection::establish(url).await?;
+            conn.batch_execute(&setup)
+                .await
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+            Ok(conn)
+        }
+        .boxed()
+    });
+    let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
+    let timeout = Some(cfg.acquire_timeout());
+    Pool::builder(manager)
+        .max_size(cfg.max_connections())
+        .wait_timeout(timeout)
+        .create_timeout(timeout)
+        .recycle_timeout(timeout)
+        .runtime(Runtime::Tokio1)
+        .build()
+        .map_err(|e| format!("cannot build the {} pool: {e}", access.as_str()))
+}
+
+/// A pool error as an operator may read it: the cause, never the URL or its credentials.
+pub fn describe_pool_error(err: &PoolError) -> String {
+    match err {
+        PoolError::Timeout(_) => "connection pool exhausted (no connection within the acquire timeout)".into(),
+        PoolError::Backend(e) => strip_credentials(&e.to_string()),
+        PoolError::Closed => "connection pool is closed".into(),
+        PoolError::NoRuntimeSpecified => "connection pool has no runtime".into(),
+        PoolError::PostCreateHook(e) => strip_credentials(&e.to_string()),
+    }
+}
+
+/// Removes anything URL-like with credentials from a message.
+pub fn strip_credentials(msg: &str) -> String {
+    msg.split_whitespace()
+        .map(|word| if word.contains("://") && word.contains('@') { "<url>" } else { word })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Runs `SELECT 1` on a connection from `pool` within `within`; the error says why not.
+pub async fn ping(pool: &PgPool, within: Duration) -> Result<(), String> {
+    let check = async {
+        let mut conn = pool.get().await.map_err(|e| describe_pool_error(&e))?;
+        conn.batch_execute("SELECT 1")
+            .await
+            .map_err(|e| strip_credentials(&e.to_string()))
+    };
+    match tokio::time::timeout(within, check).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("no answer within {} ms", within.as_millis())),
+    }
+}
+
+/// Pool gauges for `/metrics`.
+pub fn record_pool_metrics(pool: &PgPool, access: Access) {
+    let status = pool.status();
+    let name = access.as_str();
+    let in_use = status.size.saturating_sub(status.available);
+    metrics::gauge!("db_pool_connections", "pool" => name, "state" => "idle").set(status.available as f64);
+    metrics::gauge!("db_pool_connections", "pool" => name, "state" => "in_use").set(in_use as f64);
+    metrics::gauge!("db_pool_max_connections", "pool" => name).set(status.max_size as f64);
+    metrics::gauge!("db_pool_waiting_requests", "pool" => name).set(status.waiting as f64);
+}

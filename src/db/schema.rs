@@ -1,0 +1,53 @@
+// The tables of migrations/, as diesel sees them.
+
+diesel::table! {
+    agent_runs (run_id) {
+        run_id -> Uuid,
+        #[max_length = 255]
+        agent_id -> Varchar,
+        #[max_length = 100]
+        agent_version -> Varchar,
+        #[max_length = 50]
+        environment -> Varchar,
+        #[max_length = 20]
+        status -> Varchar,
+        started_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    agent_steps (step_id) {
+        step_id -> Uuid,
+        run_id -> Uuid,
+        seq -> Int4,
+        #[max_length = 20]
+        step_type -> Varchar,
+        #[max_length = 255]
+        name -> Varchar,
+        latency_ms -> Int4,
+        started_at -> Timestamptz,
+        ended_at -> Timestamptz,
+        metadata -> Jsonb,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    agent_failures (failure_id) {
+        failure_id -> Uuid,
+        run_id -> Uuid,
+        step_id -> Nullable<Uuid>,
+        #[max_length = 20]
+        failure_type -> Varchar,
+        #[max_length = 100]
+        failure_code -> Varchar,
+        message -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(agent_steps -> agent_runs (run_id));
+diesel::joinable!(agent_failures -> agent_runs (run_id));
+diesel::allow_tables_to_appear_in_same_query!(agent_runs, agent_steps, agent_failures);

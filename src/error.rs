@@ -1,0 +1,132 @@
+//! One error type for every route: a status code and a `{"detail": …}` body.
+//!
+//! 5xx bodies are generic and their cause is logged once, here. Database trouble that retrying
+//! can cure (no connection within the acquire timeout, statement or lock timeout, a lost
+//! connection) is 503 with `Retry-After`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde_json::json;
+
+use crate::model::input::FieldError;
+
+/// Seconds a client should wait before retrying a 503.
+pub const RETRY_AFTER_S: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("Not authenticated")]
+    Unauthorized,
+    #[error("Invalid API key")]
+    Forbidden,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ApiError::Internal(err.into())
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        ApiError::Validation(errors)
+    }
+}
+
+/// Whether a database error is one a retry can cure (an outage, a timeout, a lost connection).
+pub fn is_transient(err: &DieselError) -> bool {
+    match err {
+        DieselError::DatabaseError(kind, info) => match kind {
+            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection => true,
+            DatabaseErrorKind::SerializationFailure => true,
+            _ => {
+                let msg = info.message();
+                msg.starts_with("canceling statement due to")
+                    || msg.starts_with("terminating connection")
+                    || msg.contains("the database system is")
+                    || msg.contains("deadlock detected")
+                    || msg.contains("could not obtain lock")
+            }
+        },
+        DieselError::BrokenTransactionManager => true,
+        _ => false,
+    }
+}
+
+impl From<DieselError> for ApiError {
+    fn from(err: DieselError) -> Self {
+        if is_transient(&err) {
+            tracing::warn!(error = %err, "database unavailable");
+            return ApiError::Unavailable("Database unavailable, retry later".into());
+        }
+        if let DieselError::DatabaseError(DatabaseErrorKind::ReadOnlyTransaction, _) = err {
+            tracing::error!(error = %err, "write attempted on a read-only connection");
+        }
+        ApiError::internal(err)
+    }
+}
+
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {
+    fn from(err: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        tracing::warn!(error = %crate::db::describe_pool_error(&err), "no database connection");
+        ApiError::Unavailable("Database unavailable, retry later".into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut res = HttpResponse::build(self.status_code());
+        let body = match self {
+            ApiError::Validation(errors) => json!({ "detail": errors }),
+            ApiError::Internal(err) => {
+                let mut chain = err.to_string();
+                let mut source = err.source();
+                while let Some(cause) = source {
+                    chain.push_str(": ");
+                    chain.push_str(&cause.to_string());
+                    source = cause.source();
+                }
+                tracing::error!(error = %chain, "internal error");
+                json!({ "detail": "Internal server error" })
+            }
+            ApiError::Unauthorized => {
+                res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+                json!({ "detail": self.to_string() })
+            }
+            ApiError::Unavailable(_) => {
+                res.insert_header((header::RETRY_AFTER, RETRY_AFTER_S.to_string()));
+                json!({ "detail": self.to_string() })
+            }
+            _ => json!({ "detail": self.to_string() }),
+        };
+        res.json(body)
+    }
+}

@@ -1,0 +1,75 @@
+//! `/health` and `/readyz` (a connection from this listener's pool and `SELECT 1` within 2 s),
+//! `/livez` (the process runs; the database is not touched) and `/metrics`, on every listener.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, get, web};
+use serde_json::json;
+
+use crate::auth::ListenerCtx;
+use crate::db::{self, Access};
+use crate::role::Listener;
+use crate::state::AppState;
+
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(health).service(readyz).service(livez).service(metrics);
+}
+
+async fn database_check(state: &AppState, ctx: &ListenerCtx) -> HttpResponse {
+    let pool = match ctx.listener {
+        Listener::Ingest => state.write.as_ref(),
+        Listener::Query => state.read.as_ref(),
+    };
+    let result = match pool {
+        Some(pool) => db::ping(pool, HEALTH_TIMEOUT).await,
+        None => Err("no pool for this listener".into()),
+    };
+    match result {
+        Ok(()) => HttpResponse::Ok().json(json!({
+            "status": "healthy",
+            "service": ctx.listener.service_name(),
+            "version": env!("CARGO_PKG_VERSION"),
+        })),
+        Err(reason) => {
+            tracing::warn!(listener = ctx.listener.as_str(), %reason, "health check failed");
+            HttpResponse::ServiceUnavailable()
+                .insert_header(("Retry-After", crate::error::RETRY_AFTER_S.to_string()))
+                .json(json!({ "detail": format!("Database connection failed: {reason}") }))
+        }
+    }
+}
+
+/// The original's readiness check.
+#[get("/health")]
+async fn health(state: web::Data<AppState>, ctx: web::Data<ListenerCtx>) -> HttpResponse {
+    database_check(&state, &ctx).await
+}
+
+/// Readiness for orchestrators: the same check as `/health`.
+#[get("/readyz")]
+async fn readyz(state: web::Data<AppState>, ctx: web::Data<ListenerCtx>) -> HttpResponse {
+    database_check(&state, &ctx).await
+}
+
+/// Liveness: 200 while the process runs, whatever the database does.
+#[get("/livez")]
+async fn livez(ctx: web::Data<ListenerCtx>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "alive", "service": ctx.listener.service_name() }))
+}
+
+/// Prometheus text format; one process-wide registry, whichever listener is scraped.
+#[get("/metrics")]
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    if let Some(pool) = &state.write {
+        db::record_pool_metrics(pool, Access::Write);
+    }
+    if let Some(pool) = &state.read {
+        db::record_pool_metrics(pool, Access::ReadOnly);
+    }
+    state.metrics.run_upkeep();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}

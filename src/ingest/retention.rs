@@ -1,0 +1,45 @@
+//! Retention: with `retention.days` set, the ingest role purges runs that started longer ago,
+//! in batches of `retention.batch_size` (each its own short transaction, skipping rows that
+//! writers hold), every `retention.interval_s`.
+
+use std::time::Duration;
+
+use time::OffsetDateTime;
+
+use crate::config::RetentionConfig;
+use crate::db::PgPool;
+use crate::ingest::store;
+
+/// Purges once: deletes batch after batch until none is left; returns how many runs it deleted.
+pub async fn purge(pool: &PgPool, cfg: &RetentionConfig) -> Result<usize, String> {
+    let Some(days) = cfg.days else { return Ok(0) };
+    let cutoff = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
+    let mut total = 0;
+    loop {
+        let mut conn = pool.get().await.map_err(|e| crate::db::describe_pool_error(&e))?;
+        let deleted = store::purge_before(&mut conn, cutoff, cfg.batch_size)
+            .await
+            .map_err(|e| e.to_string())?;
+        drop(conn);
+        total += deleted;
+        metrics::counter!("runs_purged_total").increment(deleted as u64);
+        if deleted < cfg.batch_size as usize {
+            return Ok(total);
+        }
+        // Leave room for ingest between batches.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs [`purge`] now and every `interval_s` until the task is dropped.
+pub async fn run(pool: PgPool, cfg: RetentionConfig) {
+    let mut tick = tokio::time::interval(Duration::from_secs(cfg.interval_s));
+    loop {
+        tick.tick().await;
+        match purge(&pool, &cfg).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(runs = n, days = cfg.days, "retention purged old runs"),
+            Err(error) => tracing::warn!(%error, "retention purge failed; will retry"),
+        }
+    }
+}

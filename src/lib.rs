@@ -1,0 +1,27 @@
+//! AgentTracer: self-hosted observability for AI agents.
+//!
+//! One binary serves two roles over one PostgreSQL database:
+//!
+//! - [`cli`], [`config`], [`role`]: the command line, the layered configuration, the roles.
+//! - [`startup`]: builds the listeners a role needs, mounts its route sets, shuts down gracefully.
+//! - [`state`], [`error`], [`auth`], [`health`], [`telemetry`]: what every route shares.
+//! - [`db`]: pools (writer, read-only), diesel schema, embedded migrations, the run reader.
+//! - [`model`]: runs, steps and failures; validation of what agents send; the privacy policy.
+//! - [`ingest`]: the write side (single runs, batches, deletes, retention).
+//! - [`query`]: the read side.
+//! - [`healthcheck`]: the `healthcheck` command's HTTP probe.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod health;
+pub mod healthcheck;
+pub mod ingest;
+pub mod model;
+pub mod query;
+pub mod role;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,64 @@
+//! The `agenttracer` binary: parse the command line, load configuration, dispatch.
+
+use std::process::ExitCode;
+
+use agenttracer::cli::{Cli, Command};
+use agenttracer::config::Config;
+use agenttracer::startup::Application;
+use agenttracer::{db, healthcheck, telemetry};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref(), cli.command.role_flag()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("agenttracer: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Config => {
+            print!("{}", config.to_masked_toml());
+            ExitCode::SUCCESS
+        }
+        Command::Healthcheck { url } => match healthcheck::run(&config, url.as_deref()) {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::FAILURE,
+        },
+        Command::Migrate => {
+            telemetry::init_logging(&config.log);
+            block_on(async {
+                let applied = db::migrate::run(config.database.url.expose()).await?;
+                tracing::info!(applied = applied.len(), versions = ?applied, "migrations up to date");
+                Ok(())
+            })
+        }
+        Command::Serve { .. } => {
+            telemetry::init_logging(&config.log);
+            tracing::info!(role = %config.server.role, version = env!("CARGO_PKG_VERSION"), "starting agenttracer");
+            block_on(async {
+                let app = Application::build(config).await.map_err(|e| e.to_string())?;
+                app.run_until_stopped().await.map_err(|e| e.to_string())
+            })
+        }
+    }
+}
+
+fn block_on(work: impl Future<Output = Result<(), String>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("agenttracer: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "agenttracer failed");
+            eprintln!("agenttracer: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! The domain: runs, their ordered steps and their failures.
+//!
+//! [`input`] turns a JSON body into a validated [`NewRun`] (collecting every problem), [`privacy`]
+//! keeps prompts and credentials out, and [`output`] is the stored shape every endpoint answers with.
+
+pub mod input;
+pub mod output;
+pub mod privacy;
+pub mod timestamp;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Defines a closed set of lowercase string values stored as text (and checked by the schema).
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            /// Every accepted value, in schema order.
+            pub const VALUES: &'static [&'static str] = &[$($text),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// A run's status; all but `running` are final.
+    RunStatus { Success => "success", Failure => "failure", Partial => "partial", Running => "running" }
+);
+string_enum!(
+    /// What a step did.
+    StepType { Plan => "plan", Retrieve => "retrieve", Tool => "tool", Llm => "llm", Respond => "respond", Other => "other" }
+);
+string_enum!(
+    /// The first level of the failure taxonomy; the second (`failure_code`) is free-form.
+    FailureType { Tool => "tool", Model => "model", Retrieval => "retrieval", Orchestration => "orchestration" }
+);
+
+impl RunStatus {
+    /// A final run is frozen: a resend of it changes nothing.
+    pub fn is_final(self) -> bool {
+        self != RunStatus::Running
+    }
+}
+
+/// A validated run, ready to store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewRun {
+    pub run_id: Uuid,
+    pub agent_id: String,
+    pub agent_version: String,
+    pub environment: String,
+    pub status: RunStatus,
+    pub started_at: OffsetDateTime,
+    pub ended_at: Option<OffsetDateTime>,
+    /// Ordered by `seq`, which runs 0..n-1.
+    pub steps: Vec<NewStep>,
+    pub failures: Vec<NewFailure>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewStep {
+    pub step_id: Uuid,
+    pub seq: i32,
+    pub step_type: StepType,
+    pub name: String,
+    pub latency_ms: i32,
+    pub started_at: OffsetDateTime,
+    pub ended_at: OffsetDateTime,
+    /// Always a JSON object.
+    pub metadata: serde_json::Value,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewFailure {
+    pub failure_id: Uuid,
+    pub step_id: Option<Uuid>,
+    pub failure_type: FailureType,
+    pub failure_code: String,
+    pub message: String,
+}

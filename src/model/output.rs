@@ -1,0 +1,100 @@
+//! The stored shape of a run, as `GET /v1/runs/{id}` and the ingest answers give it: the run with
+//! its steps (by seq) and failures, always arrays, every step's `metadata` an object.
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::NewRun;
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunOut {
+    pub run_id: Uuid,
+    pub agent_id: String,
+    pub agent_version: String,
+    pub environment: String,
+    pub status: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub ended_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    pub steps: Vec<StepOut>,
+    pub failures: Vec<FailureOut>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StepOut {
+    pub step_id: Uuid,
+    pub run_id: Uuid,
+    pub seq: i32,
+    pub step_type: String,
+    pub name: String,
+    pub latency_ms: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub ended_at: OffsetDateTime,
+    pub metadata: serde_json::Value,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FailureOut {
+    pub failure_id: Uuid,
+    pub run_id: Uuid,
+    pub step_id: Option<Uuid>,
+    pub failure_type: String,
+    pub failure_code: String,
+    pub message: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+impl RunOut {
+    /// The stored form of a run just written: the run row's `created_at`, and `written_at` (the
+    /// transaction's `now()`) for its steps and failures, exactly as a later read returns them.
+    pub fn from_new(run: &NewRun, created_at: OffsetDateTime, written_at: OffsetDateTime) -> Self {
+        RunOut {
+            run_id: run.run_id,
+            agent_id: run.agent_id.clone(),
+            agent_version: run.agent_version.clone(),
+            environment: run.environment.clone(),
+            status: run.status.as_str().into(),
+            started_at: run.started_at,
+            ended_at: run.ended_at,
+            created_at,
+            steps: run
+                .steps
+                .iter()
+                .map(|s| StepOut {
+                    step_id: s.step_id,
+                    run_id: run.run_id,
+                    seq: s.seq,
+                    step_type: s.step_type.as_str().into(),
+                    name: s.name.clone(),
+                    latency_ms: s.latency_ms,
+                    started_at: s.started_at,
+                    ended_at: s.ended_at,
+                    metadata: s.metadata.clone(),
+                    created_at: written_at,
+                })
+                .collect(),
+            failures: run
+                .failures
+                .iter()
+                .map(|f| FailureOut {
+                    failure_id: f.failure_id,
+                    run_id: run.run_id,
+                    step_id: f.step_id,
+                    failure_type: f.failure_type.as_str().into(),
+                    failure_code: f.failure_code.clone(),
+                    message: f.message.clone(),
+                    created_at: written_at,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! Privacy by schema: prompts, model outputs and credentials are never stored.
+//!
+//! Two rules, applied to step metadata at every depth and to failure messages:
+//! - **content keys**: a metadata key one of whose words (split on `_ - .`, spaces and camelCase)
+//!   is a content word and none a measurement or identity word. `user_input` is content;
+//!   `input_tokens` and `gen_ai.response.model` are not. A content key only counts when its value
+//!   carries text (a string, or a list or object holding one): `{"prompt": {"tokens": 5}}` is fine.
+//! - **secret values**: strings that carry a credential (API keys, AWS key ids, GitHub tokens,
+//!   JWTs, `Bearer …`, `password=…` assignments, PEM private keys, URLs with a password).
+//!
+//! `reject` reports each violation (by key path and rule, never the value); `redact` replaces
+//! the value, or just the secret inside it, with `"[REDACTED]"`; `off` does nothing.
+
+use std::sync::LazyLock;
+
+use regex::{Regex, RegexSet};
+use serde_json::Value;
+
+use crate::config::PrivacyMode;
+
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Words that make a key content…
+const CONTENT_WORDS: &[&str] = &[
+    "prompt", "prompts", "response", "responses", "completion", "completions", "message",
+    "messages", "content", "contents", "text", "texts", "input", "inputs", "output", "outputs",
+    "query", "queries", "answer", "answers", "reasoning", "thought", "thoughts", "instruction",
+    "instructions", "question", "questions", "reply", "replies", "transcript", "utterance",
+];
+
+/// …unless one of these says the value is a measurement or an identity.
+const MEASURE_WORDS: &[&str] = &[
+    "token", "tokens", "count", "counts", "length", "len", "size", "bytes", "byte", "chars",
+    "char", "characters", "ms", "id", "ids", "uuid", "hash", "type", "types", "kind", "format",
+    "version", "name", "names", "model", "models", "reason", "reasons", "role", "roles", "status",
+    "code", "codes", "num", "number", "total", "limit", "latency", "duration", "score", "cost",
+    "language", "encoding", "index", "truncated",
+];
+
+/// Which rule a violation broke; the `rule` label of `privacy_violations_total`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    ContentKey,
+    SecretValue,
+}
+
+impl Rule {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::ContentKey => "content_key",
+            Rule::SecretValue => "secret_value",
+        }
+    }
+}
+
+/// One violation: where, which rule, and a description that never includes the value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Violation {
+    pub loc: Vec<Value>,
+    pub rule: Rule,
+    pub what: String,
+}
+
+/// What a scan found: violations (in `reject` mode) and how many values it redacted.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub violations: Vec<Violation>,
+    pub redacted: u32,
+}
+
+/// Splits a key into lowercase words on `_ - .`, spaces, digits and camelCase humps.
+pub fn key_words(key: &str) -> Vec<String> {
+    let chars: Vec<char> = key.chars().collect();
+    let mut words = Vec::new();
+    let mut current = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_alphanumeric() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            continue;
+        }
+        let prev = i.checked_sub(1).map(|p| chars[p]);
+        let next = chars.get(i + 1).copied();
+        let boundary = match prev {
+            Some(p) if p.is_alphanumeric() => {
+                (c.is_uppercase() && (p.is_lowercase() || p.is_ascii_digit()))
+                    || (c.is_uppercase() && p.is_uppercase() && next.is_some_and(char::is_lowercase))
+                    || (c.is_ascii_digit() != p.is_ascii_digit())
+            }
+            _ => false,
+        };
+        if boundary && !current.is_empty() {
+            words.push(std::mem::take(&mut current));
+        }
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+/// The content word that makes `key` a content key, if it is one.
+pub fn content_word(key: &str) -> Option<String> {
+    let words = key_words(key);
+    if words.iter().any(|w| MEASURE_WORDS.contains(&w.as_str())) {
+        return None;
+    }
+    words.into_iter().find(|w| CONTENT_WORDS.contains(&w.as_str()))
+}
+
+pub fn is_content_key(key: &str) -> bool {
+    content_word(key).is_some()
+}
+
+struct SecretPattern {
+    what: &'static str,
+    regex: &'static str,
+}
+
+/// Credentials; where a pattern has a `secret` group, only that group is the secret.
+const SECRET_PATTERNS: &[SecretPattern] = &[
+    SecretPattern { what: "an API key (sk-…)", regex: r"\bsk-[A-Za-z0-9_\-]{20,}" },
+    SecretPattern { what: "an AWS access key id", regex: r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b" },
+    SecretPattern { what: "a GitHub token", regex: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})" },
+    SecretPattern { what: "a Google API key", regex: r"\bAIza[0-9A-Za-z_\-]{35}" },
+    SecretPattern { what: "a Slack token", regex: r"\bxox[abposr]-[A-Za-z0-9\-]{10,}" },
+    SecretPattern { what: "a JWT", regex: r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}" },
+    SecretPattern { what: "a bearer token", regex: r"(?i)\bbearer\s+(?P<secret>[A-Za-z0-9\-._~+/]{16,}=*)" },
+    SecretPattern {
+        what: "a credential assignment",
+        regex: r#"(?i)\b(?:password|passwd|pwd|secret|client[_\-]?secret|api[_\-]?key|apikey|access[_\-]?key|secret[_\-]?key|access[_\-]?token|auth[_\-]?token|private[_\-]?key)["']?\s*[:=]\s*["']?(?P<secret>[^\s"',;&]{4,})"#,
+    },
+    SecretPattern {
+        what: "a PEM private key",
+        regex: r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|[\s\S]*)",
+    },
+    SecretPattern { what: "a URL with a password", regex: r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]+:(?P<secret>[^/\s@]+)@" },
+];
+
+struct Secrets {
+    set: RegexSet,
+    each: Vec<Regex>,
+}
+
+static SECRETS: LazyLock<Secrets> = LazyLock::new(|| {
+    // The patterns are constants covered by the tests below; failing here is a build defect.
+    let set = RegexSet::new(SECRET_PATTERNS.iter().map(|p| p.regex)).unwrap_or_else(|e| panic!("{e}"));
+    let each = SECRET_PATTERNS
+        .iter()
+        .map(|p| Regex::new(p.regex).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    Secrets { set, each }
+});
+
+/// An assignment's value must look like a credential, not a word: "password: incorrect" is
+/// prose, "password=hunter2" is not.
+fn credential_like(value: &str) -> bool {
+    value.len() >= 16 || value.chars().any(|c| !c.is_ascii_alphabetic())
+}
+
+/// The first credential found in `text`, described (never quoted).
+pub fn find_secret(text: &str) -> Option<&'static str> {
+    let secrets = &*SECRETS;
+    secrets.set.matches(text).iter().find_map(|i| {
+        let regex = &secrets.each[i];
+        let real = regex.captures_iter(text).any(|caps| match caps.name("secret") {
+            Some(m) if SECRET_PATTERNS[i].what == "a credential assignment" => credential_like(m.as_str()),
+            _ => true,
+        });
+        real.then_some(SECRET_PATTERNS[i].what)
+    })
+}
+
+/// Replaces every credential in `text` with `[REDACTED]`; returns how many it replaced.
+pub fn redact_secrets(text: &mut String) -> u32 {
+    let secrets = &*SECRETS;
+    let matched: Vec<usize> = secrets.set.matches(text).into_iter().collect();
+    let mut count = 0;
+    for i in matched {
+        let regex = &secrets.each[i];
+        let is_assignment = SECRET_PATTERNS[i].what == "a credential assignment";
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for caps in regex.captures_iter(text) {
+            let Some(whole) = caps.get(0) else { continue };
+            let target = caps.name("secret").unwrap_or(whole);
+            if is_assignment && !credential_like(target.as_str()) {
+                continue;
+            }
+            out.push_str(&text[last..target.start()]);
+            out.push_str(REDACTED);
+            last = target.end();
+            count += 1;
+        }
+        if last > 0 {
+            out.push_str(&text[last..]);
+            *text = out;
+        }
+    }
+    count
+}
+
+fn holds_text(value: &Value) -> bool {
+    match value {
+        Value::String(_) => true,
+        Value::Array(items) => items.iter().any(holds_text),
+        Value::Object(map) => map.values().any(holds_text),
+        _ => false,
+    }
+}
+
+fn record(rule: Rule, action: &'static str) {
+    metrics::counter!("privacy_violations_total", "rule" => rule.as_str(), "action" => action)
+        .increment(1);
+}
+
+impl Scan {
+    /// Applies both rules to a metadata value at every depth; `loc` is its location.
+    pub fn metadata(&mut self, value: &mut Value, mode: PrivacyMode, loc: &mut Vec<Value>) {
+        if mode == PrivacyMode::Off {
+            return;
+        }
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map.iter_mut() {
+                    loc.push(Value::String(key.clone()));
+                    match content_word(key) {
+                        Some(word) if holds_text(child) => {
+                            self.found(mode, loc, Rule::ContentKey, format!("content word `{word}`"));
+                            if mode == PrivacyMode::Redact {
+                                *child = Value::String(REDACTED.into());
+                            }
+                        }
+                        _ => self.metadata(child, mode, loc),
+                    }
+                    loc.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter_mut().enumerate() {
+                    loc.push(Value::from(i));
+                    self.metadata(child, mode, loc);
+                    loc.pop();
+                }
+            }
+            Value::String(text) => self.text(text, mode, loc),
+            _ => {}
+        }
+    }
+
+    /// Applies the secret-value rule to a string (a failure message, a metadata value).
+    pub fn text(&mut self, text: &mut String, mode: PrivacyMode, loc: &[Value]) {
+        if mode == PrivacyMode::Off {
+            return;
+        }
+        let Some(what) = find_secret(text) else { return };
+        match mode {
+            PrivacyMode::Redact => {
+                let n = redact_secrets(text);
+                self.redacted += n;
+                for _ in 0..n {
+                    record(Rule::SecretValue, "redact");
+                }
+            }
+            _ => self.found(mode, loc, Rule::SecretValue, what.to_owned()),
+        }
+    }
+
+    fn found(&mut self, mode: PrivacyMode, loc: &[Value], rule: Rule, what: String) {
+        match mode {
+            PrivacyMode::Redact => {
+                self.redacted += 1;
+                record(rule, "redact");
+            }
+            PrivacyMode::Reject => {
+                record(rule, "reject");
+                self.violations.push(Violation { loc: loc.to_vec(), rule, what });
+            }
+            PrivacyMode::Off => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_design_examples_of_content_keys() {
+        for key in ["prompt", "user_input", "response_text", "gen_ai.input.messages", "systemPrompt", "completion", "reasoning", "llm.output_messages"] {
+            assert!(is_content_key(key), "{key} should be content");
+        }
+        for key in [
+            "input_tokens", "output_length", "context_length", "prompt_template_id", "gen_ai.response.model",
+            "gen_ai.response.finish_reasons", "promptTokens", "model", "tool_name", "temperature", "message_count",
+            "HTTPResponseCode", "contextual", "inputs_hash",
+        ] {
+            assert!(!is_content_key(key), "{key} should not be content");
+        }
+    }
+
+    #[test]
+    fn key_words_split_on_separators_and_camel_case() {
+        assert_eq!(key_words("gen_ai.response.finish-reasons"), ["gen", "ai", "response", "finish", "reasons"]);
+        assert_eq!(key_words("HTTPResponseCode"), ["http", "response", "code"]);
+        assert_eq!(key_words("userInput2"), ["user", "input", "2"]);
+        assert_eq!(key_words("context length"), ["context", "length"]);
+    }
+
+    #[test]
+    fn secrets_are_found_and_prose_is_not() {
+        for text in [
+            "key sk-proj-abcdefghijklmnopqrstuvwx1234",
+            "AKIAIOSFODNN7EXAMPLE",
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "Authorization: Bearer abcdef0123456789abcdef",
+            "password=hunter2",
+            "api_key: 'A1b2C3d4'",
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+            "postgresql://app:s3cr3t@db:5432/x",
+        ] {
+            assert!(find_secret(text).is_some(), "{text} should be a secret");
+        }
+        for text in [
+            "Prompt exceeds 128k token limit",
+            "invalid password: incorrect",
+            "Bearer token expired",
+            "tool returned 429 rate limited",
+            "see https://example.com/docs",
+            "task-1234 failed",
+        ] {
+            assert_eq!(find_secret(text), None, "{text} should not be a secret");
+        }
+    }
+
+    #[test]
+    fn redaction_replaces_only_the_secret() {
+        let mut text = "login failed with password=hunter2 for user bob".to_owned();
+        assert_eq!(redact_secrets(&mut text), 1);
+        assert_eq!(text, "login failed with password=[REDACTED] for user bob");
+        let mut text = "two keys sk-aaaaaaaaaaaaaaaaaaaaaaaa and sk-bbbbbbbbbbbbbbbbbbbbbbbbb".to_owned();
+        assert_eq!(redact_secrets(&mut text), 2);
+        assert_eq!(text, "two keys [REDACTED] and [REDACTED]");
+    }
+
+    #[test]
+    fn reject_mode_reports_paths_without_values() {
+        let mut meta = json!({
+            "model": "gpt-4o",
+            "input_tokens": 12,
+            "prompt": "tell me a secret",
+            "nested": {"deep": [{"user_input": "hi"}], "auth": "Bearer abcdefabcdefabcdef12"},
+            "response": {"tokens": 5}
+        });
+        let before = meta.clone();
+        let mut scan = Scan::default();
+        scan.metadata(&mut meta, PrivacyMode::Reject, &mut vec![json!("metadata")]);
+        assert_eq!(meta, before, "reject mode changes nothing");
+        let mut found: Vec<(String, Rule)> = scan
+            .violations
+            .iter()
+            .map(|v| (serde_json::to_string(&v.loc).unwrap_or_default(), v.rule))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            found,
+            [
+                (r#"["metadata","nested","auth"]"#.to_owned(), Rule::SecretValue),
+                (r#"["metadata","nested","deep",0,"user_input"]"#.to_owned(), Rule::ContentKey),
+                (r#"["metadata","prompt"]"#.to_owned(), Rule::ContentKey),
+            ]
+        );
+        for v in &scan.violations {
+            assert!(!v.what.contains("tell me") && !v.what.contains("abcdef"), "{}", v.what);
+        }
+    }
+
+    #[test]
+    fn redact_mode_replaces_values_and_counts() {
+        let mut meta = json!({"prompt": "hi", "note": "key sk-aaaaaaaaaaaaaaaaaaaaaaaa", "input_tokens": 3});
+        let mut scan = Scan::default();
+        scan.metadata(&mut meta, PrivacyMode::Redact, &mut vec![]);
+        assert_eq!(meta, json!({"prompt": "[REDACTED]", "note": "key [REDACTED]", "input_tokens": 3}));
+        assert_eq!(scan.redacted, 2);
+        assert!(scan.violations.is_empty());
+    }
+
+    #[test]
+    fn off_mode_keeps_everything() {
+        let mut meta = json!({"prompt": "hi", "note": "password=hunter2"});
+        let before = meta.clone();
+        let mut scan = Scan::default();
+        scan.metadata(&mut meta, PrivacyMode::Off, &mut vec![]);
+        assert_eq!((meta, scan.redacted, scan.violations.len()), (before, 0, 0));
+    }
+}

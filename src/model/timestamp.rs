@@ -1,0 +1,62 @@
+//! Timestamps as agents send them: RFC 3339, or ISO 8601 without an offset (Python's
+//! `datetime.utcnow().isoformat()`), with `T` or a space; offset-less times are UTC.
+
+use time::format_description::FormatItem;
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+const NAIVE: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]");
+
+/// Parses a timestamp; the result is in UTC, truncated to the microsecond PostgreSQL keeps.
+pub fn parse(text: &str) -> Option<OffsetDateTime> {
+    let bytes = text.as_bytes();
+    let owned;
+    let text = if bytes.len() > 10 && matches!(bytes[10], b' ' | b't') {
+        owned = format!("{}T{}", &text[..10], &text[11..]);
+        owned.as_str()
+    } else {
+        text
+    };
+    let parsed = OffsetDateTime::parse(text, &Rfc3339)
+        .ok()
+        .or_else(|| PrimitiveDateTime::parse(text, NAIVE).ok().map(PrimitiveDateTime::assume_utc))?;
+    normalize(parsed)
+}
+
+/// UTC, whole microseconds, and within PostgreSQL's range for `timestamptz`.
+pub fn normalize(t: OffsetDateTime) -> Option<OffsetDateTime> {
+    let utc = t.to_offset(UtcOffset::UTC);
+    utc.replace_nanosecond(utc.nanosecond() / 1000 * 1000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn accepts_rfc3339_and_python_isoformat() {
+        let want = datetime!(2024-05-01 12:30:00.123456 UTC);
+        for text in [
+            "2024-05-01T12:30:00.123456Z",
+            "2024-05-01T12:30:00.123456+00:00",
+            "2024-05-01T14:30:00.123456+02:00",
+            "2024-05-01T12:30:00.123456",
+            "2024-05-01 12:30:00.123456",
+            "2024-05-01 12:30:00.123456Z",
+            "2024-05-01T12:30:00.123456789Z",
+        ] {
+            assert_eq!(parse(text), Some(want), "{text}");
+        }
+        assert_eq!(parse("2024-05-01T12:30:00"), Some(datetime!(2024-05-01 12:30:00 UTC)));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_timestamp() {
+        for text in ["", "yesterday", "2024-13-01T00:00:00Z", "2024-05-01", "12:30:00", "2024-05-01T12:30"] {
+            assert_eq!(parse(text), None, "{text}");
+        }
+    }
+}

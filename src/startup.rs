@@ -1,0 +1,218 @@
+//! Building the service for a role and running it until a signal stops it.
+//!
+//! `Application::build` binds the role's listeners from the configuration; tests call
+//! `Application::build_with` with listeners bound to port 0. `run_until_stopped` waits for
+//! SIGINT/SIGTERM, then stops accepting, lets in-flight requests finish (every acknowledged run
+//! is committed) within `server.shutdown_timeout_s`, and closes the pools.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::middleware::{Condition, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use tokio::task::JoinHandle;
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::{self, ListenerCtx};
+use crate::config::Config;
+use crate::db::{self, Access, migrate};
+use crate::role::Listener;
+use crate::state::AppState;
+use crate::{health, ingest, query, telemetry};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("{0}")]
+    Database(String),
+    #[error("cannot start the {listener} server: {source}")]
+    Server { listener: &'static str, source: std::io::Error },
+}
+
+pub struct Application {
+    state: web::Data<AppState>,
+    servers: Vec<(Listener, Server)>,
+    ports: HashMap<Listener, u16>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Application {
+    /// Binds the role's listeners at their configured addresses and builds the service.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let mut listeners = Vec::new();
+        for &listener in config.server.role.listeners() {
+            let (host, port) = match listener {
+                Listener::Ingest => (&config.server.ingest_host, config.server.ingest_port),
+                Listener::Query => (&config.server.query_host, config.server.query_port),
+            };
+            let addr = format!("{host}:{port}");
+            let tcp = TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
+            listeners.push((listener, tcp));
+        }
+        Self::build_with(config, listeners).await
+    }
+
+    /// Builds the service on listeners already bound (one per listener of the role).
+    pub async fn build_with(config: Config, listeners: Vec<(Listener, TcpListener)>) -> Result<Self, StartupError> {
+        let role = config.server.role;
+        let db_cfg = &config.database;
+        let write = match role.runs_ingest() {
+            true => Some(db::build_pool(db_cfg.url.expose(), db_cfg, Access::Write).map_err(StartupError::Database)?),
+            false => None,
+        };
+        let read = match role.runs_query() {
+            true => {
+                let url = match &db_cfg.read_url {
+                    Some(url) => url.expose(),
+                    None => {
+                        tracing::warn!("database.read_url is unset: the query listener uses database.url (its sessions are still read-only)");
+                        db_cfg.url.expose()
+                    }
+                };
+                Some(db::build_pool(url, db_cfg, Access::ReadOnly).map_err(StartupError::Database)?)
+            }
+            false => None,
+        };
+        if role.runs_ingest() && db_cfg.migrate_on_start {
+            let applied = migrate::run(db_cfg.url.expose()).await.map_err(StartupError::Database)?;
+            tracing::info!(applied = applied.len(), versions = ?applied, "migrations up to date");
+        }
+
+        let config = Arc::new(config);
+        let state = web::Data::new(AppState { config: config.clone(), write, read, metrics: telemetry::install_metrics() });
+        let mut servers = Vec::new();
+        let mut ports = HashMap::new();
+        for (listener, tcp) in listeners {
+            let port = tcp.local_addr().map(|a| a.port()).unwrap_or_default();
+            ports.insert(listener, port);
+            let server = http_server(listener, tcp, state.clone(), &config)
+                .map_err(|source| StartupError::Server { listener: listener.as_str(), source })?;
+            tracing::info!(listener = listener.as_str(), port, "listening");
+            servers.push((listener, server));
+        }
+
+        let mut tasks = Vec::new();
+        if let (Some(pool), Some(_)) = (&state.write, config.retention.days) {
+            tasks.push(tokio::spawn(ingest::retention::run(pool.clone(), config.retention.clone())));
+        }
+        Ok(Self { state, servers, ports, tasks })
+    }
+
+    /// The port a listener is bound to.
+    pub fn port(&self, listener: Listener) -> Option<u16> {
+        self.ports.get(&listener).copied()
+    }
+
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes (or a server ends), then shuts down gracefully.
+    pub async fn run_until(self, stop: impl Future<Output = ()>) -> std::io::Result<()> {
+        let handles: Vec<_> = self.servers.iter().map(|(_, s)| s.handle()).collect();
+        let mut running: Vec<JoinHandle<std::io::Result<()>>> =
+            self.servers.into_iter().map(|(_, server)| tokio::spawn(server)).collect();
+        let first_exit = futures_util::future::select_all(running.iter_mut());
+        tokio::select! {
+            _ = stop => tracing::info!("shutting down: finishing in-flight requests"),
+            (result, _, _) = first_exit => tracing::warn!(?result, "a listener stopped; shutting down"),
+        }
+        for handle in &handles {
+            handle.stop(true).await;
+        }
+        for server in running {
+            if let Ok(Err(error)) = server.await {
+                tracing::warn!(%error, "listener ended with an error");
+            }
+        }
+        for task in self.tasks {
+            task.abort();
+        }
+        if let Some(pool) = &self.state.write {
+            pool.close();
+        }
+        if let Some(pool) = &self.state.read {
+            pool.close();
+        }
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+fn cors(config: &Config) -> Cors {
+    let origins = &config.server.cors_origins.0;
+    let mut cors = Cors::default()
+        .allowed_methods(["GET", "POST", "DELETE", "OPTIONS"])
+        .allow_any_header()
+        .expose_headers(["X-Next-Cursor", "Link", crate::ingest::REDACTED_HEADER])
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        cors = cors.allow_any_origin();
+    } else {
+        for origin in origins {
+            cors = cors.allowed_origin(origin);
+        }
+    }
+    cors
+}
+
+async fn not_found() -> HttpResponse {
+    HttpResponse::NotFound().json(serde_json::json!({ "detail": "Not Found" }))
+}
+
+fn http_server(listener: Listener, tcp: TcpListener, state: web::Data<AppState>, config: &Config) -> std::io::Result<Server> {
+    let keys = match listener {
+        Listener::Ingest => config.auth.ingest_keys.expose().to_vec(),
+        Listener::Query => config.auth.query_keys.expose().to_vec(),
+    };
+    if keys.is_empty() {
+        tracing::warn!(listener = listener.as_str(), "no API keys configured: the listener is open to anyone who can reach it");
+    }
+    let ctx = web::Data::new(ListenerCtx { listener, keys });
+    let config_for_app = config.clone();
+    let workers = config
+        .server
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(ctx.clone())
+            .configure(health::configure)
+            .configure(|cfg| match listener {
+                Listener::Ingest => ingest::configure(cfg),
+                Listener::Query => query::configure(cfg),
+            })
+            .default_service(web::to(not_found))
+            .wrap(from_fn(auth::require_key))
+            .wrap(Condition::new(listener == Listener::Query, cors(&config_for_app)))
+            .wrap(from_fn(telemetry::track_requests))
+            .wrap(TracingLogger::default())
+    })
+    .workers(workers)
+    .shutdown_timeout(config.server.shutdown_timeout_s)
+    .disable_signals()
+    .listen(tcp)?
+    .run();
+    Ok(server)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        Err(_) => {
+            let _ = ctrl_c.await;
+        }
+    }
+}

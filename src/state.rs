@@ -1,0 +1,51 @@
+//! The application state every route shares: configuration and the two typed pools.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::config::Config;
+use crate::db::PgPool;
+use crate::error::ApiError;
+use crate::model::input::Rules;
+
+pub struct AppState {
+    pub config: Arc<Config>,
+    /// The writer pool (`database.url`); present when the ingest listener runs.
+    pub write: Option<PgPool>,
+    /// The read-only pool (`database.read_url`); present when the query listener runs.
+    pub read: Option<PgPool>,
+    pub metrics: PrometheusHandle,
+}
+
+impl AppState {
+    pub fn db_write(&self) -> Result<&PgPool, ApiError> {
+        self.write.as_ref().ok_or_else(|| ApiError::internal("this role has no writer pool"))
+    }
+
+    pub fn db_read(&self) -> Result<&PgPool, ApiError> {
+        self.read.as_ref().ok_or_else(|| ApiError::internal("this role has no read pool"))
+    }
+
+    pub fn rules(&self) -> Rules {
+        Rules {
+            max_steps: self.config.ingest.max_steps_per_run,
+            privacy: self.config.privacy.mode,
+        }
+    }
+
+    /// Bounds a request's database work: the acquire timeout plus two statement timeouts.
+    /// Past it the answer is 503, so a stalled database never hangs a request.
+    pub async fn bounded<T>(&self, work: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
+        let db = &self.config.database;
+        let limit = Duration::from_millis(db.acquire_timeout_ms + 2 * db.statement_timeout_ms);
+        match tokio::time::timeout(limit, work).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(limit_ms = limit.as_millis() as u64, "database work timed out");
+                Err(ApiError::Unavailable("Database did not answer in time, retry later".into()))
+            }
+        }
+    }
+}

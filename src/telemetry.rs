@@ -1,0 +1,102 @@
+//! Logs (tracing, `text` or one JSON object per line), the process-wide Prometheus registry,
+//! and the middleware that counts and times every request by route pattern.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+
+use crate::auth::ListenerCtx;
+use crate::config::{LogConfig, LogFormat, normalize_level};
+
+/// Histogram buckets in seconds, for every latency metric.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Installs the global subscriber; `RUST_LOG` overrides `log.level`. A second call does nothing.
+pub fn init_logging(cfg: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(normalize_level(&cfg.level)))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match cfg.format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process-wide registry, installed on first use (both listeners of `--role all` share it).
+pub fn install_metrics() -> PrometheusHandle {
+    METRICS
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new();
+            let builder = builder.set_buckets(LATENCY_BUCKETS).unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            describe_metrics();
+            handle
+        })
+        .clone()
+}
+
+fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!("runs_ingested_total", "Runs stored (new, or a running run replaced).");
+    describe_counter!("runs_failed_total", "Runs refused: reason=invalid (validation) or rejected (by the database).");
+    describe_counter!("runs_duplicate_total", "Resends of a run already stored as final, answered 200 unchanged.");
+    describe_counter!("steps_ingested_total", "Steps stored.");
+    describe_counter!("runs_purged_total", "Runs deleted by retention.");
+    describe_counter!("privacy_violations_total", "Privacy rule hits by rule (content_key, secret_value) and action.");
+    describe_counter!("http_requests_total", "HTTP requests by role, method, route pattern and status.");
+    describe_histogram!("ingest_latency_seconds", Unit::Seconds, "Time to validate and commit an ingest request.");
+    describe_histogram!("http_request_duration_seconds", Unit::Seconds, "HTTP request latency by role, method and route pattern.");
+    describe_gauge!("db_pool_connections", "Database pool connections by pool and state (idle, in_use).");
+    describe_gauge!("db_pool_max_connections", "Database pool maximum size.");
+    describe_gauge!("db_pool_waiting_requests", "Requests waiting for a database connection.");
+}
+
+/// Counts and times each request, labelled by route pattern (never the raw path), and logs it.
+pub async fn track_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let role = req
+        .app_data::<web::Data<ListenerCtx>>()
+        .map_or("unknown", |ctx| ctx.listener.as_str());
+    let result = next.call(req).await;
+    let status = match &result {
+        Ok(res) => res.status().as_u16(),
+        Err(err) => err.as_response_error().status_code().as_u16(),
+    };
+    let elapsed = started.elapsed();
+    metrics::counter!("http_requests_total", "role" => role, "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "role" => role, "method" => method.clone(), "route" => route.clone())
+        .record(elapsed.as_secs_f64());
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(role, method, route, status, latency_ms, "request failed");
+    } else {
+        tracing::info!(role, method, route, status, latency_ms, "request completed");
+    }
+    result
+}
