@@ -24,7 +24,9 @@ const OPEN_PATHS: &[&str] = &["/health", "/livez", "/readyz", "/metrics"];
 fn is_exempt(req: &ServiceRequest) -> bool {
     OPEN_PATHS.contains(&req.path())
         || (req.method() == Method::OPTIONS
-            && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD))
+            && req
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD))
 }
 
 /// The key a request presents, if any.
@@ -32,7 +34,12 @@ fn presented_key(req: &ServiceRequest) -> Option<&str> {
     if let Some(key) = req.headers().get("x-api-key").and_then(|v| v.to_str().ok()) {
         return Some(key.trim());
     }
-    let auth = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let auth = req
+        .headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
     let (scheme, token) = auth.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }

@@ -232,8 +232,16 @@ impl Config {
         }
         figment = figment
             .merge(plain_env())
-            .merge(Env::raw().only(&["API_KEY"]).map(|_| "auth.ingest_keys".into()))
-            .merge(Env::raw().only(&["API_KEY"]).map(|_| "auth.query_keys".into()))
+            .merge(
+                Env::raw()
+                    .only(&["API_KEY"])
+                    .map(|_| "auth.ingest_keys".into()),
+            )
+            .merge(
+                Env::raw()
+                    .only(&["API_KEY"])
+                    .map(|_| "auth.query_keys".into()),
+            )
             .merge(Env::prefixed("AGENTTRACER_").map(|key| {
                 // `AGENTTRACER_ROLE` is the documented short form of `server.role`.
                 if key.as_str().eq_ignore_ascii_case("role") {
@@ -262,14 +270,18 @@ impl Config {
             return invalid("server.workers must be at least 1");
         }
         if self.retention.days == Some(0) {
-            return invalid("retention.days must be at least 1 (leave it unset to keep everything)");
+            return invalid(
+                "retention.days must be at least 1 (leave it unset to keep everything)",
+            );
         }
         if self.retention.batch_size == 0 || self.retention.interval_s == 0 {
             return invalid("retention.batch_size and retention.interval_s must be at least 1");
         }
         let level = normalize_level(&self.log.level);
         let is_level = ["off", "error", "warn", "info", "debug", "trace"].contains(&level.as_str());
-        if !(is_level || level.contains('=') && tracing_subscriber::EnvFilter::try_new(&level).is_ok()) {
+        if !(is_level
+            || level.contains('=') && tracing_subscriber::EnvFilter::try_new(&level).is_ok())
+        {
             return Err(ConfigError::Invalid(format!(
                 "log.level `{}` is not a level (error, warn, info, debug, trace) or a filter",
                 self.log.level
@@ -420,9 +432,7 @@ pub fn mask_url(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some(scheme_end) = out.find("://") {
         let rest = scheme_end + 3;
-        let authority_end = out[rest..]
-            .find(['/', '?'])
-            .map_or(out.len(), |i| rest + i);
+        let authority_end = out[rest..].find(['/', '?']).map_or(out.len(), |i| rest + i);
         if let Some(at) = out[rest..authority_end].rfind('@') {
             let userinfo = &out[rest..rest + at];
             if let Some(colon) = userinfo.find(':') {
@@ -445,6 +455,10 @@ pub fn mask_url(url: &str) -> String {
 }
 
 #[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment's Jail closures return figment::Error"
+)]
 mod tests {
     use super::*;
     use figment::Jail;
@@ -548,7 +562,8 @@ mod tests {
                 "[auth]\ningest_keys = [\"a\", \"b\"]\n[server]\ncors_origins = \"*\"\n",
             )?;
             jail.set_env("AGENTTRACER_AUTH__QUERY_KEYS", "x, y");
-            let c = Config::load(Some(Path::new("custom.toml")), None).map_err(|e| e.to_string())?;
+            let c =
+                Config::load(Some(Path::new("custom.toml")), None).map_err(|e| e.to_string())?;
             assert_eq!(c.auth.ingest_keys.expose(), ["a", "b"]);
             assert_eq!(c.auth.query_keys.expose(), ["x", "y"]);
             assert_eq!(c.server.cors_origins.0, ["*"]);
@@ -588,7 +603,10 @@ mod tests {
     #[test]
     fn secrets_are_masked_when_printed() {
         Jail::expect_with(|jail| {
-            jail.set_env("DATABASE_URL", "postgresql://user:s3cret@db/x?password=other");
+            jail.set_env(
+                "DATABASE_URL",
+                "postgresql://user:s3cret@db/x?password=other",
+            );
             jail.set_env("API_KEY", "key-abcdef");
             let c = load(jail).map_err(|e| e.to_string())?;
             let printed = c.to_masked_toml();
@@ -597,7 +615,10 @@ mod tests {
                 assert!(!out.contains("s3cret") && !out.contains("other"), "{out}");
                 assert!(!out.contains("key-abcdef"), "{out}");
             }
-            assert!(printed.contains("postgresql://user:***@db/x?password=***"), "{printed}");
+            assert!(
+                printed.contains("postgresql://user:***@db/x?password=***"),
+                "{printed}"
+            );
             Ok(())
         });
     }

@@ -14,7 +14,10 @@ use crate::state::AppState;
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(health).service(readyz).service(livez).service(metrics);
+    cfg.service(health)
+        .service(readyz)
+        .service(livez)
+        .service(metrics);
 }
 
 async fn database_check(state: &AppState, ctx: &ListenerCtx) -> HttpResponse {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// The write side: `POST /v1/runs`, batches, deletes, OTLP.
+    /// The write side: `POST /v1/runs`, batches, deletes.
     Ingest,
     /// The read side, on read-only database credentials.
     Query,
@@ -59,7 +59,9 @@ impl FromStr for Role {
             "ingest" => Ok(Role::Ingest),
             "query" => Ok(Role::Query),
             "all" => Ok(Role::All),
-            other => Err(format!("unknown role `{other}` (expected ingest, query or all)")),
+            other => Err(format!(
+                "unknown role `{other}` (expected ingest, query or all)"
+            )),
         }
     }
 }

@@ -26,11 +26,17 @@ use crate::{health, ingest, query, telemetry};
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Database(String),
     #[error("cannot start the {listener} server: {source}")]
-    Server { listener: &'static str, source: std::io::Error },
+    Server {
+        listener: &'static str,
+        source: std::io::Error,
+    },
 }
 
 pub struct Application {
@@ -50,18 +56,25 @@ impl Application {
                 Listener::Query => (&config.server.query_host, config.server.query_port),
             };
             let addr = format!("{host}:{port}");
-            let tcp = TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
+            let tcp =
+                TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
             listeners.push((listener, tcp));
         }
         Self::build_with(config, listeners).await
     }
 
     /// Builds the service on listeners already bound (one per listener of the role).
-    pub async fn build_with(config: Config, listeners: Vec<(Listener, TcpListener)>) -> Result<Self, StartupError> {
+    pub async fn build_with(
+        config: Config,
+        listeners: Vec<(Listener, TcpListener)>,
+    ) -> Result<Self, StartupError> {
         let role = config.server.role;
         let db_cfg = &config.database;
         let write = match role.runs_ingest() {
-            true => Some(db::build_pool(db_cfg.url.expose(), db_cfg, Access::Write).map_err(StartupError::Database)?),
+            true => Some(
+                db::build_pool(db_cfg.url.expose(), db_cfg, Access::Write)
+                    .map_err(StartupError::Database)?,
+            ),
             false => None,
         };
         let read = match role.runs_query() {
@@ -69,37 +82,61 @@ impl Application {
                 let url = match &db_cfg.read_url {
                     Some(url) => url.expose(),
                     None => {
-                        tracing::warn!("database.read_url is unset: the query listener uses database.url (its sessions are still read-only)");
+                        tracing::warn!(
+                            "database.read_url is unset: the query listener uses database.url (its sessions are still read-only)"
+                        );
                         db_cfg.url.expose()
                     }
                 };
-                Some(db::build_pool(url, db_cfg, Access::ReadOnly).map_err(StartupError::Database)?)
+                Some(
+                    db::build_pool(url, db_cfg, Access::ReadOnly)
+                        .map_err(StartupError::Database)?,
+                )
             }
             false => None,
         };
         if role.runs_ingest() && db_cfg.migrate_on_start {
-            let applied = migrate::run(db_cfg.url.expose()).await.map_err(StartupError::Database)?;
+            let applied = migrate::run(db_cfg.url.expose())
+                .await
+                .map_err(StartupError::Database)?;
             tracing::info!(applied = applied.len(), versions = ?applied, "migrations up to date");
         }
 
         let config = Arc::new(config);
-        let state = web::Data::new(AppState { config: config.clone(), write, read, metrics: telemetry::install_metrics() });
+        let state = web::Data::new(AppState {
+            config: config.clone(),
+            write,
+            read,
+            metrics: telemetry::install_metrics(),
+        });
         let mut servers = Vec::new();
         let mut ports = HashMap::new();
         for (listener, tcp) in listeners {
             let port = tcp.local_addr().map(|a| a.port()).unwrap_or_default();
             ports.insert(listener, port);
-            let server = http_server(listener, tcp, state.clone(), &config)
-                .map_err(|source| StartupError::Server { listener: listener.as_str(), source })?;
+            let server = http_server(listener, tcp, state.clone(), &config).map_err(|source| {
+                StartupError::Server {
+                    listener: listener.as_str(),
+                    source,
+                }
+            })?;
             tracing::info!(listener = listener.as_str(), port, "listening");
             servers.push((listener, server));
         }
 
         let mut tasks = Vec::new();
         if let (Some(pool), Some(_)) = (&state.write, config.retention.days) {
-            tasks.push(tokio::spawn(ingest::retention::run(pool.clone(), config.retention.clone())));
+            tasks.push(tokio::spawn(ingest::retention::run(
+                pool.clone(),
+                config.retention.clone(),
+            )));
         }
-        Ok(Self { state, servers, ports, tasks })
+        Ok(Self {
+            state,
+            servers,
+            ports,
+            tasks,
+        })
     }
 
     /// The port a listener is bound to.
@@ -115,8 +152,11 @@ impl Application {
     /// Serves until `stop` completes (or a server ends), then shuts down gracefully.
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> std::io::Result<()> {
         let handles: Vec<_> = self.servers.iter().map(|(_, s)| s.handle()).collect();
-        let mut running: Vec<JoinHandle<std::io::Result<()>>> =
-            self.servers.into_iter().map(|(_, server)| tokio::spawn(server)).collect();
+        let mut running: Vec<JoinHandle<std::io::Result<()>>> = self
+            .servers
+            .into_iter()
+            .map(|(_, server)| tokio::spawn(server))
+            .collect();
         let first_exit = futures_util::future::select_all(running.iter_mut());
         tokio::select! {
             _ = stop => tracing::info!("shutting down: finishing in-flight requests"),
@@ -165,13 +205,21 @@ async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(serde_json::json!({ "detail": "Not Found" }))
 }
 
-fn http_server(listener: Listener, tcp: TcpListener, state: web::Data<AppState>, config: &Config) -> std::io::Result<Server> {
+fn http_server(
+    listener: Listener,
+    tcp: TcpListener,
+    state: web::Data<AppState>,
+    config: &Config,
+) -> std::io::Result<Server> {
     let keys = match listener {
         Listener::Ingest => config.auth.ingest_keys.expose().to_vec(),
         Listener::Query => config.auth.query_keys.expose().to_vec(),
     };
     if keys.is_empty() {
-        tracing::warn!(listener = listener.as_str(), "no API keys configured: the listener is open to anyone who can reach it");
+        tracing::warn!(
+            listener = listener.as_str(),
+            "no API keys configured: the listener is open to anyone who can reach it"
+        );
     }
     let ctx = web::Data::new(ListenerCtx { listener, keys });
     let config_for_app = config.clone();
@@ -190,7 +238,10 @@ fn http_server(listener: Listener, tcp: TcpListener, state: web::Data<AppState>,
             })
             .default_service(web::to(not_found))
             .wrap(from_fn(auth::require_key))
-            .wrap(Condition::new(listener == Listener::Query, cors(&config_for_app)))
+            .wrap(Condition::new(
+                listener == Listener::Query,
+                cors(&config_for_app),
+            ))
             .wrap(from_fn(telemetry::track_requests))
             .wrap(TracingLogger::default())
     })

@@ -21,11 +21,15 @@ pub struct AppState {
 
 impl AppState {
     pub fn db_write(&self) -> Result<&PgPool, ApiError> {
-        self.write.as_ref().ok_or_else(|| ApiError::internal("this role has no writer pool"))
+        self.write
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("this role has no writer pool"))
     }
 
     pub fn db_read(&self) -> Result<&PgPool, ApiError> {
-        self.read.as_ref().ok_or_else(|| ApiError::internal("this role has no read pool"))
+        self.read
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("this role has no read pool"))
     }
 
     pub fn rules(&self) -> Rules {
@@ -37,14 +41,22 @@ impl AppState {
 
     /// Bounds a request's database work: the acquire timeout plus two statement timeouts.
     /// Past it the answer is 503, so a stalled database never hangs a request.
-    pub async fn bounded<T>(&self, work: impl Future<Output = Result<T, ApiError>>) -> Result<T, ApiError> {
+    pub async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
         let db = &self.config.database;
         let limit = Duration::from_millis(db.acquire_timeout_ms + 2 * db.statement_timeout_ms);
         match tokio::time::timeout(limit, work).await {
             Ok(result) => result,
             Err(_) => {
-                tracing::warn!(limit_ms = limit.as_millis() as u64, "database work timed out");
-                Err(ApiError::Unavailable("Database did not answer in time, retry later".into()))
+                tracing::warn!(
+                    limit_ms = limit.as_millis() as u64,
+                    "database work timed out"
+                );
+                Err(ApiError::Unavailable(
+                    "Database did not answer in time, retry later".into(),
+                ))
             }
         }
     }

@@ -24,7 +24,9 @@ pub fn init_logging(cfg: &LogConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(normalize_level(&cfg.level)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match cfg.format {
         LogFormat::Json => builder
             .json()
@@ -43,7 +45,9 @@ pub fn install_metrics() -> PrometheusHandle {
     METRICS
         .get_or_init(|| {
             let builder = PrometheusBuilder::new();
-            let builder = builder.set_buckets(LATENCY_BUCKETS).unwrap_or_else(|_| PrometheusBuilder::new());
+            let builder = builder
+                .set_buckets(LATENCY_BUCKETS)
+                .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             if metrics::set_global_recorder(recorder).is_err() {
@@ -57,18 +61,47 @@ pub fn install_metrics() -> PrometheusHandle {
 
 fn describe_metrics() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!("runs_ingested_total", "Runs stored (new, or a running run replaced).");
-    describe_counter!("runs_failed_total", "Runs refused: reason=invalid (validation) or rejected (by the database).");
-    describe_counter!("runs_duplicate_total", "Resends of a run already stored as final, answered 200 unchanged.");
+    describe_counter!(
+        "runs_ingested_total",
+        "Runs stored (new, or a running run replaced)."
+    );
+    describe_counter!(
+        "runs_failed_total",
+        "Runs refused: reason=invalid (validation) or rejected (by the database)."
+    );
+    describe_counter!(
+        "runs_duplicate_total",
+        "Resends of a run already stored as final, answered 200 unchanged."
+    );
     describe_counter!("steps_ingested_total", "Steps stored.");
     describe_counter!("runs_purged_total", "Runs deleted by retention.");
-    describe_counter!("privacy_violations_total", "Privacy rule hits by rule (content_key, secret_value) and action.");
-    describe_counter!("http_requests_total", "HTTP requests by role, method, route pattern and status.");
-    describe_histogram!("ingest_latency_seconds", Unit::Seconds, "Time to validate and commit an ingest request.");
-    describe_histogram!("http_request_duration_seconds", Unit::Seconds, "HTTP request latency by role, method and route pattern.");
-    describe_gauge!("db_pool_connections", "Database pool connections by pool and state (idle, in_use).");
+    describe_counter!(
+        "privacy_violations_total",
+        "Privacy rule hits by rule (content_key, secret_value) and action."
+    );
+    describe_counter!(
+        "http_requests_total",
+        "HTTP requests by role, method, route pattern and status."
+    );
+    describe_histogram!(
+        "ingest_latency_seconds",
+        Unit::Seconds,
+        "Time to validate and commit an ingest request."
+    );
+    describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by role, method and route pattern."
+    );
+    describe_gauge!(
+        "db_pool_connections",
+        "Database pool connections by pool and state (idle, in_use)."
+    );
     describe_gauge!("db_pool_max_connections", "Database pool maximum size.");
-    describe_gauge!("db_pool_waiting_requests", "Requests waiting for a database connection.");
+    describe_gauge!(
+        "db_pool_waiting_requests",
+        "Requests waiting for a database connection."
+    );
 }
 
 /// Counts and times each request, labelled by route pattern (never the raw path), and logs it.
@@ -78,7 +111,9 @@ pub async fn track_requests(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().to_string();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let role = req
         .app_data::<web::Data<ListenerCtx>>()
         .map_or("unknown", |ctx| ctx.listener.as_str());

@@ -12,21 +12,27 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// The advisory lock key every migrating process takes ("agenttr" in ASCII).
-const MIGRATION_LOCK_KEY: i64 = 0x6167_656e_7474_72;
+const MIGRATION_LOCK_KEY: i64 = 0x0061_6765_6e74_7472;
 
 /// Applies every pending migration over a new connection to `url`; returns the versions applied.
 pub async fn run(url: &str) -> Result<Vec<String>, String> {
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || {
-        let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url)
-            .map_err(|e| format!("cannot connect to migrate: {}", super::strip_credentials(&e.to_string())))?;
+        let mut conn =
+            AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).map_err(|e| {
+                format!(
+                    "cannot connect to migrate: {}",
+                    super::strip_credentials(&e.to_string())
+                )
+            })?;
         conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
             .map_err(|e| format!("cannot take the migration lock: {e}"))?;
         let applied = conn
             .run_pending_migrations(MIGRATIONS)
             .map(|versions| versions.iter().map(ToString::to_string).collect())
             .map_err(|e| format!("migration failed: {e}"));
-        let unlocked = conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
+        let unlocked =
+            conn.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"));
         let applied = applied?;
         unlocked.map_err(|e| format!("cannot release the migration lock: {e}"))?;
         Ok(applied)

@@ -82,7 +82,9 @@ pub fn build_pool(url: &str, cfg: &DatabaseConfig, access: Access) -> Result<PgP
 /// A pool error as an operator may read it: the cause, never the URL or its credentials.
 pub fn describe_pool_error(err: &PoolError) -> String {
     match err {
-        PoolError::Timeout(_) => "connection pool exhausted (no connection within the acquire timeout)".into(),
+        PoolError::Timeout(_) => {
+            "connection pool exhausted (no connection within the acquire timeout)".into()
+        }
         PoolError::Backend(e) => strip_credentials(&e.to_string()),
         PoolError::Closed => "connection pool is closed".into(),
         PoolError::NoRuntimeSpecified => "connection pool has no runtime".into(),
@@ -93,7 +95,13 @@ pub fn describe_pool_error(err: &PoolError) -> String {
 /// Removes anything URL-like with credentials from a message.
 pub fn strip_credentials(msg: &str) -> String {
     msg.split_whitespace()
-        .map(|word| if word.contains("://") && word.contains('@') { "<url>" } else { word })
+        .map(|word| {
+            if word.contains("://") && word.contains('@') {
+                "<url>"
+            } else {
+                word
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -117,7 +125,8 @@ pub fn record_pool_metrics(pool: &PgPool, access: Access) {
     let status = pool.status();
     let name = access.as_str();
     let in_use = status.size.saturating_sub(status.available);
-    metrics::gauge!("db_pool_connections", "pool" => name, "state" => "idle").set(status.available as f64);
+    metrics::gauge!("db_pool_connections", "pool" => name, "state" => "idle")
+        .set(status.available as f64);
     metrics::gauge!("db_pool_connections", "pool" => name, "state" => "in_use").set(in_use as f64);
     metrics::gauge!("db_pool_max_connections", "pool" => name).set(status.max_size as f64);
     metrics::gauge!("db_pool_waiting_requests", "pool" => name).set(status.waiting as f64);

@@ -83,7 +83,10 @@ impl From<FailureRow> for FailureOut {
 }
 
 /// Attaches steps and failures to already loaded run rows, keeping the rows' order.
-pub async fn with_children(conn: &mut AsyncPgConnection, runs: Vec<RunRow>) -> QueryResult<Vec<RunOut>> {
+pub async fn with_children(
+    conn: &mut AsyncPgConnection,
+    runs: Vec<RunRow>,
+) -> QueryResult<Vec<RunOut>> {
     if runs.is_empty() {
         return Ok(Vec::new());
     }
@@ -102,11 +105,17 @@ pub async fn with_children(conn: &mut AsyncPgConnection, runs: Vec<RunRow>) -> Q
         .await?;
     let mut steps_by_run: HashMap<Uuid, Vec<StepOut>> = HashMap::new();
     for step in steps {
-        steps_by_run.entry(step.run_id).or_default().push(step.into());
+        steps_by_run
+            .entry(step.run_id)
+            .or_default()
+            .push(step.into());
     }
     let mut failures_by_run: HashMap<Uuid, Vec<FailureOut>> = HashMap::new();
     for failure in failures {
-        failures_by_run.entry(failure.run_id).or_default().push(failure.into());
+        failures_by_run
+            .entry(failure.run_id)
+            .or_default()
+            .push(failure.into());
     }
     Ok(runs
         .into_iter()

@@ -19,7 +19,9 @@ enum Encoding {
 
 /// Checks the Content-Type: JSON (or `+json`), or none at all, which is read as JSON.
 pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
-    let Some(value) = req.headers().get(header::CONTENT_TYPE) else { return Ok(()) };
+    let Some(value) = req.headers().get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
     let essence = value
         .to_str()
         .unwrap_or_default()
@@ -38,8 +40,16 @@ pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
 }
 
 fn encoding(req: &HttpRequest) -> Result<Encoding, ApiError> {
-    let Some(value) = req.headers().get(header::CONTENT_ENCODING) else { return Ok(Encoding::Identity) };
-    match value.to_str().unwrap_or_default().trim().to_ascii_lowercase().as_str() {
+    let Some(value) = req.headers().get(header::CONTENT_ENCODING) else {
+        return Ok(Encoding::Identity);
+    };
+    match value
+        .to_str()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+        .as_str()
+    {
         "" | "identity" => Ok(Encoding::Identity),
         "gzip" | "x-gzip" => Ok(Encoding::Gzip),
         other => Err(ApiError::UnsupportedMediaType(format!(
@@ -49,7 +59,11 @@ fn encoding(req: &HttpRequest) -> Result<Encoding, ApiError> {
 }
 
 /// Reads the whole body, decompressing gzip, never holding more than `limit` bytes of it.
-pub async fn read_body(req: &HttpRequest, mut payload: Payload, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read_body(
+    req: &HttpRequest,
+    mut payload: Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     let encoding = encoding(req)?;
     let too_large = || ApiError::PayloadTooLarge { limit };
     let declared = req
@@ -64,7 +78,8 @@ pub async fn read_body(req: &HttpRequest, mut payload: Payload, limit: usize) ->
     // so the compressed bytes are bounded by the same limit.
     let mut raw = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Cannot read the request body: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::BadRequest(format!("Cannot read the request body: {e}")))?;
         if raw.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -74,7 +89,9 @@ pub async fn read_body(req: &HttpRequest, mut payload: Payload, limit: usize) ->
         Encoding::Identity => Ok(raw.freeze()),
         Encoding::Gzip => {
             let mut out = Vec::new();
-            let read = MultiGzDecoder::new(&raw[..]).take(limit as u64 + 1).read_to_end(&mut out);
+            let read = MultiGzDecoder::new(&raw[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out);
             match read {
                 Ok(n) if n > limit => Err(too_large()),
                 Ok(_) => Ok(Bytes::from(out)),

@@ -25,10 +25,16 @@ pub const REDACTED_HEADER: &str = "X-AgentTracer-Redacted";
 
 /// Mounts the ingest routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(post_batch).service(post_run).service(delete_run);
+    cfg.service(post_batch)
+        .service(post_run)
+        .service(delete_run);
 }
 
-async fn read_json(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<Value, ApiError> {
+async fn read_json(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<Value, ApiError> {
     body::require_json(req)?;
     let bytes = body::read_body(req, payload, state.config.server.max_body_bytes).await?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::validation(vec![json_error(&e)]))
@@ -52,7 +58,9 @@ fn record_written(runs: &[&NewRun], outcomes: &[Outcome]) {
                 metrics::counter!("steps_ingested_total").increment(run.steps.len() as u64);
             }
             Outcome::Unchanged => metrics::counter!("runs_duplicate_total").increment(1),
-            Outcome::Rejected(_) => metrics::counter!("runs_failed_total", "reason" => "rejected").increment(1),
+            Outcome::Rejected(_) => {
+                metrics::counter!("runs_failed_total", "reason" => "rejected").increment(1)
+            }
         }
     }
 }
@@ -63,38 +71,68 @@ fn record_invalid(n: usize) {
 
 /// Ingest one run: 201 new, 200 for a known final run (unchanged) or a replaced `running` one.
 #[post("/v1/runs")]
-async fn post_run(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn post_run(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let result = ingest_one(&req, payload, &state).await;
-    metrics::histogram!("ingest_latency_seconds", "endpoint" => "runs").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("ingest_latency_seconds", "endpoint" => "runs")
+        .record(started.elapsed().as_secs_f64());
     result
 }
 
-async fn ingest_one(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<HttpResponse, ApiError> {
-    let value = read_json(req, payload, state).await.inspect_err(|_| record_invalid(1))?;
-    let Parsed { run, redacted } = parse_run(value, vec![Value::from("body")], &state.rules()).map_err(|errors| {
-        record_invalid(1);
-        ApiError::validation(errors)
-    })?;
+async fn ingest_one(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let value = read_json(req, payload, state)
+        .await
+        .inspect_err(|_| record_invalid(1))?;
+    let Parsed { run, redacted } = parse_run(value, vec![Value::from("body")], &state.rules())
+        .map_err(|errors| {
+            record_invalid(1);
+            ApiError::validation(errors)
+        })?;
     let pool = state.db_write()?;
     let stored = state
         .bounded(async {
             let mut conn = pool.get().await?;
-            let outcome = store::write_runs(&mut conn, &[&run]).await?.pop().unwrap_or(Outcome::Unchanged);
+            let outcome = store::write_runs(&mut conn, &[&run])
+                .await?
+                .pop()
+                .unwrap_or(Outcome::Unchanged);
             record_written(&[&run], std::slice::from_ref(&outcome));
             Ok::<_, ApiError>(match outcome {
-                Outcome::Created { created_at, written_at } => {
-                    (StatusCode::CREATED, RunOut::from_new(&run, created_at, written_at))
-                }
-                Outcome::Replaced { created_at, written_at } => {
-                    (StatusCode::OK, RunOut::from_new(&run, created_at, written_at))
-                }
+                Outcome::Created {
+                    created_at,
+                    written_at,
+                } => (
+                    StatusCode::CREATED,
+                    RunOut::from_new(&run, created_at, written_at),
+                ),
+                Outcome::Replaced {
+                    created_at,
+                    written_at,
+                } => (
+                    StatusCode::OK,
+                    RunOut::from_new(&run, created_at, written_at),
+                ),
                 Outcome::Unchanged => match read::load_run(&mut conn, run.run_id).await? {
                     Some(stored) => (StatusCode::OK, stored),
-                    None => return Err(ApiError::Unavailable("Run was deleted while being written, retry".into())),
+                    None => {
+                        return Err(ApiError::Unavailable(
+                            "Run was deleted while being written, retry".into(),
+                        ));
+                    }
                 },
                 Outcome::Rejected(errors) => {
-                    return Err(ApiError::validation(with_prefix(&[Value::from("body")], errors)));
+                    return Err(ApiError::validation(with_prefix(
+                        &[Value::from("body")],
+                        errors,
+                    )));
                 }
             })
         })
@@ -110,10 +148,15 @@ async fn ingest_one(req: &HttpRequest, payload: web::Payload, state: &AppState) 
 
 /// Ingest many runs; each is validated on its own and the valid ones are stored together.
 #[post("/v1/runs/batch")]
-async fn post_batch(req: HttpRequest, payload: web::Payload, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn post_batch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
     let result = ingest_batch(&req, payload, &state).await;
-    metrics::histogram!("ingest_latency_seconds", "endpoint" => "batch").record(started.elapsed().as_secs_f64());
+    metrics::histogram!("ingest_latency_seconds", "endpoint" => "batch")
+        .record(started.elapsed().as_secs_f64());
     result
 }
 
@@ -126,7 +169,11 @@ enum Entry {
     Repeat,
 }
 
-async fn ingest_batch(req: &HttpRequest, payload: web::Payload, state: &AppState) -> Result<HttpResponse, ApiError> {
+async fn ingest_batch(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
     let value = read_json(req, payload, state).await?;
     let max = state.config.ingest.max_batch_runs;
     let runs_loc = vec![Value::from("body"), Value::from("runs")];
@@ -134,10 +181,18 @@ async fn ingest_batch(req: &HttpRequest, payload: web::Payload, state: &AppState
         Value::Object(mut obj) => match obj.remove("runs") {
             Some(Value::Array(items)) => items,
             None | Some(Value::Null) => {
-                return Err(ApiError::validation(vec![FieldError::new("missing", runs_loc, "Field required")]));
+                return Err(ApiError::validation(vec![FieldError::new(
+                    "missing",
+                    runs_loc,
+                    "Field required",
+                )]));
             }
             Some(_) => {
-                return Err(ApiError::validation(vec![FieldError::new("list_type", runs_loc, "Input should be a valid list")]));
+                return Err(ApiError::validation(vec![FieldError::new(
+                    "list_type",
+                    runs_loc,
+                    "Input should be a valid list",
+                )]));
             }
         },
         _ => {
@@ -152,7 +207,10 @@ async fn ingest_batch(req: &HttpRequest, payload: web::Payload, state: &AppState
         return Err(ApiError::validation(vec![FieldError::new(
             "too_long",
             runs_loc,
-            format!("List should have at most {max} items (ingest.max_batch_runs), not {}", raw_runs.len()),
+            format!(
+                "List should have at most {max} items (ingest.max_batch_runs), not {}",
+                raw_runs.len()
+            ),
         )]));
     }
 
@@ -187,7 +245,12 @@ async fn ingest_batch(req: &HttpRequest, payload: web::Payload, state: &AppState
             }
         }
     }
-    record_invalid(entries.iter().filter(|e| matches!(e, Entry::Invalid(_))).count());
+    record_invalid(
+        entries
+            .iter()
+            .filter(|e| matches!(e, Entry::Invalid(_)))
+            .count(),
+    );
 
     let outcomes = if valid.is_empty() {
         Vec::new()
@@ -203,7 +266,10 @@ async fn ingest_batch(req: &HttpRequest, payload: web::Payload, state: &AppState
             })
             .await?
     };
-    let repeats = entries.iter().filter(|e| matches!(e, Entry::Repeat)).count();
+    let repeats = entries
+        .iter()
+        .filter(|e| matches!(e, Entry::Repeat))
+        .count();
     metrics::counter!("runs_duplicate_total").increment(repeats as u64);
 
     let results: Vec<Value> = entries
@@ -244,7 +310,10 @@ pub fn parse_run_id(raw: &str) -> Result<Uuid, ApiError> {
 
 /// Erase a run with its steps and failures: 204, or 404 when unknown.
 #[delete("/v1/runs/{run_id}")]
-async fn delete_run(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn delete_run(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let run_id = parse_run_id(&path)?;
     let pool = state.db_write()?;
     let deleted = state

@@ -16,7 +16,10 @@ pub async fn purge(pool: &PgPool, cfg: &RetentionConfig) -> Result<usize, String
     let cutoff = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
     let mut total = 0;
     loop {
-        let mut conn = pool.get().await.map_err(|e| crate::db::describe_pool_error(&e))?;
+        let mut conn = pool
+            .get()
+            .await
+            .map_err(|e| crate::db::describe_pool_error(&e))?;
         let deleted = store::purge_before(&mut conn, cutoff, cfg.batch_size)
             .await
             .map_err(|e| e.to_string())?;

@@ -25,9 +25,15 @@ use crate::model::{NewRun, RunStatus};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     /// A new run: 201. `written_at` is the transaction's `now()`, the steps' `created_at`.
-    Created { created_at: OffsetDateTime, written_at: OffsetDateTime },
+    Created {
+        created_at: OffsetDateTime,
+        written_at: OffsetDateTime,
+    },
     /// A stored `running` run replaced by this payload: 200 with the new stored run.
-    Replaced { created_at: OffsetDateTime, written_at: OffsetDateTime },
+    Replaced {
+        created_at: OffsetDateTime,
+        written_at: OffsetDateTime,
+    },
     /// A stored final run, left unchanged: 200 with the stored run.
     Unchanged,
     /// The database refused this run's data: 422 with these errors (locations inside the run).
@@ -58,8 +64,7 @@ const INSERT_RUNS: &str = "INSERT INTO agent_runs \
     ON CONFLICT (run_id) DO NOTHING \
     RETURNING run_id, created_at, now() AS written_at";
 
-const LOCK_EXISTING: &str =
-    "SELECT run_id, status::text AS status FROM agent_runs WHERE run_id = ANY($1) ORDER BY run_id FOR UPDATE";
+const LOCK_EXISTING: &str = "SELECT run_id, status::text AS status FROM agent_runs WHERE run_id = ANY($1) ORDER BY run_id FOR UPDATE";
 
 const UPDATE_RUNS: &str = "UPDATE agent_runs AS r SET \
     agent_id = u.agent_id, agent_version = u.agent_version, environment = u.environment, \
@@ -83,25 +88,24 @@ const RETRIES: usize = 3;
 
 /// Writes runs with distinct `run_id`s in one transaction; outcomes come in input order.
 /// An `Err` means nothing was written (the database is unavailable or broken).
-pub async fn write_runs(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResult<Vec<Outcome>> {
+pub async fn write_runs(
+    conn: &mut AsyncPgConnection,
+    runs: &[&NewRun],
+) -> QueryResult<Vec<Outcome>> {
     // A consistent lock order (by run_id) keeps concurrent batches from deadlocking.
-    let mut order: Vec<usize> = (0..runs.len()).collect();
-    order.sort_by_key(|&i| runs[i].run_id);
-    let sorted: Vec<&NewRun> = order.iter().map(|&i| runs[i]).collect();
-
+    let mut sorted: Vec<&NewRun> = runs.to_vec();
+    sorted.sort_by_key(|r| r.run_id);
     let mut attempt = 0;
-    let outcomes = loop {
+    loop {
         attempt += 1;
-        match conn.transaction(async |conn| write_or_fall_back(conn, &sorted).await).await {
+        match conn
+            .transaction(async |conn| write_or_fall_back(conn, &sorted, runs).await)
+            .await
+        {
             Err(err) if attempt < RETRIES && is_retryable(&err) => continue,
-            result => break result?,
+            result => return result,
         }
-    };
-    let mut in_input_order = vec![Outcome::Unchanged; runs.len()];
-    for (outcome, &i) in outcomes.into_iter().zip(&order) {
-        in_input_order[i] = outcome;
     }
-    Ok(in_input_order)
 }
 
 fn is_retryable(err: &DieselError) -> bool {
@@ -112,10 +116,25 @@ fn is_retryable(err: &DieselError) -> bool {
     }
 }
 
-/// The set-based write in a savepoint; if one run's data breaks it, each run in its own.
-async fn write_or_fall_back(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResult<Vec<Outcome>> {
-    let err = match conn.transaction(async |conn| write_set(conn, runs).await).await {
-        Ok(outcomes) => return Ok(outcomes),
+/// The set-based write of `sorted` in a savepoint; if one run's data breaks it, each run of
+/// `runs` in its own savepoint, in input order (so the first of two clashing runs wins).
+async fn write_or_fall_back(
+    conn: &mut AsyncPgConnection,
+    sorted: &[&NewRun],
+    runs: &[&NewRun],
+) -> QueryResult<Vec<Outcome>> {
+    let err = match conn
+        .transaction(async |conn| write_set(conn, sorted).await)
+        .await
+    {
+        Ok(outcomes) => {
+            let mut by_id: HashMap<Uuid, Outcome> =
+                sorted.iter().map(|r| r.run_id).zip(outcomes).collect();
+            return Ok(runs
+                .iter()
+                .map(|r| by_id.remove(&r.run_id).unwrap_or(Outcome::Unchanged))
+                .collect());
+        }
         Err(err) if is_data_error(&err) => err,
         Err(err) => return Err(err),
     };
@@ -124,9 +143,14 @@ async fn write_or_fall_back(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> Q
     }
     let mut outcomes = Vec::with_capacity(runs.len());
     for run in runs {
-        match conn.transaction(async |conn| write_set(conn, &[*run]).await).await {
+        match conn
+            .transaction(async |conn| write_set(conn, &[*run]).await)
+            .await
+        {
             Ok(mut one) => outcomes.push(one.pop().unwrap_or(Outcome::Unchanged)),
-            Err(err) if is_data_error(&err) => outcomes.push(Outcome::Rejected(describe_data_error(&err))),
+            Err(err) if is_data_error(&err) => {
+                outcomes.push(Outcome::Rejected(describe_data_error(&err)))
+            }
             Err(err) => return Err(err),
         }
     }
@@ -161,7 +185,10 @@ fn describe_data_error(err: &DieselError) -> Vec<FieldError> {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
             if info.constraint_name() == Some("agent_steps_pkey") =>
         {
-            (vec![Value::from("steps")], "a step_id of this run already belongs to another run".to_owned())
+            (
+                vec![Value::from("steps")],
+                "a step_id of this run already belongs to another run".to_owned(),
+            )
         }
         DieselError::DatabaseError(_, info) => (
             vec![],
@@ -182,23 +209,47 @@ macro_rules! bind_run_columns {
         $query
             .bind::<Array<SqlUuid>, _>(runs.iter().map(|r| r.run_id).collect::<Vec<_>>())
             .bind::<Array<Text>, _>(runs.iter().map(|r| r.agent_id.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(runs.iter().map(|r| r.agent_version.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(runs.iter().map(|r| r.environment.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(
+                runs.iter()
+                    .map(|r| r.agent_version.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Text>, _>(
+                runs.iter()
+                    .map(|r| r.environment.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .bind::<Array<Text>, _>(runs.iter().map(|r| r.status.as_str()).collect::<Vec<_>>())
             .bind::<Array<Timestamptz>, _>(runs.iter().map(|r| r.started_at).collect::<Vec<_>>())
-            .bind::<Array<Nullable<Timestamptz>>, _>(runs.iter().map(|r| r.ended_at).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Timestamptz>>, _>(
+                runs.iter().map(|r| r.ended_at).collect::<Vec<_>>(),
+            )
     }};
 }
 
 /// One transaction's work for runs sorted by `run_id` with distinct ids.
 async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResult<Vec<Outcome>> {
-    let inserted: Vec<Written> = bind_run_columns!(diesel::sql_query(INSERT_RUNS), runs).load(conn).await?;
+    let inserted: Vec<Written> = bind_run_columns!(diesel::sql_query(INSERT_RUNS), runs)
+        .load(conn)
+        .await?;
     let mut outcomes: HashMap<Uuid, Outcome> = inserted
         .into_iter()
-        .map(|w| (w.run_id, Outcome::Created { created_at: w.created_at, written_at: w.written_at }))
+        .map(|w| {
+            (
+                w.run_id,
+                Outcome::Created {
+                    created_at: w.created_at,
+                    written_at: w.written_at,
+                },
+            )
+        })
         .collect();
 
-    let known: Vec<Uuid> = runs.iter().map(|r| r.run_id).filter(|id| !outcomes.contains_key(id)).collect();
+    let known: Vec<Uuid> = runs
+        .iter()
+        .map(|r| r.run_id)
+        .filter(|id| !outcomes.contains_key(id))
+        .collect();
     let mut replace: Vec<&NewRun> = Vec::new();
     if !known.is_empty() {
         let existing: Vec<Existing> = diesel::sql_query(LOCK_EXISTING)
@@ -213,7 +264,11 @@ async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResul
         for e in &existing {
             outcomes.entry(e.run_id).or_insert(Outcome::Unchanged);
         }
-        replace = runs.iter().copied().filter(|r| running.contains(&r.run_id)).collect();
+        replace = runs
+            .iter()
+            .copied()
+            .filter(|r| running.contains(&r.run_id))
+            .collect();
     }
     if !replace.is_empty() {
         let ids: Vec<Uuid> = replace.iter().map(|r| r.run_id).collect();
@@ -225,16 +280,29 @@ async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResul
             .bind::<Array<SqlUuid>, _>(&ids)
             .execute(conn)
             .await?;
-        let updated: Vec<Written> = bind_run_columns!(diesel::sql_query(UPDATE_RUNS), &replace).load(conn).await?;
+        let updated: Vec<Written> = bind_run_columns!(diesel::sql_query(UPDATE_RUNS), &replace)
+            .load(conn)
+            .await?;
         for w in updated {
-            outcomes.insert(w.run_id, Outcome::Replaced { created_at: w.created_at, written_at: w.written_at });
+            outcomes.insert(
+                w.run_id,
+                Outcome::Replaced {
+                    created_at: w.created_at,
+                    written_at: w.written_at,
+                },
+            );
         }
     }
 
     let fresh: Vec<&NewRun> = runs
         .iter()
         .copied()
-        .filter(|r| matches!(outcomes.get(&r.run_id), Some(Outcome::Created { .. } | Outcome::Replaced { .. })))
+        .filter(|r| {
+            matches!(
+                outcomes.get(&r.run_id),
+                Some(Outcome::Created { .. } | Outcome::Replaced { .. })
+            )
+        })
         .collect();
     insert_children(conn, &fresh).await?;
 
@@ -250,32 +318,77 @@ async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResul
 }
 
 async fn insert_children(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResult<()> {
-    let steps: Vec<(Uuid, &crate::model::NewStep)> =
-        runs.iter().flat_map(|r| r.steps.iter().map(move |s| (r.run_id, s))).collect();
+    let steps: Vec<(Uuid, &crate::model::NewStep)> = runs
+        .iter()
+        .flat_map(|r| r.steps.iter().map(move |s| (r.run_id, s)))
+        .collect();
     if !steps.is_empty() {
         diesel::sql_query(INSERT_STEPS)
             .bind::<Array<SqlUuid>, _>(steps.iter().map(|(_, s)| s.step_id).collect::<Vec<_>>())
             .bind::<Array<SqlUuid>, _>(steps.iter().map(|(run_id, _)| *run_id).collect::<Vec<_>>())
             .bind::<Array<Int4>, _>(steps.iter().map(|(_, s)| s.seq).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(steps.iter().map(|(_, s)| s.step_type.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(steps.iter().map(|(_, s)| s.name.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(
+                steps
+                    .iter()
+                    .map(|(_, s)| s.step_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Text>, _>(
+                steps
+                    .iter()
+                    .map(|(_, s)| s.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .bind::<Array<Int4>, _>(steps.iter().map(|(_, s)| s.latency_ms).collect::<Vec<_>>())
-            .bind::<Array<Timestamptz>, _>(steps.iter().map(|(_, s)| s.started_at).collect::<Vec<_>>())
-            .bind::<Array<Timestamptz>, _>(steps.iter().map(|(_, s)| s.ended_at).collect::<Vec<_>>())
+            .bind::<Array<Timestamptz>, _>(
+                steps.iter().map(|(_, s)| s.started_at).collect::<Vec<_>>(),
+            )
+            .bind::<Array<Timestamptz>, _>(
+                steps.iter().map(|(_, s)| s.ended_at).collect::<Vec<_>>(),
+            )
             .bind::<Array<Jsonb>, _>(steps.iter().map(|(_, s)| &s.metadata).collect::<Vec<_>>())
             .execute(conn)
             .await?;
     }
-    let failures: Vec<(Uuid, &crate::model::NewFailure)> =
-        runs.iter().flat_map(|r| r.failures.iter().map(move |f| (r.run_id, f))).collect();
+    let failures: Vec<(Uuid, &crate::model::NewFailure)> = runs
+        .iter()
+        .flat_map(|r| r.failures.iter().map(move |f| (r.run_id, f)))
+        .collect();
     if !failures.is_empty() {
         diesel::sql_query(INSERT_FAILURES)
-            .bind::<Array<SqlUuid>, _>(failures.iter().map(|(_, f)| f.failure_id).collect::<Vec<_>>())
-            .bind::<Array<SqlUuid>, _>(failures.iter().map(|(run_id, _)| *run_id).collect::<Vec<_>>())
-            .bind::<Array<Nullable<SqlUuid>>, _>(failures.iter().map(|(_, f)| f.step_id).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(failures.iter().map(|(_, f)| f.failure_type.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(failures.iter().map(|(_, f)| f.failure_code.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(failures.iter().map(|(_, f)| f.message.as_str()).collect::<Vec<_>>())
+            .bind::<Array<SqlUuid>, _>(
+                failures
+                    .iter()
+                    .map(|(_, f)| f.failure_id)
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<SqlUuid>, _>(
+                failures
+                    .iter()
+                    .map(|(run_id, _)| *run_id)
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Nullable<SqlUuid>>, _>(
+                failures.iter().map(|(_, f)| f.step_id).collect::<Vec<_>>(),
+            )
+            .bind::<Array<Text>, _>(
+                failures
+                    .iter()
+                    .map(|(_, f)| f.failure_type.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Text>, _>(
+                failures
+                    .iter()
+                    .map(|(_, f)| f.failure_code.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Text>, _>(
+                failures
+                    .iter()
+                    .map(|(_, f)| f.message.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .execute(conn)
             .await?;
     }
@@ -292,7 +405,11 @@ pub async fn delete_run(conn: &mut AsyncPgConnection, run_id: Uuid) -> QueryResu
 }
 
 /// Deletes at most `batch` runs that started before `cutoff`; returns how many it deleted.
-pub async fn purge_before(conn: &mut AsyncPgConnection, cutoff: OffsetDateTime, batch: u32) -> QueryResult<usize> {
+pub async fn purge_before(
+    conn: &mut AsyncPgConnection,
+    cutoff: OffsetDateTime,
+    batch: u32,
+) -> QueryResult<usize> {
     diesel::sql_query(
         "DELETE FROM agent_runs WHERE run_id IN \
          (SELECT run_id FROM agent_runs WHERE started_at < $1 ORDER BY started_at LIMIT $2 FOR UPDATE SKIP LOCKED)",

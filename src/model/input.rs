@@ -23,7 +23,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(kind: &str, loc: Vec<Value>, msg: impl Into<String>) -> Self {
-        Self { kind: kind.into(), loc, msg: msg.into() }
+        Self {
+            kind: kind.into(),
+            loc,
+            msg: msg.into(),
+        }
     }
 }
 
@@ -43,7 +47,12 @@ pub struct Parsed {
 
 /// Validates one run; `loc` is where it sits (`["body"]`, or `["body", "runs", 3]` in a batch).
 pub fn parse_run(value: Value, loc: Vec<Value>, rules: &Rules) -> Result<Parsed, Vec<FieldError>> {
-    let mut v = Validator { errors: Vec::new(), loc, scan: Scan::default(), rules: *rules };
+    let mut v = Validator {
+        errors: Vec::new(),
+        loc,
+        scan: Scan::default(),
+        rules: *rules,
+    };
     let run = v.run(value);
     let mut errors = v.errors;
     errors.extend(v.scan.violations.into_iter().map(|violation| {
@@ -63,7 +72,10 @@ pub fn parse_run(value: Value, loc: Vec<Value>, rules: &Rules) -> Result<Parsed,
         FieldError::new(kind, violation.loc, msg)
     }));
     match run {
-        Some(run) if errors.is_empty() => Ok(Parsed { run, redacted: v.scan.redacted }),
+        Some(run) if errors.is_empty() => Ok(Parsed {
+            run,
+            redacted: v.scan.redacted,
+        }),
         _ => Err(errors),
     }
 }
@@ -120,7 +132,15 @@ impl Validator {
     }
 
     /// A string field: `None` when absent (an error if required) or invalid.
-    fn string(&mut self, obj: &mut Map<String, Value>, path: &[Value], key: &str, min: usize, max: usize, required: bool) -> Option<String> {
+    fn string(
+        &mut self,
+        obj: &mut Map<String, Value>,
+        path: &[Value],
+        key: &str,
+        min: usize,
+        max: usize,
+        required: bool,
+    ) -> Option<String> {
         let field = [path, &[Value::from(key)]].concat();
         match obj.remove(key) {
             None | Some(Value::Null) => {
@@ -132,13 +152,28 @@ impl Validator {
             Some(Value::String(s)) => {
                 let len = s.chars().count();
                 if s.contains('\0') {
-                    self.error(&field, "string_nul", "String should not contain the NUL character (\\u0000)");
+                    self.error(
+                        &field,
+                        "string_nul",
+                        "String should not contain the NUL character (\\u0000)",
+                    );
                     None
                 } else if len < min {
-                    self.error(&field, "string_too_short", format!("String should have at least {min} character{}", if min == 1 { "" } else { "s" }));
+                    self.error(
+                        &field,
+                        "string_too_short",
+                        format!(
+                            "String should have at least {min} character{}",
+                            if min == 1 { "" } else { "s" }
+                        ),
+                    );
                     None
                 } else if len > max {
-                    self.error(&field, "string_too_long", format!("String should have at most {max} characters"));
+                    self.error(
+                        &field,
+                        "string_too_long",
+                        format!("String should have at most {max} characters"),
+                    );
                     None
                 } else {
                     Some(s)
@@ -151,7 +186,12 @@ impl Validator {
         }
     }
 
-    fn uuid(&mut self, obj: &mut Map<String, Value>, path: &[Value], key: &str) -> Option<Option<Uuid>> {
+    fn uuid(
+        &mut self,
+        obj: &mut Map<String, Value>,
+        path: &[Value],
+        key: &str,
+    ) -> Option<Option<Uuid>> {
         let field = [path, &[Value::from(key)]].concat();
         match obj.remove(key) {
             None | Some(Value::Null) => Some(None),
@@ -170,14 +210,23 @@ impl Validator {
     }
 
     /// A required integer in `0..=i32::MAX`; numeric strings and integral floats are accepted.
-    fn non_negative_int(&mut self, obj: &mut Map<String, Value>, path: &[Value], key: &str) -> Option<i32> {
+    fn non_negative_int(
+        &mut self,
+        obj: &mut Map<String, Value>,
+        path: &[Value],
+        key: &str,
+    ) -> Option<i32> {
         let field = [path, &[Value::from(key)]].concat();
         let number = match obj.remove(key) {
             None | Some(Value::Null) => {
                 self.error(&field, "missing", "Field required");
                 return None;
             }
-            Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e18).map(|f| f as i64)),
+            Some(Value::Number(n)) => n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 1e18)
+                    .map(|f| f as i64)
+            }),
             Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
             Some(_) => None,
         };
@@ -187,20 +236,34 @@ impl Validator {
                 None
             }
             Some(n) if n < 0 => {
-                self.error(&field, "greater_than_equal", "Input should be greater than or equal to 0");
+                self.error(
+                    &field,
+                    "greater_than_equal",
+                    "Input should be greater than or equal to 0",
+                );
                 None
             }
             Some(n) => match i32::try_from(n) {
                 Ok(n) => Some(n),
                 Err(_) => {
-                    self.error(&field, "less_than_equal", format!("Input should be less than or equal to {}", i32::MAX));
+                    self.error(
+                        &field,
+                        "less_than_equal",
+                        format!("Input should be less than or equal to {}", i32::MAX),
+                    );
                     None
                 }
             },
         }
     }
 
-    fn datetime(&mut self, obj: &mut Map<String, Value>, path: &[Value], key: &str, required: bool) -> Option<Option<OffsetDateTime>> {
+    fn datetime(
+        &mut self,
+        obj: &mut Map<String, Value>,
+        path: &[Value],
+        key: &str,
+        required: bool,
+    ) -> Option<Option<OffsetDateTime>> {
         let field = [path, &[Value::from(key)]].concat();
         let parsed = match obj.remove(key) {
             None | Some(Value::Null) => {
@@ -213,20 +276,33 @@ impl Validator {
             Some(Value::String(s)) => timestamp::parse(&s),
             Some(Value::Number(n)) => n
                 .as_f64()
-                .and_then(|secs| OffsetDateTime::from_unix_timestamp_nanos((secs * 1e9) as i128).ok())
+                .and_then(|secs| {
+                    OffsetDateTime::from_unix_timestamp_nanos((secs * 1e9) as i128).ok()
+                })
                 .and_then(timestamp::normalize),
             Some(_) => None,
         };
         match parsed {
             Some(t) => Some(Some(t)),
             None => {
-                self.error(&field, "datetime_parsing", "Input should be a valid datetime (RFC 3339, or ISO 8601 read as UTC)");
+                self.error(
+                    &field,
+                    "datetime_parsing",
+                    "Input should be a valid datetime (RFC 3339, or ISO 8601 read as UTC)",
+                );
                 None
             }
         }
     }
 
-    fn choice<T>(&mut self, obj: &mut Map<String, Value>, path: &[Value], key: &str, values: &[&str], parse: fn(&str) -> Option<T>) -> Option<T> {
+    fn choice<T>(
+        &mut self,
+        obj: &mut Map<String, Value>,
+        path: &[Value],
+        key: &str,
+        values: &[&str],
+        parse: fn(&str) -> Option<T>,
+    ) -> Option<T> {
         let field = [path, &[Value::from(key)]].concat();
         match obj.remove(key) {
             None | Some(Value::Null) => {
@@ -235,7 +311,11 @@ impl Validator {
             }
             Some(Value::String(s)) if parse(&s).is_some() => parse(&s),
             Some(_) => {
-                self.error(&field, "enum", format!("Input should be {}", quoted_list(values)));
+                self.error(
+                    &field,
+                    "enum",
+                    format!("Input should be {}", quoted_list(values)),
+                );
                 None
             }
         }
@@ -246,7 +326,11 @@ impl Validator {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items,
             Some(_) => {
-                self.error(&[path, &[Value::from(key)]].concat(), "list_type", "Input should be a valid list");
+                self.error(
+                    &[path, &[Value::from(key)]].concat(),
+                    "list_type",
+                    "Input should be a valid list",
+                );
                 Vec::new()
             }
         }
@@ -263,11 +347,24 @@ impl Validator {
         let ended_at = self.datetime(&mut obj, &[], "ended_at", false);
 
         let raw_steps = self.list(&mut obj, &[], "steps");
+        // The step ids a failure may name, from every step that declares a valid one.
+        let declared_ids: HashSet<Uuid> = raw_steps
+            .iter()
+            .filter_map(|s| {
+                s.get("step_id")?
+                    .as_str()
+                    .and_then(|id| Uuid::parse_str(id).ok())
+            })
+            .collect();
         let steps = if raw_steps.len() > self.rules.max_steps {
             self.error(
                 &[Value::from("steps")],
                 "too_long",
-                format!("List should have at most {} items (ingest.max_steps_per_run), not {}", self.rules.max_steps, raw_steps.len()),
+                format!(
+                    "List should have at most {} items (ingest.max_steps_per_run), not {}",
+                    self.rules.max_steps,
+                    raw_steps.len()
+                ),
             );
             None
         } else {
@@ -282,30 +379,30 @@ impl Validator {
         for (i, f) in self.list(&mut obj, &[], "failures").into_iter().enumerate() {
             raw_failures.push((vec![Value::from("failures"), Value::from(i)], f));
         }
-        let failures: Vec<Option<(Vec<Value>, NewFailure)>> =
-            raw_failures.into_iter().map(|(path, f)| self.failure(f, &path).map(|nf| (path, nf))).collect();
+        let failures: Vec<Option<NewFailure>> = raw_failures
+            .into_iter()
+            .map(|(path, f)| self.failure(f, &path, &declared_ids))
+            .collect();
 
         // Rules across fields, checked where their inputs are valid.
-        if let (Some(Some(start)), Some(Some(end))) = (started_at, ended_at) {
-            if end < start {
-                self.error(&[Value::from("ended_at")], "value_error", "ended_at must not be before started_at");
-            }
+        if let (Some(Some(start)), Some(Some(end))) = (started_at, ended_at)
+            && end < start
+        {
+            self.error(
+                &[Value::from("ended_at")],
+                "value_error",
+                "ended_at must not be before started_at",
+            );
         }
         if status == Some(RunStatus::Failure) && failures.is_empty() {
-            self.error(&[Value::from("status")], "value_error", "status 'failure' needs at least one failure (`failure` or `failures`)");
-        }
-        if let Some(steps) = &steps {
-            let ids: HashSet<Uuid> = steps.iter().map(|s| s.step_id).collect();
-            for (path, failure) in failures.iter().flatten() {
-                if let Some(step_id) = failure.step_id {
-                    if !ids.contains(&step_id) {
-                        self.error(&[path.as_slice(), &[Value::from("step_id")]].concat(), "value_error", "step_id is not a step of this run");
-                    }
-                }
-            }
+            self.error(
+                &[Value::from("status")],
+                "value_error",
+                "status 'failure' needs at least one failure (`failure` or `failures`)",
+            );
         }
 
-        let failures: Option<Vec<NewFailure>> = failures.into_iter().map(|f| f.map(|(_, nf)| nf)).collect();
+        let failures: Option<Vec<NewFailure>> = failures.into_iter().collect();
         Some(NewRun {
             run_id: run_id?.unwrap_or_else(Uuid::now_v7),
             agent_id: agent_id?,
@@ -335,12 +432,28 @@ impl Validator {
         for (i, step) in &steps {
             let at = [Value::from("steps"), Value::from(*i)];
             if step.seq as usize >= n {
-                self.error(&[&at[..], &[Value::from("seq")]].concat(), "value_error", format!("seq values must be exactly 0..{} (one per step), got {}", n.saturating_sub(1), step.seq));
+                self.error(
+                    &[&at[..], &[Value::from("seq")]].concat(),
+                    "value_error",
+                    format!(
+                        "seq values must be exactly 0..{} (one per step), got {}",
+                        n.saturating_sub(1),
+                        step.seq
+                    ),
+                );
             } else if let Some(first) = first_at.insert(step.seq, *i) {
-                self.error(&[&at[..], &[Value::from("seq")]].concat(), "value_error", format!("seq {} is already used by steps[{first}]", step.seq));
+                self.error(
+                    &[&at[..], &[Value::from("seq")]].concat(),
+                    "value_error",
+                    format!("seq {} is already used by steps[{first}]", step.seq),
+                );
             }
             if let Some(first) = ids.insert(step.step_id, *i) {
-                self.error(&[&at[..], &[Value::from("step_id")]].concat(), "value_error", format!("step_id is already used by steps[{first}]"));
+                self.error(
+                    &[&at[..], &[Value::from("step_id")]].concat(),
+                    "value_error",
+                    format!("step_id is already used by steps[{first}]"),
+                );
             }
         }
         if !all_valid {
@@ -355,7 +468,13 @@ impl Validator {
         let mut obj = self.object(value, path)?;
         let step_id = self.uuid(&mut obj, path, "step_id");
         let seq = self.non_negative_int(&mut obj, path, "seq");
-        let step_type = self.choice(&mut obj, path, "step_type", StepType::VALUES, StepType::parse);
+        let step_type = self.choice(
+            &mut obj,
+            path,
+            "step_type",
+            StepType::VALUES,
+            StepType::parse,
+        );
         let name = self.string(&mut obj, path, "name", 1, 255, true);
         let latency_ms = self.non_negative_int(&mut obj, path, "latency_ms");
         let started_at = self.datetime(&mut obj, path, "started_at", true);
@@ -365,7 +484,11 @@ impl Validator {
             None | Some(Value::Null) => Some(Value::Object(Map::new())),
             Some(mut meta @ Value::Object(_)) => {
                 if let Some(nul_at) = find_nul(&meta, &mut Vec::new()) {
-                    self.error(&[meta_path.as_slice(), &nul_at].concat(), "string_nul", "Strings and keys should not contain the NUL character (\\u0000)");
+                    self.error(
+                        &[meta_path.as_slice(), &nul_at].concat(),
+                        "string_nul",
+                        "Strings and keys should not contain the NUL character (\\u0000)",
+                    );
                     None
                 } else {
                     let mut loc = self.at(&meta_path);
@@ -374,13 +497,21 @@ impl Validator {
                 }
             }
             Some(_) => {
-                self.error(&meta_path, "dict_type", "Input should be a valid dictionary");
+                self.error(
+                    &meta_path,
+                    "dict_type",
+                    "Input should be a valid dictionary",
+                );
                 None
             }
         };
         let (started_at, ended_at) = (started_at??, ended_at??);
         if ended_at < started_at {
-            self.error(&[path, &[Value::from("ended_at")]].concat(), "value_error", "ended_at must not be before started_at");
+            self.error(
+                &[path, &[Value::from("ended_at")]].concat(),
+                "value_error",
+                "ended_at must not be before started_at",
+            );
         }
         Some(NewStep {
             step_id: step_id?.unwrap_or_else(Uuid::now_v7),
@@ -394,10 +525,31 @@ impl Validator {
         })
     }
 
-    fn failure(&mut self, value: Value, path: &[Value]) -> Option<NewFailure> {
+    /// A failure; its `step_id`, when given, must be one of `step_ids` (this run's steps).
+    fn failure(
+        &mut self,
+        value: Value,
+        path: &[Value],
+        step_ids: &HashSet<Uuid>,
+    ) -> Option<NewFailure> {
         let mut obj = self.object(value, path)?;
         let step_id = self.uuid(&mut obj, path, "step_id");
-        let failure_type = self.choice(&mut obj, path, "failure_type", FailureType::VALUES, FailureType::parse);
+        if let Some(Some(id)) = step_id
+            && !step_ids.contains(&id)
+        {
+            self.error(
+                &[path, &[Value::from("step_id")]].concat(),
+                "value_error",
+                "step_id is not a step of this run",
+            );
+        }
+        let failure_type = self.choice(
+            &mut obj,
+            path,
+            "failure_type",
+            FailureType::VALUES,
+            FailureType::parse,
+        );
         let failure_code = self.string(&mut obj, path, "failure_code", 1, 100, true);
         let mut message = self.string(&mut obj, path, "message", 1, usize::MAX, true);
         if let Some(text) = message.as_mut() {
@@ -426,7 +578,11 @@ fn find_nul(value: &Value, path: &mut Vec<Value>) -> Option<Vec<Value>> {
         }),
         Value::Object(map) => map.iter().find_map(|(key, item)| {
             path.push(Value::from(key.as_str()));
-            let found = if key.contains('\0') { Some(path.clone()) } else { find_nul(item, path) };
+            let found = if key.contains('\0') {
+                Some(path.clone())
+            } else {
+                find_nul(item, path)
+            };
             path.pop();
             found
         }),
@@ -439,7 +595,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    const RULES: Rules = Rules { max_steps: 100, privacy: PrivacyMode::Reject };
+    const RULES: Rules = Rules {
+        max_steps: 100,
+        privacy: PrivacyMode::Reject,
+    };
 
     fn step(seq: i64) -> Value {
         json!({"seq": seq, "step_type": "llm", "name": "call", "latency_ms": 5,
@@ -464,9 +623,14 @@ mod tests {
     #[test]
     fn a_valid_run_parses_with_defaults() {
         let parsed = parse_run(run(vec![step(1), step(0)]), vec![json!("body")], &RULES);
-        let Ok(parsed) = parsed else { panic!("{parsed:?}") };
+        let Ok(parsed) = parsed else {
+            panic!("{parsed:?}")
+        };
         assert_eq!(parsed.run.environment, "production");
-        assert_eq!(parsed.run.steps.iter().map(|s| s.seq).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(
+            parsed.run.steps.iter().map(|s| s.seq).collect::<Vec<_>>(),
+            [0, 1]
+        );
         assert!(parsed.run.failures.is_empty());
     }
 
@@ -485,10 +649,16 @@ mod tests {
             (r#"["body","status"]"#, "enum"),
             (r#"["body","steps",0,"latency_ms"]"#, "greater_than_equal"),
             (r#"["body","steps",2,"seq"]"#, "value_error"),
-            (r#"["body","steps",1,"metadata","prompt"]"#, "privacy.content_key"),
+            (
+                r#"["body","steps",1,"metadata","prompt"]"#,
+                "privacy.content_key",
+            ),
         ];
         for (loc, kind) in want {
-            assert!(got.contains(&(loc.to_owned(), kind.to_owned())), "missing {loc} {kind} in {got:?}");
+            assert!(
+                got.contains(&(loc.to_owned(), kind.to_owned())),
+                "missing {loc} {kind} in {got:?}"
+            );
         }
     }
 
@@ -498,26 +668,48 @@ mod tests {
         body["ended_at"] = json!("2023-12-31T00:00:00Z");
         body["steps"][1]["ended_at"] = json!("2023-01-01T00:00:00Z");
         let got = errors(body);
-        assert!(got.contains(&(r#"["body","steps",1,"seq"]"#.into(), "value_error".into())), "{got:?}");
-        assert!(got.contains(&(r#"["body","ended_at"]"#.into(), "value_error".into())), "{got:?}");
-        assert!(got.contains(&(r#"["body","steps",1,"ended_at"]"#.into(), "value_error".into())), "{got:?}");
+        assert!(
+            got.contains(&(r#"["body","steps",1,"seq"]"#.into(), "value_error".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(r#"["body","ended_at"]"#.into(), "value_error".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(
+                r#"["body","steps",1,"ended_at"]"#.into(),
+                "value_error".into()
+            )),
+            "{got:?}"
+        );
     }
 
     #[test]
     fn failure_status_needs_a_failure_and_step_ids_must_belong() {
         let mut body = run(vec![step(0)]);
         body["status"] = json!("failure");
-        assert_eq!(errors(body.clone()), [(r#"["body","status"]"#.to_owned(), "value_error".to_owned())]);
+        assert_eq!(
+            errors(body.clone()),
+            [(r#"["body","status"]"#.to_owned(), "value_error".to_owned())]
+        );
         body["failure"] = json!({"failure_type": "tool", "failure_code": "timeout", "message": "took too long",
                                   "step_id": "8a0e1f4c-5b7e-4d0c-9c47-1f1f1f1f1f1f"});
-        assert_eq!(errors(body), [(r#"["body","failure","step_id"]"#.to_owned(), "value_error".to_owned())]);
+        assert_eq!(
+            errors(body),
+            [(
+                r#"["body","failure","step_id"]"#.to_owned(),
+                "value_error".to_owned()
+            )]
+        );
     }
 
     #[test]
     fn failure_and_failures_combine() {
         let mut body = run(vec![]);
         body["status"] = json!("failure");
-        body["failure"] = json!({"failure_type": "model", "failure_code": "refusal", "message": "m"});
+        body["failure"] =
+            json!({"failure_type": "model", "failure_code": "refusal", "message": "m"});
         body["failures"] = json!([{"failure_type": "tool", "failure_code": "x", "message": "m2"}]);
         let parsed = parse_run(body, vec![], &RULES).map_err(|e| format!("{e:?}"));
         assert_eq!(parsed.map(|p| p.run.failures.len()), Ok(2));
@@ -529,26 +721,59 @@ mod tests {
         body["agent_id"] = json!("a\u{0}b");
         body["steps"][0]["metadata"] = json!({"k": ["ok", "x\u{0}"]});
         let got = errors(body);
-        assert!(got.contains(&(r#"["body","agent_id"]"#.into(), "string_nul".into())), "{got:?}");
-        assert!(got.contains(&(r#"["body","steps",0,"metadata","k",1]"#.into(), "string_nul".into())), "{got:?}");
+        assert!(
+            got.contains(&(r#"["body","agent_id"]"#.into(), "string_nul".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(
+                r#"["body","steps",0,"metadata","k",1]"#.into(),
+                "string_nul".into()
+            )),
+            "{got:?}"
+        );
     }
 
     #[test]
     fn not_an_object_and_wrong_types() {
-        assert_eq!(errors(json!([1])), [(r#"["body"]"#.to_owned(), "model_attributes_type".to_owned())]);
+        assert_eq!(
+            errors(json!([1])),
+            [(r#"["body"]"#.to_owned(), "model_attributes_type".to_owned())]
+        );
         let mut body = run(vec![json!("nope")]);
         body["run_id"] = json!("not-a-uuid");
         body["started_at"] = json!("soon");
         let got = errors(body);
-        assert!(got.contains(&(r#"["body","run_id"]"#.into(), "uuid_parsing".into())), "{got:?}");
-        assert!(got.contains(&(r#"["body","started_at"]"#.into(), "datetime_parsing".into())), "{got:?}");
-        assert!(got.contains(&(r#"["body","steps",0]"#.into(), "model_attributes_type".into())), "{got:?}");
+        assert!(
+            got.contains(&(r#"["body","run_id"]"#.into(), "uuid_parsing".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(r#"["body","started_at"]"#.into(), "datetime_parsing".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(
+                r#"["body","steps",0]"#.into(),
+                "model_attributes_type".into()
+            )),
+            "{got:?}"
+        );
     }
 
     #[test]
     fn too_many_steps_is_one_error() {
-        let rules = Rules { max_steps: 2, privacy: PrivacyMode::Reject };
-        let got = parse_run(run(vec![step(0), step(1), step(2)]), vec![json!("body")], &rules).err().unwrap_or_default();
+        let rules = Rules {
+            max_steps: 2,
+            privacy: PrivacyMode::Reject,
+        };
+        let got = parse_run(
+            run(vec![step(0), step(1), step(2)]),
+            vec![json!("body")],
+            &rules,
+        )
+        .err()
+        .unwrap_or_default();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].kind, "too_long");
     }
@@ -557,9 +782,21 @@ mod tests {
     fn secrets_in_failure_messages() {
         let mut body = run(vec![]);
         body["failures"] = json!([{"failure_type": "tool", "failure_code": "auth", "message": "bad key sk-aaaaaaaaaaaaaaaaaaaaaaaaaa"}]);
-        assert_eq!(errors(body.clone()), [(r#"["body","failures",0,"message"]"#.to_owned(), "privacy.secret_value".to_owned())]);
-        let rules = Rules { max_steps: 10, privacy: PrivacyMode::Redact };
+        assert_eq!(
+            errors(body.clone()),
+            [(
+                r#"["body","failures",0,"message"]"#.to_owned(),
+                "privacy.secret_value".to_owned()
+            )]
+        );
+        let rules = Rules {
+            max_steps: 10,
+            privacy: PrivacyMode::Redact,
+        };
         let parsed = parse_run(body, vec![], &rules).map_err(|e| format!("{e:?}"));
-        assert_eq!(parsed.map(|p| (p.redacted, p.run.failures[0].message.clone())), Ok((1, "bad key [REDACTED]".to_owned())));
+        assert_eq!(
+            parsed.map(|p| (p.redacted, p.run.failures[0].message.clone())),
+            Ok((1, "bad key [REDACTED]".to_owned()))
+        );
     }
 }

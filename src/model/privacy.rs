@@ -22,19 +22,86 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// Words that make a key content…
 const CONTENT_WORDS: &[&str] = &[
-    "prompt", "prompts", "response", "responses", "completion", "completions", "message",
-    "messages", "content", "contents", "text", "texts", "input", "inputs", "output", "outputs",
-    "query", "queries", "answer", "answers", "reasoning", "thought", "thoughts", "instruction",
-    "instructions", "question", "questions", "reply", "replies", "transcript", "utterance",
+    "prompt",
+    "prompts",
+    "response",
+    "responses",
+    "completion",
+    "completions",
+    "message",
+    "messages",
+    "content",
+    "contents",
+    "text",
+    "texts",
+    "input",
+    "inputs",
+    "output",
+    "outputs",
+    "query",
+    "queries",
+    "answer",
+    "answers",
+    "reasoning",
+    "thought",
+    "thoughts",
+    "instruction",
+    "instructions",
+    "question",
+    "questions",
+    "reply",
+    "replies",
+    "transcript",
+    "utterance",
 ];
 
 /// …unless one of these says the value is a measurement or an identity.
 const MEASURE_WORDS: &[&str] = &[
-    "token", "tokens", "count", "counts", "length", "len", "size", "bytes", "byte", "chars",
-    "char", "characters", "ms", "id", "ids", "uuid", "hash", "type", "types", "kind", "format",
-    "version", "name", "names", "model", "models", "reason", "reasons", "role", "roles", "status",
-    "code", "codes", "num", "number", "total", "limit", "latency", "duration", "score", "cost",
-    "language", "encoding", "index", "truncated",
+    "token",
+    "tokens",
+    "count",
+    "counts",
+    "length",
+    "len",
+    "size",
+    "bytes",
+    "byte",
+    "chars",
+    "char",
+    "characters",
+    "ms",
+    "id",
+    "ids",
+    "uuid",
+    "hash",
+    "type",
+    "types",
+    "kind",
+    "format",
+    "version",
+    "name",
+    "names",
+    "model",
+    "models",
+    "reason",
+    "reasons",
+    "role",
+    "roles",
+    "status",
+    "code",
+    "codes",
+    "num",
+    "number",
+    "total",
+    "limit",
+    "latency",
+    "duration",
+    "score",
+    "cost",
+    "language",
+    "encoding",
+    "index",
+    "truncated",
 ];
 
 /// Which rule a violation broke; the `rule` label of `privacy_violations_total`.
@@ -85,7 +152,9 @@ pub fn key_words(key: &str) -> Vec<String> {
         let boundary = match prev {
             Some(p) if p.is_alphanumeric() => {
                 (c.is_uppercase() && (p.is_lowercase() || p.is_ascii_digit()))
-                    || (c.is_uppercase() && p.is_uppercase() && next.is_some_and(char::is_lowercase))
+                    || (c.is_uppercase()
+                        && p.is_uppercase()
+                        && next.is_some_and(char::is_lowercase))
                     || (c.is_ascii_digit() != p.is_ascii_digit())
             }
             _ => false,
@@ -107,7 +176,9 @@ pub fn content_word(key: &str) -> Option<String> {
     if words.iter().any(|w| MEASURE_WORDS.contains(&w.as_str())) {
         return None;
     }
-    words.into_iter().find(|w| CONTENT_WORDS.contains(&w.as_str()))
+    words
+        .into_iter()
+        .find(|w| CONTENT_WORDS.contains(&w.as_str()))
 }
 
 pub fn is_content_key(key: &str) -> bool {
@@ -121,13 +192,34 @@ struct SecretPattern {
 
 /// Credentials; where a pattern has a `secret` group, only that group is the secret.
 const SECRET_PATTERNS: &[SecretPattern] = &[
-    SecretPattern { what: "an API key (sk-…)", regex: r"\bsk-[A-Za-z0-9_\-]{20,}" },
-    SecretPattern { what: "an AWS access key id", regex: r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b" },
-    SecretPattern { what: "a GitHub token", regex: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})" },
-    SecretPattern { what: "a Google API key", regex: r"\bAIza[0-9A-Za-z_\-]{35}" },
-    SecretPattern { what: "a Slack token", regex: r"\bxox[abposr]-[A-Za-z0-9\-]{10,}" },
-    SecretPattern { what: "a JWT", regex: r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}" },
-    SecretPattern { what: "a bearer token", regex: r"(?i)\bbearer\s+(?P<secret>[A-Za-z0-9\-._~+/]{16,}=*)" },
+    SecretPattern {
+        what: "an API key (sk-…)",
+        regex: r"\bsk-[A-Za-z0-9_\-]{20,}",
+    },
+    SecretPattern {
+        what: "an AWS access key id",
+        regex: r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b",
+    },
+    SecretPattern {
+        what: "a GitHub token",
+        regex: r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
+    },
+    SecretPattern {
+        what: "a Google API key",
+        regex: r"\bAIza[0-9A-Za-z_\-]{35}",
+    },
+    SecretPattern {
+        what: "a Slack token",
+        regex: r"\bxox[abposr]-[A-Za-z0-9\-]{10,}",
+    },
+    SecretPattern {
+        what: "a JWT",
+        regex: r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}",
+    },
+    SecretPattern {
+        what: "a bearer token",
+        regex: r"(?i)\bbearer\s+(?P<secret>[A-Za-z0-9\-._~+/]{16,}=*)",
+    },
     SecretPattern {
         what: "a credential assignment",
         regex: r#"(?i)\b(?:password|passwd|pwd|secret|client[_\-]?secret|api[_\-]?key|apikey|access[_\-]?key|secret[_\-]?key|access[_\-]?token|auth[_\-]?token|private[_\-]?key)["']?\s*[:=]\s*["']?(?P<secret>[^\s"',;&]{4,})"#,
@@ -136,7 +228,10 @@ const SECRET_PATTERNS: &[SecretPattern] = &[
         what: "a PEM private key",
         regex: r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?:[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|[\s\S]*)",
     },
-    SecretPattern { what: "a URL with a password", regex: r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]+:(?P<secret>[^/\s@]+)@" },
+    SecretPattern {
+        what: "a URL with a password",
+        regex: r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^/\s:@]+:(?P<secret>[^/\s@]+)@",
+    },
 ];
 
 struct Secrets {
@@ -146,7 +241,8 @@ struct Secrets {
 
 static SECRETS: LazyLock<Secrets> = LazyLock::new(|| {
     // The patterns are constants covered by the tests below; failing here is a build defect.
-    let set = RegexSet::new(SECRET_PATTERNS.iter().map(|p| p.regex)).unwrap_or_else(|e| panic!("{e}"));
+    let set =
+        RegexSet::new(SECRET_PATTERNS.iter().map(|p| p.regex)).unwrap_or_else(|e| panic!("{e}"));
     let each = SECRET_PATTERNS
         .iter()
         .map(|p| Regex::new(p.regex).unwrap_or_else(|e| panic!("{e}")))
@@ -165,10 +261,14 @@ pub fn find_secret(text: &str) -> Option<&'static str> {
     let secrets = &*SECRETS;
     secrets.set.matches(text).iter().find_map(|i| {
         let regex = &secrets.each[i];
-        let real = regex.captures_iter(text).any(|caps| match caps.name("secret") {
-            Some(m) if SECRET_PATTERNS[i].what == "a credential assignment" => credential_like(m.as_str()),
-            _ => true,
-        });
+        let real = regex
+            .captures_iter(text)
+            .any(|caps| match caps.name("secret") {
+                Some(m) if SECRET_PATTERNS[i].what == "a credential assignment" => {
+                    credential_like(m.as_str())
+                }
+                _ => true,
+            });
         real.then_some(SECRET_PATTERNS[i].what)
     })
 }
@@ -228,7 +328,12 @@ impl Scan {
                     loc.push(Value::String(key.clone()));
                     match content_word(key) {
                         Some(word) if holds_text(child) => {
-                            self.found(mode, loc, Rule::ContentKey, format!("content word `{word}`"));
+                            self.found(
+                                mode,
+                                loc,
+                                Rule::ContentKey,
+                                format!("content word `{word}`"),
+                            );
                             if mode == PrivacyMode::Redact {
                                 *child = Value::String(REDACTED.into());
                             }
@@ -255,7 +360,9 @@ impl Scan {
         if mode == PrivacyMode::Off {
             return;
         }
-        let Some(what) = find_secret(text) else { return };
+        let Some(what) = find_secret(text) else {
+            return;
+        };
         match mode {
             PrivacyMode::Redact => {
                 let n = redact_secrets(text);
@@ -276,7 +383,11 @@ impl Scan {
             }
             PrivacyMode::Reject => {
                 record(rule, "reject");
-                self.violations.push(Violation { loc: loc.to_vec(), rule, what });
+                self.violations.push(Violation {
+                    loc: loc.to_vec(),
+                    rule,
+                    what,
+                });
             }
             PrivacyMode::Off => {}
         }
@@ -290,13 +401,33 @@ mod tests {
 
     #[test]
     fn the_design_examples_of_content_keys() {
-        for key in ["prompt", "user_input", "response_text", "gen_ai.input.messages", "systemPrompt", "completion", "reasoning", "llm.output_messages"] {
+        for key in [
+            "prompt",
+            "user_input",
+            "response_text",
+            "gen_ai.input.messages",
+            "systemPrompt",
+            "completion",
+            "reasoning",
+            "llm.output_messages",
+        ] {
             assert!(is_content_key(key), "{key} should be content");
         }
         for key in [
-            "input_tokens", "output_length", "context_length", "prompt_template_id", "gen_ai.response.model",
-            "gen_ai.response.finish_reasons", "promptTokens", "model", "tool_name", "temperature", "message_count",
-            "HTTPResponseCode", "contextual", "inputs_hash",
+            "input_tokens",
+            "output_length",
+            "context_length",
+            "prompt_template_id",
+            "gen_ai.response.model",
+            "gen_ai.response.finish_reasons",
+            "promptTokens",
+            "model",
+            "tool_name",
+            "temperature",
+            "message_count",
+            "HTTPResponseCode",
+            "contextual",
+            "inputs_hash",
         ] {
             assert!(!is_content_key(key), "{key} should not be content");
         }
@@ -304,7 +435,10 @@ mod tests {
 
     #[test]
     fn key_words_split_on_separators_and_camel_case() {
-        assert_eq!(key_words("gen_ai.response.finish-reasons"), ["gen", "ai", "response", "finish", "reasons"]);
+        assert_eq!(
+            key_words("gen_ai.response.finish-reasons"),
+            ["gen", "ai", "response", "finish", "reasons"]
+        );
         assert_eq!(key_words("HTTPResponseCode"), ["http", "response", "code"]);
         assert_eq!(key_words("userInput2"), ["user", "input", "2"]);
         assert_eq!(key_words("context length"), ["context", "length"]);
@@ -342,7 +476,8 @@ mod tests {
         let mut text = "login failed with password=hunter2 for user bob".to_owned();
         assert_eq!(redact_secrets(&mut text), 1);
         assert_eq!(text, "login failed with password=[REDACTED] for user bob");
-        let mut text = "two keys sk-aaaaaaaaaaaaaaaaaaaaaaaa and sk-bbbbbbbbbbbbbbbbbbbbbbbbb".to_owned();
+        let mut text =
+            "two keys sk-aaaaaaaaaaaaaaaaaaaaaaaa and sk-bbbbbbbbbbbbbbbbbbbbbbbbb".to_owned();
         assert_eq!(redact_secrets(&mut text), 2);
         assert_eq!(text, "two keys [REDACTED] and [REDACTED]");
     }
@@ -369,22 +504,36 @@ mod tests {
         assert_eq!(
             found,
             [
-                (r#"["metadata","nested","auth"]"#.to_owned(), Rule::SecretValue),
-                (r#"["metadata","nested","deep",0,"user_input"]"#.to_owned(), Rule::ContentKey),
+                (
+                    r#"["metadata","nested","auth"]"#.to_owned(),
+                    Rule::SecretValue
+                ),
+                (
+                    r#"["metadata","nested","deep",0,"user_input"]"#.to_owned(),
+                    Rule::ContentKey
+                ),
                 (r#"["metadata","prompt"]"#.to_owned(), Rule::ContentKey),
             ]
         );
         for v in &scan.violations {
-            assert!(!v.what.contains("tell me") && !v.what.contains("abcdef"), "{}", v.what);
+            assert!(
+                !v.what.contains("tell me") && !v.what.contains("abcdef"),
+                "{}",
+                v.what
+            );
         }
     }
 
     #[test]
     fn redact_mode_replaces_values_and_counts() {
-        let mut meta = json!({"prompt": "hi", "note": "key sk-aaaaaaaaaaaaaaaaaaaaaaaa", "input_tokens": 3});
+        let mut meta =
+            json!({"prompt": "hi", "note": "key sk-aaaaaaaaaaaaaaaaaaaaaaaa", "input_tokens": 3});
         let mut scan = Scan::default();
         scan.metadata(&mut meta, PrivacyMode::Redact, &mut vec![]);
-        assert_eq!(meta, json!({"prompt": "[REDACTED]", "note": "key [REDACTED]", "input_tokens": 3}));
+        assert_eq!(
+            meta,
+            json!({"prompt": "[REDACTED]", "note": "key [REDACTED]", "input_tokens": 3})
+        );
         assert_eq!(scan.redacted, 2);
         assert!(scan.violations.is_empty());
     }

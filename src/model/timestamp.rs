@@ -19,9 +19,11 @@ pub fn parse(text: &str) -> Option<OffsetDateTime> {
     } else {
         text
     };
-    let parsed = OffsetDateTime::parse(text, &Rfc3339)
-        .ok()
-        .or_else(|| PrimitiveDateTime::parse(text, NAIVE).ok().map(PrimitiveDateTime::assume_utc))?;
+    let parsed = OffsetDateTime::parse(text, &Rfc3339).ok().or_else(|| {
+        PrimitiveDateTime::parse(text, NAIVE)
+            .ok()
+            .map(PrimitiveDateTime::assume_utc)
+    })?;
     normalize(parsed)
 }
 
@@ -50,12 +52,22 @@ mod tests {
         ] {
             assert_eq!(parse(text), Some(want), "{text}");
         }
-        assert_eq!(parse("2024-05-01T12:30:00"), Some(datetime!(2024-05-01 12:30:00 UTC)));
+        assert_eq!(
+            parse("2024-05-01T12:30:00"),
+            Some(datetime!(2024-05-01 12:30:00 UTC))
+        );
     }
 
     #[test]
     fn rejects_what_is_not_a_timestamp() {
-        for text in ["", "yesterday", "2024-13-01T00:00:00Z", "2024-05-01", "12:30:00", "2024-05-01T12:30"] {
+        for text in [
+            "",
+            "yesterday",
+            "2024-13-01T00:00:00Z",
+            "2024-05-01",
+            "12:30:00",
+            "2024-05-01T12:30",
+        ] {
             assert_eq!(parse(text), None, "{text}");
         }
     }

@@ -14,7 +14,9 @@ use crate::state::AppState;
 
 /// Mounts the query routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_run).service(get_run_steps).service(get_run_failures);
+    cfg.service(get_run)
+        .service(get_run_steps)
+        .service(get_run_failures);
 }
 
 fn not_found(run_id: Uuid) -> ApiError {
@@ -23,7 +25,10 @@ fn not_found(run_id: Uuid) -> ApiError {
 
 /// One run with its steps (by seq) and failures.
 #[get("/v1/runs/{run_id}")]
-async fn get_run(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn get_run(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let run_id = parse_run_id(&path)?;
     let pool = state.db_read()?;
     let run = state
@@ -32,18 +37,24 @@ async fn get_run(path: web::Path<String>, state: web::Data<AppState>) -> Result<
             Ok(read::load_run(&mut conn, run_id).await?)
         })
         .await?;
-    run.map(|r| HttpResponse::Ok().json(r)).ok_or_else(|| not_found(run_id))
+    run.map(|r| HttpResponse::Ok().json(r))
+        .ok_or_else(|| not_found(run_id))
 }
 
 async fn run_exists(conn: &mut diesel_async::AsyncPgConnection, run_id: Uuid) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(agent_runs::table.filter(agent_runs::run_id.eq(run_id))))
-        .get_result(conn)
-        .await
+    diesel::select(diesel::dsl::exists(
+        agent_runs::table.filter(agent_runs::run_id.eq(run_id)),
+    ))
+    .get_result(conn)
+    .await
 }
 
 /// A run's steps, by seq; 404 for an unknown run.
 #[get("/v1/runs/{run_id}/steps")]
-async fn get_run_steps(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn get_run_steps(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let run_id = parse_run_id(&path)?;
     let pool = state.db_read()?;
     let steps = state
@@ -58,15 +69,22 @@ async fn get_run_steps(path: web::Path<String>, state: web::Data<AppState>) -> R
                 .select(StepRow::as_select())
                 .load(&mut conn)
                 .await?;
-            Ok(Some(rows.into_iter().map(StepOut::from).collect::<Vec<_>>()))
+            Ok(Some(
+                rows.into_iter().map(StepOut::from).collect::<Vec<_>>(),
+            ))
         })
         .await?;
-    steps.map(|s| HttpResponse::Ok().json(s)).ok_or_else(|| not_found(run_id))
+    steps
+        .map(|s| HttpResponse::Ok().json(s))
+        .ok_or_else(|| not_found(run_id))
 }
 
 /// A run's failures; 404 for an unknown run.
 #[get("/v1/runs/{run_id}/failures")]
-async fn get_run_failures(path: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn get_run_failures(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let run_id = parse_run_id(&path)?;
     let pool = state.db_read()?;
     let failures = state
@@ -81,8 +99,12 @@ async fn get_run_failures(path: web::Path<String>, state: web::Data<AppState>) -
                 .select(FailureRow::as_select())
                 .load(&mut conn)
                 .await?;
-            Ok(Some(rows.into_iter().map(FailureOut::from).collect::<Vec<_>>()))
+            Ok(Some(
+                rows.into_iter().map(FailureOut::from).collect::<Vec<_>>(),
+            ))
         })
         .await?;
-    failures.map(|f| HttpResponse::Ok().json(f)).ok_or_else(|| not_found(run_id))
+    failures
+        .map(|f| HttpResponse::Ok().json(f))
+        .ok_or_else(|| not_found(run_id))
 }

@@ -1,0 +1,276 @@
+//! The binary itself: --version, --help, config, migrate, healthcheck, and serving until SIGTERM.
+
+use std::fs::File;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_agenttracer");
+
+/// The binary, run in an empty directory with none of our variables inherited.
+fn agenttracer(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars() {
+        let ours = key.starts_with("AGENTTRACER_")
+            || [
+                "DATABASE_URL",
+                "DATABASE_READ_URL",
+                "API_KEY",
+                "LOG_LEVEL",
+                "LOG_FORMAT",
+                "RUST_LOG",
+            ]
+            .contains(&key.as_str())
+            || key.starts_with("INGEST_API_")
+            || key.starts_with("QUERY_API_")
+            || key.starts_with("DATABASE_");
+        if ours {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("agenttracer-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn version_and_help_for_every_command() {
+    let dir = temp_dir();
+    let out = agenttracer(&dir).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("agenttracer {}", env!("CARGO_PKG_VERSION"))
+    );
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["migrate", "--help"],
+        &["config", "--help"],
+        &["healthcheck", "--help"],
+    ] {
+        let out = agenttracer(&dir).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "{args:?}"
+        );
+    }
+    let out = agenttracer(&dir)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for role in ["- ingest:", "- query:", "- all:"] {
+        assert!(help.contains(role), "{help}");
+    }
+}
+
+#[test]
+fn config_prints_the_effective_configuration_with_secrets_masked() {
+    let dir = temp_dir();
+    let out = agenttracer(&dir)
+        .arg("config")
+        .env(
+            "DATABASE_URL",
+            "postgresql://writer:topsecret@db:5432/agent_observability",
+        )
+        .env("API_KEY", "key-0123456789")
+        .env("AGENTTRACER_SERVER__QUERY_PORT", "9901")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("postgresql://writer:***@db:5432/agent_observability"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("topsecret") && !text.contains("key-0123456789"),
+        "{text}"
+    );
+    assert!(text.contains("query_port = 9901"), "{text}");
+    assert!(text.contains(r#"ingest_keys = ["***"]"#), "{text}");
+}
+
+#[test]
+fn unknown_configuration_keys_fail_naming_the_key() {
+    let dir = temp_dir();
+    std::fs::write(dir.join("custom.toml"), "[server]\ningest_prot = 8000\n").unwrap();
+    let out = agenttracer(&dir)
+        .args(["--config", "custom.toml", "config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ingest_prot"));
+    let out = agenttracer(&dir)
+        .args(["--config", "missing.toml", "config"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn migrate_applies_the_schema_and_is_idempotent() {
+    let db = TestDb::new();
+    db.psql("DROP TABLE agent_failures, agent_steps, agent_runs; DELETE FROM __diesel_schema_migrations");
+    let dir = temp_dir();
+    for _ in 0..2 {
+        let out = agenttracer(&dir)
+            .arg("migrate")
+            .env("DATABASE_URL", db.writer_url())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        db.psql("SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'agent_%'"),
+        "3"
+    );
+    let indexes = db.psql("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE tablename LIKE 'agent_%'");
+    for index in [
+        "ix_agent_runs_agent_id_started_at",
+        "ix_agent_runs_started_at_run_id",
+        "ix_agent_failures_type_code",
+        "ix_agent_failures_run_id",
+        "uq_agent_steps_run_id_seq",
+    ] {
+        assert!(indexes.contains(index), "{index} missing from {indexes}");
+    }
+}
+
+#[tokio::test]
+async fn serve_until_sigterm_commits_in_flight_runs_and_exits_zero() {
+    let db = TestDb::new();
+    let dir = temp_dir();
+    let port = free_port();
+    let log_path = dir.join("server.log");
+    let mut server = agenttracer(&dir)
+        .arg("serve")
+        .env("AGENTTRACER_ROLE", "ingest")
+        .env("DATABASE_URL", db.writer_url())
+        .env("INGEST_API_HOST", "127.0.0.1")
+        .env("INGEST_API_PORT", port.to_string())
+        .env("API_KEY", "cli-test-key-123456")
+        .env("LOG_FORMAT", "json")
+        .env("AGENTTRACER_DATABASE__LOCK_TIMEOUT_MS", "20000")
+        .env("AGENTTRACER_DATABASE__STATEMENT_TIMEOUT_MS", "20000")
+        .stdout(Stdio::null())
+        .stderr(File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+
+    // `healthcheck` with the same environment probes the ingest listener only.
+    let healthcheck = || {
+        agenttracer(&dir)
+            .arg("healthcheck")
+            .env("AGENTTRACER_ROLE", "ingest")
+            .env("INGEST_API_PORT", port.to_string())
+            .output()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !healthcheck().status.success() {
+        assert!(
+            Instant::now() < deadline,
+            "server did not become ready: {}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let out = healthcheck();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("127.0.0.1:{port}/readyz: ready"))
+    );
+
+    // Hold the table so that the runs below are in flight when SIGTERM arrives.
+    let mut lock = Command::new("psql")
+        .args(["-X", "-q", "-d", &db.writer_url(), "-c"])
+        .arg("BEGIN; LOCK TABLE agent_runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT;")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let client = reqwest::Client::new();
+    let runs: Vec<Value> = (0..8).map(|_| sample_run(3, "success")).collect();
+    let sends: Vec<_> = runs
+        .iter()
+        .map(|run| {
+            let req = client
+                .post(format!("http://127.0.0.1:{port}/v1/runs"))
+                .header("X-API-Key", "cli-test-key-123456")
+                .json(run);
+            tokio::spawn(async move { req.send().await.map(|r| r.status().as_u16()) })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let term = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+
+    for send in sends {
+        assert_eq!(
+            send.await.unwrap().unwrap(),
+            201,
+            "an in-flight run is answered after commit"
+        );
+    }
+    let status = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    lock.wait().unwrap();
+    for run in &runs {
+        assert_eq!(
+            db.psql(&format!(
+                "SELECT count(*) FROM agent_steps WHERE run_id = '{}'",
+                run_id_of(run)
+            )),
+            "3"
+        );
+    }
+    assert!(
+        !healthcheck().status.success(),
+        "healthcheck fails once the server is gone"
+    );
+
+    // Logs: one JSON object per line, with request fields, and never a key or a password.
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let mut completed = 0;
+    for line in logs.lines() {
+        let entry: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            entry["timestamp"].is_string() && entry["level"].is_string(),
+            "{line}"
+        );
+        if entry["message"] == "request completed" {
+            completed += 1;
+            assert!(
+                entry["route"].is_string()
+                    && entry["status"].is_number()
+                    && entry["latency_ms"].is_number(),
+                "{line}"
+            );
+        }
+    }
+    assert!(completed >= 8, "{logs}");
+    assert!(!logs.contains("cli-test-key-123456"), "API key logged");
+    assert!(!logs.contains(ADMIN_PASSWORD), "database password logged");
+}

@@ -1,0 +1,162 @@
+//! A database that goes away or stalls: 503 with Retry-After within the configured timeouts,
+//! never a hung request, and recovery without a restart.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// Holds an exclusive lock on agent_runs for `seconds` from a separate psql session.
+fn hold_lock(db: &TestDb, seconds: f64) -> Child {
+    let child = Command::new("psql")
+        .args(["-X", "-q", "-d", &db.writer_url(), "-c"])
+        .arg(format!("BEGIN; LOCK TABLE agent_runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({seconds}); COMMIT;"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("psql");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while db.psql("SELECT count(*) FROM pg_locks WHERE relation = 'agent_runs'::regclass AND mode = 'AccessExclusiveLock' AND granted") != "1" {
+        assert!(Instant::now() < deadline, "lock not taken");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+async fn assert_503_soon(res: reqwest::Response, started: Instant, within: Duration) {
+    let elapsed = started.elapsed();
+    assert_eq!(res.status(), 503, "{:?}", res.text().await);
+    assert!(elapsed < within, "answered after {elapsed:?}");
+    assert!(res.headers().contains_key("retry-after"));
+    let body: Value = res.json().await.unwrap();
+    assert!(body["detail"].is_string());
+}
+
+#[tokio::test]
+async fn a_database_outage_gives_503s_then_recovers_without_a_restart() {
+    let mut cluster = PgCluster::start_new(&[]);
+    let admin = cluster.admin();
+    prepare_database(&admin, "outage");
+    let db = TestDb {
+        admin,
+        name: "outage".into(),
+    };
+    let mut config = test_config(&db);
+    config.database.acquire_timeout_ms = 500;
+    let app = spawn_app_on(db, config).await;
+
+    assert_eq!(app.post_run(&sample_run(2, "success")).await.status(), 201);
+    cluster.stop();
+
+    for _ in 0..3 {
+        let started = Instant::now();
+        let res = app.post_run(&sample_run(2, "success")).await;
+        assert_503_soon(res, started, Duration::from_secs(3)).await;
+    }
+    let started = Instant::now();
+    let res = app.get_run(&uuid::Uuid::new_v4().to_string()).await;
+    assert_503_soon(res, started, Duration::from_secs(3)).await;
+    for base in [&app.ingest, &app.query] {
+        let res = app.get(base, "/health").await;
+        assert_eq!(res.status(), 503);
+        let detail = res.json::<Value>().await.unwrap()["detail"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(
+            detail.starts_with("Database connection failed: "),
+            "{detail}"
+        );
+        assert!(
+            !detail.contains(ADMIN_PASSWORD) && !detail.contains(READER_PASSWORD),
+            "{detail}"
+        );
+        assert_eq!(
+            app.get(base, "/livez").await.status(),
+            200,
+            "liveness does not touch the database"
+        );
+    }
+
+    cluster.start();
+    let recovered = eventually(Duration::from_secs(15), || async {
+        app.post_run(&sample_run(1, "success")).await.status() == 201
+    })
+    .await;
+    assert!(recovered, "ingest did not recover");
+    assert_eq!(app.get(&app.query, "/health").await.status(), 200);
+    assert_eq!(
+        app.db
+            .psql("SELECT count(*) FROM agent_runs")
+            .parse::<i64>()
+            .unwrap(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_held_lock_gives_503_at_the_lock_timeout() {
+    let app = spawn_app_with(|c| c.database.lock_timeout_ms = 300).await;
+    let mut lock = hold_lock(&app.db, 3.0);
+    let started = Instant::now();
+    let res = app.post_run(&sample_run(1, "success")).await;
+    assert_503_soon(res, started, Duration::from_secs(2)).await;
+    lock.wait().unwrap();
+    assert_eq!(app.post_run(&sample_run(1, "success")).await.status(), 201);
+}
+
+#[tokio::test]
+async fn a_slow_statement_gives_503_at_the_statement_timeout() {
+    let app = spawn_app_with(|c| {
+        c.database.lock_timeout_ms = 0;
+        c.database.statement_timeout_ms = 300;
+    })
+    .await;
+    let mut lock = hold_lock(&app.db, 3.0);
+    let started = Instant::now();
+    let res = app.post_run(&sample_run(1, "success")).await;
+    assert_503_soon(res, started, Duration::from_secs(2)).await;
+    lock.wait().unwrap();
+}
+
+#[tokio::test]
+async fn an_exhausted_pool_gives_503_at_the_acquire_timeout_and_readyz_says_so() {
+    let app = spawn_app_with(|c| {
+        c.server.workers = Some(2);
+        c.database.pool_size = 1;
+        c.database.max_overflow = 0;
+        c.database.acquire_timeout_ms = 300;
+        c.database.lock_timeout_ms = 10_000;
+        c.database.statement_timeout_ms = 10_000;
+    })
+    .await;
+    let mut lock = hold_lock(&app.db, 2.0);
+    let blocked_run = sample_run(1, "success");
+    let blocked = {
+        let (client, url, body) = (
+            app.client.clone(),
+            format!("{}/v1/runs", app.ingest),
+            blocked_run.clone(),
+        );
+        tokio::spawn(async move { client.post(url).json(&body).send().await.unwrap().status() })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let res = app.post_run(&sample_run(1, "success")).await;
+    assert_503_soon(res, started, Duration::from_secs(2)).await;
+    let res = app.get(&app.ingest, "/readyz").await;
+    assert_eq!(res.status(), 503);
+    let detail = res.json::<Value>().await.unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(detail.contains("exhausted"), "{detail}");
+    lock.wait().unwrap();
+    assert_eq!(
+        blocked.await.unwrap(),
+        201,
+        "the waiting request completes once the lock is gone"
+    );
+    assert_eq!(app.count("agent_runs", &run_id_of(&blocked_run)), 1);
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary against a real PostgreSQL (see `helpers`).
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+mod batch;
+mod cli;
+mod faults;
+mod helpers;
+mod ingest;
+mod ops;
