@@ -108,7 +108,6 @@ pub struct DatabaseConfig {
     pub statement_timeout_ms: u64,
     pub lock_timeout_ms: u64,
     pub migrate_on_start: bool,
-    pub ssl_root_cert: Option<PathBuf>,
 }
 
 impl Default for DatabaseConfig {
@@ -124,7 +123,6 @@ impl Default for DatabaseConfig {
             statement_timeout_ms: 5000,
             lock_timeout_ms: 2000,
             migrate_on_start: true,
-            ssl_root_cert: None,
         }
     }
 }
@@ -621,6 +619,65 @@ mod tests {
             );
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_shipped_file_is_the_defaults_and_documents_every_key() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/",
+            "config/agenttracer.toml"
+        ))
+        .unwrap_or_default();
+        let shipped: Config = Figment::new()
+            .merge(Toml::string(&text))
+            .extract()
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(shipped.to_masked_toml(), Config::default().to_masked_toml());
+        let defaults = toml::Value::try_from(Config::default()).unwrap_or_else(|e| panic!("{e}"));
+        let mut sections = vec![
+            "server",
+            "database",
+            "auth",
+            "log",
+            "privacy",
+            "ingest",
+            "retention",
+        ];
+        sections.sort_unstable();
+        let table = defaults.as_table().cloned().unwrap_or_default();
+        let mut found: Vec<&str> = table.keys().map(String::as_str).collect();
+        found.sort_unstable();
+        assert_eq!(found, sections, "a section is missing from this test");
+        let optional = ["workers", "read_url", "days"];
+        for (section, keys) in &table {
+            assert!(
+                text.contains(&format!("[{section}]")),
+                "[{section}] undocumented"
+            );
+            let keys: Vec<&String> = keys
+                .as_table()
+                .map(|t| t.keys().collect())
+                .unwrap_or_default();
+            for key in keys
+                .into_iter()
+                .map(String::as_str)
+                .chain(optional.iter().copied().filter(|k| {
+                    matches!(
+                        (section.as_str(), *k),
+                        ("server", "workers") | ("database", "read_url") | ("retention", "days")
+                    )
+                }))
+            {
+                let documented = text.contains(&format!("\n{key} = "))
+                    || text.contains(&format!("\n# {key} = "));
+                assert!(
+                    documented,
+                    "{section}.{key} is not in config/agenttracer.toml"
+                );
+            }
+        }
     }
 
     #[test]

@@ -29,6 +29,11 @@ async fn database_check(state: &AppState, ctx: &ListenerCtx) -> HttpResponse {
         Some(pool) => db::ping(pool, HEALTH_TIMEOUT).await,
         None => Err("no pool for this listener".into()),
     };
+    // A query listener on a schema it cannot read yet is not ready either.
+    let result = match (result, ctx.listener) {
+        (Ok(()), Listener::Query) => state.schema.check(),
+        (other, _) => other,
+    };
     match result {
         Ok(()) => HttpResponse::Ok().json(json!({
             "status": "healthy",
@@ -37,9 +42,13 @@ async fn database_check(state: &AppState, ctx: &ListenerCtx) -> HttpResponse {
         })),
         Err(reason) => {
             tracing::warn!(listener = ctx.listener.as_str(), %reason, "health check failed");
+            let detail = match reason.starts_with("Database schema") {
+                true => reason,
+                false => format!("Database connection failed: {reason}"),
+            };
             HttpResponse::ServiceUnavailable()
                 .insert_header(("Retry-After", crate::error::RETRY_AFTER_S.to_string()))
-                .json(json!({ "detail": format!("Database connection failed: {reason}") }))
+                .json(json!({ "detail": detail }))
         }
     }
 }

@@ -18,6 +18,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::auth::{self, ListenerCtx};
 use crate::config::Config;
+use crate::db::schema_gate::{SchemaGate, SchemaState};
 use crate::db::{self, Access, migrate};
 use crate::role::Listener;
 use crate::state::AppState;
@@ -102,12 +103,23 @@ impl Application {
             tracing::info!(applied = applied.len(), versions = ?applied, "migrations up to date");
         }
 
+        // The query role waits for the schema (it never migrates); when this process migrated it
+        // itself, the gate is open from the start.
+        let schema = match (&read, role.runs_ingest() && db_cfg.migrate_on_start) {
+            (Some(pool), false) => {
+                let gate = SchemaGate::unknown();
+                gate.refresh(pool).await;
+                gate
+            }
+            _ => SchemaGate::ready(),
+        };
         let config = Arc::new(config);
         let state = web::Data::new(AppState {
             config: config.clone(),
             write,
             read,
             metrics: telemetry::install_metrics(),
+            schema: schema.clone(),
         });
         let mut servers = Vec::new();
         let mut ports = HashMap::new();
@@ -125,6 +137,11 @@ impl Application {
         }
 
         let mut tasks = Vec::new();
+        if let Some(pool) = &state.read
+            && schema.state() != SchemaState::Ready
+        {
+            tasks.push(tokio::spawn(schema.clone().watch(pool.clone())));
+        }
         if let (Some(pool), Some(_)) = (&state.write, config.retention.days) {
             tasks.push(tokio::spawn(ingest::retention::run(
                 pool.clone(),

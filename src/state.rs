@@ -7,6 +7,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
 use crate::db::PgPool;
+use crate::db::schema_gate::SchemaGate;
 use crate::error::ApiError;
 use crate::model::input::Rules;
 
@@ -17,6 +18,8 @@ pub struct AppState {
     /// The read-only pool (`database.read_url`); present when the query listener runs.
     pub read: Option<PgPool>,
     pub metrics: PrometheusHandle,
+    /// Closed (503) while the schema is behind what the query role reads.
+    pub schema: Arc<SchemaGate>,
 }
 
 impl AppState {
@@ -26,7 +29,9 @@ impl AppState {
             .ok_or_else(|| ApiError::internal("this role has no writer pool"))
     }
 
+    /// The read pool, once the schema is known not to be behind.
     pub fn db_read(&self) -> Result<&PgPool, ApiError> {
+        self.schema.check().map_err(ApiError::Unavailable)?;
         self.read
             .as_ref()
             .ok_or_else(|| ApiError::internal("this role has no read pool"))

@@ -7,6 +7,7 @@
 pub mod migrate;
 pub mod read;
 pub mod schema;
+pub mod schema_gate;
 
 use std::time::Duration;
 

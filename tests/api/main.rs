@@ -3,6 +3,7 @@
 
 mod batch;
 mod cli;
+mod db;
 mod faults;
 mod helpers;
 mod ingest;

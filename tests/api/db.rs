@@ -1,0 +1,98 @@
+//! Migrations (concurrent starts, down and up again) and the query role's schema gate.
+
+use std::time::Duration;
+
+use agenttracer::db::migrate::{self, MIGRATIONS};
+use agenttracer::role::Role;
+use diesel::Connection;
+use diesel_async::AsyncPgConnection;
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_migrations::MigrationHarness;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+fn agent_tables(db: &TestDb) -> String {
+    db.psql("SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'agent_%'")
+}
+
+/// An empty database (no template), with the read-only login's grants.
+fn empty_db() -> TestDb {
+    let db = TestDb::new();
+    db.psql("DROP TABLE agent_failures, agent_steps, agent_runs, __diesel_schema_migrations");
+    db
+}
+
+#[tokio::test]
+async fn replicas_starting_together_migrate_once_under_the_advisory_lock() {
+    let db = empty_db();
+    let url = db.writer_url();
+    let runs = (0..4).map(|_| migrate::run(&url));
+    let results = futures_util::future::join_all(runs).await;
+    let applied: Vec<usize> = results
+        .into_iter()
+        .map(|r| r.expect("every replica starts").len())
+        .collect();
+    assert_eq!(
+        applied.iter().sum::<usize>(),
+        1,
+        "exactly one replica applied the migration: {applied:?}"
+    );
+    assert_eq!(agent_tables(&db), "3");
+}
+
+#[test]
+fn migrations_go_down_and_up_again() {
+    let db = TestDb::new();
+    let mut conn =
+        AsyncConnectionWrapper::<AsyncPgConnection>::establish(&db.writer_url()).unwrap();
+    let reverted = conn.revert_all_migrations(MIGRATIONS).unwrap();
+    assert_eq!(reverted.len(), 1);
+    assert_eq!(agent_tables(&db), "0");
+    conn.run_pending_migrations(MIGRATIONS).unwrap();
+    assert_eq!(agent_tables(&db), "3");
+}
+
+#[tokio::test]
+async fn a_query_role_on_an_old_schema_answers_503_until_it_is_migrated() {
+    let db = empty_db();
+    let writer = db.writer_url();
+    let mut config = test_config(&db);
+    config.server.role = Role::Query;
+    let app = spawn_app_on(db, config).await;
+
+    let res = app.get(&app.query, "/readyz").await;
+    assert_eq!(res.status(), 503);
+    let detail = res.json::<Value>().await.unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(detail.contains("agenttracer migrate"), "{detail}");
+    let res = app.get_run(&uuid::Uuid::new_v4().to_string()).await;
+    assert_eq!(res.status(), 503);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(app.get(&app.query, "/livez").await.status(), 200);
+
+    migrate::run(&writer).await.unwrap();
+    let opened = eventually(Duration::from_secs(10), || async {
+        app.get(&app.query, "/readyz").await.status() == 200
+    })
+    .await;
+    assert!(opened, "the gate opens once the schema is migrated");
+    assert_eq!(
+        app.get_run(&uuid::Uuid::new_v4().to_string())
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_schema_ahead_of_the_query_role_is_fine() {
+    let db = TestDb::new();
+    db.psql("INSERT INTO __diesel_schema_migrations (version) VALUES ('99991231000000')");
+    let mut config = test_config(&db);
+    config.server.role = Role::Query;
+    let app = spawn_app_on(db, config).await;
+    assert_eq!(app.get(&app.query, "/readyz").await.status(), 200);
+}
