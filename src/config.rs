@@ -60,6 +60,7 @@ pub struct Config {
     pub log: LogConfig,
     pub privacy: PrivacyConfig,
     pub ingest: IngestConfig,
+    pub query: QueryConfig,
     pub retention: RetentionConfig,
 }
 
@@ -202,6 +203,21 @@ impl Default for IngestConfig {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// Steps per run in a `GET /v1/runs` page (the first, by seq); the run says `steps_truncated`.
+    pub list_max_steps_per_run: i32,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            list_max_steps_per_run: 1000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// Purge runs that started more than this many days ago; unset keeps everything.
     pub days: Option<u32>,
@@ -263,6 +279,9 @@ impl Config {
         }
         if self.ingest.max_batch_runs == 0 {
             return invalid("ingest.max_batch_runs must be at least 1");
+        }
+        if self.query.list_max_steps_per_run < 1 {
+            return invalid("query.list_max_steps_per_run must be at least 1");
         }
         if self.server.workers == Some(0) {
             return invalid("server.workers must be at least 1");
@@ -643,6 +662,7 @@ mod tests {
             "log",
             "privacy",
             "ingest",
+            "query",
             "retention",
         ];
         sections.sort_unstable();

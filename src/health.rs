@@ -5,15 +5,17 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, get, web};
 use serde_json::json;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::ListenerCtx;
 use crate::db::{self, Access};
+use crate::openapi::{Alive, Detail, Health};
 use crate::role::Listener;
 use crate::state::AppState;
 
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health)
         .service(readyz)
         .service(livez)
@@ -54,24 +56,43 @@ async fn database_check(state: &AppState, ctx: &ListenerCtx) -> HttpResponse {
 }
 
 /// The original's readiness check.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "A pooled connection answered SELECT 1 within 2 s", body = Health),
+        (status = 503, description = "Database connection failed (or, on the query listener, the schema is behind)", body = Detail),
+    )
+)]
 #[get("/health")]
 async fn health(state: web::Data<AppState>, ctx: web::Data<ListenerCtx>) -> HttpResponse {
     database_check(&state, &ctx).await
 }
 
 /// Readiness for orchestrators: the same check as `/health`.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "A pooled connection answered SELECT 1 within 2 s", body = Health),
+        (status = 503, description = "Database connection failed (or, on the query listener, the schema is behind)", body = Detail),
+    )
+)]
 #[get("/readyz")]
 async fn readyz(state: web::Data<AppState>, ctx: web::Data<ListenerCtx>) -> HttpResponse {
     database_check(&state, &ctx).await
 }
 
 /// Liveness: 200 while the process runs, whatever the database does.
+#[utoipa::path(tag = "health", responses((status = 200, description = "The process runs", body = Alive)))]
 #[get("/livez")]
 async fn livez(ctx: web::Data<ListenerCtx>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "alive", "service": ctx.listener.service_name() }))
 }
 
 /// Prometheus text format; one process-wide registry, whichever listener is scraped.
+#[utoipa::path(
+    tag = "health",
+    responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain", body = String))
+)]
 #[get("/metrics")]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     if let Some(pool) = &state.write {

@@ -9,6 +9,7 @@
 //! - [`model`]: runs, steps and failures; validation of what agents send; the privacy policy.
 //! - [`ingest`]: the write side (single runs, batches, deletes, retention).
 //! - [`query`]: the read side.
+//! - [`openapi`]: the OpenAPI documents, collected from the routes as they are mounted.
 //! - [`healthcheck`]: the `healthcheck` command's HTTP probe.
 
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod health;
 pub mod healthcheck;
 pub mod ingest;
 pub mod model;
+pub mod openapi;
 pub mod query;
 pub mod role;
 pub mod startup;

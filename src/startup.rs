@@ -15,6 +15,7 @@ use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
 
 use crate::auth::{self, ListenerCtx};
 use crate::config::Config;
@@ -22,7 +23,7 @@ use crate::db::schema_gate::{SchemaGate, SchemaState};
 use crate::db::{self, Access, migrate};
 use crate::role::Listener;
 use crate::state::AppState;
-use crate::{health, ingest, query, telemetry};
+use crate::{health, ingest, openapi, query, telemetry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -206,7 +207,12 @@ fn cors(config: &Config) -> Cors {
     let mut cors = Cors::default()
         .allowed_methods(["GET", "POST", "DELETE", "OPTIONS"])
         .allow_any_header()
-        .expose_headers(["X-Next-Cursor", "Link", crate::ingest::REDACTED_HEADER])
+        .expose_headers([
+            query::NEXT_CURSOR_HEADER,
+            "Link",
+            crate::ingest::REDACTED_HEADER,
+            query::STEPS_TRUNCATED_HEADER,
+        ])
         .max_age(3600);
     if origins.iter().any(|o| o == "*") {
         cors = cors.allow_any_origin();
@@ -216,6 +222,15 @@ fn cors(config: &Config) -> Cors {
         }
     }
     cors
+}
+
+/// A listener's OpenAPI document, rendered once per worker.
+struct OpenApiJson(web::Bytes);
+
+async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
 }
 
 async fn not_found() -> HttpResponse {
@@ -245,7 +260,10 @@ fn http_server(
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     let server = HttpServer::new(move || {
-        App::new()
+        // The document is collected from the same `service(...)` calls that mount the routes.
+        let (app, doc) = App::new()
+            .into_utoipa_app()
+            .openapi(openapi::base(listener))
             .app_data(state.clone())
             .app_data(ctx.clone())
             .configure(health::configure)
@@ -253,6 +271,12 @@ fn http_server(
                 Listener::Ingest => ingest::configure(cfg),
                 Listener::Query => query::configure(cfg),
             })
+            .split_for_parts();
+        let doc = web::Data::new(OpenApiJson(web::Bytes::from(
+            doc.to_json().unwrap_or_default(),
+        )));
+        app.app_data(doc)
+            .route("/openapi.json", web::get().to(openapi_json))
             .default_service(web::to(not_found))
             .wrap(from_fn(auth::require_key))
             .wrap(Condition::new(

@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::schema::{agent_failures, agent_runs, agent_steps};
 use crate::model::output::{FailureOut, RunOut, StepOut};
 
-#[derive(Queryable, Selectable)]
+/// A run row without its steps and failures.
+#[derive(Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = agent_runs, check_for_backend(diesel::pg::Pg))]
 pub struct RunRow {
     pub run_id: Uuid,
@@ -24,122 +25,78 @@ pub struct RunRow {
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = agent_steps, check_for_backend(diesel::pg::Pg))]
-pub struct StepRow {
-    pub step_id: Uuid,
-    pub run_id: Uuid,
-    pub seq: i32,
-    pub step_type: String,
-    pub name: String,
-    pub latency_ms: i32,
-    pub started_at: OffsetDateTime,
-    pub ended_at: OffsetDateTime,
-    pub metadata: serde_json::Value,
-    pub created_at: OffsetDateTime,
-}
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = agent_failures, check_for_backend(diesel::pg::Pg))]
-pub struct FailureRow {
-    pub failure_id: Uuid,
-    pub run_id: Uuid,
-    pub step_id: Option<Uuid>,
-    pub failure_type: String,
-    pub failure_code: String,
-    pub message: String,
-    pub created_at: OffsetDateTime,
-}
-
-impl From<StepRow> for StepOut {
-    fn from(r: StepRow) -> Self {
-        StepOut {
-            step_id: r.step_id,
-            run_id: r.run_id,
-            seq: r.seq,
-            step_type: r.step_type,
-            name: r.name,
-            latency_ms: r.latency_ms,
-            started_at: r.started_at,
-            ended_at: r.ended_at,
-            metadata: r.metadata,
-            created_at: r.created_at,
-        }
-    }
-}
-
-impl From<FailureRow> for FailureOut {
-    fn from(r: FailureRow) -> Self {
-        FailureOut {
-            failure_id: r.failure_id,
-            run_id: r.run_id,
-            step_id: r.step_id,
-            failure_type: r.failure_type,
-            failure_code: r.failure_code,
-            message: r.message,
-            created_at: r.created_at,
-        }
-    }
-}
-
 /// Attaches steps and failures to already loaded run rows, keeping the rows' order.
+///
+/// With a `step_cap`, each run carries at most that many steps (the first, by seq) and says so
+/// with `steps_truncated`: since seq runs 0..n-1, the steps with `seq <= cap` are the first `cap`
+/// plus one that tells whether there are more, read straight from the (run_id, seq) index.
 pub async fn with_children(
     conn: &mut AsyncPgConnection,
     runs: Vec<RunRow>,
+    step_cap: Option<i32>,
 ) -> QueryResult<Vec<RunOut>> {
     if runs.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = runs.iter().map(|r| r.run_id).collect();
-    let steps: Vec<StepRow> = agent_steps::table
+    let mut steps_query = agent_steps::table
         .filter(agent_steps::run_id.eq_any(&ids))
         .order((agent_steps::run_id, agent_steps::seq))
-        .select(StepRow::as_select())
-        .load(conn)
-        .await?;
-    let failures: Vec<FailureRow> = agent_failures::table
+        .select(StepOut::as_select())
+        .into_boxed();
+    if let Some(cap) = step_cap {
+        steps_query = steps_query.filter(agent_steps::seq.le(cap));
+    }
+    let steps: Vec<StepOut> = steps_query.load(conn).await?;
+    let failures: Vec<FailureOut> = agent_failures::table
         .filter(agent_failures::run_id.eq_any(&ids))
         .order((agent_failures::created_at, agent_failures::failure_id))
-        .select(FailureRow::as_select())
+        .select(FailureOut::as_select())
         .load(conn)
         .await?;
     let mut steps_by_run: HashMap<Uuid, Vec<StepOut>> = HashMap::new();
     for step in steps {
-        steps_by_run
-            .entry(step.run_id)
-            .or_default()
-            .push(step.into());
+        steps_by_run.entry(step.run_id).or_default().push(step);
     }
     let mut failures_by_run: HashMap<Uuid, Vec<FailureOut>> = HashMap::new();
     for failure in failures {
         failures_by_run
             .entry(failure.run_id)
             .or_default()
-            .push(failure.into());
+            .push(failure);
     }
     Ok(runs
         .into_iter()
-        .map(|r| RunOut {
-            steps: steps_by_run.remove(&r.run_id).unwrap_or_default(),
-            failures: failures_by_run.remove(&r.run_id).unwrap_or_default(),
-            run_id: r.run_id,
-            agent_id: r.agent_id,
-            agent_version: r.agent_version,
-            environment: r.environment,
-            status: r.status,
-            started_at: r.started_at,
-            ended_at: r.ended_at,
-            created_at: r.created_at,
+        .map(|r| {
+            let mut steps = steps_by_run.remove(&r.run_id).unwrap_or_default();
+            let steps_truncated =
+                step_cap.is_some_and(|cap| steps.last().is_some_and(|s| s.seq >= cap));
+            if steps_truncated {
+                steps.pop();
+            }
+            RunOut {
+                steps,
+                steps_truncated,
+                failures: failures_by_run.remove(&r.run_id).unwrap_or_default(),
+                run_id: r.run_id,
+                agent_id: r.agent_id,
+                agent_version: r.agent_version,
+                environment: r.environment,
+                status: r.status,
+                started_at: r.started_at,
+                ended_at: r.ended_at,
+                created_at: r.created_at,
+            }
         })
         .collect())
 }
 
-/// One stored run with its steps and failures, or `None`.
+/// One stored run with all its steps and failures, or `None`.
 pub async fn load_run(conn: &mut AsyncPgConnection, run_id: Uuid) -> QueryResult<Option<RunOut>> {
     let rows: Vec<RunRow> = agent_runs::table
         .filter(agent_runs::run_id.eq(run_id))
         .select(RunRow::as_select())
         .load(conn)
         .await?;
-    Ok(with_children(conn, rows).await?.into_iter().next())
+    Ok(with_children(conn, rows, None).await?.into_iter().next())
 }

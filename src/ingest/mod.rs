@@ -10,6 +10,7 @@ use std::time::Instant;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, delete, post, web};
 use serde_json::{Value, json};
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::db::read;
@@ -17,6 +18,7 @@ use crate::error::ApiError;
 use crate::model::NewRun;
 use crate::model::input::{FieldError, Parsed, json_error, parse_run};
 use crate::model::output::RunOut;
+use crate::openapi::{BatchIn, BatchOut, Detail, RunIn, ValidationErrors};
 use crate::state::AppState;
 use store::Outcome;
 
@@ -24,7 +26,7 @@ use store::Outcome;
 pub const REDACTED_HEADER: &str = "X-AgentTracer-Redacted";
 
 /// Mounts the ingest routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(post_batch)
         .service(post_run)
         .service(delete_run);
@@ -70,6 +72,24 @@ fn record_invalid(n: usize) {
 }
 
 /// Ingest one run: 201 new, 200 for a known final run (unchanged) or a replaced `running` one.
+#[utoipa::path(
+    tag = "ingest",
+    request_body(content = RunIn, content_type = "application/json",
+        description = "One run. `Content-Encoding: gzip` is accepted; a missing Content-Type is read as JSON."),
+    security((), ("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored; the stored run", body = RunOut,
+            headers(("X-AgentTracer-Redacted" = u32, description = "Values redacted (privacy.mode = redact)"))),
+        (status = 200, description = "Already stored: the stored run (unchanged if final, replaced if it was running)", body = RunOut),
+        (status = 400, description = "An undecodable gzip body", body = Detail),
+        (status = 401, description = "No API key", body = Detail),
+        (status = 403, description = "A wrong API key", body = Detail),
+        (status = 413, description = "Over server.max_body_bytes", body = Detail),
+        (status = 415, description = "Not JSON", body = Detail),
+        (status = 422, description = "Every problem found", body = ValidationErrors),
+        (status = 503, description = "Database unavailable; retry after Retry-After", body = Detail),
+    )
+)]
 #[post("/v1/runs")]
 async fn post_run(
     req: HttpRequest,
@@ -147,6 +167,21 @@ async fn ingest_one(
 }
 
 /// Ingest many runs; each is validated on its own and the valid ones are stored together.
+#[utoipa::path(
+    tag = "ingest",
+    request_body(content = BatchIn, content_type = "application/json"),
+    security((), ("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "One result per run, in input order", body = BatchOut),
+        (status = 400, description = "An undecodable gzip body", body = Detail),
+        (status = 401, description = "No API key", body = Detail),
+        (status = 403, description = "A wrong API key", body = Detail),
+        (status = 413, description = "Over server.max_body_bytes", body = Detail),
+        (status = 415, description = "Not JSON", body = Detail),
+        (status = 422, description = "Not a batch, or more than ingest.max_batch_runs runs", body = ValidationErrors),
+        (status = 503, description = "Database unavailable; retry after Retry-After", body = Detail),
+    )
+)]
 #[post("/v1/runs/batch")]
 async fn post_batch(
     req: HttpRequest,
@@ -309,6 +344,19 @@ pub fn parse_run_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 /// Erase a run with its steps and failures: 204, or 404 when unknown.
+#[utoipa::path(
+    tag = "ingest",
+    params(("run_id" = Uuid, Path, description = "The run's id")),
+    security((), ("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 204, description = "Erased"),
+        (status = 401, description = "No API key", body = Detail),
+        (status = 403, description = "A wrong API key", body = Detail),
+        (status = 404, description = "No such run", body = Detail),
+        (status = 422, description = "A malformed run id", body = ValidationErrors),
+        (status = 503, description = "Database unavailable; retry after Retry-After", body = Detail),
+    )
+)]
 #[delete("/v1/runs/{run_id}")]
 async fn delete_run(
     path: web::Path<String>,

@@ -1,13 +1,16 @@
 //! The stored shape of a run, as `GET /v1/runs/{id}` and the ingest answers give it: the run with
 //! its steps (by seq) and failures, always arrays, every step's `metadata` an object.
 
+use diesel::{Queryable, Selectable};
 use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::NewRun;
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A stored run with its steps (by seq) and failures.
+#[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 pub struct RunOut {
     pub run_id: Uuid,
     pub agent_id: String,
@@ -21,10 +24,16 @@ pub struct RunOut {
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     pub steps: Vec<StepOut>,
+    /// Only in list pages, only when true: this run has more steps than a list page carries
+    /// (`query.list_max_steps_per_run`); `GET /v1/runs/{run_id}` has them all.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub steps_truncated: bool,
     pub failures: Vec<FailureOut>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A stored step; loaded straight from `agent_steps`.
+#[derive(Clone, Debug, PartialEq, Serialize, Queryable, Selectable, ToSchema)]
+#[diesel(table_name = crate::db::schema::agent_steps, check_for_backend(diesel::pg::Pg))]
 pub struct StepOut {
     pub step_id: Uuid,
     pub run_id: Uuid,
@@ -36,12 +45,16 @@ pub struct StepOut {
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub ended_at: OffsetDateTime,
+    /// Always an object.
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A stored failure; loaded straight from `agent_failures`.
+#[derive(Clone, Debug, PartialEq, Serialize, Queryable, Selectable, ToSchema)]
+#[diesel(table_name = crate::db::schema::agent_failures, check_for_backend(diesel::pg::Pg))]
 pub struct FailureOut {
     pub failure_id: Uuid,
     pub run_id: Uuid,
@@ -66,6 +79,7 @@ impl RunOut {
             started_at: run.started_at,
             ended_at: run.ended_at,
             created_at,
+            steps_truncated: false,
             steps: run
                 .steps
                 .iter()

@@ -1,29 +1,104 @@
-//! The query listener's routes: one run, its steps, its failures.
+//! The query listener's routes: runs (list, one, its steps, its failures), stats, agents.
+//! Every route reads through the read-only pool.
 
-use actix_web::{HttpResponse, get, web};
+pub mod filters;
+pub mod runs;
+pub mod stats;
+
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use crate::db::read::{self, FailureRow, StepRow};
+use crate::db::read;
 use crate::db::schema::{agent_failures, agent_runs, agent_steps};
 use crate::error::ApiError;
 use crate::ingest::parse_run_id;
-use crate::model::output::{FailureOut, StepOut};
+use crate::model::output::{FailureOut, RunOut, StepOut};
+use crate::openapi::{Detail, Paging, RunFilters, ValidationErrors};
 use crate::state::AppState;
 
+/// The header that carries the next page's cursor.
+pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
+/// The header that counts the runs of a page whose steps were cut to the page's cap.
+pub const STEPS_TRUNCATED_HEADER: &str = "X-AgentTracer-Steps-Truncated";
+
 /// Mounts the query routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_run)
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_runs)
+        .service(get_run)
         .service(get_run_steps)
-        .service(get_run_failures);
+        .service(get_run_failures)
+        .service(get_stats)
+        .service(get_agents);
 }
 
 fn not_found(run_id: Uuid) -> ApiError {
     ApiError::NotFound(format!("Run {run_id} not found"))
 }
 
+/// The `next` link: this request's query with `cursor` in place of `page`.
+fn next_link(req: &HttpRequest, pairs: &[(String, String)], cursor: &str) -> String {
+    let mut kept: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter(|(k, _)| k != "page" && k != "cursor")
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    kept.push(("cursor", cursor));
+    let query = serde_urlencoded::to_string(&kept).unwrap_or_default();
+    format!("<{}?{query}>; rel=\"next\"", req.path())
+}
+
+/// Runs, newest first (`started_at desc, run_id desc`), each with its steps and failures.
+#[utoipa::path(
+    tag = "query",
+    params(RunFilters, Paging),
+    security((), ("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of runs, a bare JSON array. When a next page exists, \
+            `X-Next-Cursor` and `Link: <…>; rel=\"next\"` say where it starts.", body = Vec<RunOut>),
+        (status = 422, description = "An invalid query parameter, named", body = ValidationErrors),
+        (status = 503, description = "Database unavailable", body = Detail),
+    )
+)]
+#[get("/v1/runs")]
+async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pairs = filters::pairs(req.query_string());
+    let (filter, paging) = filters::parse_list(&pairs)?;
+    let pool = state.db_read()?;
+    let step_cap = state.config.query.list_max_steps_per_run;
+    let page = state
+        .bounded(async {
+            let mut conn = pool.get().await?;
+            Ok(runs::list(&mut conn, &filter, &paging, step_cap).await?)
+        })
+        .await?;
+    let mut res = HttpResponse::Ok();
+    if let Some(next) = page.next {
+        let cursor = next.encode();
+        res.insert_header(("Link", next_link(&req, &pairs, &cursor)));
+        res.insert_header((NEXT_CURSOR_HEADER, cursor));
+    }
+    let truncated = page.runs.iter().filter(|r| r.steps_truncated).count();
+    if truncated > 0 {
+        res.insert_header((STEPS_TRUNCATED_HEADER, truncated.to_string()));
+    }
+    Ok(res.json(page.runs))
+}
+
 /// One run with its steps (by seq) and failures.
+#[utoipa::path(
+    tag = "query",
+    params(("run_id" = Uuid, Path, description = "The run's id")),
+    security((), ("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "The run", body = RunOut),
+        (status = 404, description = "No such run", body = Detail),
+        (status = 422, description = "A malformed run id", body = ValidationErrors),
+        (status = 503, description = "Database unavailable", body = Detail),
+    )
+)]
 #[get("/v1/runs/{run_id}")]
 async fn get_run(
     path: web::Path<String>,
@@ -41,7 +116,7 @@ async fn get_run(
         .ok_or_else(|| not_found(run_id))
 }
 
-async fn run_exists(conn: &mut diesel_async::AsyncPgConnection, run_id: Uuid) -> QueryResult<bool> {
+async fn run_exists(conn: &mut AsyncPgConnection, run_id: Uuid) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         agent_runs::table.filter(agent_runs::run_id.eq(run_id)),
     ))
@@ -49,62 +124,124 @@ async fn run_exists(conn: &mut diesel_async::AsyncPgConnection, run_id: Uuid) ->
     .await
 }
 
-/// A run's steps, by seq; 404 for an unknown run.
+/// Reads a list that belongs to one run: 404 when the run is unknown.
+async fn rows_of_run<T: serde::Serialize>(
+    path: &str,
+    state: &AppState,
+    load: impl AsyncFnOnce(&mut AsyncPgConnection, Uuid) -> QueryResult<Vec<T>>,
+) -> Result<HttpResponse, ApiError> {
+    let run_id = parse_run_id(path)?;
+    let pool = state.db_read()?;
+    let rows = state
+        .bounded(async {
+            let mut conn = pool.get().await?;
+            if !run_exists(&mut conn, run_id).await? {
+                return Ok(None);
+            }
+            Ok(Some(load(&mut conn, run_id).await?))
+        })
+        .await?;
+    rows.map(|r| HttpResponse::Ok().json(r))
+        .ok_or_else(|| not_found(run_id))
+}
+
+/// A run's steps, by seq.
+#[utoipa::path(
+    tag = "query",
+    params(("run_id" = Uuid, Path, description = "The run's id")),
+    security((), ("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Every step of the run", body = Vec<StepOut>),
+        (status = 404, description = "No such run", body = Detail),
+        (status = 422, description = "A malformed run id", body = ValidationErrors),
+        (status = 503, description = "Database unavailable", body = Detail),
+    )
+)]
 #[get("/v1/runs/{run_id}/steps")]
 async fn get_run_steps(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let run_id = parse_run_id(&path)?;
-    let pool = state.db_read()?;
-    let steps = state
-        .bounded(async {
-            let mut conn = pool.get().await?;
-            if !run_exists(&mut conn, run_id).await? {
-                return Ok(None);
-            }
-            let rows: Vec<StepRow> = agent_steps::table
-                .filter(agent_steps::run_id.eq(run_id))
-                .order(agent_steps::seq)
-                .select(StepRow::as_select())
-                .load(&mut conn)
-                .await?;
-            Ok(Some(
-                rows.into_iter().map(StepOut::from).collect::<Vec<_>>(),
-            ))
-        })
-        .await?;
-    steps
-        .map(|s| HttpResponse::Ok().json(s))
-        .ok_or_else(|| not_found(run_id))
+    rows_of_run(&path, &state, async |conn, run_id| {
+        agent_steps::table
+            .filter(agent_steps::run_id.eq(run_id))
+            .order(agent_steps::seq)
+            .select(StepOut::as_select())
+            .load(conn)
+            .await
+    })
+    .await
 }
 
-/// A run's failures; 404 for an unknown run.
+/// A run's failures.
+#[utoipa::path(
+    tag = "query",
+    params(("run_id" = Uuid, Path, description = "The run's id")),
+    security((), ("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Every failure of the run", body = Vec<FailureOut>),
+        (status = 404, description = "No such run", body = Detail),
+        (status = 422, description = "A malformed run id", body = ValidationErrors),
+        (status = 503, description = "Database unavailable", body = Detail),
+    )
+)]
 #[get("/v1/runs/{run_id}/failures")]
 async fn get_run_failures(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let run_id = parse_run_id(&path)?;
+    rows_of_run(&path, &state, async |conn, run_id| {
+        agent_failures::table
+            .filter(agent_failures::run_id.eq(run_id))
+            .order((agent_failures::created_at, agent_failures::failure_id))
+            .select(FailureOut::as_select())
+            .load(conn)
+            .await
+    })
+    .await
+}
+
+/// Failure and latency statistics of the runs the filters select (`status` is ignored).
+#[utoipa::path(
+    tag = "query",
+    params(RunFilters),
+    security((), ("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Statistics, computed in the database", body = stats::Stats),
+        (status = 422, description = "An invalid query parameter, named", body = ValidationErrors),
+        (status = 503, description = "Database unavailable", body = Detail),
+    )
+)]
+#[get("/v1/stats")]
+async fn get_stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let filter = filters::parse_filter(&filters::pairs(req.query_string()), false)?;
     let pool = state.db_read()?;
-    let failures = state
+    let stats = state
         .bounded(async {
             let mut conn = pool.get().await?;
-            if !run_exists(&mut conn, run_id).await? {
-                return Ok(None);
-            }
-            let rows: Vec<FailureRow> = agent_failures::table
-                .filter(agent_failures::run_id.eq(run_id))
-                .order((agent_failures::created_at, agent_failures::failure_id))
-                .select(FailureRow::as_select())
-                .load(&mut conn)
-                .await?;
-            Ok(Some(
-                rows.into_iter().map(FailureOut::from).collect::<Vec<_>>(),
-            ))
+            Ok(stats::stats(&mut conn, &filter).await?)
         })
         .await?;
-    failures
-        .map(|f| HttpResponse::Ok().json(f))
-        .ok_or_else(|| not_found(run_id))
+    Ok(HttpResponse::Ok().json(stats))
+}
+
+/// One row per agent: versions, environments, run and failure counts, last run time.
+#[utoipa::path(
+    tag = "query",
+    security((), ("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Every agent, most recently active first", body = Vec<stats::Agent>),
+        (status = 503, description = "Database unavailable", body = Detail),
+    )
+)]
+#[get("/v1/agents")]
+async fn get_agents(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let pool = state.db_read()?;
+    let agents = state
+        .bounded(async {
+            let mut conn = pool.get().await?;
+            Ok(stats::agents(&mut conn).await?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(agents))
 }

@@ -8,3 +8,4 @@ mod faults;
 mod helpers;
 mod ingest;
 mod ops;
+mod query;

@@ -1,0 +1,59 @@
+//! A page of runs: one query for the runs (keyset or offset, in `started_at desc, run_id desc`
+//! order), then their steps and failures in one query each — three statements per page, however
+//! many runs it holds.
+
+use diesel::result::QueryResult;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+use super::filters::{Bind, Cursor, Paging, Position, RunFilter, apply_binds};
+use crate::db::read::{self, RunRow};
+use crate::model::output::RunOut;
+
+pub struct Page {
+    pub runs: Vec<RunOut>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<Cursor>,
+}
+
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    filter: &RunFilter,
+    paging: &Paging,
+    step_cap: i32,
+) -> QueryResult<Page> {
+    let mut binds = Vec::new();
+    let mut conditions = filter.conditions(&mut binds);
+    let offset = match paging.position {
+        Position::Page(page) => (page - 1) * paging.page_size,
+        Position::After(cursor) => {
+            binds.push(Bind::Time(cursor.started_at));
+            binds.push(Bind::Uuid(cursor.run_id));
+            let n = binds.len();
+            conditions.push_str(&format!(
+                " AND (r.started_at, r.run_id) < (${}, ${n})",
+                n - 1
+            ));
+            0
+        }
+    };
+    // LIMIT and OFFSET are validated integers; one row more than the page says whether another follows.
+    let sql = format!(
+        "SELECT r.run_id, r.agent_id, r.agent_version, r.environment, r.status, r.started_at, r.ended_at, r.created_at \
+         FROM agent_runs r WHERE {conditions} ORDER BY r.started_at DESC, r.run_id DESC LIMIT {} OFFSET {offset}",
+        paging.page_size + 1
+    );
+    let mut rows: Vec<RunRow> = apply_binds(diesel::sql_query(sql).into_boxed(), binds)
+        .load(conn)
+        .await?;
+    let next = if rows.len() as i64 > paging.page_size {
+        rows.truncate(paging.page_size as usize);
+        rows.last().map(|r| Cursor {
+            started_at: r.started_at,
+            run_id: r.run_id,
+        })
+    } else {
+        None
+    };
+    let runs = read::with_children(conn, rows, Some(step_cap)).await?;
+    Ok(Page { runs, next })
+}

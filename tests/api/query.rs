@@ -1,0 +1,553 @@
+//! The query listener: listing with filters and paging, one run, stats, agents, OpenAPI.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// A run of `agent` that started `minute` minutes into 2024-06-01 12:00, with steps of the given
+/// latencies, and a failure of `failure` (type/code) when given.
+fn run_at(
+    agent: &str,
+    env: &str,
+    minute: u32,
+    status: &str,
+    latencies: &[u32],
+    failure: Option<(&str, &str)>,
+) -> Value {
+    let mut run = sample_run(latencies.len(), status);
+    run["agent_id"] = json!(agent);
+    run["environment"] = json!(env);
+    run["started_at"] = json!(format!("2024-06-01T12:{minute:02}:00Z"));
+    run["ended_at"] = json!(format!(
+        "2024-06-01T12:{minute:02}:{:02}Z",
+        10 + minute % 40
+    ));
+    for (i, latency) in latencies.iter().enumerate() {
+        run["steps"][i]["latency_ms"] = json!(latency);
+        run["steps"][i]["started_at"] = run["started_at"].clone();
+        run["steps"][i]["ended_at"] = run["ended_at"].clone();
+    }
+    run.as_object_mut().unwrap().remove("failure");
+    if let Some((kind, code)) = failure {
+        run["failures"] =
+            json!([{"failure_type": kind, "failure_code": code, "message": "it broke"}]);
+    }
+    run
+}
+
+async fn list(app: &TestApp, query: &str) -> (u16, Value, reqwest::header::HeaderMap) {
+    let res = app.get(&app.query, &format!("/v1/runs{query}")).await;
+    let (status, headers) = (res.status().as_u16(), res.headers().clone());
+    (status, res.json().await.unwrap(), headers)
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["run_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn listing_filters_orders_and_carries_steps_and_failures() {
+    let app = spawn_app().await;
+    let runs = vec![
+        run_at("alpha", "production", 1, "success", &[10, 20], None),
+        run_at(
+            "alpha",
+            "staging",
+            2,
+            "failure",
+            &[30],
+            Some(("tool", "timeout")),
+        ),
+        run_at(
+            "beta",
+            "production",
+            3,
+            "partial",
+            &[40, 50, 60],
+            Some(("model", "refusal")),
+        ),
+        run_at("beta", "production", 4, "running", &[], None),
+    ];
+    let body: Value = app.post_batch(&runs).await.json().await.unwrap();
+    assert!(
+        body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == 201),
+        "{body}"
+    );
+    let id = |i: usize| run_id_of(&runs[i]);
+
+    let (status, page, headers) = list(&app, "").await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&page), [id(3), id(2), id(1), id(0)], "newest first");
+    assert!(
+        headers.get("x-next-cursor").is_none() && headers.get("link").is_none(),
+        "one page only"
+    );
+    assert_eq!(
+        page[1]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["seq"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    assert_eq!(page[1]["failures"][0]["failure_code"], "refusal");
+    assert_eq!(page[0]["steps"], json!([]));
+    assert_eq!(page[0]["failures"], json!([]));
+    assert!(page[0].get("steps_truncated").is_none());
+
+    for (query, want) in [
+        ("?agent_id=alpha", vec![id(1), id(0)]),
+        ("?agent_version=1.4.2&agent_id=beta", vec![id(3), id(2)]),
+        ("?status=partial", vec![id(2)]),
+        ("?environment=staging", vec![id(1)]),
+        (
+            "?start_time=2024-06-01T12:02:00Z",
+            vec![id(3), id(2), id(1)],
+        ),
+        ("?end_time=2024-06-01T12:02:00Z", vec![id(1), id(0)]),
+        (
+            "?start_time=2024-06-01T12:02:00&end_time=2024-06-01 12:03:00",
+            vec![id(2), id(1)],
+        ),
+        ("?failure_type=tool", vec![id(1)]),
+        ("?failure_code=refusal", vec![id(2)]),
+        ("?failure_type=tool&failure_code=refusal", vec![]),
+        ("?agent_id=nobody", vec![]),
+    ] {
+        let (status, page, _) = list(&app, query).await;
+        assert_eq!(status, 200, "{query}");
+        assert_eq!(ids(&page), want, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn invalid_parameters_are_422_naming_them() {
+    let app = spawn_app().await;
+    for (query, name) in [
+        ("?page=0", "page"),
+        ("?page=-3", "page"),
+        ("?page=two", "page"),
+        ("?page_size=0", "page_size"),
+        ("?page_size=101", "page_size"),
+        ("?status=done", "status"),
+        ("?failure_type=network", "failure_type"),
+        ("?start_time=yesterday", "start_time"),
+        ("?end_time=2024-13-01", "end_time"),
+        ("?cursor=not-a-cursor", "cursor"),
+    ] {
+        let (status, body, _) = list(&app, query).await;
+        assert_eq!(status, 422, "{query}");
+        assert_eq!(
+            body["detail"][0]["loc"],
+            json!(["query", name]),
+            "{query}: {body}"
+        );
+    }
+    let (status, body, _) = list(&app, "?page_size=1").await;
+    assert_eq!((status, body), (200, json!([])));
+    let res = app.get(&app.query, "/v1/stats?start_time=nope").await;
+    assert_eq!(res.status(), 422);
+}
+
+#[tokio::test]
+async fn pages_and_cursors_walk_every_run_once() {
+    let app = spawn_app().await;
+    // 25 runs, some sharing a start time, so that run_id breaks ties.
+    let runs: Vec<Value> = (0..25)
+        .map(|i| run_at("pager", "production", i / 2, "success", &[5], None))
+        .collect();
+    app.post_batch(&runs).await;
+    let mut expected: Vec<(String, String)> = runs
+        .iter()
+        .map(|r| (r["started_at"].as_str().unwrap().to_owned(), run_id_of(r)))
+        .collect();
+    expected.sort();
+    expected.reverse();
+    let expected: Vec<String> = expected.into_iter().map(|(_, id)| id).collect();
+
+    // Offset pages, as the original.
+    let mut by_page = Vec::new();
+    for page in 1..=3 {
+        let (status, body, headers) = list(&app, &format!("?page={page}&page_size=10")).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            headers.get("x-next-cursor").is_some(),
+            page < 3,
+            "page {page}"
+        );
+        by_page.extend(ids(&body));
+    }
+    assert_eq!(by_page, expected);
+
+    // Cursors, following the Link header.
+    let mut by_cursor = Vec::new();
+    let mut next = "/v1/runs?page_size=7&agent_id=pager".to_owned();
+    loop {
+        let res = app.get(&app.query, &next).await;
+        assert_eq!(res.status(), 200);
+        let link = res
+            .headers()
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let cursor = res
+            .headers()
+            .get("x-next-cursor")
+            .map(|v| v.to_str().unwrap().to_owned());
+        by_cursor.extend(ids(&res.json().await.unwrap()));
+        let Some(link) = link else { break };
+        let cursor = cursor.expect("X-Next-Cursor beside Link");
+        assert!(
+            link.ends_with("; rel=\"next\"") && link.contains(&cursor),
+            "{link}"
+        );
+        assert!(
+            link.contains("agent_id=pager") && link.contains("page_size=7"),
+            "{link}"
+        );
+        next = link
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .unwrap()
+            .to_owned();
+    }
+    assert_eq!(by_cursor, expected);
+    let (status, body, _) = list(&app, "?cursor=abc&page=2").await;
+    assert_eq!(status, 422, "{body}");
+}
+
+#[tokio::test]
+async fn a_list_page_carries_a_bounded_number_of_steps_per_run() {
+    let app = spawn_app_with(|c| c.query.list_max_steps_per_run = 3).await;
+    let long = run_at(
+        "long",
+        "production",
+        1,
+        "success",
+        &[1, 2, 3, 4, 5, 6],
+        None,
+    );
+    let short = run_at("short", "production", 2, "success", &[1, 2, 3], None);
+    app.post_batch(&[long.clone(), short.clone()]).await;
+    let (_, page, headers) = list(&app, "").await;
+    assert_eq!(headers["x-agenttracer-steps-truncated"], "1");
+    assert_eq!(page[1]["run_id"], long["run_id"]);
+    assert_eq!(page[1]["steps"].as_array().unwrap().len(), 3);
+    assert_eq!(page[1]["steps_truncated"], true);
+    assert_eq!(page[0]["steps"].as_array().unwrap().len(), 3);
+    assert!(
+        page[0].get("steps_truncated").is_none(),
+        "exactly at the cap is not truncated"
+    );
+    let full: Value = app.get_run(&run_id_of(&long)).await.json().await.unwrap();
+    assert_eq!(full["steps"].as_array().unwrap().len(), 6);
+    assert!(full.get("steps_truncated").is_none());
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = p * (sorted.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+}
+
+#[tokio::test]
+async fn stats_are_computed_as_the_design_defines_them() {
+    let app = spawn_app().await;
+    let empty: Value = app.get(&app.query, "/v1/stats").await.json().await.unwrap();
+    assert_eq!(empty["total_runs"], 0);
+    assert_eq!(empty["success_rate"], 0.0);
+    assert_eq!(empty["avg_latency_ms"], 0.0);
+    assert_eq!(empty["run_duration_ms"]["p50"], Value::Null);
+
+    let runs = vec![
+        run_at("a", "production", 1, "success", &[100, 200], None),
+        run_at(
+            "a",
+            "production",
+            2,
+            "failure",
+            &[300],
+            Some(("tool", "timeout")),
+        ),
+        run_at(
+            "a",
+            "production",
+            3,
+            "partial",
+            &[400, 500, 600],
+            Some(("tool", "timeout")),
+        ),
+        run_at("b", "staging", 4, "running", &[700], None),
+        run_at(
+            "b",
+            "staging",
+            5,
+            "failure",
+            &[],
+            Some(("model", "refusal")),
+        ),
+    ];
+    app.post_batch(&runs).await;
+    let stats: Value = app.get(&app.query, "/v1/stats").await.json().await.unwrap();
+    assert_eq!(stats["total_runs"], 5);
+    assert_eq!(stats["total_failures"], 3);
+    // Final runs: success, failure, partial, failure; success or partial: 2 of 4.
+    assert_eq!(stats["success_rate"], 50.0);
+    let latencies = [100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 700.0];
+    assert_eq!(stats["avg_latency_ms"], latencies.iter().sum::<f64>() / 7.0);
+    assert_eq!(
+        stats["failure_breakdown"],
+        json!({"tool/timeout": 2, "model/refusal": 1})
+    );
+    assert_eq!(
+        stats["step_type_breakdown"],
+        json!({"plan": 4, "retrieve": 2, "tool": 1})
+    );
+    assert_eq!(
+        stats["status_breakdown"],
+        json!({"success": 1, "failure": 2, "partial": 1, "running": 1})
+    );
+    for (key, p) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)] {
+        let got = stats["step_latency_ms"][key].as_f64().unwrap();
+        assert!(
+            (got - percentile(&latencies, p)).abs() < 1e-9,
+            "{key}: {got}"
+        );
+    }
+    // Durations: minute m ends 10 + m seconds after its start.
+    let durations: Vec<f64> = (1..=5).map(|m| (10 + m) as f64 * 1000.0).collect();
+    let got = stats["run_duration_ms"]["p50"].as_f64().unwrap();
+    assert!((got - percentile(&durations, 0.5)).abs() < 1e-6, "{got}");
+
+    let filtered: Value = app
+        .get(&app.query, "/v1/stats?agent_id=a&status=running")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(filtered["total_runs"], 3, "status is not a stats filter");
+    assert_eq!(filtered["success_rate"], 66.67);
+    let by_failure: Value = app
+        .get(&app.query, "/v1/stats?failure_code=refusal")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(by_failure["total_runs"], 1);
+    assert_eq!(by_failure["avg_latency_ms"], 0.0);
+}
+
+#[tokio::test]
+async fn agents_are_listed_with_their_versions_environments_and_counts() {
+    let app = spawn_app().await;
+    let mut second = run_at("a", "staging", 5, "failure", &[1], Some(("tool", "x")));
+    second["agent_version"] = json!("2.0.0");
+    second["failures"] = json!([
+        {"failure_type": "tool", "failure_code": "x", "message": "m"},
+        {"failure_type": "model", "failure_code": "y", "message": "m"}
+    ]);
+    app.post_batch(&[
+        run_at("a", "production", 1, "success", &[1], None),
+        second,
+        run_at("b", "production", 3, "success", &[], None),
+    ])
+    .await;
+    let agents: Value = app
+        .get(&app.query, "/v1/agents")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        agents,
+        json!([
+            {"agent_id": "a", "versions": ["1.4.2", "2.0.0"], "environments": ["production", "staging"],
+             "run_count": 2, "failed_run_count": 1, "failure_count": 2, "last_run_at": "2024-06-01T12:05:00Z"},
+            {"agent_id": "b", "versions": ["1.4.2"], "environments": ["production"],
+             "run_count": 1, "failed_run_count": 0, "failure_count": 0, "last_run_at": "2024-06-01T12:03:00Z"}
+        ])
+    );
+}
+
+/// The paths and methods an OpenAPI document lists.
+fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+    doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), path.clone()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn each_listener_documents_exactly_the_routes_it_mounts() {
+    let app = spawn_app().await;
+    let common = [
+        ("GET", "/health"),
+        ("GET", "/readyz"),
+        ("GET", "/livez"),
+        ("GET", "/metrics"),
+    ];
+    let ingest_only = [
+        ("POST", "/v1/runs"),
+        ("POST", "/v1/runs/batch"),
+        ("DELETE", "/v1/runs/{run_id}"),
+    ];
+    let query_only = [
+        ("GET", "/v1/runs"),
+        ("GET", "/v1/runs/{run_id}"),
+        ("GET", "/v1/runs/{run_id}/steps"),
+        ("GET", "/v1/runs/{run_id}/failures"),
+        ("GET", "/v1/stats"),
+        ("GET", "/v1/agents"),
+    ];
+    for (base, own, other) in [
+        (&app.ingest, &ingest_only[..], &query_only[..]),
+        (&app.query, &query_only[..], &ingest_only[..]),
+    ] {
+        let doc: Value = app.get(base, "/openapi.json").await.json().await.unwrap();
+        assert!(
+            doc["openapi"].as_str().unwrap().starts_with("3.1"),
+            "{}",
+            doc["openapi"]
+        );
+        let want: BTreeSet<(String, String)> = common
+            .iter()
+            .chain(own)
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        assert_eq!(documented(&doc), want);
+        // Every documented route is mounted (the default 404 says "Not Found")…
+        for (method, path) in common.iter().chain(own).chain(other) {
+            let url = format!(
+                "{base}{}",
+                path.replace("{run_id}", &uuid::Uuid::new_v4().to_string())
+            );
+            let res = app
+                .client
+                .request(method.parse().unwrap(), &url)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let body = res.text().await.unwrap();
+            let unmounted = status == 404 && body.contains("\"Not Found\"");
+            // …and only those: the other listener's routes are not.
+            assert_eq!(
+                unmounted,
+                other.contains(&(method, path)),
+                "{method} {path} on {base}: {status} {body}"
+            );
+        }
+        // Request and response schemas are there.
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for name in ["Detail", "ValidationErrors"] {
+            assert!(schemas.contains_key(name), "{name}");
+        }
+    }
+    let ingest: Value = app
+        .get(&app.ingest, "/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(ingest["components"]["schemas"]["RunIn"]["properties"]["steps"].is_object());
+    let query: Value = app
+        .get(&app.query, "/openapi.json")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(query["components"]["schemas"]["RunOut"]["properties"]["failures"].is_object());
+    let params: Vec<&str> = query["paths"]["/v1/runs"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "agent_id",
+        "agent_version",
+        "status",
+        "environment",
+        "start_time",
+        "end_time",
+        "failure_type",
+        "failure_code",
+        "page",
+        "page_size",
+        "cursor",
+    ] {
+        assert!(params.contains(&name), "{name} undocumented");
+    }
+}
+
+#[tokio::test]
+async fn one_list_request_issues_a_fixed_small_number_of_statements() {
+    let cluster = PgCluster::start_new(&["log_statement = 'all'", "log_line_prefix = '%a|'"]);
+    let admin = cluster.admin();
+    prepare_database(&admin, "statements");
+    let db = TestDb {
+        admin,
+        name: "statements".into(),
+    };
+    let config = test_config(&db);
+    let app = spawn_app_on(db, config).await;
+    let runs: Vec<Value> = (0..20)
+        .map(|i| {
+            run_at(
+                "s",
+                "production",
+                i,
+                "failure",
+                &[1, 2, 3, 4, 5],
+                Some(("tool", "t")),
+            )
+        })
+        .collect();
+    app.post_batch(&runs).await;
+    list(&app, "?page_size=20&agent_id=s").await; // a pooled connection exists from here on
+    let before = cluster.log().lines().count();
+    let (status, page, _) = list(&app, "?page_size=20&agent_id=s").await;
+    assert_eq!((status, page.as_array().unwrap().len()), (200, 20));
+    let log = cluster.log();
+    let statements: Vec<&str> = log
+        .lines()
+        .skip(before)
+        .filter(|l| {
+            l.starts_with("agenttracer-read|LOG:")
+                && (l.contains(" statement: ") || l.contains(" execute "))
+        })
+        .collect();
+    // The pool checks the connection it hands out (SELECT $1 with 1); then one statement each for the
+    // runs, their steps and their failures: four, for 20 runs of five steps each.
+    assert_eq!(statements.len(), 4, "{statements:#?}");
+    assert!(statements[0].ends_with("SELECT $1"), "{}", statements[0]);
+    for (statement, table) in statements[1..].iter().zip([
+        "FROM agent_runs r",
+        "FROM \"agent_steps\"",
+        "FROM \"agent_failures\"",
+    ]) {
+        assert!(statement.contains(table), "{statement}");
+    }
+    for statement in statements {
+        println!("{statement}");
+    }
+}
