@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use diesel_async::AsyncPgConnection;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Config;
@@ -42,6 +43,34 @@ impl AppState {
             max_steps: self.config.ingest.max_steps_per_run,
             privacy: self.config.privacy.mode,
         }
+    }
+
+    /// Runs `work` on a connection of the read pool, within [`Self::bounded`]'s limit.
+    pub async fn read<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.on(self.db_read()?, work).await
+    }
+
+    /// Runs `work` on a connection of the writer pool, within [`Self::bounded`]'s limit.
+    pub async fn write<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.on(self.db_write()?, work).await
+    }
+
+    async fn on<T>(
+        &self,
+        pool: &PgPool,
+        work: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.bounded(async {
+            let mut conn = pool.get().await?;
+            work(&mut conn).await
+        })
+        .await
     }
 
     /// Bounds a request's database work: the acquire timeout plus two statement timeouts.

@@ -116,11 +116,9 @@ async fn ingest_one(
             record_invalid(1);
             ApiError::validation(errors)
         })?;
-    let pool = state.db_write()?;
     let stored = state
-        .bounded(async {
-            let mut conn = pool.get().await?;
-            let outcome = store::write_runs(&mut conn, &[&run])
+        .write(async |conn| {
+            let outcome = store::write_runs(conn, &[&run])
                 .await?
                 .pop()
                 .unwrap_or(Outcome::Unchanged);
@@ -140,7 +138,7 @@ async fn ingest_one(
                     StatusCode::OK,
                     RunOut::from_new(&run, created_at, written_at),
                 ),
-                Outcome::Unchanged => match read::load_run(&mut conn, run.run_id).await? {
+                Outcome::Unchanged => match read::load_run(conn, run.run_id).await? {
                     Some(stored) => (StatusCode::OK, stored),
                     None => {
                         return Err(ApiError::Unavailable(
@@ -290,12 +288,10 @@ async fn ingest_batch(
     let outcomes = if valid.is_empty() {
         Vec::new()
     } else {
-        let pool = state.db_write()?;
         let refs: Vec<&NewRun> = valid.iter().collect();
         state
-            .bounded(async {
-                let mut conn = pool.get().await?;
-                let outcomes = store::write_runs(&mut conn, &refs).await?;
+            .write(async |conn| {
+                let outcomes = store::write_runs(conn, &refs).await?;
                 record_written(&refs, &outcomes);
                 Ok::<_, ApiError>(outcomes)
             })
@@ -363,12 +359,8 @@ async fn delete_run(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run_id = parse_run_id(&path)?;
-    let pool = state.db_write()?;
     let deleted = state
-        .bounded(async {
-            let mut conn = pool.get().await?;
-            Ok::<_, ApiError>(store::delete_run(&mut conn, run_id).await?)
-        })
+        .write(async |conn| Ok::<_, ApiError>(store::delete_run(conn, run_id).await?))
         .await?;
     if deleted {
         tracing::info!(run_id = %run_id, "run deleted");

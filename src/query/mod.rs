@@ -66,13 +66,9 @@ fn next_link(req: &HttpRequest, pairs: &[(String, String)], cursor: &str) -> Str
 async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let pairs = filters::pairs(req.query_string());
     let (filter, paging) = filters::parse_list(&pairs)?;
-    let pool = state.db_read()?;
     let step_cap = state.config.query.list_max_steps_per_run;
     let page = state
-        .bounded(async {
-            let mut conn = pool.get().await?;
-            Ok(runs::list(&mut conn, &filter, &paging, step_cap).await?)
-        })
+        .read(async |conn| Ok(runs::list(conn, &filter, &paging, step_cap).await?))
         .await?;
     let mut res = HttpResponse::Ok();
     if let Some(next) = page.next {
@@ -105,12 +101,8 @@ async fn get_run(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let run_id = parse_run_id(&path)?;
-    let pool = state.db_read()?;
     let run = state
-        .bounded(async {
-            let mut conn = pool.get().await?;
-            Ok(read::load_run(&mut conn, run_id).await?)
-        })
+        .read(async |conn| Ok(read::load_run(conn, run_id).await?))
         .await?;
     run.map(|r| HttpResponse::Ok().json(r))
         .ok_or_else(|| not_found(run_id))
@@ -131,14 +123,12 @@ async fn rows_of_run<T: serde::Serialize>(
     load: impl AsyncFnOnce(&mut AsyncPgConnection, Uuid) -> QueryResult<Vec<T>>,
 ) -> Result<HttpResponse, ApiError> {
     let run_id = parse_run_id(path)?;
-    let pool = state.db_read()?;
     let rows = state
-        .bounded(async {
-            let mut conn = pool.get().await?;
-            if !run_exists(&mut conn, run_id).await? {
+        .read(async |conn| {
+            if !run_exists(conn, run_id).await? {
                 return Ok(None);
             }
-            Ok(Some(load(&mut conn, run_id).await?))
+            Ok(Some(load(conn, run_id).await?))
         })
         .await?;
     rows.map(|r| HttpResponse::Ok().json(r))
@@ -215,12 +205,8 @@ async fn get_run_failures(
 #[get("/v1/stats")]
 async fn get_stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let filter = filters::parse_filter(&filters::pairs(req.query_string()), false)?;
-    let pool = state.db_read()?;
     let stats = state
-        .bounded(async {
-            let mut conn = pool.get().await?;
-            Ok(stats::stats(&mut conn, &filter).await?)
-        })
+        .read(async |conn| Ok(stats::stats(conn, &filter).await?))
         .await?;
     Ok(HttpResponse::Ok().json(stats))
 }
@@ -236,12 +222,8 @@ async fn get_stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 )]
 #[get("/v1/agents")]
 async fn get_agents(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let pool = state.db_read()?;
     let agents = state
-        .bounded(async {
-            let mut conn = pool.get().await?;
-            Ok(stats::agents(&mut conn).await?)
-        })
+        .read(async |conn| Ok(stats::agents(conn).await?))
         .await?;
     Ok(HttpResponse::Ok().json(agents))
 }

@@ -15,10 +15,13 @@ use super::filters::{RunFilter, apply_binds};
 use crate::model::RunStatus;
 
 /// Percentiles of a distribution, in milliseconds; null when there is no data.
-#[derive(Debug, Default, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Default, PartialEq, Serialize, ToSchema, QueryableByName)]
 pub struct Percentiles {
+    #[diesel(sql_type = Nullable<Double>)]
     pub p50: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
     pub p95: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
     pub p99: Option<f64>,
 }
 
@@ -53,12 +56,8 @@ struct RunAggregate {
     partial: i64,
     #[diesel(sql_type = BigInt)]
     running: i64,
-    #[diesel(sql_type = Nullable<Double>)]
-    p50: Option<f64>,
-    #[diesel(sql_type = Nullable<Double>)]
-    p95: Option<f64>,
-    #[diesel(sql_type = Nullable<Double>)]
-    p99: Option<f64>,
+    #[diesel(embed)]
+    durations: Percentiles,
 }
 
 #[derive(QueryableByName)]
@@ -70,12 +69,8 @@ struct StepAggregate {
     n: i64,
     #[diesel(sql_type = Nullable<Double>)]
     avg_ms: Option<f64>,
-    #[diesel(sql_type = Nullable<Double>)]
-    p50: Option<f64>,
-    #[diesel(sql_type = Nullable<Double>)]
-    p95: Option<f64>,
-    #[diesel(sql_type = Nullable<Double>)]
-    p99: Option<f64>,
+    #[diesel(embed)]
+    latencies: Percentiles,
 }
 
 #[derive(QueryableByName)]
@@ -139,37 +134,28 @@ pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryRes
         0 => 0.0,
         n => ((runs.success + runs.partial) as f64 * 100.0 / n as f64 * 100.0).round() / 100.0,
     };
-    let total = steps.iter().find(|s| s.step_type.is_none());
+    let step_type_breakdown = steps
+        .iter()
+        .filter_map(|s| Some((s.step_type.clone()?, s.n)))
+        .collect();
+    let total = steps.into_iter().find(|s| s.step_type.is_none());
     Ok(Stats {
         total_runs: runs.success + runs.failure + runs.partial + runs.running,
         total_failures: failures.iter().map(|f| f.n).sum(),
         success_rate,
-        avg_latency_ms: total.and_then(|t| t.avg_ms).unwrap_or(0.0),
+        avg_latency_ms: total.as_ref().and_then(|t| t.avg_ms).unwrap_or(0.0),
         failure_breakdown: failures
             .iter()
             .map(|f| (format!("{}/{}", f.failure_type, f.failure_code), f.n))
             .collect(),
-        step_type_breakdown: steps
-            .iter()
-            .filter_map(|s| Some((s.step_type.clone()?, s.n)))
-            .collect(),
+        step_type_breakdown,
         status_breakdown: RunStatus::VALUES
             .iter()
             .zip([runs.success, runs.failure, runs.partial, runs.running])
             .map(|(status, n)| ((*status).to_owned(), n))
             .collect(),
-        run_duration_ms: Percentiles {
-            p50: runs.p50,
-            p95: runs.p95,
-            p99: runs.p99,
-        },
-        step_latency_ms: total
-            .map(|t| Percentiles {
-                p50: t.p50,
-                p95: t.p95,
-                p99: t.p99,
-            })
-            .unwrap_or_default(),
+        run_duration_ms: runs.durations,
+        step_latency_ms: total.map(|t| t.latencies).unwrap_or_default(),
     })
 }
 
