@@ -62,6 +62,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub query: QueryConfig,
     pub retention: RetentionConfig,
+    pub otlp: OtlpConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -72,6 +73,8 @@ pub struct ServerConfig {
     pub ingest_port: u16,
     pub query_host: String,
     pub query_port: u16,
+    /// OTLP/gRPC, served by the ingest role.
+    pub otlp_grpc_addr: String,
     /// HTTP worker threads per listener; default: the number of CPUs.
     pub workers: Option<usize>,
     pub shutdown_timeout_s: u64,
@@ -87,6 +90,7 @@ impl Default for ServerConfig {
             ingest_port: 8000,
             query_host: "0.0.0.0".into(),
             query_port: 8001,
+            otlp_grpc_addr: "0.0.0.0:4317".into(),
             workers: None,
             shutdown_timeout_s: 30,
             max_body_bytes: 10 * 1024 * 1024,
@@ -218,6 +222,22 @@ impl Default for QueryConfig {
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    /// An OTLP run still `running` (no root span yet) with no new span for this long is closed
+    /// from the spans it has.
+    pub finalize_after_s: u64,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self {
+            finalize_after_s: 300,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
     /// Purge runs that started more than this many days ago; unset keeps everything.
     pub days: Option<u32>,
@@ -279,6 +299,9 @@ impl Config {
         }
         if self.ingest.max_batch_runs == 0 {
             return invalid("ingest.max_batch_runs must be at least 1");
+        }
+        if self.otlp.finalize_after_s == 0 {
+            return invalid("otlp.finalize_after_s must be at least 1");
         }
         if self.query.list_max_steps_per_run < 1 {
             return invalid("query.list_max_steps_per_run must be at least 1");
@@ -664,6 +687,7 @@ mod tests {
             "ingest",
             "query",
             "retention",
+            "otlp",
         ];
         sections.sort_unstable();
         let table = defaults.as_table().cloned().unwrap_or_default();

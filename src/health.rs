@@ -24,7 +24,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 async fn database_check(state: &AppState, ctx: &ListenerCtx) -> HttpResponse {
     let pool = match ctx.listener {
-        Listener::Ingest => state.write.as_ref(),
+        Listener::Ingest | Listener::OtlpGrpc => state.write.as_ref(),
         Listener::Query => state.read.as_ref(),
     };
     let result = match pool {

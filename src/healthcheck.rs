@@ -17,10 +17,11 @@ pub fn targets(config: &Config) -> Vec<String> {
         .role
         .listeners()
         .iter()
+        .filter(|l| l.is_http())
         .map(|listener| {
             let (host, port) = match listener {
-                Listener::Ingest => (&config.server.ingest_host, config.server.ingest_port),
                 Listener::Query => (&config.server.query_host, config.server.query_port),
+                _ => (&config.server.ingest_host, config.server.ingest_port),
             };
             let host = match host.as_str() {
                 "0.0.0.0" | "" => "127.0.0.1",

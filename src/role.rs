@@ -22,9 +22,9 @@ impl Role {
     /// The listeners this role starts.
     pub fn listeners(self) -> &'static [Listener] {
         match self {
-            Role::Ingest => &[Listener::Ingest],
+            Role::Ingest => &[Listener::Ingest, Listener::OtlpGrpc],
             Role::Query => &[Listener::Query],
-            Role::All => &[Listener::Ingest, Listener::Query],
+            Role::All => &[Listener::Ingest, Listener::Query, Listener::OtlpGrpc],
         }
     }
 
@@ -66,11 +66,15 @@ impl FromStr for Role {
     }
 }
 
-/// One HTTP listener; a role runs one or both.
+/// One listener; a role runs one or more.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Listener {
+    /// HTTP: the ingest routes (and OTLP/HTTP).
     Ingest,
+    /// HTTP: the query routes.
     Query,
+    /// OTLP/gRPC, part of the ingest role.
+    OtlpGrpc,
 }
 
 impl Listener {
@@ -79,13 +83,19 @@ impl Listener {
         match self {
             Listener::Ingest => "ingest",
             Listener::Query => "query",
+            Listener::OtlpGrpc => "otlp-grpc",
         }
+    }
+
+    /// Whether it speaks HTTP (and so has `/readyz`, `/metrics`, an OpenAPI document).
+    pub fn is_http(self) -> bool {
+        self != Listener::OtlpGrpc
     }
 
     /// The `service` field of `GET /health`, as the original named its two APIs.
     pub fn service_name(self) -> &'static str {
         match self {
-            Listener::Ingest => "ingest-api",
+            Listener::Ingest | Listener::OtlpGrpc => "ingest-api",
             Listener::Query => "query-api",
         }
     }
@@ -98,7 +108,10 @@ mod tests {
     #[test]
     fn roles_parse_and_choose_listeners() {
         assert_eq!("INGEST".parse::<Role>(), Ok(Role::Ingest));
-        assert_eq!(Role::All.listeners(), &[Listener::Ingest, Listener::Query]);
+        assert_eq!(
+            Role::All.listeners(),
+            &[Listener::Ingest, Listener::Query, Listener::OtlpGrpc]
+        );
         assert!(Role::Query.runs_query() && !Role::Query.runs_ingest());
         assert!("writer".parse::<Role>().is_err());
     }

@@ -10,9 +10,11 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_cors::Cors;
-use actix_web::dev::Server;
+use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
+use futures_util::future::BoxFuture;
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
@@ -21,6 +23,7 @@ use crate::auth::{self, ListenerCtx};
 use crate::config::Config;
 use crate::db::schema_gate::{SchemaGate, SchemaState};
 use crate::db::{self, Access, migrate};
+use crate::ingest::otlp::grpc;
 use crate::role::Listener;
 use crate::state::AppState;
 use crate::{health, ingest, openapi, query, telemetry};
@@ -41,9 +44,16 @@ pub enum StartupError {
     },
 }
 
+/// How to stop one listener gracefully.
+enum Stop {
+    Http(ServerHandle),
+    Grpc(oneshot::Sender<()>),
+}
+
 pub struct Application {
     state: web::Data<AppState>,
-    servers: Vec<(Listener, Server)>,
+    servers: Vec<BoxFuture<'static, std::io::Result<()>>>,
+    stops: Vec<Stop>,
     ports: HashMap<Listener, u16>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -53,11 +63,16 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartupError> {
         let mut listeners = Vec::new();
         for &listener in config.server.role.listeners() {
-            let (host, port) = match listener {
-                Listener::Ingest => (&config.server.ingest_host, config.server.ingest_port),
-                Listener::Query => (&config.server.query_host, config.server.query_port),
+            let addr = match listener {
+                Listener::Ingest => format!(
+                    "{}:{}",
+                    config.server.ingest_host, config.server.ingest_port
+                ),
+                Listener::Query => {
+                    format!("{}:{}", config.server.query_host, config.server.query_port)
+                }
+                Listener::OtlpGrpc => config.server.otlp_grpc_addr.clone(),
             };
-            let addr = format!("{host}:{port}");
             let tcp =
                 TcpListener::bind(&addr).map_err(|source| StartupError::Bind { addr, source })?;
             listeners.push((listener, tcp));
@@ -122,19 +137,37 @@ impl Application {
             metrics: telemetry::install_metrics(),
             schema: schema.clone(),
         });
-        let mut servers = Vec::new();
+        let mut servers: Vec<BoxFuture<'static, std::io::Result<()>>> = Vec::new();
+        let mut stops = Vec::new();
         let mut ports = HashMap::new();
         for (listener, tcp) in listeners {
             let port = tcp.local_addr().map(|a| a.port()).unwrap_or_default();
             ports.insert(listener, port);
-            let server = http_server(listener, tcp, state.clone(), &config).map_err(|source| {
-                StartupError::Server {
-                    listener: listener.as_str(),
-                    source,
-                }
-            })?;
+            if listener == Listener::OtlpGrpc {
+                let service = grpc::OtlpGrpc {
+                    state: state.clone(),
+                    keys: config.auth.ingest_keys.expose().to_vec(),
+                };
+                let (stop, stopped) = oneshot::channel();
+                stops.push(Stop::Grpc(stop));
+                servers.push(Box::pin(grpc::serve(
+                    tcp,
+                    service,
+                    config.server.max_body_bytes,
+                    stopped,
+                )));
+            } else {
+                let server =
+                    http_server(listener, tcp, state.clone(), &config).map_err(|source| {
+                        StartupError::Server {
+                            listener: listener.as_str(),
+                            source,
+                        }
+                    })?;
+                stops.push(Stop::Http(server.handle()));
+                servers.push(Box::pin(server));
+            }
             tracing::info!(listener = listener.as_str(), port, "listening");
-            servers.push((listener, server));
         }
 
         let mut tasks = Vec::new();
@@ -149,9 +182,16 @@ impl Application {
                 config.retention.clone(),
             )));
         }
+        if let Some(pool) = &state.write {
+            tasks.push(tokio::spawn(ingest::otlp::run_finalizer(
+                pool.clone(),
+                config.otlp.finalize_after_s,
+            )));
+        }
         Ok(Self {
             state,
             servers,
+            stops,
             ports,
             tasks,
         })
@@ -169,19 +209,20 @@ impl Application {
 
     /// Serves until `stop` completes (or a server ends), then shuts down gracefully.
     pub async fn run_until(self, stop: impl Future<Output = ()>) -> std::io::Result<()> {
-        let handles: Vec<_> = self.servers.iter().map(|(_, s)| s.handle()).collect();
-        let mut running: Vec<JoinHandle<std::io::Result<()>>> = self
-            .servers
-            .into_iter()
-            .map(|(_, server)| tokio::spawn(server))
-            .collect();
+        let mut running: Vec<JoinHandle<std::io::Result<()>>> =
+            self.servers.into_iter().map(tokio::spawn).collect();
         let first_exit = futures_util::future::select_all(running.iter_mut());
         tokio::select! {
             _ = stop => tracing::info!("shutting down: finishing in-flight requests"),
             (result, _, _) = first_exit => tracing::warn!(?result, "a listener stopped; shutting down"),
         }
-        for handle in &handles {
-            handle.stop(true).await;
+        for stop in self.stops {
+            match stop {
+                Stop::Http(handle) => handle.stop(true).await,
+                Stop::Grpc(stop) => {
+                    let _ = stop.send(());
+                }
+            }
         }
         for server in running {
             if let Ok(Err(error)) = server.await {
@@ -244,7 +285,7 @@ fn http_server(
     config: &Config,
 ) -> std::io::Result<Server> {
     let keys = match listener {
-        Listener::Ingest => config.auth.ingest_keys.expose().to_vec(),
+        Listener::Ingest | Listener::OtlpGrpc => config.auth.ingest_keys.expose().to_vec(),
         Listener::Query => config.auth.query_keys.expose().to_vec(),
     };
     if keys.is_empty() {
@@ -268,7 +309,7 @@ fn http_server(
             .app_data(ctx.clone())
             .configure(health::configure)
             .configure(|cfg| match listener {
-                Listener::Ingest => ingest::configure(cfg),
+                Listener::Ingest | Listener::OtlpGrpc => ingest::configure(cfg),
                 Listener::Query => query::configure(cfg),
             })
             .split_for_parts();

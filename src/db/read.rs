@@ -23,6 +23,7 @@ pub struct RunRow {
     pub started_at: OffsetDateTime,
     pub ended_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
+    pub source: String,
 }
 
 /// Attaches steps and failures to already loaded run rows, keeping the rows' order.
@@ -86,6 +87,7 @@ pub async fn with_children(
                 started_at: r.started_at,
                 ended_at: r.ended_at,
                 created_at: r.created_at,
+                source: r.source,
             }
         })
         .collect())

@@ -14,6 +14,12 @@ diesel::table! {
         started_at -> Timestamptz,
         ended_at -> Nullable<Timestamptz>,
         created_at -> Timestamptz,
+        #[max_length = 10]
+        source -> Varchar,
+        otlp_root -> Bool,
+        otlp_root_error -> Bool,
+        otlp_finalized -> Bool,
+        last_span_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -31,6 +37,14 @@ diesel::table! {
         ended_at -> Timestamptz,
         metadata -> Jsonb,
         created_at -> Timestamptz,
+        #[max_length = 16]
+        span_id -> Nullable<Varchar>,
+        #[max_length = 16]
+        parent_span_id -> Nullable<Varchar>,
+        #[max_length = 255]
+        model -> Nullable<Varchar>,
+        input_tokens -> Nullable<Int4>,
+        output_tokens -> Nullable<Int4>,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The ingest listener's routes: `POST /v1/runs`, `POST /v1/runs/batch`, `DELETE /v1/runs/{id}`.
 
 mod body;
+pub mod otlp;
 pub mod retention;
 pub mod store;
 
@@ -30,6 +31,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(post_batch)
         .service(post_run)
         .service(delete_run);
+    otlp::configure(cfg);
 }
 
 async fn read_json(

@@ -75,9 +75,9 @@ const UPDATE_RUNS: &str = "UPDATE agent_runs AS r SET \
     RETURNING r.run_id, r.created_at, now() AS written_at";
 
 const INSERT_STEPS: &str = "INSERT INTO agent_steps \
-    (step_id, run_id, seq, step_type, name, latency_ms, started_at, ended_at, metadata) \
+    (step_id, run_id, seq, step_type, name, latency_ms, started_at, ended_at, metadata, model, input_tokens, output_tokens) \
     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[], $6::int4[], \
-    $7::timestamptz[], $8::timestamptz[], $9::jsonb[])";
+    $7::timestamptz[], $8::timestamptz[], $9::jsonb[], $10::text[], $11::int4[], $12::int4[])";
 
 const INSERT_FAILURES: &str = "INSERT INTO agent_failures \
     (failure_id, run_id, step_id, failure_type, failure_code, message) \
@@ -108,7 +108,7 @@ pub async fn write_runs(
     }
 }
 
-fn is_retryable(err: &DieselError) -> bool {
+pub(crate) fn is_retryable(err: &DieselError) -> bool {
     match err {
         DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
         DieselError::DatabaseError(_, info) => info.message().contains("deadlock detected"),
@@ -347,6 +347,24 @@ async fn insert_children(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> Quer
                 steps.iter().map(|(_, s)| s.ended_at).collect::<Vec<_>>(),
             )
             .bind::<Array<Jsonb>, _>(steps.iter().map(|(_, s)| &s.metadata).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Text>>, _>(
+                steps
+                    .iter()
+                    .map(|(_, s)| s.model.as_deref())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Nullable<Int4>>, _>(
+                steps
+                    .iter()
+                    .map(|(_, s)| s.input_tokens)
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Nullable<Int4>>, _>(
+                steps
+                    .iter()
+                    .map(|(_, s)| s.output_tokens)
+                    .collect::<Vec<_>>(),
+            )
             .execute(conn)
             .await?;
     }

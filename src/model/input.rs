@@ -513,6 +513,8 @@ impl Validator {
                 "ended_at must not be before started_at",
             );
         }
+        let metadata = metadata?;
+        let (model, input_tokens, output_tokens) = super::usage_of(&metadata);
         Some(NewStep {
             step_id: step_id?.unwrap_or_else(Uuid::now_v7),
             seq: seq?,
@@ -521,7 +523,10 @@ impl Validator {
             latency_ms: latency_ms?,
             started_at,
             ended_at,
-            metadata: metadata?,
+            metadata,
+            model,
+            input_tokens,
+            output_tokens,
         })
     }
 

@@ -81,6 +81,46 @@ pub struct NewStep {
     pub ended_at: OffsetDateTime,
     /// Always a JSON object.
     pub metadata: serde_json::Value,
+    /// Taken from the metadata (see [`usage_of`]).
+    pub model: Option<String>,
+    pub input_tokens: Option<i32>,
+    pub output_tokens: Option<i32>,
+}
+
+/// The model and token usage a step's metadata names, under the keys agents commonly use
+/// (plain, OpenTelemetry GenAI, OpenAI-style, OpenInference).
+pub fn usage_of(metadata: &serde_json::Value) -> (Option<String>, Option<i32>, Option<i32>) {
+    let text = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| metadata.get(*k)?.as_str().filter(|s| !s.is_empty()))
+            .map(|s| s.chars().take(255).collect::<String>())
+    };
+    let count = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| metadata.get(*k)?.as_i64())
+            .and_then(|n| i32::try_from(n).ok())
+            .filter(|n| *n >= 0)
+    };
+    (
+        text(&[
+            "model",
+            "gen_ai.response.model",
+            "gen_ai.request.model",
+            "llm.model_name",
+        ]),
+        count(&[
+            "input_tokens",
+            "gen_ai.usage.input_tokens",
+            "prompt_tokens",
+            "llm.token_count.prompt",
+        ]),
+        count(&[
+            "output_tokens",
+            "gen_ai.usage.output_tokens",
+            "completion_tokens",
+            "llm.token_count.completion",
+        ]),
+    )
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -23,6 +23,8 @@ pub struct RunOut {
     pub ended_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// How it arrived: `native` (`/v1/runs`) or `otlp` (`/v1/traces`, gRPC).
+    pub source: String,
     pub steps: Vec<StepOut>,
     /// Only in list pages, only when true: this run has more steps than a list page carries
     /// (`query.list_max_steps_per_run`); `GET /v1/runs/{run_id}` has them all.
@@ -50,6 +52,13 @@ pub struct StepOut {
     pub metadata: serde_json::Value,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// The span's id (hex) for OTLP steps.
+    pub span_id: Option<String>,
+    pub parent_span_id: Option<String>,
+    /// The model an LLM step used, and its token usage.
+    pub model: Option<String>,
+    pub input_tokens: Option<i32>,
+    pub output_tokens: Option<i32>,
 }
 
 /// A stored failure; loaded straight from `agent_failures`.
@@ -79,6 +88,7 @@ impl RunOut {
             started_at: run.started_at,
             ended_at: run.ended_at,
             created_at,
+            source: "native".into(),
             steps_truncated: false,
             steps: run
                 .steps
@@ -94,6 +104,11 @@ impl RunOut {
                     ended_at: s.ended_at,
                     metadata: s.metadata.clone(),
                     created_at: written_at,
+                    span_id: None,
+                    parent_span_id: None,
+                    model: s.model.clone(),
+                    input_tokens: s.input_tokens,
+                    output_tokens: s.output_tokens,
                 })
                 .collect(),
             failures: run

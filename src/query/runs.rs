@@ -38,7 +38,7 @@ pub async fn list(
     };
     // LIMIT and OFFSET are validated integers; one row more than the page says whether another follows.
     let sql = format!(
-        "SELECT r.run_id, r.agent_id, r.agent_version, r.environment, r.status, r.started_at, r.ended_at, r.created_at \
+        "SELECT r.run_id, r.agent_id, r.agent_version, r.environment, r.status, r.started_at, r.ended_at, r.created_at, r.source \
          FROM agent_runs r WHERE {conditions} ORDER BY r.started_at DESC, r.run_id DESC LIMIT {} OFFSET {offset}",
         paging.page_size + 1
     );

@@ -44,6 +44,27 @@ pub struct Stats {
     /// Run duration (`ended_at - started_at`) of runs that have ended.
     pub run_duration_ms: Percentiles,
     pub step_latency_ms: Percentiles,
+    /// Per model: the steps that named it and their token usage.
+    pub tokens_by_model: BTreeMap<String, ModelUsage>,
+}
+
+/// Token usage of the steps of one model.
+#[derive(Debug, PartialEq, Serialize, ToSchema, QueryableByName)]
+pub struct ModelUsage {
+    #[diesel(sql_type = BigInt)]
+    pub steps: i64,
+    #[diesel(sql_type = BigInt)]
+    pub input_tokens: i64,
+    #[diesel(sql_type = BigInt)]
+    pub output_tokens: i64,
+}
+
+#[derive(QueryableByName)]
+struct ModelRow {
+    #[diesel(sql_type = Text)]
+    model: String,
+    #[diesel(embed)]
+    usage: ModelUsage,
 }
 
 #[derive(QueryableByName)]
@@ -129,6 +150,17 @@ pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryRes
             .load(conn)
             .await?;
 
+    let mut binds = Vec::new();
+    let conditions = filter.conditions(&mut binds);
+    let models_sql = format!(
+        "SELECT s.model::text AS model, count(*) AS steps, coalesce(sum(s.input_tokens), 0)::bigint AS input_tokens, \
+         coalesce(sum(s.output_tokens), 0)::bigint AS output_tokens \
+         FROM agent_steps s JOIN agent_runs r ON r.run_id = s.run_id WHERE {conditions} AND s.model IS NOT NULL GROUP BY s.model"
+    );
+    let models: Vec<ModelRow> = apply_binds(diesel::sql_query(models_sql).into_boxed(), binds)
+        .load(conn)
+        .await?;
+
     let finals = runs.success + runs.failure + runs.partial;
     let success_rate = match finals {
         0 => 0.0,
@@ -156,6 +188,7 @@ pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryRes
             .collect(),
         run_duration_ms: runs.durations,
         step_latency_ms: total.map(|t| t.latencies).unwrap_or_default(),
+        tokens_by_model: models.into_iter().map(|m| (m.model, m.usage)).collect(),
     })
 }
 

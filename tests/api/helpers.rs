@@ -424,6 +424,8 @@ pub fn test_config(db: &TestDb) -> Config {
 pub struct TestApp {
     pub ingest: String,
     pub query: String,
+    /// OTLP/gRPC, as `http://127.0.0.1:<port>`.
+    pub grpc: String,
     pub client: reqwest::Client,
     pub db: TestDb,
     stop: Option<oneshot::Sender<()>>,
@@ -457,7 +459,11 @@ pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
             .map(|p| format!("http://127.0.0.1:{p}"))
             .unwrap_or_default()
     };
-    let (ingest, query) = (url(Listener::Ingest), url(Listener::Query));
+    let (ingest, query, grpc) = (
+        url(Listener::Ingest),
+        url(Listener::Query),
+        url(Listener::OtlpGrpc),
+    );
     let (stop, stopped) = oneshot::channel::<()>();
     let done = tokio::spawn(app.run_until(async {
         let _ = stopped.await;
@@ -465,6 +471,7 @@ pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
     TestApp {
         ingest,
         query,
+        grpc,
         client: reqwest::Client::new(),
         db,
         stop: Some(stop),

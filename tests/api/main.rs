@@ -4,8 +4,10 @@
 mod batch;
 mod cli;
 mod db;
+mod exporters;
 mod faults;
 mod helpers;
 mod ingest;
 mod ops;
+mod otlp;
 mod query;

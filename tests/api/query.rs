@@ -330,6 +330,11 @@ async fn stats_are_computed_as_the_design_defines_them() {
     let got = stats["run_duration_ms"]["p50"].as_f64().unwrap();
     assert!((got - percentile(&durations, 0.5)).abs() < 1e-6, "{got}");
 
+    // Native steps name their model and tokens in metadata (sample_run: gpt-4o, 100 + i in, 20 out).
+    assert_eq!(
+        stats["tokens_by_model"],
+        json!({"gpt-4o": {"steps": 7, "input_tokens": 704, "output_tokens": 140}})
+    );
     let filtered: Value = app
         .get(&app.query, "/v1/stats?agent_id=a&status=running")
         .await
@@ -408,6 +413,7 @@ async fn each_listener_documents_exactly_the_routes_it_mounts() {
         ("POST", "/v1/runs"),
         ("POST", "/v1/runs/batch"),
         ("DELETE", "/v1/runs/{run_id}"),
+        ("POST", "/v1/traces"),
     ];
     let query_only = [
         ("GET", "/v1/runs"),

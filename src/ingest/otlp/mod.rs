@@ -1,0 +1,250 @@
+//! OpenTelemetry ingest (DESIGN §9): `POST /v1/traces` (OTLP/HTTP, protobuf or JSON, gzip,
+//! chunked) and OTLP/gRPC on `server.otlp_grpc_addr`; both map spans with [`map`] and store them
+//! with [`store`]. Runs still `running` after `otlp.finalize_after_s` of silence are closed by
+//! [`run_finalizer`].
+
+pub mod grpc;
+pub mod map;
+pub mod store;
+
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, post, web};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::db::PgPool;
+use crate::error::{ApiError, RETRY_AFTER_S};
+use crate::ingest::body;
+use crate::openapi::Detail;
+use crate::state::AppState;
+use store::TraceOutcome;
+
+/// `google.rpc.Status`, the body of an OTLP/HTTP error (its `details` are never sent).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+}
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(post_traces);
+}
+
+/// Maps and stores one export request; shared by OTLP/HTTP and OTLP/gRPC.
+pub async fn export(
+    state: &AppState,
+    request: &ExportTraceServiceRequest,
+) -> Result<ExportTraceServiceResponse, ApiError> {
+    let started = Instant::now();
+    let mapped = map::map_request(request, state.config.privacy.mode);
+    let outcomes = match mapped.traces.is_empty() {
+        true => Vec::new(),
+        false => {
+            state
+                .write(async |conn| Ok(store::write_traces(conn, &mapped.traces).await?))
+                .await?
+        }
+    };
+    let mut rejected = mapped.rejected_spans;
+    let mut message = mapped.rejection.clone();
+    let mut stored_spans = 0u64;
+    for (trace, outcome) in mapped.traces.iter().zip(&outcomes) {
+        let spans = (trace.steps.len() + usize::from(trace.root.is_some())) as u64;
+        match outcome {
+            TraceOutcome::Stored => stored_spans += spans,
+            TraceOutcome::NativeRun => {
+                rejected += spans as i64;
+                message = Some(format!(
+                    "trace {} is a run ingested through /v1/runs; its spans were not merged",
+                    trace.run_id
+                ));
+            }
+        }
+    }
+    metrics::counter!("otlp_spans_received_total").increment(stored_spans + rejected.max(0) as u64);
+    metrics::counter!("otlp_spans_stored_total").increment(stored_spans);
+    metrics::counter!("otlp_spans_rejected_total").increment(rejected.max(0) as u64);
+    metrics::histogram!("ingest_latency_seconds", "endpoint" => "traces")
+        .record(started.elapsed().as_secs_f64());
+    tracing::info!(
+        traces = mapped.traces.len(),
+        spans = stored_spans,
+        rejected,
+        dropped_attributes = mapped.dropped_attributes,
+        "traces ingested"
+    );
+    Ok(ExportTraceServiceResponse {
+        partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
+            rejected_spans: rejected,
+            error_message: message.unwrap_or_default(),
+        }),
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+impl Encoding {
+    fn of(req: &HttpRequest) -> Option<Encoding> {
+        let value = req.headers().get(header::CONTENT_TYPE)?.to_str().ok()?;
+        match value
+            .split(';')
+            .next()?
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "application/x-protobuf" | "application/protobuf" => Some(Encoding::Protobuf),
+            "application/json" => Some(Encoding::Json),
+            _ => None,
+        }
+    }
+
+    fn content_type(self) -> &'static str {
+        match self {
+            Encoding::Protobuf => "application/x-protobuf",
+            Encoding::Json => "application/json",
+        }
+    }
+}
+
+/// An error as OTLP/HTTP wants it: a `google.rpc.Status` in the request's encoding.
+fn status_response(encoding: Encoding, status: StatusCode, message: String) -> HttpResponse {
+    // The gRPC code that goes with the HTTP status.
+    let code = match status.as_u16() {
+        400 | 413 | 415 | 422 => 3,
+        401 => 16,
+        403 => 7,
+        503 => 14,
+        _ => 13,
+    };
+    let mut res = HttpResponse::build(status);
+    res.content_type(encoding.content_type());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        res.insert_header((header::RETRY_AFTER, RETRY_AFTER_S.to_string()));
+    }
+    match encoding {
+        Encoding::Protobuf => res.body(RpcStatus { code, message }.encode_to_vec()),
+        Encoding::Json => {
+            res.body(serde_json::json!({ "code": code, "message": message }).to_string())
+        }
+    }
+}
+
+fn error_response(encoding: Encoding, err: ApiError) -> HttpResponse {
+    let status = err.status_code();
+    if status.is_server_error() && !matches!(err, ApiError::Unavailable(_)) {
+        // The generic answer logs the cause once.
+        let _ = err.error_response();
+        return status_response(encoding, status, "internal error".into());
+    }
+    status_response(encoding, status, err.to_string())
+}
+
+/// OTLP/HTTP trace export (protobuf or JSON; gzip and chunked bodies accepted).
+#[utoipa::path(
+    tag = "ingest",
+    request_body(content = Vec<u8>, description = "An OTLP ExportTraceServiceRequest",
+        content(("application/x-protobuf"), ("application/json"))),
+    security((), ("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "ExportTraceServiceResponse, in the request's encoding; `partial_success` counts rejected spans"),
+        (status = 400, description = "An undecodable body: google.rpc.Status"),
+        (status = 401, description = "No API key", body = Detail),
+        (status = 403, description = "A wrong API key", body = Detail),
+        (status = 413, description = "Over server.max_body_bytes: google.rpc.Status"),
+        (status = 415, description = "Neither application/x-protobuf nor application/json"),
+        (status = 503, description = "Database unavailable; retry after Retry-After: google.rpc.Status"),
+    )
+)]
+#[post("/v1/traces")]
+async fn post_traces(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(encoding) = Encoding::of(&req) else {
+        return status_response(
+            Encoding::Json,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Content-Type: send application/x-protobuf or application/json".into(),
+        );
+    };
+    let bytes = match body::read_body(&req, payload, state.config.server.max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(err) => return error_response(encoding, err),
+    };
+    let decoded = match encoding {
+        Encoding::Protobuf => {
+            ExportTraceServiceRequest::decode(bytes.as_ref()).map_err(|e| e.to_string())
+        }
+        Encoding::Json => {
+            serde_json::from_slice::<ExportTraceServiceRequest>(&bytes).map_err(|e| e.to_string())
+        }
+    };
+    let request = match decoded {
+        Ok(request) => request,
+        Err(e) => {
+            return status_response(
+                encoding,
+                StatusCode::BAD_REQUEST,
+                format!("Cannot decode the export request: {e}"),
+            );
+        }
+    };
+    match export(&state, &request).await {
+        Err(err) => error_response(encoding, err),
+        Ok(response) => {
+            let mut res = HttpResponse::Ok();
+            res.content_type(encoding.content_type());
+            match encoding {
+                Encoding::Protobuf => res.body(response.encode_to_vec()),
+                // OTLP/JSON: lowerCamelCase, int64 as a string, an empty message as {}.
+                Encoding::Json => res.body(match response.partial_success {
+                    Some(p) => serde_json::json!({"partialSuccess": {"rejectedSpans": p.rejected_spans.to_string(), "errorMessage": p.error_message}}).to_string(),
+                    None => "{}".to_owned(),
+                }),
+            }
+        }
+    }
+}
+
+/// Closes stale OTLP runs every so often (a quarter of `after_s`, between 0.2 and 30 s).
+pub async fn run_finalizer(pool: PgPool, after_s: u64) {
+    let every = Duration::from_millis((after_s * 250).clamp(200, 30_000));
+    // The first pass waits a period too: nothing can be stale at start, and the pool is busiest then.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tick.tick().await;
+        let Ok(mut conn) = pool.get().await else {
+            continue;
+        };
+        loop {
+            match store::finalize_stale(&mut conn, after_s, 1000).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    metrics::counter!("otlp_runs_finalized_total").increment(n as u64);
+                    tracing::info!(runs = n, after_s, "closed OTLP runs without a root span");
+                    if n < 1000 {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "finalizing OTLP runs failed; will retry");
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,837 @@
+//! OTLP ingest: HTTP (protobuf, JSON, gzip, chunked, errors) and gRPC, the mapping of DESIGN §9,
+//! and merging a trace's spans across requests in any order.
+
+use std::io::Write;
+use std::time::Duration;
+
+use flate2::Compression;
+use flate2::write::GzEncoder;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::span::Event;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use prost::Message;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::*;
+
+/// 2024-06-01T12:00:00Z in nanoseconds.
+const BASE_NS: u64 = 1_717_243_200_000_000_000;
+
+fn s(v: &str) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::StringValue(v.into())),
+    }
+}
+
+fn i(v: i64) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::IntValue(v)),
+    }
+}
+
+fn kv(key: &str, value: AnyValue) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(value),
+        ..Default::default()
+    }
+}
+
+fn trace_id() -> [u8; 16] {
+    *uuid::Uuid::new_v4().as_bytes()
+}
+
+fn span_id(n: u8) -> Vec<u8> {
+    vec![0, 0, 0, 0, 0, 0, 0xab, n]
+}
+
+/// A span of `trace`, `n` its id, started `start_ms` after BASE and lasting `ms`.
+fn span(
+    trace: [u8; 16],
+    n: u8,
+    parent: Option<u8>,
+    name: &str,
+    start_ms: u64,
+    ms: u64,
+    attributes: Vec<KeyValue>,
+) -> Span {
+    Span {
+        trace_id: trace.to_vec(),
+        span_id: span_id(n),
+        parent_span_id: parent.map(span_id).unwrap_or_default(),
+        name: name.into(),
+        kind: 3,
+        start_time_unix_nano: BASE_NS + start_ms * 1_000_000,
+        end_time_unix_nano: BASE_NS + (start_ms + ms) * 1_000_000,
+        attributes,
+        ..Default::default()
+    }
+}
+
+fn failed(mut span: Span, message: &str) -> Span {
+    span.status = Some(Status {
+        code: 2,
+        message: message.into(),
+    });
+    span
+}
+
+fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", s("travel-svc")),
+                    kv("service.version", s("2.1.0")),
+                    kv("deployment.environment.name", s("staging")),
+                ],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "agent-sdk".into(),
+                    ..Default::default()
+                }),
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// An agent trace in the OpenTelemetry GenAI conventions: an `invoke_agent` root, two `chat`
+/// spans (the second starting first), and an `execute_tool` span that fails.
+fn agent_trace(trace: [u8; 16]) -> Vec<Span> {
+    vec![
+        span(
+            trace,
+            1,
+            None,
+            "invoke_agent travel",
+            0,
+            5000,
+            vec![
+                kv("gen_ai.operation.name", s("invoke_agent")),
+                kv("gen_ai.agent.name", s("travel-agent")),
+            ],
+        ),
+        span(
+            trace,
+            2,
+            Some(1),
+            "chat gpt-4o-mini",
+            1000,
+            800,
+            vec![
+                kv("gen_ai.operation.name", s("chat")),
+                kv("gen_ai.provider.name", s("openai")),
+                kv("gen_ai.request.model", s("gpt-4o-mini")),
+                kv("gen_ai.response.model", s("gpt-4o-mini-2024-07-18")),
+                kv("gen_ai.usage.input_tokens", i(120)),
+                kv("gen_ai.usage.output_tokens", i(40)),
+                kv(
+                    "gen_ai.input.messages",
+                    s(
+                        r#"[{"role":"user","parts":[{"type":"text","content":"find me a flight"}]}]"#,
+                    ),
+                ),
+                kv("gen_ai.output.messages", s("[]")),
+            ],
+        ),
+        failed(
+            span(
+                trace,
+                3,
+                Some(1),
+                "execute_tool search_flights",
+                2000,
+                1500,
+                vec![
+                    kv("gen_ai.operation.name", s("execute_tool")),
+                    kv("gen_ai.tool.name", s("search_flights")),
+                    kv("gen_ai.tool.call.arguments", s(r#"{"to":"Lisbon"}"#)),
+                    kv("error.type", s("TimeoutError")),
+                ],
+            ),
+            "flight search timed out",
+        ),
+        span(
+            trace,
+            4,
+            Some(1),
+            "chat planner",
+            200,
+            300,
+            vec![
+                kv("gen_ai.operation.name", s("chat")),
+                kv("gen_ai.request.model", s("gpt-4o")),
+                kv("gen_ai.usage.input_tokens", i(50)),
+                kv("gen_ai.usage.output_tokens", i(10)),
+            ],
+        ),
+    ]
+}
+
+fn uuid_of(trace: [u8; 16]) -> String {
+    uuid::Uuid::from_bytes(trace).to_string()
+}
+
+async fn post_proto(app: &TestApp, req: &ExportTraceServiceRequest) -> reqwest::Response {
+    app.post_raw(
+        "/v1/traces",
+        req.encode_to_vec(),
+        &[("content-type", "application/x-protobuf")],
+    )
+    .await
+}
+
+async fn get_run(app: &TestApp, trace: [u8; 16]) -> Value {
+    let res = app.get_run(&uuid_of(trace)).await;
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_agent_trace_over_protobuf_becomes_a_run_with_steps_and_a_failure() {
+    let app = spawn_app().await;
+    let trace = trace_id();
+    let res = post_proto(&app, &request(agent_trace(trace))).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/x-protobuf");
+    let answer = ExportTraceServiceResponse::decode(res.bytes().await.unwrap()).unwrap();
+    assert_eq!(answer.partial_success, None);
+
+    let run = get_run(&app, trace).await;
+    assert_eq!(run["source"], "otlp");
+    assert_eq!(run["agent_id"], "travel-agent");
+    assert_eq!(
+        run["agent_version"], "2.1.0",
+        "service.version when gen_ai.agent.version is absent"
+    );
+    assert_eq!(run["environment"], "staging");
+    assert_eq!(
+        run["status"], "partial",
+        "a failed step, a root without error"
+    );
+    assert_eq!(run["started_at"], "2024-06-01T12:00:00Z");
+    assert_eq!(run["ended_at"], "2024-06-01T12:00:05Z");
+    let steps = run["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "chat planner",
+            "chat gpt-4o-mini",
+            "execute_tool search_flights"
+        ],
+        "ordered by start"
+    );
+    let types: Vec<&str> = steps
+        .iter()
+        .map(|s| s["step_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["llm", "llm", "tool"]);
+    assert_eq!(
+        steps
+            .iter()
+            .map(|s| s["seq"].as_i64().unwrap())
+            .collect::<Vec<_>>(),
+        [0, 1, 2]
+    );
+    let chat = &steps[1];
+    assert_eq!(chat["model"], "gpt-4o-mini-2024-07-18");
+    assert_eq!(
+        (
+            chat["input_tokens"].as_i64(),
+            chat["output_tokens"].as_i64()
+        ),
+        (Some(120), Some(40))
+    );
+    assert_eq!(chat["latency_ms"], 800);
+    assert_eq!(chat["span_id"], "000000000000ab02");
+    assert_eq!(chat["parent_span_id"], "000000000000ab01");
+    assert_eq!(chat["metadata"]["gen_ai.provider.name"], "openai");
+    assert_eq!(chat["metadata"]["otel.span.kind"], "client");
+    for dropped in ["gen_ai.input.messages", "gen_ai.output.messages"] {
+        assert!(
+            chat["metadata"].get(dropped).is_none(),
+            "{dropped} is content"
+        );
+    }
+    assert!(
+        steps[2]["metadata"]
+            .get("gen_ai.tool.call.arguments")
+            .is_none()
+    );
+    assert_eq!(steps[2]["metadata"]["gen_ai.tool.name"], "search_flights");
+    let failures = run["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0]["failure_type"], "tool");
+    assert_eq!(failures[0]["failure_code"], "TimeoutError");
+    assert_eq!(failures[0]["message"], "flight search timed out");
+    assert_eq!(failures[0]["step_id"], steps[2]["step_id"]);
+
+    let metrics = app.get_metrics().await;
+    assert!(
+        metrics.contains(r#"privacy_violations_total{rule="content_key",action="drop"}"#),
+        "{metrics}"
+    );
+    let stats: Value = app.get(&app.query, "/v1/stats").await.json().await.unwrap();
+    assert_eq!(
+        stats["tokens_by_model"],
+        json!({
+            "gpt-4o": {"steps": 1, "input_tokens": 50, "output_tokens": 10},
+            "gpt-4o-mini-2024-07-18": {"steps": 1, "input_tokens": 120, "output_tokens": 40}
+        })
+    );
+}
+
+#[tokio::test]
+async fn spans_merge_across_requests_in_any_order() {
+    let app = spawn_app().await;
+    let trace = trace_id();
+    let spans = agent_trace(trace);
+    let (root, children) = (spans[0].clone(), spans[1..].to_vec());
+
+    // Children first: the run exists, still running, named after the service for now.
+    assert_eq!(
+        post_proto(&app, &request(children[..2].to_vec()))
+            .await
+            .status(),
+        200
+    );
+    let run = get_run(&app, trace).await;
+    assert_eq!(
+        (run["status"].as_str(), run["agent_id"].as_str()),
+        (Some("running"), Some("travel-svc"))
+    );
+    assert_eq!(run["ended_at"], Value::Null);
+    assert_eq!(run["steps"].as_array().unwrap().len(), 2);
+
+    // Then the root with an earlier-starting step: renumbered, recomputed.
+    post_proto(&app, &request(vec![root, children[2].clone()])).await;
+    let run = get_run(&app, trace).await;
+    assert_eq!(
+        (run["status"].as_str(), run["agent_id"].as_str()),
+        (Some("partial"), Some("travel-agent"))
+    );
+    let names: Vec<&str> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "chat planner",
+            "chat gpt-4o-mini",
+            "execute_tool search_flights"
+        ]
+    );
+
+    // A resent span changes nothing.
+    post_proto(&app, &request(children.clone())).await;
+    assert_eq!(get_run(&app, trace).await, run);
+    assert_eq!(app.count("agent_failures", &uuid_of(trace)), 1);
+
+    // A late span after the root is merged into the finished run.
+    let late = span(
+        trace,
+        9,
+        Some(1),
+        "respond",
+        4500,
+        100,
+        vec![kv("gen_ai.operation.name", s("chat"))],
+    );
+    post_proto(&app, &request(vec![late])).await;
+    let run = get_run(&app, trace).await;
+    assert_eq!(run["steps"].as_array().unwrap().len(), 4);
+    assert_eq!(run["steps"][3]["name"], "respond");
+    assert_eq!(run["status"], "partial");
+}
+
+#[tokio::test]
+async fn a_root_in_error_is_a_failed_run_with_a_run_level_failure_until_a_step_fails() {
+    let app = spawn_app().await;
+    let trace = trace_id();
+    let mut root = failed(span(trace, 1, None, "invoke_agent", 0, 1000, vec![]), "");
+    root.events = vec![Event {
+        name: "exception".into(),
+        attributes: vec![
+            kv("exception.type", s("AgentGaveUp")),
+            kv("exception.message", s("no plan found")),
+        ],
+        ..Default::default()
+    }];
+    let ok_step = span(
+        trace,
+        2,
+        Some(1),
+        "plan",
+        10,
+        10,
+        vec![kv("gen_ai.operation.name", s("plan"))],
+    );
+    post_proto(&app, &request(vec![root, ok_step])).await;
+    let run = get_run(&app, trace).await;
+    assert_eq!(run["status"], "failure");
+    assert_eq!(run["steps"][0]["step_type"], "plan");
+    assert_eq!(run["failures"].as_array().unwrap().len(), 1);
+    let failure = &run["failures"][0];
+    assert_eq!(
+        (failure["step_id"].clone(), failure["failure_type"].as_str()),
+        (Value::Null, Some("orchestration"))
+    );
+    assert_eq!(
+        (
+            failure["failure_code"].as_str(),
+            failure["message"].as_str()
+        ),
+        (Some("AgentGaveUp"), Some("no plan found"))
+    );
+
+    // A failed step arrives: it explains the failure, the run-level one goes.
+    let bad = failed(
+        span(
+            trace,
+            3,
+            Some(1),
+            "retrieve",
+            20,
+            10,
+            vec![kv("openinference.span.kind", s("RETRIEVER"))],
+        ),
+        "index offline",
+    );
+    post_proto(&app, &request(vec![bad])).await;
+    let run = get_run(&app, trace).await;
+    assert_eq!(run["status"], "failure");
+    let failures = run["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(
+        (
+            failures[0]["failure_type"].as_str(),
+            failures[0]["failure_code"].as_str()
+        ),
+        (Some("retrieval"), Some("error"))
+    );
+    assert!(failures[0]["step_id"].is_string());
+}
+
+#[tokio::test]
+async fn a_trace_without_a_root_is_finalized_after_the_configured_silence() {
+    let app = spawn_app_with(|c| c.otlp.finalize_after_s = 1).await;
+    let trace = trace_id();
+    let spans = agent_trace(trace);
+    post_proto(&app, &request(spans[1..].to_vec())).await;
+    assert_eq!(get_run(&app, trace).await["status"], "running");
+    let closed = eventually(Duration::from_secs(10), || async {
+        get_run(&app, trace).await["status"] != "running"
+    })
+    .await;
+    assert!(closed, "finalized");
+    let run = get_run(&app, trace).await;
+    assert_eq!(
+        run["status"], "partial",
+        "from the spans it has: one failed"
+    );
+    assert_eq!(run["started_at"], "2024-06-01T12:00:00.2Z");
+    assert_eq!(
+        run["ended_at"], "2024-06-01T12:00:03.5Z",
+        "the last step's end"
+    );
+    // The root may still come: it updates the run.
+    post_proto(&app, &request(vec![spans[0].clone()])).await;
+    let run = get_run(&app, trace).await;
+    assert_eq!(
+        (run["agent_id"].as_str(), run["ended_at"].as_str()),
+        (Some("travel-agent"), Some("2024-06-01T12:00:05Z"))
+    );
+}
+
+#[tokio::test]
+async fn openinference_and_openllmetry_spans_map_too() {
+    let app = spawn_app().await;
+    let trace = trace_id();
+    let spans = vec![
+        span(trace, 1, None, "agent", 0, 1000, vec![]),
+        span(
+            trace,
+            2,
+            Some(1),
+            "ChatOpenAI",
+            10,
+            100,
+            vec![
+                kv("openinference.span.kind", s("LLM")),
+                kv("llm.model_name", s("gpt-4.1")),
+                kv("llm.token_count.prompt", i(30)),
+                kv("llm.token_count.completion", i(5)),
+                kv("input.value", s("what is the refund policy")),
+                kv(
+                    "llm.input_messages.0.message.content",
+                    s("what is the refund policy"),
+                ),
+                kv("llm.output_messages.0.message.content", s("30 days")),
+                kv("llm.invocation_parameters", s(r#"{"temperature":0}"#)),
+            ],
+        ),
+        span(
+            trace,
+            3,
+            Some(1),
+            "lookup",
+            200,
+            50,
+            vec![
+                kv("openinference.span.kind", s("TOOL")),
+                kv("tool.name", s("lookup")),
+            ],
+        ),
+        span(
+            trace,
+            4,
+            Some(1),
+            "openai.chat",
+            300,
+            100,
+            vec![
+                kv("llm.request.type", s("chat")),
+                kv("gen_ai.system", s("openai")),
+                kv("gen_ai.request.model", s("gpt-4o")),
+                kv("gen_ai.usage.prompt_tokens", i(11)),
+                kv("gen_ai.usage.completion_tokens", i(3)),
+                kv("gen_ai.prompt.0.content", s("hello")),
+                kv("gen_ai.completion.0.content", s("hi")),
+                kv("traceloop.entity.input", s("{}")),
+            ],
+        ),
+        span(
+            trace,
+            5,
+            Some(1),
+            "search.tool",
+            400,
+            100,
+            vec![kv("traceloop.span.kind", s("tool"))],
+        ),
+        span(
+            trace,
+            6,
+            Some(1),
+            "embed",
+            500,
+            100,
+            vec![kv("openinference.span.kind", s("EMBEDDING"))],
+        ),
+        span(
+            trace,
+            7,
+            Some(1),
+            "misc",
+            600,
+            100,
+            vec![
+                kv("user_question", s("private")),
+                kv("note", s("key sk-aaaaaaaaaaaaaaaaaaaaaaaaaa")),
+            ],
+        ),
+    ];
+    post_proto(&app, &request(spans)).await;
+    let run = get_run(&app, trace).await;
+    let steps = run["steps"].as_array().unwrap();
+    let types: Vec<&str> = steps
+        .iter()
+        .map(|s| s["step_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["llm", "tool", "llm", "tool", "retrieve", "other"]);
+    assert_eq!(
+        (
+            steps[0]["model"].as_str(),
+            steps[0]["input_tokens"].as_i64(),
+            steps[0]["output_tokens"].as_i64()
+        ),
+        (Some("gpt-4.1"), Some(30), Some(5))
+    );
+    assert_eq!(
+        (
+            steps[2]["model"].as_str(),
+            steps[2]["input_tokens"].as_i64(),
+            steps[2]["output_tokens"].as_i64()
+        ),
+        (Some("gpt-4o"), Some(11), Some(3))
+    );
+    let all_metadata = serde_json::to_string(&run["steps"]).unwrap();
+    for secret in ["refund", "30 days", "hello", "\"hi\"", "private", "sk-aaaa"] {
+        assert!(
+            !all_metadata.contains(secret),
+            "{secret} stored: {all_metadata}"
+        );
+    }
+    assert_eq!(
+        steps[0]["metadata"]["llm.invocation_parameters"],
+        r#"{"temperature":0}"#
+    );
+    assert_eq!(steps[1]["metadata"]["tool.name"], "lookup");
+}
+
+#[tokio::test]
+async fn redact_mode_keeps_offending_attributes_redacted() {
+    let app = spawn_app_with(|c| c.privacy.mode = agenttracer::config::PrivacyMode::Redact).await;
+    let trace = trace_id();
+    let spans = vec![
+        span(trace, 1, None, "agent", 0, 1000, vec![]),
+        span(
+            trace,
+            2,
+            Some(1),
+            "misc",
+            10,
+            10,
+            vec![
+                kv("user_question", s("private")),
+                kv("note", s("key sk-aaaaaaaaaaaaaaaaaaaaaaaaaa")),
+                kv("gen_ai.input.messages", s("always dropped")),
+            ],
+        ),
+    ];
+    post_proto(&app, &request(spans)).await;
+    let meta = get_run(&app, trace).await["steps"][0]["metadata"].clone();
+    assert_eq!(meta["user_question"], "[REDACTED]");
+    assert_eq!(meta["note"], "key [REDACTED]");
+    assert!(meta.get("gen_ai.input.messages").is_none());
+}
+
+#[tokio::test]
+async fn json_bodies_gzip_and_chunked_transfer() {
+    let app = spawn_app().await;
+    let trace = trace_id();
+    let hex: String = trace.iter().map(|b| format!("{b:02x}")).collect();
+    // What the OTLP JSON exporters send: hex ids, int64 as strings, integer enums.
+    let body = json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "json-agent"}}]},
+        "scopeSpans": [{"scope": {"name": "s"}, "spans": [
+            {"traceId": hex, "spanId": "00000000000000a1", "name": "root", "kind": 1,
+             "startTimeUnixNano": "1717243200000000000", "endTimeUnixNano": "1717243201000000000", "status": {}},
+            {"traceId": hex, "spanId": "00000000000000a2", "parentSpanId": "00000000000000a1", "name": "chat", "kind": 3,
+             "startTimeUnixNano": "1717243200100000000", "endTimeUnixNano": "1717243200600000000",
+             "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "42"}}],
+             "status": {"code": 2, "message": "rate limited"}}
+        ]}]
+    }]});
+    let res = app
+        .post_raw(
+            "/v1/traces",
+            serde_json::to_vec(&body).unwrap(),
+            &[("content-type", "application/json; charset=utf-8")],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "application/json");
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({}));
+    let run = get_run(&app, trace).await;
+    assert_eq!(
+        (run["agent_id"].as_str(), run["status"].as_str()),
+        (Some("json-agent"), Some("partial"))
+    );
+    assert_eq!(run["steps"][0]["input_tokens"], 42);
+    assert_eq!(run["failures"][0]["failure_type"], "model");
+
+    // gzip.
+    let trace2 = trace_id();
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(&request(agent_trace(trace2)).encode_to_vec())
+        .unwrap();
+    let res = app
+        .post_raw(
+            "/v1/traces",
+            enc.finish().unwrap(),
+            &[
+                ("content-type", "application/x-protobuf"),
+                ("content-encoding", "gzip"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        get_run(&app, trace2).await["steps"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    // Chunked, no Content-Length, as the Node.js exporters send.
+    let trace3 = trace_id();
+    let payload = request(agent_trace(trace3)).encode_to_vec();
+    let addr = app.ingest.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut raw = format!("POST /v1/traces HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-protobuf\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").into_bytes();
+    for chunk in payload.chunks(100) {
+        raw.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        raw.extend_from_slice(chunk);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    stream.write_all(&raw).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert_eq!(
+        get_run(&app, trace3).await["steps"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+}
+
+/// The google.rpc.Status an OTLP/HTTP error carries.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+#[tokio::test]
+async fn bad_requests_415_400_413_and_partial_success() {
+    let app = spawn_app_with(|c| c.server.max_body_bytes = 2000).await;
+    let res = app
+        .post_raw(
+            "/v1/traces",
+            b"{}".to_vec(),
+            &[("content-type", "text/plain")],
+        )
+        .await;
+    assert_eq!(res.status(), 415);
+
+    let res = app
+        .post_raw(
+            "/v1/traces",
+            vec![0xff, 0xff, 0xff],
+            &[("content-type", "application/x-protobuf")],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let status = RpcStatus::decode(res.bytes().await.unwrap()).unwrap();
+    assert_eq!(status.code, 3);
+    assert!(status.message.contains("decode"), "{}", status.message);
+
+    let res = app
+        .post_raw(
+            "/v1/traces",
+            b"{not json".to_vec(),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let status: Value = res.json().await.unwrap();
+    assert_eq!(status["code"], 3);
+
+    let mut big = agent_trace(trace_id());
+    big[1].name = "x".repeat(3000);
+    let res = post_proto(&app, &request(big)).await;
+    assert_eq!(res.status(), 413);
+    assert!(RpcStatus::decode(res.bytes().await.unwrap()).is_ok());
+
+    // Spans with invalid ids are rejected, the others stored.
+    let trace = trace_id();
+    let mut spans = agent_trace(trace);
+    spans[2].trace_id = vec![1, 2, 3];
+    spans[3].span_id = vec![0; 8];
+    let res = post_proto(&app, &request(spans)).await;
+    assert_eq!(res.status(), 200);
+    let answer = ExportTraceServiceResponse::decode(res.bytes().await.unwrap()).unwrap();
+    let partial = answer.partial_success.expect("partial success");
+    assert_eq!(partial.rejected_spans, 2);
+    assert!(!partial.error_message.is_empty());
+    assert_eq!(
+        get_run(&app, trace).await["steps"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // The same in JSON: int64 as a string.
+    let hex: String = trace_id().iter().map(|b| format!("{b:02x}")).collect();
+    let body = json!({"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": hex, "spanId": "0000000000000000", "name": "x"}]}]}]});
+    let res = app
+        .post_raw(
+            "/v1/traces",
+            serde_json::to_vec(&body).unwrap(),
+            &[("content-type", "application/json")],
+        )
+        .await;
+    let answer: Value = res.json().await.unwrap();
+    assert_eq!(answer["partialSuccess"]["rejectedSpans"], "1");
+
+    // A trace id that is a natively ingested run is not merged into it.
+    let native = sample_run(1, "success");
+    app.post_run(&native).await;
+    let native_trace: [u8; 16] = *uuid::Uuid::parse_str(&run_id_of(&native))
+        .unwrap()
+        .as_bytes();
+    let res = post_proto(&app, &request(agent_trace(native_trace))).await;
+    let answer = ExportTraceServiceResponse::decode(res.bytes().await.unwrap()).unwrap();
+    assert_eq!(answer.partial_success.map(|p| p.rejected_spans), Some(4));
+    assert_eq!(app.count("agent_steps", &run_id_of(&native)), 1);
+}
+
+#[tokio::test]
+async fn grpc_exports_are_stored_and_keys_are_checked() {
+    let app = spawn_app_with(|c| {
+        c.auth.ingest_keys = agenttracer::config::SecretList::new(vec!["grpc-key-1".into()])
+    })
+    .await;
+    let trace = trace_id();
+    let mut client = TraceServiceClient::connect(app.grpc.clone())
+        .await
+        .unwrap()
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let err = client
+        .export(request(agent_trace(trace)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let mut req = tonic::Request::new(request(agent_trace(trace)));
+    req.metadata_mut()
+        .insert("x-api-key", "wrong".parse().unwrap());
+    assert_eq!(
+        client.export(req).await.unwrap_err().code(),
+        tonic::Code::PermissionDenied
+    );
+    let mut req = tonic::Request::new(request(agent_trace(trace)));
+    req.metadata_mut()
+        .insert("authorization", "Bearer grpc-key-1".parse().unwrap());
+    let answer = client.export(req).await.unwrap().into_inner();
+    assert_eq!(answer.partial_success, None);
+    let res = app
+        .client
+        .get(format!("{}/v1/runs/{}", app.query, uuid_of(trace)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the query listener has no keys here");
+    let run: Value = res.json().await.unwrap();
+    assert_eq!(
+        (run["agent_id"].as_str(), run["status"].as_str()),
+        (Some("travel-agent"), Some("partial"))
+    );
+}
