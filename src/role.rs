@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
-    /// The write side: `POST /v1/runs`, batches, deletes.
+    /// The write side: `POST /v1/runs`, batches, deletes, OTLP traces (HTTP and gRPC).
     Ingest,
     /// The read side, on read-only database credentials.
     Query,
