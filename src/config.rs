@@ -113,6 +113,8 @@ pub struct DatabaseConfig {
     pub statement_timeout_ms: u64,
     pub lock_timeout_ms: u64,
     pub migrate_on_start: bool,
+    /// PEM file of the CA(s) that sign the database's certificate, for `sslmode=require` URLs.
+    pub ssl_root_cert: Option<PathBuf>,
 }
 
 impl Default for DatabaseConfig {
@@ -128,6 +130,7 @@ impl Default for DatabaseConfig {
             statement_timeout_ms: 5000,
             lock_timeout_ms: 2000,
             migrate_on_start: true,
+            ssl_root_cert: None,
         }
     }
 }
@@ -694,7 +697,7 @@ mod tests {
         let mut found: Vec<&str> = table.keys().map(String::as_str).collect();
         found.sort_unstable();
         assert_eq!(found, sections, "a section is missing from this test");
-        let optional = ["workers", "read_url", "days"];
+        let optional = ["workers", "read_url", "days", "ssl_root_cert"];
         for (section, keys) in &table {
             assert!(
                 text.contains(&format!("[{section}]")),
@@ -710,7 +713,9 @@ mod tests {
                 .chain(optional.iter().copied().filter(|k| {
                     matches!(
                         (section.as_str(), *k),
-                        ("server", "workers") | ("database", "read_url") | ("retention", "days")
+                        ("server", "workers")
+                            | ("database", "read_url" | "ssl_root_cert")
+                            | ("retention", "days")
                     )
                 }))
             {

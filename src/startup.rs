@@ -113,7 +113,7 @@ impl Application {
             false => None,
         };
         if role.runs_ingest() && db_cfg.migrate_on_start {
-            let applied = migrate::run(db_cfg.url.expose())
+            let applied = migrate::run(db_cfg.url.expose(), db_cfg)
                 .await
                 .map_err(StartupError::Database)?;
             tracing::info!(applied = applied.len(), versions = ?applied, "migrations up to date");

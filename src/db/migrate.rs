@@ -1,30 +1,32 @@
 //! Embedded migrations, applied by `agenttracer migrate` and at ingest start, under a PostgreSQL
 //! advisory lock so that several ingest replicas can start at once.
 
-use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
-use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use super::{Access, PgConn};
+use crate::config::DatabaseConfig;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// The advisory lock key every migrating process takes ("agenttr" in ASCII).
 const MIGRATION_LOCK_KEY: i64 = 0x0061_6765_6e74_7472;
 
-/// Applies every pending migration over a new connection to `url`; returns the versions applied.
-pub async fn run(url: &str) -> Result<Vec<String>, String> {
-    let url = url.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut conn =
-            AsyncConnectionWrapper::<AsyncPgConnection>::establish(&url).map_err(|e| {
-                format!(
-                    "cannot connect to migrate: {}",
-                    super::strip_credentials(&e.to_string())
-                )
-            })?;
+/// Applies every pending migration over a connection to `url` (TLS as the URL asks, no statement
+/// timeout), under the advisory lock; returns the versions applied.
+pub async fn run(url: &str, db: &DatabaseConfig) -> Result<Vec<String>, String> {
+    let pool = super::build_pool(url, db, Access::Migrate)?;
+    let conn = pool.get().await.map_err(|e| {
+        format!(
+            "cannot connect to migrate: {}",
+            super::describe_pool_error(&e)
+        )
+    })?;
+    let applied = tokio::task::spawn_blocking(move || {
+        let mut conn = AsyncConnectionWrapper::<PgConn>::from(conn);
         conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
             .map_err(|e| format!("cannot take the migration lock: {e}"))?;
         let applied = conn
@@ -38,7 +40,9 @@ pub async fn run(url: &str) -> Result<Vec<String>, String> {
         Ok(applied)
     })
     .await
-    .map_err(|e| format!("migration task failed: {e}"))?
+    .map_err(|e| format!("migration task failed: {e}"))?;
+    pool.close();
+    applied
 }
 
 /// The newest migration version this binary knows.

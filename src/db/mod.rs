@@ -8,6 +8,7 @@ pub mod migrate;
 pub mod read;
 pub mod schema;
 pub mod schema_gate;
+pub mod tls;
 
 use std::time::Duration;
 
@@ -28,6 +29,8 @@ pub type PgConn = Object<AsyncPgConnection>;
 pub enum Access {
     Write,
     ReadOnly,
+    /// Migrations: the writer, without statement or lock timeouts (a migration must finish).
+    Migrate,
 }
 
 impl Access {
@@ -35,12 +38,16 @@ impl Access {
         match self {
             Access::Write => "write",
             Access::ReadOnly => "read",
+            Access::Migrate => "migrate",
         }
     }
 }
 
 /// The session settings every connection of a pool starts with.
 fn session_setup(cfg: &DatabaseConfig, access: Access) -> String {
+    if access == Access::Migrate {
+        return "SET application_name = 'agenttracer-migrate'; SET statement_timeout = 0; SET lock_timeout = 0;".into();
+    }
     let mut sql = format!(
         "SET application_name = 'agenttracer-{}'; SET statement_timeout = {}; SET lock_timeout = {};",
         access.as_str(),
@@ -56,11 +63,27 @@ fn session_setup(cfg: &DatabaseConfig, access: Access) -> String {
 /// Builds a pool; connections are made lazily, so this succeeds while the database is down.
 pub fn build_pool(url: &str, cfg: &DatabaseConfig, access: Access) -> Result<PgPool, String> {
     let setup = session_setup(cfg, access);
+    let tls = match tls::wants_tls(url) {
+        true => Some(tls::client_config(cfg.ssl_root_cert.as_deref())?),
+        false => None,
+    };
+    let url = tls::connectable_url(url);
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
     manager_config.custom_setup = Box::new(move |url| {
         let setup = setup.clone();
+        let tls = tls.clone();
         async move {
-            let mut conn = AsyncPgConnection::establish(url).await?;
+            let mut conn = match tls {
+                None => AsyncPgConnection::establish(url).await?,
+                Some(config) => {
+                    let connector =
+                        tokio_postgres_rustls::MakeRustlsConnect::new((*config).clone());
+                    let (client, connection) = tokio_postgres::connect(url, connector)
+                        .await
+                        .map_err(|e| ConnectionError::BadConnection(describe_pg_error(&e)))?;
+                    AsyncPgConnection::try_from_client_and_connection(client, connection).await?
+                }
+            };
             conn.batch_execute(&setup)
                 .await
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
@@ -69,9 +92,14 @@ pub fn build_pool(url: &str, cfg: &DatabaseConfig, access: Access) -> Result<PgP
         .boxed()
     });
     let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
+    let size = if access == Access::Migrate {
+        1
+    } else {
+        cfg.max_connections()
+    };
     let timeout = Some(cfg.acquire_timeout());
     Pool::builder(manager)
-        .max_size(cfg.max_connections())
+        .max_size(size)
         .wait_timeout(timeout)
         .create_timeout(timeout)
         .recycle_timeout(timeout)
@@ -90,6 +118,15 @@ pub fn describe_pool_error(err: &PoolError) -> String {
         PoolError::Closed => "connection pool is closed".into(),
         PoolError::NoRuntimeSpecified => "connection pool has no runtime".into(),
         PoolError::PostCreateHook(e) => strip_credentials(&e.to_string()),
+    }
+}
+
+/// A tokio-postgres error with its cause: its own text is only "db error" or "error connecting".
+pub fn describe_pg_error(err: &tokio_postgres::Error) -> String {
+    use std::error::Error;
+    match err.source() {
+        Some(source) => strip_credentials(&format!("{err}: {source}")),
+        None => strip_credentials(&err.to_string()),
     }
 }
 

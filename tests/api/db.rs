@@ -29,7 +29,8 @@ fn empty_db() -> TestDb {
 async fn replicas_starting_together_migrate_once_under_the_advisory_lock() {
     let db = empty_db();
     let url = db.writer_url();
-    let runs = (0..4).map(|_| migrate::run(&url));
+    let db_cfg = agenttracer::config::DatabaseConfig::default();
+    let runs = (0..4).map(|_| migrate::run(&url, &db_cfg));
     let results = futures_util::future::join_all(runs).await;
     let applied: Vec<usize> = results
         .into_iter()
@@ -83,7 +84,7 @@ async fn a_query_role_on_an_old_schema_answers_503_until_it_is_migrated() {
     assert!(res.headers().contains_key("retry-after"));
     assert_eq!(app.get(&app.query, "/livez").await.status(), 200);
 
-    migrate::run(&writer).await.unwrap();
+    migrate::run(&writer, &Default::default()).await.unwrap();
     let opened = eventually(Duration::from_secs(10), || async {
         app.get(&app.query, "/readyz").await.status() == 200
     })

@@ -65,6 +65,15 @@ fn postgres_user() -> Option<(u32, u32)> {
     ))
 }
 
+/// Makes `path` the postgres user's (when we are root), with `mode`.
+pub fn give_to_postgres(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some((uid, gid)) = postgres_user() {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown");
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
 fn as_postgres(cmd: &mut Command) -> &mut Command {
     use std::os::unix::process::CommandExt;
     if let Some((uid, gid)) = postgres_user() {
@@ -319,7 +328,7 @@ pub fn prepare_database(admin: &Admin, db: &str) {
             .enable_all()
             .build()
             .expect("runtime");
-        rt.block_on(agenttracer::db::migrate::run(&url))
+        rt.block_on(agenttracer::db::migrate::run(&url, &Default::default()))
             .expect("migrations");
     })
     .join()

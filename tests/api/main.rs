@@ -11,3 +11,4 @@ mod ingest;
 mod ops;
 mod otlp;
 mod query;
+mod tls;
