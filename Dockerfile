@@ -17,7 +17,7 @@ RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin agenttr
 FROM debian:bookworm-slim
 RUN useradd --system --uid 10001 --user-group --no-create-home agenttracer
 COPY --from=build /src/target/release/agenttracer /usr/local/bin/agenttracer
-USER agenttracer
+USER 10001:10001
 EXPOSE 8000 8001 4317
 # Probes the listeners of the role in AGENTTRACER_ROLE / server.role.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 CMD ["agenttracer", "healthcheck"]
