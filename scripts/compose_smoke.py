@@ -95,9 +95,14 @@ def main():
     try:
         run(services, binary, work, procs)
     finally:
-        for name, proc in procs:
+        # Gracefully first: a SIGKILLed nginx master leaves its workers (and ports) behind.
+        for name, proc in reversed(procs):
             if proc.poll() is None:
-                proc.kill()
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
         shutil.rmtree(work, ignore_errors=True)
 
 

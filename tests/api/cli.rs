@@ -164,6 +164,10 @@ async fn serve_until_sigterm_commits_in_flight_runs_and_exits_zero() {
         .env("DATABASE_URL", db.writer_url())
         .env("INGEST_API_HOST", "127.0.0.1")
         .env("INGEST_API_PORT", port.to_string())
+        .env(
+            "AGENTTRACER_SERVER__OTLP_GRPC_ADDR",
+            format!("127.0.0.1:{}", free_port()),
+        )
         .env("API_KEY", "cli-test-key-123456")
         .env("LOG_FORMAT", "json")
         .env("AGENTTRACER_DATABASE__LOCK_TIMEOUT_MS", "20000")

@@ -142,6 +142,51 @@ impl PgCluster {
         cluster
     }
 
+    /// A streaming standby of `primary` (pg_basebackup -R), started on a port of its own.
+    pub fn standby_of(primary: &PgCluster) -> PgCluster {
+        let root = std::env::temp_dir().join(format!(
+            "agenttracer-test-{}-{}",
+            std::process::id(),
+            Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(root.join("socket")).expect("standby dir");
+        if let Some((uid, gid)) = postgres_user() {
+            for path in [root.as_path(), &root.join("socket")] {
+                std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown");
+            }
+        }
+        // The password in the connection string lands in primary_conninfo, written by -R.
+        let conninfo = format!(
+            "host=127.0.0.1 port={} user=postgres password={ADMIN_PASSWORD}",
+            primary.port
+        );
+        let out = as_postgres(Command::new(pg_bin().join("pg_basebackup")).args([
+            "-d",
+            &conninfo,
+            "-D",
+            root.join("data").to_str().expect("utf8"),
+            "-R",
+            "-X",
+            "stream",
+            "--checkpoint=fast",
+            "--no-sync",
+        ]))
+        .output()
+        .expect("pg_basebackup");
+        assert!(
+            out.status.success(),
+            "pg_basebackup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut standby = PgCluster {
+            root,
+            port: free_port(),
+            server: None,
+        };
+        standby.start();
+        standby
+    }
+
     fn extra_settings(&self, extra: &[&str]) {
         let mut conf = String::from(
             "listen_addresses = '127.0.0.1'\nmax_connections = 400\nfsync = off\nfull_page_writes = off\n",

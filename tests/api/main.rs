@@ -11,4 +11,5 @@ mod ingest;
 mod ops;
 mod otlp;
 mod query;
+mod replica;
 mod tls;
