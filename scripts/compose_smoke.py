@@ -240,21 +240,30 @@ def run(services, binary, work, procs):
         answers = list(pool.map(lambda _: http("GET", f"https://{NGINX}/v1/agents", headers=headers), range(120)))
     limited = [r for r in answers if r[0] == 429]
     if not limited or any(r[0] not in (200, 429) for r in answers):
-        fail(f"a burst of 120 query requests: {sorted({r[0] for r in answers})}")
+        odd = {r[1] for r in answers if r[0] not in (200, 429)}
+        warnings = [line for line in open(f"{work}/query_api-0.log") if '"WARN"' in line or '"ERROR"' in line]
+        fail(f"a burst of 120 query requests: {sorted({r[0] for r in answers})}: {odd}\n{''.join(warnings[-5:])}")
     status, text, answer_headers = limited[0]
     if answer_headers.get("Retry-After") != "1" or "detail" not in json.loads(text):
         fail(f"429 without Retry-After or JSON detail: {text} {dict(answer_headers)}")
     say(f"rate limit: {len(limited)} of a burst of 120 query requests answered 429 with Retry-After and JSON")
 
     # The query role reads as the read-only login.
-    users = subprocess.run(
-        psql + ["-d", pg_env["POSTGRES_DB"], "-At", "-c",
-                "SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = 'agenttracer-read'"],
+    for app, login in [("agenttracer-read", "agenttracer_reader"), ("agenttracer-write", "agenttracer_writer")]:
+        users = subprocess.run(
+            psql + ["-d", pg_env["POSTGRES_DB"], "-At", "-c",
+                    f"SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = '{app}'"],
+            check=True, capture_output=True, text=True,
+        ).stdout.split()
+        if users != [login]:
+            fail(f"{app} connected as {users}, not {login}")
+    owner = subprocess.run(
+        psql + ["-d", pg_env["POSTGRES_DB"], "-At", "-c", "SELECT DISTINCT tableowner FROM pg_tables WHERE tablename LIKE 'agent_%'"],
         check=True, capture_output=True, text=True,
     ).stdout.split()
-    if users != ["agenttracer_reader"]:
-        fail(f"query role connected as {users}")
-    say("pg_stat_activity: the query role is connected as agenttracer_reader")
+    if owner != ["agenttracer_writer"]:
+        fail(f"tables owned by {owner}")
+    say("pg_stat_activity: the query role reads as agenttracer_reader, ingest writes as agenttracer_writer (owner of the tables)")
 
     # Every replica: Prometheus-format metrics; both ingest replicas served runs.
     promtool = shutil.which("promtool")

@@ -171,6 +171,12 @@ impl Application {
         }
 
         let mut tasks = Vec::new();
+        for pool in state.write.iter().chain(state.read.iter()) {
+            tasks.push(tokio::spawn(db::warm_up(
+                pool.clone(),
+                config.database.pool_size as usize,
+            )));
+        }
         if let Some(pool) = &state.read
             && schema.state() != SchemaState::Ready
         {

@@ -158,6 +158,15 @@ pub async fn ping(pool: &PgPool, within: Duration) -> Result<(), String> {
     }
 }
 
+/// Opens `n` connections at once and returns them to the pool, so that the first burst of
+/// requests does not wait for logins (`database.pool_size` connections are kept, as the
+/// original's pool kept them). Failures are ignored: requests will retry on their own.
+pub async fn warm_up(pool: PgPool, n: usize) {
+    let conns = futures_util::future::join_all((0..n).map(|_| pool.get())).await;
+    let opened = conns.iter().filter(|c| c.is_ok()).count();
+    tracing::debug!(opened, wanted = n, "database pool warmed up");
+}
+
 /// Pool gauges for `/metrics`.
 pub fn record_pool_metrics(pool: &PgPool, access: Access) {
     let status = pool.status();

@@ -12,7 +12,6 @@ use agenttracer::role::{Listener, Role};
 use agenttracer::startup::Application;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 pub const ADMIN_PASSWORD: &str = "admin-pw-5ecret";
@@ -483,7 +482,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: TestDb,
     stop: Option<oneshot::Sender<()>>,
-    done: Option<JoinHandle<std::io::Result<()>>>,
+    done: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -497,6 +496,8 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_on(db, config).await
 }
 
+/// Runs the service on a multi-threaded runtime of its own, in a thread of its own, as `main`
+/// does: nothing it does depends on the test's runtime (which blocks in psql, and ends first).
 pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
     let listeners: Vec<(Listener, TcpListener)> = config
         .server
@@ -505,23 +506,38 @@ pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
         .iter()
         .map(|&l| (l, TcpListener::bind("127.0.0.1:0").expect("bind")))
         .collect();
-    let app = Application::build_with(config, listeners)
-        .await
-        .expect("application builds");
-    let url = |l| {
-        app.port(l)
-            .map(|p| format!("http://127.0.0.1:{p}"))
-            .unwrap_or_default()
-    };
-    let (ingest, query, grpc) = (
-        url(Listener::Ingest),
-        url(Listener::Query),
-        url(Listener::OtlpGrpc),
-    );
+    let (started, ports) = std::sync::mpsc::channel();
     let (stop, stopped) = oneshot::channel::<()>();
-    let done = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    let done = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let app = Application::build_with(config, listeners)
+                .await
+                .expect("application builds");
+            let url = |l| {
+                app.port(l)
+                    .map(|p| format!("http://127.0.0.1:{p}"))
+                    .unwrap_or_default()
+            };
+            let _ = started.send((
+                url(Listener::Ingest),
+                url(Listener::Query),
+                url(Listener::OtlpGrpc),
+            ));
+            app.run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+        })
+    });
+    let (ingest, query, grpc) = tokio::task::spawn_blocking(move || ports.recv())
+        .await
+        .expect("join")
+        .expect("the application did not start (see its panic above)");
     TestApp {
         ingest,
         query,
@@ -606,7 +622,11 @@ impl TestApp {
             let _ = stop.send(());
         }
         if let Some(done) = self.done.take() {
-            done.await.expect("joined").expect("stopped cleanly");
+            tokio::task::spawn_blocking(move || done.join())
+                .await
+                .expect("joined")
+                .expect("the service thread did not panic")
+                .expect("stopped cleanly");
         }
     }
 
