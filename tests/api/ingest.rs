@@ -496,3 +496,38 @@ async fn reading_steps_and_failures_of_a_run() {
     );
     assert_eq!(app.get_run("nope").await.status(), 422);
 }
+
+#[tokio::test]
+async fn retention_purges_runs_older_than_its_days_with_their_steps() {
+    let db = TestDb::new();
+    // Runs already stored before the service starts: three older than 30 days, one recent.
+    for days_ago in [40, 35, 31, 2] {
+        db.psql(&format!(
+            "WITH r AS (INSERT INTO agent_runs (run_id, agent_id, agent_version, status, started_at) \
+             VALUES (gen_random_uuid(), 'old', '1', 'success', now() - interval '{days_ago} days') RETURNING run_id, started_at) \
+             INSERT INTO agent_steps (step_id, run_id, seq, step_type, name, latency_ms, started_at, ended_at) \
+             SELECT gen_random_uuid(), run_id, n, 'llm', 's', 1, started_at, started_at FROM r, generate_series(0, 1) n"
+        ));
+    }
+    let mut config = test_config(&db);
+    config.retention.days = Some(30);
+    config.retention.batch_size = 2; // several bounded batches
+    let app = spawn_app_on(db, config).await;
+    let purged = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+        app.db.psql("SELECT count(*) FROM agent_runs") == "1"
+    })
+    .await;
+    assert!(purged, "old runs were not purged");
+    assert_eq!(
+        app.db
+            .psql("SELECT count(*) FROM agent_runs WHERE started_at > now() - interval '3 days'"),
+        "1",
+        "the recent run stays"
+    );
+    assert_eq!(
+        app.db.psql("SELECT count(*) FROM agent_steps"),
+        "2",
+        "old runs' steps went with them"
+    );
+    assert!(app.get_metrics().await.contains("runs_purged_total 3"));
+}
