@@ -97,7 +97,8 @@ pub struct PgCluster {
 
 impl PgCluster {
     /// initdb into a fresh directory and start; `extra` are more `-c name=value` settings.
-    pub fn start_new(extra: &[&str]) -> PgCluster {
+    /// A new, empty directory for a cluster (with its socket directory), the postgres user's.
+    fn new_root() -> PathBuf {
         remove_stale_clusters();
         let root = std::env::temp_dir().join(format!(
             "agenttracer-test-{}-{}",
@@ -105,31 +106,41 @@ impl PgCluster {
             Uuid::new_v4().simple()
         ));
         std::fs::create_dir_all(root.join("socket")).expect("cluster dir");
-        let pwfile = root.join("pwfile");
-        std::fs::write(&pwfile, ADMIN_PASSWORD).expect("pwfile");
-        if let Some((uid, gid)) = postgres_user() {
-            for path in [root.as_path(), &root.join("socket"), &pwfile] {
-                std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown");
-            }
-        }
-        let out = as_postgres(Command::new(pg_bin().join("initdb")).args([
-            "-D",
-            root.join("data").to_str().expect("utf8"),
-            "-U",
-            "postgres",
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            "-E",
-            "UTF8",
-            "--no-sync",
-        ]))
-        .arg(format!("--pwfile={}", pwfile.display()))
-        .output()
-        .expect("initdb");
+        give_to_postgres(&root, 0o755);
+        give_to_postgres(&root.join("socket"), 0o755);
+        root
+    }
+
+    /// Runs a PostgreSQL tool as the postgres user; panics with its stderr when it fails.
+    fn run_tool(cmd: &mut Command, what: &str) {
+        let out = as_postgres(cmd).output().expect(what);
         assert!(
             out.status.success(),
-            "initdb failed: {}",
+            "{what} failed: {}",
             String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn start_new(extra: &[&str]) -> PgCluster {
+        let root = Self::new_root();
+        let pwfile = root.join("pwfile");
+        std::fs::write(&pwfile, ADMIN_PASSWORD).expect("pwfile");
+        give_to_postgres(&pwfile, 0o600);
+        Self::run_tool(
+            Command::new(pg_bin().join("initdb"))
+                .args([
+                    "-D",
+                    root.join("data").to_str().expect("utf8"),
+                    "-U",
+                    "postgres",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ])
+                .arg(format!("--pwfile={}", pwfile.display())),
+            "initdb",
         );
         let mut cluster = PgCluster {
             root,
@@ -143,39 +154,25 @@ impl PgCluster {
 
     /// A streaming standby of `primary` (pg_basebackup -R), started on a port of its own.
     pub fn standby_of(primary: &PgCluster) -> PgCluster {
-        let root = std::env::temp_dir().join(format!(
-            "agenttracer-test-{}-{}",
-            std::process::id(),
-            Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(root.join("socket")).expect("standby dir");
-        if let Some((uid, gid)) = postgres_user() {
-            for path in [root.as_path(), &root.join("socket")] {
-                std::os::unix::fs::chown(path, Some(uid), Some(gid)).expect("chown");
-            }
-        }
+        let root = Self::new_root();
         // The password in the connection string lands in primary_conninfo, written by -R.
         let conninfo = format!(
             "host=127.0.0.1 port={} user=postgres password={ADMIN_PASSWORD}",
             primary.port
         );
-        let out = as_postgres(Command::new(pg_bin().join("pg_basebackup")).args([
-            "-d",
-            &conninfo,
-            "-D",
-            root.join("data").to_str().expect("utf8"),
-            "-R",
-            "-X",
-            "stream",
-            "--checkpoint=fast",
-            "--no-sync",
-        ]))
-        .output()
-        .expect("pg_basebackup");
-        assert!(
-            out.status.success(),
-            "pg_basebackup failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+        Self::run_tool(
+            Command::new(pg_bin().join("pg_basebackup")).args([
+                "-d",
+                &conninfo,
+                "-D",
+                root.join("data").to_str().expect("utf8"),
+                "-R",
+                "-X",
+                "stream",
+                "--checkpoint=fast",
+                "--no-sync",
+            ]),
+            "pg_basebackup",
         );
         let mut standby = PgCluster {
             root,
@@ -680,6 +677,16 @@ pub fn sample_run(steps: usize, status: &str) -> Value {
         run["failure"] = json!({"failure_type": "tool", "failure_code": "timeout", "message": "search tool timed out"});
     }
     run
+}
+
+/// The seq values of a list of steps, in order.
+pub fn seqs(steps: &Value) -> Vec<i64> {
+    steps
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| s["seq"].as_i64().expect("seq"))
+        .collect()
 }
 
 pub fn run_id_of(run: &Value) -> String {

@@ -461,15 +461,7 @@ async fn reading_steps_and_failures_of_a_run() {
         .json()
         .await
         .unwrap();
-    assert_eq!(
-        steps
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["seq"].as_i64().unwrap())
-            .collect::<Vec<_>>(),
-        [0, 1, 2]
-    );
+    assert_eq!(seqs(&steps), [0, 1, 2]);
     let failures: Value = app
         .get(&app.query, &format!("/v1/runs/{id}/failures"))
         .await

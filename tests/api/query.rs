@@ -92,15 +92,7 @@ async fn listing_filters_orders_and_carries_steps_and_failures() {
         headers.get("x-next-cursor").is_none() && headers.get("link").is_none(),
         "one page only"
     );
-    assert_eq!(
-        page[1]["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["seq"].as_i64().unwrap())
-            .collect::<Vec<_>>(),
-        [0, 1, 2]
-    );
+    assert_eq!(seqs(&page[1]["steps"]), [0, 1, 2]);
     assert_eq!(page[1]["failures"][0]["failure_code"], "refusal");
     assert_eq!(page[0]["steps"], json!([]));
     assert_eq!(page[0]["failures"], json!([]));
