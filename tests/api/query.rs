@@ -549,3 +549,48 @@ async fn one_list_request_issues_a_fixed_small_number_of_statements() {
         println!("{statement}");
     }
 }
+
+#[tokio::test]
+async fn filter_parameters_carrying_sql_are_harmless() {
+    let app = spawn_app().await;
+    let run = run_at(
+        "victim",
+        "production",
+        1,
+        "failure",
+        &[1],
+        Some(("tool", "t")),
+    );
+    app.post_run(&run).await;
+    let attacks = [
+        "' OR '1'='1",
+        "x'; DELETE FROM agent_runs; --",
+        "x\"); DROP TABLE agent_steps; --",
+        "1 UNION SELECT * FROM pg_shadow",
+        "%' OR 1=1 --",
+    ];
+    for attack in attacks {
+        let q: String = serde_urlencoded::to_string([
+            ("agent_id", attack),
+            ("environment", attack),
+            ("failure_code", attack),
+        ])
+        .unwrap();
+        let (status, page, _) = list(&app, &format!("?{q}")).await;
+        assert_eq!((status, page), (200, json!([])), "{attack}");
+        let stats: Value = app
+            .get(&app.query, &format!("/v1/stats?{q}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(stats["total_runs"], 0, "{attack}");
+        let res = app.get_run(attack).await;
+        assert_eq!(res.status(), 422, "{attack}");
+    }
+    // Everything is still there.
+    assert_eq!(app.count("agent_runs", &run_id_of(&run)), 1);
+    assert_eq!(app.db.psql("SELECT count(*) FROM agent_steps"), "1");
+    let (_, page, _) = list(&app, "?agent_id=victim").await;
+    assert_eq!(ids(&page), [run_id_of(&run)]);
+}
