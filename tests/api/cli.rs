@@ -201,13 +201,7 @@ async fn serve_until_sigterm_commits_in_flight_runs_and_exits_zero() {
     );
 
     // Hold the table so that the runs below are in flight when SIGTERM arrives.
-    let mut lock = Command::new("psql")
-        .args(["-X", "-q", "-d", &db.writer_url(), "-c"])
-        .arg("BEGIN; LOCK TABLE agent_runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(1.5); COMMIT;")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut lock = db.hold_lock(3.0);
     let client = reqwest::Client::new();
     let runs: Vec<Value> = (0..8).map(|_| sample_run(3, "success")).collect();
     let sends: Vec<_> = runs
@@ -220,7 +214,8 @@ async fn serve_until_sigterm_commits_in_flight_runs_and_exits_zero() {
             tokio::spawn(async move { req.send().await.map(|r| r.status().as_u16()) })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // All eight are waiting on the lock, each on its own pooled connection.
+    db.wait_for_lock_waiters(8).await;
     let term = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()

@@ -1,28 +1,11 @@
 //! A database that goes away or stalls: 503 with Retry-After within the configured timeouts,
 //! never a hung request, and recovery without a restart.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::helpers::*;
-
-/// Holds an exclusive lock on agent_runs for `seconds` from a separate psql session.
-fn hold_lock(db: &TestDb, seconds: f64) -> Child {
-    let child = Command::new("psql")
-        .args(["-X", "-q", "-d", &db.writer_url(), "-c"])
-        .arg(format!("BEGIN; LOCK TABLE agent_runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({seconds}); COMMIT;"))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("psql");
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while db.psql("SELECT count(*) FROM pg_locks WHERE relation = 'agent_runs'::regclass AND mode = 'AccessExclusiveLock' AND granted") != "1" {
-        assert!(Instant::now() < deadline, "lock not taken");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
-}
 
 async fn assert_503_soon(res: reqwest::Response, started: Instant, within: Duration) {
     let elapsed = started.elapsed();
@@ -98,7 +81,7 @@ async fn a_database_outage_gives_503s_then_recovers_without_a_restart() {
 #[tokio::test]
 async fn a_held_lock_gives_503_at_the_lock_timeout() {
     let app = spawn_app_with(|c| c.database.lock_timeout_ms = 300).await;
-    let mut lock = hold_lock(&app.db, 3.0);
+    let mut lock = app.db.hold_lock(3.0);
     let started = Instant::now();
     let res = app.post_run(&sample_run(1, "success")).await;
     assert_503_soon(res, started, Duration::from_secs(2)).await;
@@ -113,7 +96,7 @@ async fn a_slow_statement_gives_503_at_the_statement_timeout() {
         c.database.statement_timeout_ms = 300;
     })
     .await;
-    let mut lock = hold_lock(&app.db, 3.0);
+    let mut lock = app.db.hold_lock(3.0);
     let started = Instant::now();
     let res = app.post_run(&sample_run(1, "success")).await;
     assert_503_soon(res, started, Duration::from_secs(2)).await;
@@ -131,7 +114,7 @@ async fn an_exhausted_pool_gives_503_at_the_acquire_timeout_and_readyz_says_so()
         c.database.statement_timeout_ms = 10_000;
     })
     .await;
-    let mut lock = hold_lock(&app.db, 2.0);
+    let mut lock = app.db.hold_lock(4.0);
     let blocked_run = sample_run(1, "success");
     let blocked = {
         let (client, url, body) = (
@@ -141,7 +124,8 @@ async fn an_exhausted_pool_gives_503_at_the_acquire_timeout_and_readyz_says_so()
         );
         tokio::spawn(async move { client.post(url).json(&body).send().await.unwrap().status() })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The pool's one connection is now waiting for the lock.
+    app.db.wait_for_lock_waiters(1).await;
     let started = Instant::now();
     let res = app.post_run(&sample_run(1, "success")).await;
     assert_503_soon(res, started, Duration::from_secs(2)).await;

@@ -442,6 +442,48 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Holds an exclusive lock on agent_runs for `seconds` from a separate psql session, and
+    /// returns once the lock is granted.
+    pub fn hold_lock(&self, seconds: f64) -> Child {
+        let child = Command::new(pg_bin().join("psql"))
+            .args(["-X", "-q", "-d", &self.writer_url(), "-c"])
+            .arg(format!(
+                "BEGIN; LOCK TABLE agent_runs IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep({seconds}); COMMIT;"
+            ))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("psql");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.psql("SELECT count(*) FROM pg_locks WHERE relation = 'agent_runs'::regclass AND mode = 'AccessExclusiveLock' AND granted") != "1" {
+            assert!(Instant::now() < deadline, "lock not taken");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    }
+
+    /// Waits until at least `n` of the service's sessions are blocked on a lock, so that a test
+    /// knows its requests are in flight rather than hoping a sleep was long enough.
+    pub async fn wait_for_lock_waiters(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let waiting: usize = self
+                .psql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND application_name LIKE 'agenttracer-%'")
+                .parse()
+                .expect("count");
+            if waiting >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{waiting} of {n} sessions waiting"
+            );
+            // Async: the requests being waited for may run on this test's runtime.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         let _ = Command::new(pg_bin().join("psql"))
