@@ -10,6 +10,8 @@ mod helpers;
 mod ingest;
 mod ops;
 mod otlp;
+#[path = "../support/pg.rs"]
+mod pg;
 mod query;
 mod replica;
 mod tls;

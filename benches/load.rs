@@ -1,0 +1,1090 @@
+//! The load benchmark (issue 6): the database's own write limit, then the release server under
+//! fixed-duration concurrent load, all on this machine in one run.
+//!
+//! `cargo bench --bench load` — it
+//! 1. starts a throwaway PostgreSQL (initdb; durability settings at their defaults: fsync,
+//!    synchronous_commit, full_page_writes and wal_sync_method are not touched; only memory and
+//!    checkpoint spacing are set, see [`PG_SETTINGS`]) and migrates a database;
+//! 2. measures the limit: COPY of generated runs (10 steps, ~300 B of metadata per step) and their
+//!    steps into the same schema, a transaction per 1,000 runs, from two connections;
+//! 3. starts the release `agenttracer serve --role all` with its default configuration and drives
+//!    it for a fixed duration each: single-run `POST /v1/runs`, `POST /v1/runs/batch` (100 runs a
+//!    request), OTLP `POST /v1/traces` (protobuf, 10 traces of 11 spans a request);
+//! 4. loads runs by COPY up to 100,000 (then 1,000,000) and drives the reads: `GET /v1/runs`
+//!    (page_size=20) with and without `agent_id`, `GET /v1/runs/{id}`, `GET /v1/stats`;
+//! 5. prints a table (throughput, p50/p95/p99, errors, server RSS, ratio to COPY, target) and
+//!    writes it as JSON to `target/load-bench.json` (or `LOAD_JSON`).
+//!
+//! Knobs: `LOAD_SECS` (seconds per scenario, default 10), `LOAD_MAX_RUNS` (largest read dataset,
+//! default 1,000,000; 100,000 skips the million-run phase).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/support/pg.rs"]
+mod pg;
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span::SpanKind};
+use prost::Message;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use pg::PgCluster;
+
+/// Memory and checkpoint spacing only; durability settings stay at PostgreSQL's defaults.
+const PG_SETTINGS: &[&str] = &[
+    "shared_buffers = '512MB'",
+    "max_wal_size = '8GB'",
+    "checkpoint_timeout = '30min'",
+    "log_min_duration_statement = -1",
+];
+
+/// 2026-11-01T00:00:00Z in milliseconds: runs of the read dataset start in the 30 days before.
+const BASE_MS: i64 = 1_761_955_200_000;
+const STEP_TYPES: [&str; 6] = ["plan", "retrieve", "tool", "llm", "respond", "other"];
+const PLACEHOLDER: &str = "00000000-0000-4000-8000-000000000000";
+const AGENTS: usize = 50;
+
+// ---------------------------------------------------------------- generated data
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// A latency with a long tail: mostly tens to hundreds of ms, sometimes seconds.
+    fn latency_ms(&mut self) -> i64 {
+        let exp = self.below(1000) as f64 / 1000.0 * 4.0; // 10^0 .. 10^4
+        (10f64.powf(exp) * (1.0 + self.below(100) as f64 / 100.0)) as i64
+    }
+}
+
+struct GenStep {
+    step_id: Uuid,
+    step_type: &'static str,
+    name: String,
+    offset_ms: i64,
+    latency_ms: i64,
+    metadata: String,
+    model: &'static str,
+    input_tokens: i64,
+    output_tokens: i64,
+}
+
+struct GenRun {
+    run_id: Uuid,
+    agent_id: String,
+    agent_version: &'static str,
+    environment: &'static str,
+    status: &'static str,
+    started_ms: i64,
+    duration_ms: i64,
+    steps: Vec<GenStep>,
+    /// (step index or none, failure_type, failure_code)
+    failure: Option<(Option<usize>, &'static str, &'static str)>,
+}
+
+/// About 300 bytes of JSON, as the issue's measurement assumed.
+fn metadata(rng: &mut Rng, model: &str, input: i64, output: i64) -> String {
+    let v = json!({
+        "model": model, "provider": "openai", "input_tokens": input, "output_tokens": output,
+        "temperature": 0.2, "top_p": 0.95, "tool_name": "search_orders", "attempt": 1 + rng.below(3),
+        "cache": {"hit": rng.below(2) == 1, "key_hash": format!("{:012x}", rng.next() >> 16)},
+        "finish_reasons": ["stop"], "prompt_template_id": "support/v12", "http.status_code": 200,
+        "region": "eu-west-1", "request_id": format!("req-{:016x}", rng.next()),
+    });
+    v.to_string()
+}
+
+fn gen_run(rng: &mut Rng, varied: bool) -> GenRun {
+    let models = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4", "llama-3.1-70b"];
+    let (agent_id, status, started_ms) = match varied {
+        false => ("bench-agent".to_owned(), "success", BASE_MS),
+        true => {
+            let status = match rng.below(100) {
+                0..80 => "success",
+                80..90 => "partial",
+                90..98 => "failure",
+                _ => "running",
+            };
+            (
+                format!("agent-{:02}", rng.below(AGENTS as u64)),
+                status,
+                BASE_MS - rng.below(30 * 86_400_000) as i64,
+            )
+        }
+    };
+    let mut offset = 0;
+    let steps: Vec<GenStep> = (0..10)
+        .map(|i| {
+            let step_type = STEP_TYPES[(i + rng.below(2) as usize) % STEP_TYPES.len()];
+            let latency_ms = rng.latency_ms();
+            let model = models[rng.below(models.len() as u64) as usize];
+            let (input_tokens, output_tokens) =
+                (100 + rng.below(4000) as i64, rng.below(800) as i64);
+            let step = GenStep {
+                step_id: Uuid::new_v4(),
+                step_type,
+                name: format!("{step_type}-{i}"),
+                offset_ms: offset,
+                latency_ms,
+                metadata: metadata(rng, model, input_tokens, output_tokens),
+                model,
+                input_tokens,
+                output_tokens,
+            };
+            offset += latency_ms;
+            step
+        })
+        .collect();
+    let failure = match status {
+        "failure" => Some((Some(rng.below(10) as usize), "tool", "TIMEOUT")),
+        "partial" => Some((Some(rng.below(10) as usize), "model", "RATE_LIMIT")),
+        _ => None,
+    };
+    GenRun {
+        run_id: Uuid::new_v4(),
+        agent_id,
+        agent_version: "1.4.2",
+        environment: "production",
+        status,
+        started_ms,
+        duration_ms: offset,
+        steps,
+        failure,
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap();
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// The native API body of a run, with `run_id` left as [`PLACEHOLDER`] to patch per request.
+fn run_json(run: &GenRun) -> Value {
+    let steps: Vec<Value> = run
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(seq, s)| {
+            let started = run.started_ms + s.offset_ms;
+            json!({
+                "seq": seq, "step_type": s.step_type, "name": s.name, "latency_ms": s.latency_ms,
+                "started_at": rfc3339(started), "ended_at": rfc3339(started + s.latency_ms),
+                "metadata": serde_json::from_str::<Value>(&s.metadata).unwrap(),
+            })
+        })
+        .collect();
+    json!({
+        "run_id": PLACEHOLDER, "agent_id": run.agent_id, "agent_version": run.agent_version,
+        "environment": run.environment, "status": run.status,
+        "started_at": rfc3339(run.started_ms), "ended_at": rfc3339(run.started_ms + run.duration_ms),
+        "steps": steps,
+    })
+}
+
+/// A body with placeholders, and their offsets, so that each request gets fresh run ids cheaply.
+#[derive(Clone)]
+struct Template {
+    bytes: Vec<u8>,
+    offsets: Vec<usize>,
+}
+
+impl Template {
+    fn new(value: &Value) -> Template {
+        let bytes = serde_json::to_vec(value).unwrap();
+        let offsets = bytes
+            .windows(PLACEHOLDER.len())
+            .enumerate()
+            .filter(|(_, w)| *w == PLACEHOLDER.as_bytes())
+            .map(|(i, _)| i)
+            .collect();
+        Template { bytes, offsets }
+    }
+    fn fresh(&self) -> Vec<u8> {
+        let mut body = self.bytes.clone();
+        for &at in &self.offsets {
+            let id = Uuid::new_v4();
+            id.hyphenated()
+                .encode_lower(&mut body[at..at + PLACEHOLDER.len()]);
+        }
+        body
+    }
+}
+
+/// COPY text rows for runs, steps and failures.
+#[derive(Default)]
+struct CopyRows {
+    runs: String,
+    steps: String,
+    failures: String,
+}
+
+fn copy_ts(ms: i64) -> String {
+    // COPY accepts ISO 8601 with an offset.
+    rfc3339(ms)
+}
+
+impl CopyRows {
+    fn push(&mut self, run: &GenRun) {
+        let ended = match run.status {
+            "running" => "\\N".to_owned(),
+            _ => copy_ts(run.started_ms + run.duration_ms),
+        };
+        let _ = writeln!(
+            self.runs,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            run.run_id,
+            run.agent_id,
+            run.agent_version,
+            run.environment,
+            run.status,
+            copy_ts(run.started_ms),
+            ended
+        );
+        for (seq, s) in run.steps.iter().enumerate() {
+            let started = run.started_ms + s.offset_ms;
+            debug_assert!(!s.metadata.contains('\\'));
+            let _ = writeln!(
+                self.steps,
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                s.step_id,
+                run.run_id,
+                seq,
+                s.step_type,
+                s.name,
+                s.latency_ms,
+                copy_ts(started),
+                copy_ts(started + s.latency_ms),
+                s.metadata,
+                s.model,
+                s.input_tokens,
+                s.output_tokens
+            );
+        }
+        if let Some((step, failure_type, code)) = run.failure {
+            let step = step.map_or("\\N".to_owned(), |i| run.steps[i].step_id.to_string());
+            let _ = writeln!(
+                self.failures,
+                "{}\t{}\t{step}\t{failure_type}\t{code}\tgenerated failure",
+                Uuid::new_v4(),
+                run.run_id
+            );
+        }
+    }
+}
+
+/// COPYs `runs` runs (generated, `varied` or not) over `connections` connections, a transaction per
+/// 1,000 runs; stops early at `deadline`. Returns the runs written and the rows (runs + steps +
+/// failures).
+async fn copy_runs(
+    url: &str,
+    connections: usize,
+    runs: usize,
+    varied: bool,
+    deadline: Option<Instant>,
+) -> (usize, usize) {
+    let per_conn = runs.div_ceil(connections);
+    let mut tasks = Vec::new();
+    for c in 0..connections {
+        let url = url.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let (mut client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let mut rng = Rng((rand_seed() ^ (c as u64 + 1)) | 1);
+            let (mut done, mut rows) = (0, 0);
+            while done < per_conn && deadline.is_none_or(|d| Instant::now() < d) {
+                let n = 1000.min(per_conn - done);
+                // Generation is outside the measured database work only in the sense that it is
+                // interleaved; it is cheap next to the COPY itself.
+                let mut copy = CopyRows::default();
+                for _ in 0..n {
+                    copy.push(&gen_run(&mut rng, varied));
+                }
+                let tx = client.transaction().await.unwrap();
+                for (sql, data) in [
+                    ("COPY agent_runs (run_id, agent_id, agent_version, environment, status, started_at, ended_at) FROM STDIN", &copy.runs),
+                    ("COPY agent_steps (step_id, run_id, seq, step_type, name, latency_ms, started_at, ended_at, metadata, model, input_tokens, output_tokens) FROM STDIN", &copy.steps),
+                    ("COPY agent_failures (failure_id, run_id, step_id, failure_type, failure_code, message) FROM STDIN", &copy.failures),
+                ] {
+                    if data.is_empty() {
+                        continue;
+                    }
+                    let sink = tx.copy_in(sql).await.unwrap();
+                    let mut sink = Box::pin(sink);
+                    sink.send(Bytes::from(data.clone().into_bytes())).await.unwrap();
+                    rows += sink.as_mut().finish().await.unwrap() as usize;
+                }
+                tx.commit().await.unwrap();
+                done += n;
+            }
+            (done, rows)
+        }));
+    }
+    let mut total = (0, 0);
+    for t in tasks {
+        let (runs, rows) = t.await.unwrap();
+        total.0 += runs;
+        total.1 += rows;
+    }
+    total
+}
+
+fn rand_seed() -> u64 {
+    Uuid::new_v4().as_u64_pair().0
+}
+
+// ---------------------------------------------------------------- OTLP
+
+fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+/// `traces` traces of 11 spans each (a root `invoke_agent` and ten children), GenAI conventions.
+fn otlp_request(traces: usize) -> ExportTraceServiceRequest {
+    use any_value::Value::{IntValue, StringValue};
+    let mut spans = Vec::with_capacity(traces * 11);
+    let base_ns = BASE_MS as u64 * 1_000_000;
+    for _ in 0..traces {
+        let trace_id = Uuid::new_v4().as_bytes().to_vec();
+        let root_id = Uuid::new_v4().as_bytes()[..8].to_vec();
+        spans.push(Span {
+            trace_id: trace_id.clone(),
+            span_id: root_id.clone(),
+            name: "invoke_agent support-bot".into(),
+            kind: SpanKind::Internal as i32,
+            start_time_unix_nano: base_ns,
+            end_time_unix_nano: base_ns + 11_000_000_000,
+            attributes: vec![
+                kv("gen_ai.operation.name", StringValue("invoke_agent".into())),
+                kv("gen_ai.agent.name", StringValue("otel-agent".into())),
+            ],
+            ..Default::default()
+        });
+        for i in 0..10u64 {
+            let (op, step_attrs) = match i % 2 {
+                0 => (
+                    "chat",
+                    vec![
+                        kv("gen_ai.request.model", StringValue("gpt-4o".into())),
+                        kv("gen_ai.usage.input_tokens", IntValue(812)),
+                        kv("gen_ai.usage.output_tokens", IntValue(96)),
+                        kv("gen_ai.provider.name", StringValue("openai".into())),
+                    ],
+                ),
+                _ => (
+                    "execute_tool",
+                    vec![kv("gen_ai.tool.name", StringValue("search_orders".into()))],
+                ),
+            };
+            let mut attributes = vec![kv("gen_ai.operation.name", StringValue(op.into()))];
+            attributes.extend(step_attrs);
+            spans.push(Span {
+                trace_id: trace_id.clone(),
+                span_id: Uuid::new_v4().as_bytes()[..8].to_vec(),
+                parent_span_id: root_id.clone(),
+                name: format!("{op} {i}"),
+                kind: SpanKind::Client as i32,
+                start_time_unix_nano: base_ns + i * 1_000_000_000,
+                end_time_unix_nano: base_ns + i * 1_000_000_000 + 900_000_000,
+                attributes,
+                ..Default::default()
+            });
+        }
+    }
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![
+                    kv("service.name", StringValue("otel-agent".into())),
+                    kv("service.version", StringValue("2.0.1".into())),
+                ],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: "bench".into(),
+                    ..Default::default()
+                }),
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+// ---------------------------------------------------------------- the server
+
+struct Server {
+    child: Child,
+    ingest: String,
+    query: String,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(db_url: &str, dir: &std::path::Path) -> Server {
+        let (ingest_port, query_port) = (pg::free_port(), pg::free_port());
+        let log = dir.join("agenttracer.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_agenttracer"))
+            .args(["serve", "--role", "all"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("DATABASE_URL", db_url)
+            .env("INGEST_API_HOST", "127.0.0.1")
+            .env("INGEST_API_PORT", ingest_port.to_string())
+            .env("QUERY_API_HOST", "127.0.0.1")
+            .env("QUERY_API_PORT", query_port.to_string())
+            .env(
+                "AGENTTRACER_SERVER__OTLP_GRPC_ADDR",
+                format!("127.0.0.1:{}", pg::free_port()),
+            )
+            .env("LOG_FORMAT", "json")
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Server {
+            child,
+            ingest: format!("http://127.0.0.1:{ingest_port}"),
+            query: format!("http://127.0.0.1:{query_port}"),
+            log,
+        }
+    }
+
+    async fn wait_ready(&self, client: &reqwest::Client) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for base in [&self.ingest, &self.query] {
+            loop {
+                let ok = client
+                    .get(format!("{base}/readyz"))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if ok {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "server not ready: {}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    /// (current, peak) resident set size in MiB.
+    fn rss_mib(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                / 1024.0
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------- the driver
+
+type Call =
+    Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<u64, String>> + Send>> + Send + Sync>;
+
+struct Measured {
+    requests: u64,
+    units: u64,
+    errors: u64,
+    first_error: Option<String>,
+    secs: f64,
+    latencies_us: Vec<u32>,
+}
+
+/// `clients` tasks each calling `call` back to back until `secs` have passed.
+async fn drive(clients: usize, secs: f64, call: Call) -> Measured {
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(secs);
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let call = call.clone();
+            tokio::spawn(async move {
+                let mut m = Measured {
+                    requests: 0,
+                    units: 0,
+                    errors: 0,
+                    first_error: None,
+                    secs: 0.0,
+                    latencies_us: Vec::with_capacity(100_000),
+                };
+                let mut n = c as u64;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    let result = call(n).await;
+                    m.latencies_us.push(t.elapsed().as_micros() as u32);
+                    m.requests += 1;
+                    n += clients as u64;
+                    match result {
+                        Ok(units) => m.units += units,
+                        Err(e) => {
+                            m.errors += 1;
+                            m.first_error.get_or_insert(e);
+                        }
+                    }
+                }
+                m
+            })
+        })
+        .collect();
+    let mut all = Measured {
+        requests: 0,
+        units: 0,
+        errors: 0,
+        first_error: None,
+        secs: 0.0,
+        latencies_us: Vec::new(),
+    };
+    for t in tasks {
+        let m = t.await.unwrap();
+        all.requests += m.requests;
+        all.units += m.units;
+        all.errors += m.errors;
+        all.first_error = all.first_error.or(m.first_error);
+        all.latencies_us.extend(m.latencies_us);
+    }
+    all.secs = started.elapsed().as_secs_f64();
+    all.latencies_us.sort_unstable();
+    all
+}
+
+fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted_us.len() as f64 * p).ceil() as usize).clamp(1, sorted_us.len()) - 1;
+    f64::from(sorted_us[i]) / 1000.0
+}
+
+async fn check(res: reqwest::Result<reqwest::Response>, want: u16) -> Result<Bytes, String> {
+    let res = res.map_err(|e| format!("transport: {e}"))?;
+    let status = res.status().as_u16();
+    let body = res.bytes().await.map_err(|e| format!("body: {e}"))?;
+    match status == want {
+        true => Ok(body),
+        false => Err(format!(
+            "status {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        )),
+    }
+}
+
+// ---------------------------------------------------------------- results
+
+struct Row {
+    name: String,
+    clients: usize,
+    m: Measured,
+    unit: &'static str,
+    /// Units per request that count as rows, to compare with COPY's rows/s.
+    rows_per_unit: f64,
+    rss_mib: f64,
+    target: Option<Target>,
+}
+
+struct Target {
+    text: &'static str,
+    min_per_s: Option<f64>,
+    max_p99_ms: Option<f64>,
+    min_copy_ratio: Option<f64>,
+}
+
+impl Row {
+    fn per_s(&self) -> f64 {
+        self.m.units as f64 / self.m.secs
+    }
+    fn copy_ratio(&self, copy_rows_per_s: f64) -> Option<f64> {
+        (self.rows_per_unit > 0.0).then(|| self.per_s() * self.rows_per_unit / copy_rows_per_s)
+    }
+    fn met(&self, copy_rows_per_s: f64) -> Option<bool> {
+        let t = self.target.as_ref()?;
+        let p99 = percentile_ms(&self.m.latencies_us, 0.99);
+        Some(
+            self.m.errors == 0
+                && t.min_per_s.is_none_or(|v| self.per_s() >= v)
+                && t.max_p99_ms.is_none_or(|v| p99 <= v)
+                && t.min_copy_ratio
+                    .is_none_or(|v| self.copy_ratio(copy_rows_per_s).unwrap_or(0.0) >= v),
+        )
+    }
+    fn json(&self, copy_rows_per_s: f64) -> Value {
+        let l = &self.m.latencies_us;
+        json!({
+            "scenario": self.name, "clients": self.clients, "seconds": self.m.secs,
+            "requests": self.m.requests, "unit": self.unit, "per_second": self.per_s(),
+            "p50_ms": percentile_ms(l, 0.50), "p95_ms": percentile_ms(l, 0.95),
+            "p99_ms": percentile_ms(l, 0.99), "max_ms": l.last().map_or(0.0, |v| f64::from(*v) / 1000.0),
+            "errors": self.m.errors, "first_error": self.m.first_error,
+            "server_rss_mib": self.rss_mib,
+            "ratio_to_copy": self.copy_ratio(copy_rows_per_s),
+            "target": self.target.as_ref().map(|t| t.text),
+            "target_met": self.met(copy_rows_per_s),
+        })
+    }
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    let mem_kib: f64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    let pg = Command::new(pg::pg_bin().join("postgres"))
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    json!({
+        "cpus": std::thread::available_parallelism().map_or(0, |n| n.get()),
+        "cpu": cpu,
+        "memory_gib": (mem_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+        "postgresql": pg,
+        "postgresql_settings": PG_SETTINGS,
+    })
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument is not supported.
+    let secs: f64 = env_or("LOAD_SECS", 10.0);
+    let max_runs: usize = env_or("LOAD_MAX_RUNS", 1_000_000usize);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run(secs, max_runs));
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn run(secs: f64, max_runs: usize) {
+    let started = Instant::now();
+    eprintln!("load: starting PostgreSQL (durability defaults)");
+    let cluster = PgCluster::start_with(PG_SETTINGS);
+    let admin = cluster.admin();
+    admin.psql("postgres", "CREATE DATABASE bench");
+    let db_url = admin.url("bench");
+    let migrate = Command::new(env!("CARGO_BIN_EXE_agenttracer"))
+        .arg("migrate")
+        .env("DATABASE_URL", &db_url)
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{migrate:?}");
+    for setting in [
+        "fsync",
+        "synchronous_commit",
+        "full_page_writes",
+        "wal_sync_method",
+    ] {
+        eprintln!(
+            "load:   {setting} = {}",
+            admin.psql("bench", &format!("SHOW {setting}"))
+        );
+    }
+
+    // 1. The limit: COPY.
+    eprintln!("load: COPY limit ({secs} s)");
+    let copy_started = Instant::now();
+    let (copy_runs_n, copy_rows) = copy_runs(
+        &db_url,
+        2,
+        usize::MAX / 4,
+        false,
+        Some(Instant::now() + Duration::from_secs_f64(secs)),
+    )
+    .await;
+    let copy_secs = copy_started.elapsed().as_secs_f64();
+    let copy_runs_per_s = copy_runs_n as f64 / copy_secs;
+    let copy_rows_per_s = copy_rows as f64 / copy_secs;
+    eprintln!("load:   {copy_runs_per_s:.0} runs/s, {copy_rows_per_s:.0} rows/s");
+    admin.psql("bench", "TRUNCATE agent_runs CASCADE");
+    admin.psql("bench", "VACUUM ANALYZE");
+
+    // 2. The server.
+    let server = Server::start(&db_url, &cluster.root);
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
+    server.wait_ready(&client).await;
+    let mut rows: Vec<Row> = Vec::new();
+
+    let mut rng = Rng(rand_seed() | 1);
+    let single = Template::new(&run_json(&gen_run(&mut rng, false)));
+    eprintln!(
+        "load: a run body is {} bytes ({} steps)",
+        single.bytes.len(),
+        10
+    );
+    let url = format!("{}/v1/runs", server.ingest);
+    let (c, t) = (client.clone(), single.clone());
+    let call: Call = Arc::new(move |_| {
+        let req = c
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(t.fresh());
+        Box::pin(async move { check(req.send().await, 201).await.map(|_| 1) })
+    });
+    eprintln!("load: POST /v1/runs");
+    let m = drive(16, secs, call).await;
+    rows.push(Row {
+        name: "POST /v1/runs (10 steps)".into(),
+        clients: 16,
+        m,
+        unit: "runs",
+        rows_per_unit: 11.0,
+        rss_mib: server.rss_mib().0,
+        target: Some(Target {
+            text: ">= 2,500 runs/s, p99 <= 25 ms",
+            min_per_s: Some(2500.0),
+            max_p99_ms: Some(25.0),
+            min_copy_ratio: None,
+        }),
+    });
+
+    let batch_runs: Vec<Value> = (0..100)
+        .map(|_| run_json(&gen_run(&mut rng, false)))
+        .collect();
+    let batch = Template::new(&json!({ "runs": batch_runs }));
+    let url = format!("{}/v1/runs/batch", server.ingest);
+    let (c, t) = (client.clone(), batch.clone());
+    let call: Call = Arc::new(move |_| {
+        let req = c
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(t.fresh());
+        Box::pin(async move {
+            let body = check(req.send().await, 200).await?;
+            let created = body
+                .windows(b"\"status\":201".len())
+                .filter(|w| *w == b"\"status\":201")
+                .count();
+            match created {
+                100 => Ok(100),
+                n => Err(format!("{n} of 100 runs created")),
+            }
+        })
+    });
+    eprintln!("load: POST /v1/runs/batch");
+    let m = drive(4, secs, call).await;
+    rows.push(Row {
+        name: "POST /v1/runs/batch (100 runs)".into(),
+        clients: 4,
+        m,
+        unit: "runs",
+        rows_per_unit: 11.0,
+        rss_mib: server.rss_mib().0,
+        target: Some(Target {
+            text: ">= 60% of COPY rows/s",
+            min_per_s: None,
+            max_p99_ms: None,
+            min_copy_ratio: Some(0.6),
+        }),
+    });
+
+    let url = format!("{}/v1/traces", server.ingest);
+    let c = client.clone();
+    let call: Call = Arc::new(move |_| {
+        let body = otlp_request(10).encode_to_vec();
+        let req = c
+            .post(&url)
+            .header("content-type", "application/x-protobuf")
+            .body(body);
+        Box::pin(async move {
+            let body = check(req.send().await, 200).await?;
+            let res = ExportTraceServiceResponse::decode(body).map_err(|e| e.to_string())?;
+            match res.partial_success {
+                Some(p) if p.rejected_spans > 0 => {
+                    Err(format!("{} spans rejected", p.rejected_spans))
+                }
+                _ => Ok(110),
+            }
+        })
+    });
+    eprintln!("load: POST /v1/traces");
+    let m = drive(8, secs, call).await;
+    rows.push(Row {
+        name: "POST /v1/traces (10 traces x 11 spans)".into(),
+        clients: 8,
+        m,
+        unit: "spans",
+        rows_per_unit: 1.0,
+        rss_mib: server.rss_mib().0,
+        target: Some(Target {
+            text: ">= 25,000 spans/s",
+            min_per_s: Some(25_000.0),
+            max_p99_ms: None,
+            min_copy_ratio: None,
+        }),
+    });
+
+    // 3. Reads, at 100k runs and then at the largest size.
+    let mut sizes = vec![100_000usize];
+    if max_runs > 100_000 {
+        sizes.push(max_runs);
+    }
+    let mut read_ids: Vec<Uuid> = Vec::new();
+    for size in sizes {
+        let have: usize = admin
+            .psql("bench", "SELECT count(*) FROM agent_runs")
+            .parse()
+            .unwrap();
+        if have < size {
+            eprintln!("load: loading {} runs by COPY to reach {size}", size - have);
+            let fill_started = Instant::now();
+            copy_runs(&db_url, 2, size - have, true, None).await;
+            eprintln!(
+                "load:   in {:.0} s; VACUUM ANALYZE",
+                fill_started.elapsed().as_secs_f64()
+            );
+            admin.psql("bench", "VACUUM ANALYZE");
+        }
+        if read_ids.is_empty() {
+            read_ids = admin
+                .psql(
+                    "bench",
+                    "SELECT run_id FROM agent_runs TABLESAMPLE SYSTEM (5) LIMIT 20000",
+                )
+                .lines()
+                .map(|l| l.parse().unwrap())
+                .collect();
+        }
+        let label = match size {
+            1_000_000 => "1M".to_owned(),
+            n if n % 1000 == 0 => format!("{}k", n / 1000),
+            n => n.to_string(),
+        };
+        let reads: Vec<(String, String, usize, Option<Target>)> = vec![
+            (
+                format!("GET /v1/runs?page_size=20 @{label}"),
+                "/v1/runs?page_size=20".into(),
+                8,
+                Some(Target {
+                    text: ">= 1,300 req/s, p99 <= 15 ms",
+                    min_per_s: Some(1300.0),
+                    max_p99_ms: Some(15.0),
+                    min_copy_ratio: None,
+                }),
+            ),
+            (
+                format!("GET /v1/runs?page_size=20&agent_id @{label}"),
+                "/v1/runs?page_size=20&agent_id=agent-07".into(),
+                8,
+                Some(Target {
+                    text: ">= 1,300 req/s, p99 <= 15 ms",
+                    min_per_s: Some(1300.0),
+                    max_p99_ms: Some(15.0),
+                    min_copy_ratio: None,
+                }),
+            ),
+            (
+                format!("GET /v1/runs/{{id}} @{label}"),
+                String::new(),
+                8,
+                Some(Target {
+                    text: "p99 <= 5 ms",
+                    min_per_s: None,
+                    max_p99_ms: Some(5.0),
+                    min_copy_ratio: None,
+                }),
+            ),
+            (
+                format!("GET /v1/stats @{label}"),
+                "/v1/stats".into(),
+                2,
+                (size == 100_000).then_some(Target {
+                    text: "p99 <= 100 ms",
+                    min_per_s: None,
+                    max_p99_ms: Some(100.0),
+                    min_copy_ratio: None,
+                }),
+            ),
+        ];
+        for (name, path, clients, target) in reads {
+            let c = client.clone();
+            let base = server.query.clone();
+            let ids = Arc::new(read_ids.clone());
+            let call: Call = Arc::new(move |n| {
+                let url = match path.is_empty() {
+                    true => format!("{base}/v1/runs/{}", ids[(n as usize * 7919) % ids.len()]),
+                    false => format!("{base}{path}"),
+                };
+                let req = c.get(url);
+                Box::pin(async move { check(req.send().await, 200).await.map(|_| 1) })
+            });
+            eprintln!("load: {name}");
+            let m = drive(clients, secs, call).await;
+            rows.push(Row {
+                name,
+                clients,
+                m,
+                unit: "req",
+                rows_per_unit: 0.0,
+                rss_mib: server.rss_mib().0,
+                target,
+            });
+        }
+    }
+
+    let (_, peak_rss) = server.rss_mib();
+    print_table(&rows, copy_runs_per_s, copy_rows_per_s, peak_rss);
+    let out = json!({
+        "machine": machine(),
+        "seconds_per_scenario": secs,
+        "copy_limit": {"runs_per_second": copy_runs_per_s, "rows_per_second": copy_rows_per_s, "connections": 2, "runs_per_transaction": 1000},
+        "scenarios": rows.iter().map(|r| r.json(copy_rows_per_s)).collect::<Vec<_>>(),
+        "server_peak_rss_mib": peak_rss,
+        "server_peak_rss_target_met": peak_rss <= 100.0,
+        "total_seconds": started.elapsed().as_secs_f64(),
+    });
+    let path = std::env::var("LOAD_JSON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(
+                std::env::var("CARGO_TARGET_DIR")
+                    .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR"))),
+            )
+            .join("load-bench.json")
+        });
+    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+    println!("\nwritten to {}", path.display());
+    drop(server);
+    drop(cluster);
+}
+
+fn print_table(rows: &[Row], copy_runs_per_s: f64, copy_rows_per_s: f64, peak_rss: f64) {
+    println!();
+    println!(
+        "{:<44} {:>7} {:>9} {:>18} {:>8} {:>8} {:>8} {:>6} {:>7} {:>7}  target",
+        "scenario",
+        "clients",
+        "requests",
+        "throughput",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "errors",
+        "RSS MiB",
+        "vs COPY"
+    );
+    println!(
+        "{:<44} {:>7} {:>9} {:>18} {:>8} {:>8} {:>8} {:>6} {:>7} {:>7}",
+        "COPY (the limit; 1,000 runs a transaction)",
+        2,
+        "-",
+        format!("{copy_runs_per_s:.0} runs/s"),
+        "-",
+        "-",
+        "-",
+        0,
+        "-",
+        "1.00"
+    );
+    println!(
+        "{:<44} {:>7} {:>9} {:>18}",
+        "",
+        "",
+        "",
+        format!("{copy_rows_per_s:.0} rows/s")
+    );
+    for r in rows {
+        let l = &r.m.latencies_us;
+        let verdict = match r.met(copy_rows_per_s) {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "",
+        };
+        println!(
+            "{:<44} {:>7} {:>9} {:>18} {:>8.2} {:>8.2} {:>8.2} {:>6} {:>7.1} {:>7}  {} {}",
+            r.name,
+            r.clients,
+            r.m.requests,
+            format!("{:.0} {}/s", r.per_s(), r.unit),
+            percentile_ms(l, 0.50),
+            percentile_ms(l, 0.95),
+            percentile_ms(l, 0.99),
+            r.m.errors,
+            r.rss_mib,
+            r.copy_ratio(copy_rows_per_s)
+                .map_or("-".to_owned(), |v| format!("{v:.2}")),
+            r.target.as_ref().map_or("", |t| t.text),
+            verdict
+        );
+        if let Some(e) = &r.m.first_error {
+            println!("    first error: {e}");
+        }
+    }
+    println!(
+        "peak server RSS (VmHWM): {peak_rss:.1} MiB (target <= 100 MiB: {})",
+        match peak_rss <= 100.0 {
+            true => "met",
+            false => "MISSED",
+        }
+    );
+}
