@@ -197,6 +197,10 @@ pub struct PrivacyConfig {
 pub struct IngestConfig {
     pub max_batch_runs: usize,
     pub max_steps_per_run: usize,
+    /// Writer tasks of the group commit of `POST /v1/runs` (concurrent transactions).
+    pub group_commit_writers: usize,
+    /// Most runs one group-commit transaction takes.
+    pub group_commit_max_runs: usize,
 }
 
 impl Default for IngestConfig {
@@ -204,6 +208,8 @@ impl Default for IngestConfig {
         Self {
             max_batch_runs: 1000,
             max_steps_per_run: 10_000,
+            group_commit_writers: 4,
+            group_commit_max_runs: 256,
         }
     }
 }

@@ -45,6 +45,22 @@ impl ApiError {
     pub fn validation(errors: Vec<FieldError>) -> Self {
         ApiError::Validation(errors)
     }
+
+    /// The same answer for another request that shared this error (a group commit's members);
+    /// an internal cause travels as its text.
+    pub fn for_each_request(&self) -> Self {
+        match self {
+            ApiError::Validation(errors) => ApiError::Validation(errors.clone()),
+            ApiError::BadRequest(m) => ApiError::BadRequest(m.clone()),
+            ApiError::NotFound(m) => ApiError::NotFound(m.clone()),
+            ApiError::PayloadTooLarge { limit } => ApiError::PayloadTooLarge { limit: *limit },
+            ApiError::UnsupportedMediaType(m) => ApiError::UnsupportedMediaType(m.clone()),
+            ApiError::Unauthorized => ApiError::Unauthorized,
+            ApiError::Forbidden => ApiError::Forbidden,
+            ApiError::Unavailable(m) => ApiError::Unavailable(m.clone()),
+            ApiError::Internal(cause) => ApiError::internal(cause.to_string()),
+        }
+    }
 }
 
 /// Whether a database error is one a retry can cure (an outage, a timeout, a lost connection).

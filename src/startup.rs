@@ -23,6 +23,7 @@ use crate::auth::{self, ListenerCtx};
 use crate::config::Config;
 use crate::db::schema_gate::{SchemaGate, SchemaState};
 use crate::db::{self, Access, migrate};
+use crate::ingest::group::GroupCommit;
 use crate::ingest::otlp::grpc;
 use crate::role::Listener;
 use crate::state::AppState;
@@ -130,12 +131,21 @@ impl Application {
             _ => SchemaGate::ready(),
         };
         let config = Arc::new(config);
+        let group = write.as_ref().map(|pool| {
+            GroupCommit::start(
+                pool.clone(),
+                config.database.clone(),
+                config.ingest.group_commit_writers,
+                config.ingest.group_commit_max_runs,
+            )
+        });
         let state = web::Data::new(AppState {
             config: config.clone(),
             write,
             read,
             metrics: telemetry::install_metrics(),
             schema: schema.clone(),
+            group,
         });
         let mut servers: Vec<BoxFuture<'static, std::io::Result<()>>> = Vec::new();
         let mut stops = Vec::new();

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::db::PgPool;
 use crate::db::schema_gate::SchemaGate;
 use crate::error::ApiError;
+use crate::ingest::group::GroupCommit;
 use crate::model::input::Rules;
 
 pub struct AppState {
@@ -21,6 +22,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     /// Closed (503) while the schema is behind what the query role reads.
     pub schema: Arc<SchemaGate>,
+    /// Group commit of single-run ingest; present with the writer pool.
+    pub group: Option<GroupCommit>,
 }
 
 impl AppState {
@@ -73,13 +76,22 @@ impl AppState {
         .await
     }
 
-    /// Bounds a request's database work: the acquire timeout plus two statement timeouts.
-    /// Past it the answer is 503, so a stalled database never hangs a request.
+    /// Bounds a request's database work: see [`bounded`].
     pub async fn bounded<T>(
         &self,
         work: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
-        let db = &self.config.database;
+        bounded(&self.config.database, work).await
+    }
+}
+
+/// Bounds database work: the acquire timeout plus two statement timeouts. Past it the answer is
+/// 503, so a stalled database never hangs a request.
+pub async fn bounded<T>(
+    db: &crate::config::DatabaseConfig,
+    work: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    {
         let limit = Duration::from_millis(db.acquire_timeout_ms + 2 * db.statement_timeout_ms);
         match tokio::time::timeout(limit, work).await {
             Ok(result) => result,

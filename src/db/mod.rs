@@ -5,6 +5,7 @@
 //! when it is given the writer's credentials.
 
 pub mod migrate;
+pub mod prepared;
 pub mod read;
 pub mod schema;
 pub mod schema_gate;
@@ -15,7 +16,9 @@ use std::time::Duration;
 use deadpool::Runtime;
 use diesel::ConnectionError;
 use diesel_async::pooled_connection::deadpool::{Object, Pool, PoolError};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 
@@ -69,6 +72,10 @@ pub fn build_pool(url: &str, cfg: &DatabaseConfig, access: Access) -> Result<PgP
     };
     let url = tls::connectable_url(url);
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
+    // A returned connection is reused without a `SELECT 1` round trip: one that broke (closed
+    // socket, broken transaction) is dropped by diesel-async's `is_broken` check instead, and a
+    // request that meets a dead connection gets a 503 and the next one a fresh connection.
+    manager_config.recycling_method = RecyclingMethod::Fast;
     manager_config.custom_setup = Box::new(move |url| {
         let setup = setup.clone();
         let tls = tls.clone();

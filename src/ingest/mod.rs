@@ -1,6 +1,7 @@
 //! The ingest listener's routes: `POST /v1/runs`, `POST /v1/runs/batch`, `DELETE /v1/runs/{id}`.
 
 mod body;
+pub mod group;
 pub mod otlp;
 pub mod retention;
 pub mod store;
@@ -54,7 +55,7 @@ fn with_prefix(prefix: &[Value], errors: Vec<FieldError>) -> Vec<FieldError> {
         .collect()
 }
 
-fn record_written(runs: &[&NewRun], outcomes: &[Outcome]) {
+pub(crate) fn record_written(runs: &[&NewRun], outcomes: &[Outcome]) {
     for (run, outcome) in runs.iter().zip(outcomes) {
         match outcome {
             Outcome::Created { .. } | Outcome::Replaced { .. } => {
@@ -118,46 +119,44 @@ async fn ingest_one(
             record_invalid(1);
             ApiError::validation(errors)
         })?;
-    let stored = state
-        .write(async |conn| {
-            let outcome = store::write_runs(conn, &[&run])
-                .await?
-                .pop()
-                .unwrap_or(Outcome::Unchanged);
-            record_written(&[&run], std::slice::from_ref(&outcome));
-            Ok::<_, ApiError>(match outcome {
-                Outcome::Created {
-                    created_at,
-                    written_at,
-                } => (
-                    StatusCode::CREATED,
-                    RunOut::from_new(&run, created_at, written_at),
-                ),
-                Outcome::Replaced {
-                    created_at,
-                    written_at,
-                } => (
-                    StatusCode::OK,
-                    RunOut::from_new(&run, created_at, written_at),
-                ),
-                Outcome::Unchanged => match read::load_run(conn, run.run_id).await? {
-                    Some(stored) => (StatusCode::OK, stored),
-                    None => {
-                        return Err(ApiError::Unavailable(
-                            "Run was deleted while being written, retry".into(),
-                        ));
-                    }
-                },
-                Outcome::Rejected(errors) => {
-                    return Err(ApiError::validation(with_prefix(
-                        &[Value::from("body")],
-                        errors,
-                    )));
-                }
-            })
-        })
-        .await?;
-    let (status, body) = stored;
+    let group = state
+        .group
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("this role has no writer pool"))?;
+    let (run, outcome) = state.bounded(group.write(run)).await?;
+    let (status, body) = match outcome {
+        Outcome::Created {
+            created_at,
+            written_at,
+        } => (
+            StatusCode::CREATED,
+            RunOut::from_new(&run, created_at, written_at),
+        ),
+        Outcome::Replaced {
+            created_at,
+            written_at,
+        } => (
+            StatusCode::OK,
+            RunOut::from_new(&run, created_at, written_at),
+        ),
+        Outcome::Unchanged => match state
+            .write(async |conn| Ok(read::load_run(conn, run.run_id).await?))
+            .await?
+        {
+            Some(stored) => (StatusCode::OK, stored),
+            None => {
+                return Err(ApiError::Unavailable(
+                    "Run was deleted while being written, retry".into(),
+                ));
+            }
+        },
+        Outcome::Rejected(errors) => {
+            return Err(ApiError::validation(with_prefix(
+                &[Value::from("body")],
+                errors,
+            )));
+        }
+    };
     tracing::info!(run_id = %run.run_id, agent_id = %run.agent_id, status = status.as_u16(), steps = run.steps.len(), "run ingested");
     let mut res = HttpResponse::build(status);
     if redacted > 0 {

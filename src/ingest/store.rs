@@ -17,6 +17,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::db::prepared::prepared;
 use crate::error::is_transient;
 use crate::model::input::FieldError;
 use crate::model::{NewRun, RunStatus};
@@ -229,7 +230,7 @@ macro_rules! bind_run_columns {
 
 /// One transaction's work for runs sorted by `run_id` with distinct ids.
 async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResult<Vec<Outcome>> {
-    let inserted: Vec<Written> = bind_run_columns!(diesel::sql_query(INSERT_RUNS), runs)
+    let inserted: Vec<Written> = bind_run_columns!(prepared(INSERT_RUNS), runs)
         .load(conn)
         .await?;
     let mut outcomes: HashMap<Uuid, Outcome> = inserted
@@ -252,7 +253,7 @@ async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResul
         .collect();
     let mut replace: Vec<&NewRun> = Vec::new();
     if !known.is_empty() {
-        let existing: Vec<Existing> = diesel::sql_query(LOCK_EXISTING)
+        let existing: Vec<Existing> = prepared(LOCK_EXISTING)
             .bind::<Array<SqlUuid>, _>(&known)
             .load(conn)
             .await?;
@@ -272,15 +273,15 @@ async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResul
     }
     if !replace.is_empty() {
         let ids: Vec<Uuid> = replace.iter().map(|r| r.run_id).collect();
-        diesel::sql_query("DELETE FROM agent_failures WHERE run_id = ANY($1)")
+        prepared("DELETE FROM agent_failures WHERE run_id = ANY($1)")
             .bind::<Array<SqlUuid>, _>(&ids)
             .execute(conn)
             .await?;
-        diesel::sql_query("DELETE FROM agent_steps WHERE run_id = ANY($1)")
+        prepared("DELETE FROM agent_steps WHERE run_id = ANY($1)")
             .bind::<Array<SqlUuid>, _>(&ids)
             .execute(conn)
             .await?;
-        let updated: Vec<Written> = bind_run_columns!(diesel::sql_query(UPDATE_RUNS), &replace)
+        let updated: Vec<Written> = bind_run_columns!(prepared(UPDATE_RUNS), &replace)
             .load(conn)
             .await?;
         for w in updated {
@@ -323,7 +324,7 @@ async fn insert_children(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> Quer
         .flat_map(|r| r.steps.iter().map(move |s| (r.run_id, s)))
         .collect();
     if !steps.is_empty() {
-        diesel::sql_query(INSERT_STEPS)
+        prepared(INSERT_STEPS)
             .bind::<Array<SqlUuid>, _>(steps.iter().map(|(_, s)| s.step_id).collect::<Vec<_>>())
             .bind::<Array<SqlUuid>, _>(steps.iter().map(|(run_id, _)| *run_id).collect::<Vec<_>>())
             .bind::<Array<Int4>, _>(steps.iter().map(|(_, s)| s.seq).collect::<Vec<_>>())
@@ -373,7 +374,7 @@ async fn insert_children(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> Quer
         .flat_map(|r| r.failures.iter().map(move |f| (r.run_id, f)))
         .collect();
     if !failures.is_empty() {
-        diesel::sql_query(INSERT_FAILURES)
+        prepared(INSERT_FAILURES)
             .bind::<Array<SqlUuid>, _>(
                 failures
                     .iter()
@@ -415,7 +416,7 @@ async fn insert_children(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> Quer
 
 /// Erases a run with its steps and failures; `false` when there was no such run.
 pub async fn delete_run(conn: &mut AsyncPgConnection, run_id: Uuid) -> QueryResult<bool> {
-    let deleted = diesel::sql_query("DELETE FROM agent_runs WHERE run_id = $1")
+    let deleted = prepared("DELETE FROM agent_runs WHERE run_id = $1")
         .bind::<SqlUuid, _>(run_id)
         .execute(conn)
         .await?;
@@ -428,7 +429,7 @@ pub async fn purge_before(
     cutoff: OffsetDateTime,
     batch: u32,
 ) -> QueryResult<usize> {
-    diesel::sql_query(
+    prepared(
         "DELETE FROM agent_runs WHERE run_id IN \
          (SELECT run_id FROM agent_runs WHERE started_at < $1 ORDER BY started_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
     )

@@ -4,13 +4,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use diesel::pg::Pg;
-use diesel::query_builder::BoxedSqlQuery;
 use diesel::sql_types::{Text, Timestamptz, Uuid as SqlUuid};
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::db::prepared::Prepared;
 use crate::error::ApiError;
 use crate::model::input::FieldError;
 use crate::model::{FailureType, RunStatus, timestamp};
@@ -77,18 +76,17 @@ pub enum Bind {
     Text(String),
     Time(OffsetDateTime),
     Uuid(Uuid),
+    Int(i64),
 }
 
-/// Applies binds in order to a boxed SQL query.
-pub fn apply_binds<'a>(
-    mut query: BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery>,
-    binds: Vec<Bind>,
-) -> BoxedSqlQuery<'a, Pg, diesel::query_builder::SqlQuery> {
+/// Applies binds in order to a query.
+pub fn apply_binds(mut query: Prepared<'static>, binds: Vec<Bind>) -> Prepared<'static> {
     for bind in binds {
         query = match bind {
             Bind::Text(v) => query.bind::<Text, _>(v),
             Bind::Time(v) => query.bind::<Timestamptz, _>(v),
             Bind::Uuid(v) => query.bind::<SqlUuid, _>(v),
+            Bind::Int(v) => query.bind::<diesel::sql_types::BigInt, _>(v),
         };
     }
     query

@@ -6,6 +6,7 @@ use diesel::result::QueryResult;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::filters::{Bind, Cursor, Paging, Position, RunFilter, apply_binds};
+use crate::db::prepared::prepared;
 use crate::db::read::{self, RunRow};
 use crate::model::output::RunOut;
 
@@ -36,15 +37,17 @@ pub async fn list(
             0
         }
     };
-    // LIMIT and OFFSET are validated integers; one row more than the page says whether another follows.
+    // One row more than the page says whether another follows. LIMIT and OFFSET are binds, so
+    // that every page of one filter shape shares one prepared statement.
+    binds.push(Bind::Int(paging.page_size + 1));
+    binds.push(Bind::Int(offset));
+    let n = binds.len();
     let sql = format!(
         "SELECT r.run_id, r.agent_id, r.agent_version, r.environment, r.status, r.started_at, r.ended_at, r.created_at, r.source \
-         FROM agent_runs r WHERE {conditions} ORDER BY r.started_at DESC, r.run_id DESC LIMIT {} OFFSET {offset}",
-        paging.page_size + 1
+         FROM agent_runs r WHERE {conditions} ORDER BY r.started_at DESC, r.run_id DESC LIMIT ${} OFFSET ${n}",
+        n - 1
     );
-    let mut rows: Vec<RunRow> = apply_binds(diesel::sql_query(sql).into_boxed(), binds)
-        .load(conn)
-        .await?;
+    let mut rows: Vec<RunRow> = apply_binds(prepared(sql), binds).load(conn).await?;
     let next = if rows.len() as i64 > paging.page_size {
         rows.truncate(paging.page_size as usize);
         rows.last().map(|r| Cursor {

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::filters::{RunFilter, apply_binds};
+use crate::db::prepared::prepared;
 use crate::model::RunStatus;
 
 /// Percentiles of a distribution, in milliseconds; null when there is no data.
@@ -123,7 +124,7 @@ pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryRes
          FROM agent_runs r WHERE {conditions}",
         percentiles_of("(extract(epoch FROM r.ended_at - r.started_at) * 1000)::float8")
     );
-    let runs: RunAggregate = apply_binds(diesel::sql_query(runs_sql).into_boxed(), binds)
+    let runs: RunAggregate = apply_binds(prepared(runs_sql), binds)
         .get_result(conn)
         .await?;
 
@@ -135,9 +136,7 @@ pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryRes
          GROUP BY GROUPING SETS ((s.step_type), ())",
         percentiles_of("s.latency_ms::float8")
     );
-    let steps: Vec<StepAggregate> = apply_binds(diesel::sql_query(steps_sql).into_boxed(), binds)
-        .load(conn)
-        .await?;
+    let steps: Vec<StepAggregate> = apply_binds(prepared(steps_sql), binds).load(conn).await?;
 
     let mut binds = Vec::new();
     let conditions = filter.conditions(&mut binds);
@@ -145,10 +144,9 @@ pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryRes
         "SELECT f.failure_type::text AS failure_type, f.failure_code::text AS failure_code, count(*) AS n \
          FROM agent_failures f JOIN agent_runs r ON r.run_id = f.run_id WHERE {conditions} GROUP BY 1, 2"
     );
-    let failures: Vec<FailureCount> =
-        apply_binds(diesel::sql_query(failures_sql).into_boxed(), binds)
-            .load(conn)
-            .await?;
+    let failures: Vec<FailureCount> = apply_binds(prepared(failures_sql), binds)
+        .load(conn)
+        .await?;
 
     let mut binds = Vec::new();
     let conditions = filter.conditions(&mut binds);
@@ -157,9 +155,7 @@ pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryRes
          coalesce(sum(s.output_tokens), 0)::bigint AS output_tokens \
          FROM agent_steps s JOIN agent_runs r ON r.run_id = s.run_id WHERE {conditions} AND s.model IS NOT NULL GROUP BY s.model"
     );
-    let models: Vec<ModelRow> = apply_binds(diesel::sql_query(models_sql).into_boxed(), binds)
-        .load(conn)
-        .await?;
+    let models: Vec<ModelRow> = apply_binds(prepared(models_sql), binds).load(conn).await?;
 
     let finals = runs.success + runs.failure + runs.partial;
     let success_rate = match finals {
@@ -216,7 +212,7 @@ pub struct Agent {
 
 /// Every agent, most recently active first.
 pub async fn agents(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Agent>> {
-    diesel::sql_query(
+    prepared(
         "SELECT r.agent_id::text AS agent_id, \
          array_agg(DISTINCT r.agent_version::text) AS versions, \
          array_agg(DISTINCT r.environment::text) AS environments, \

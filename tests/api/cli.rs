@@ -172,6 +172,9 @@ async fn serve_until_sigterm_commits_in_flight_runs_and_exits_zero() {
         .env("LOG_FORMAT", "json")
         .env("AGENTTRACER_DATABASE__LOCK_TIMEOUT_MS", "20000")
         .env("AGENTTRACER_DATABASE__STATEMENT_TIMEOUT_MS", "20000")
+        // A group transaction per run, so that each in-flight run shows as a session waiting.
+        .env("AGENTTRACER_INGEST__GROUP_COMMIT_WRITERS", "8")
+        .env("AGENTTRACER_INGEST__GROUP_COMMIT_MAX_RUNS", "1")
         .stdout(Stdio::null())
         .stderr(File::create(&log_path).unwrap())
         .spawn()
@@ -272,4 +275,94 @@ async fn serve_until_sigterm_commits_in_flight_runs_and_exits_zero() {
     assert!(completed >= 8, "{logs}");
     assert!(!logs.contains("cli-test-key-123456"), "API key logged");
     assert!(!logs.contains(ADMIN_PASSWORD), "database password logged");
+}
+
+/// 201 is sent only after commit: runs answered 201 are all stored, with every step, when the
+/// server is killed (SIGKILL, no graceful anything) while sixteen clients keep sending.
+#[tokio::test]
+async fn every_run_answered_201_is_stored_when_the_server_is_killed() {
+    let db = TestDb::new();
+    let dir = temp_dir();
+    let port = free_port();
+    let mut server = agenttracer(&dir)
+        .args(["serve", "--role", "ingest"])
+        .env("DATABASE_URL", db.writer_url())
+        .env("INGEST_API_HOST", "127.0.0.1")
+        .env("INGEST_API_PORT", port.to_string())
+        .env(
+            "AGENTTRACER_SERVER__OTLP_GRPC_ADDR",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env("LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/v1/runs");
+    let ready = eventually(Duration::from_secs(20), || async {
+        client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    assert!(ready, "server did not become ready");
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let senders: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, url, stop) = (client.clone(), url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let run = sample_run(10, "success");
+                    match client.post(&url).json(&run).send().await {
+                        Ok(res) if res.status() == 201 => acknowledged.push(run_id_of(&run)),
+                        Ok(res) => assert_eq!(res.status(), 201, "before the kill"),
+                        Err(_) => break, // the server is gone
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    // Kill once runs are flowing, while requests are certainly in flight.
+    let flowing = eventually(Duration::from_secs(20), || async {
+        db.psql("SELECT count(*) FROM agent_runs")
+            .parse::<i64>()
+            .unwrap()
+            >= 200
+    })
+    .await;
+    assert!(flowing, "runs did not flow");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let mut acknowledged = Vec::new();
+    for sender in senders {
+        acknowledged.extend(sender.await.unwrap());
+    }
+    assert!(acknowledged.len() >= 200, "{}", acknowledged.len());
+    let ids = acknowledged
+        .iter()
+        .map(|id| format!("'{id}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    assert_eq!(
+        db.psql(&format!(
+            "SELECT count(*) FROM agent_runs WHERE run_id IN ({ids})"
+        )),
+        acknowledged.len().to_string(),
+        "a run answered 201 is missing"
+    );
+    assert_eq!(
+        db.psql(&format!(
+            "SELECT count(*) FROM agent_steps WHERE run_id IN ({ids})"
+        )),
+        (acknowledged.len() * 10).to_string(),
+        "a run answered 201 lacks steps"
+    );
 }

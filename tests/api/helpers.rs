@@ -147,7 +147,8 @@ impl TestDb {
             }
             assert!(
                 Instant::now() < deadline,
-                "{waiting} of {n} sessions waiting"
+                "{waiting} of {n} sessions waiting: {}",
+                self.psql("SELECT string_agg(concat_ws(' ', application_name, state, wait_event_type, left(query, 40)), E'\n') FROM pg_stat_activity WHERE datname = current_database()")
             );
             // Async: the requests being waited for may run on this test's runtime.
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -133,6 +133,87 @@ async fn concurrent_sends_of_one_new_run_give_one_201_and_the_rest_200() {
     assert_eq!(app.count("agent_steps", &run_id_of(&run)), 5);
 }
 
+/// Group commit: runs sent while the writers are busy share transactions, each is answered
+/// on its own (201, a resend 200, a clashing step_id 422), and nothing valid is lost.
+#[tokio::test]
+async fn concurrent_single_runs_share_group_transactions_and_keep_their_own_answers() {
+    let app = spawn_app_with(|c| {
+        c.ingest.group_commit_writers = 2;
+        c.database.lock_timeout_ms = 20_000;
+        c.database.statement_timeout_ms = 20_000;
+    })
+    .await;
+    let distinct: Vec<Value> = (0..20).map(|_| sample_run(3, "success")).collect();
+    let repeated = sample_run(2, "success");
+    let clash_a = sample_run(2, "success");
+    let mut clash_b = sample_run(2, "success");
+    clash_b["steps"][1]["step_id"] = clash_a["steps"][0]["step_id"].clone();
+
+    let mut lock = app.db.hold_lock(4.0);
+    let send = |run: &Value| {
+        let (run, app) = (run.clone(), &app);
+        async move {
+            let res = app.post_run(&run).await;
+            (run_id_of(&run), res.status().as_u16())
+        }
+    };
+    // The first run alone occupies one writer; the rest arrive together while it waits, and the
+    // other writer takes them as one group (a run_id sent thrice is spread over later groups).
+    let first = send(&distinct[0]);
+    let rest = async {
+        app.db.wait_for_lock_waiters(1).await;
+        let mut rest: Vec<&Value> = distinct[1..].iter().collect();
+        rest.extend([&repeated, &clash_a, &repeated, &clash_b, &repeated]);
+        let sends = futures_util::future::join_all(rest.into_iter().map(send));
+        let (answers, ()) = tokio::join!(sends, app.db.wait_for_lock_waiters(2));
+        answers
+    };
+    let (first, rest) = tokio::join!(first, rest);
+    lock.wait().unwrap();
+    let mut answers = vec![first];
+    answers.extend(rest);
+
+    for run in &distinct {
+        let id = run_id_of(run);
+        assert!(answers.contains(&(id.clone(), 201)), "{answers:?}");
+        assert_eq!(app.count("agent_steps", &id), 3);
+    }
+    let of = |run: &Value| -> Vec<u16> {
+        let id = run_id_of(run);
+        let mut s: Vec<u16> = answers
+            .iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, s)| *s)
+            .collect();
+        s.sort();
+        s
+    };
+    assert_eq!(of(&repeated), vec![200, 200, 201]);
+    let mut clash = [of(&clash_a), of(&clash_b)].concat();
+    clash.sort();
+    assert_eq!(
+        clash,
+        vec![201, 422],
+        "one of two runs sharing a step_id is refused"
+    );
+
+    // Runs written by one transaction share its start time, their created_at (now()): 20
+    // requests took far fewer transactions.
+    let ids = distinct
+        .iter()
+        .map(|r| format!("'{}'", run_id_of(r)))
+        .collect::<Vec<_>>()
+        .join(",");
+    let transactions: usize = app
+        .db
+        .psql(&format!(
+            "SELECT count(DISTINCT created_at) FROM agent_runs WHERE run_id IN ({ids})"
+        ))
+        .parse()
+        .unwrap();
+    assert!(transactions <= 3, "{transactions} transactions for 20 runs");
+}
+
 #[tokio::test]
 async fn every_problem_is_listed_in_one_422() {
     let app = spawn_app().await;

@@ -15,6 +15,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::map::{SpanFailure, TraceUpdate, derived_id};
+use crate::db::prepared::prepared;
 use crate::ingest::store::is_retryable;
 
 /// What became of one trace.
@@ -95,7 +96,7 @@ pub async fn finalize_stale(
          WHERE r.run_id IN (SELECT run_id FROM agent_runs WHERE source = 'otlp' AND status = 'running' \
            AND last_span_at < now() - make_interval(secs => $1) ORDER BY last_span_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
     );
-    diesel::sql_query(sql)
+    prepared(sql)
         .bind::<diesel::sql_types::Double, _>(after_s as f64)
         .bind::<diesel::sql_types::BigInt, _>(batch)
         .execute(conn)
@@ -115,7 +116,7 @@ pub async fn write_traces(
         attempt += 1;
         let result = conn
             .transaction(async |conn| {
-                diesel::sql_query("SET CONSTRAINTS uq_agent_steps_run_id_seq DEFERRED")
+                prepared("SET CONSTRAINTS uq_agent_steps_run_id_seq DEFERRED")
                     .execute(conn)
                     .await?;
                 let mut outcomes = vec![TraceOutcome::Stored; traces.len()];
@@ -140,7 +141,7 @@ async fn insert_failures(
     if failures.is_empty() {
         return Ok(());
     }
-    diesel::sql_query(INSERT_FAILURES)
+    prepared(INSERT_FAILURES)
         .bind::<Array<SqlUuid>, _>(failures.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
         .bind::<Array<SqlUuid>, _>(vec![run_id; failures.len()])
         .bind::<Array<Nullable<SqlUuid>>, _>(
@@ -178,7 +179,7 @@ async fn write_trace(
 ) -> QueryResult<TraceOutcome> {
     let run = trace.root.as_ref().unwrap_or(&trace.fallback);
     let has_root = trace.root.is_some();
-    let upserted: Vec<Upserted> = diesel::sql_query(UPSERT_RUN)
+    let upserted: Vec<Upserted> = prepared(UPSERT_RUN)
         .bind::<SqlUuid, _>(trace.run_id)
         .bind::<Text, _>(&run.agent_id)
         .bind::<Text, _>(&run.agent_version)
@@ -195,7 +196,7 @@ async fn write_trace(
 
     let steps = &trace.steps;
     if !steps.is_empty() {
-        diesel::sql_query(INSERT_STEPS)
+        prepared(INSERT_STEPS)
             .bind::<Array<SqlUuid>, _>(steps.iter().map(|s| s.step_id).collect::<Vec<_>>())
             .bind::<Array<SqlUuid>, _>(vec![trace.run_id; steps.len()])
             // Placeholders past any existing seq; RENUMBER sets the real order below.
@@ -254,7 +255,7 @@ async fn write_trace(
     // The run-level failure of a root in ERROR stands only while no step failed.
     let root_failure_id = derived_id(trace.run_id.as_bytes(), &[], "root-failure");
     if let Some(root) = &trace.root {
-        diesel::sql_query("DELETE FROM agent_failures WHERE failure_id = $1")
+        prepared("DELETE FROM agent_failures WHERE failure_id = $1")
             .bind::<SqlUuid, _>(root_failure_id)
             .execute(conn)
             .await?;
@@ -262,7 +263,7 @@ async fn write_trace(
             insert_failures(conn, trace.run_id, &[(root_failure_id, None, failure)]).await?;
         }
     }
-    diesel::sql_query(
+    prepared(
         "DELETE FROM agent_failures WHERE failure_id = $1 AND EXISTS \
          (SELECT 1 FROM agent_failures f WHERE f.run_id = $2 AND f.step_id IS NOT NULL)",
     )
@@ -271,11 +272,11 @@ async fn write_trace(
     .execute(conn)
     .await?;
 
-    diesel::sql_query(RENUMBER)
+    prepared(RENUMBER)
         .bind::<SqlUuid, _>(trace.run_id)
         .execute(conn)
         .await?;
-    diesel::sql_query(recompute_sql())
+    prepared(recompute_sql())
         .bind::<SqlUuid, _>(trace.run_id)
         .execute(conn)
         .await?;
