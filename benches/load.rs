@@ -727,14 +727,19 @@ async fn run(secs: f64, max_runs: usize) {
     eprintln!("load: starting PostgreSQL (durability defaults)");
     let cluster = PgCluster::start_with(PG_SETTINGS);
     let admin = cluster.admin();
-    admin.psql("postgres", "CREATE DATABASE bench");
+    // COPY goes into a database of its own: emptied and analyzed afterwards, a shared one would
+    // leave the planner believing the server's tables are empty (foreign-key checks planned as
+    // sequential scans), which no fresh deployment sees.
+    for db in ["bench_copy", "bench"] {
+        admin.psql("postgres", &format!("CREATE DATABASE {db}"));
+        let migrate = Command::new(env!("CARGO_BIN_EXE_agenttracer"))
+            .arg("migrate")
+            .env("DATABASE_URL", admin.url(db))
+            .output()
+            .unwrap();
+        assert!(migrate.status.success(), "{migrate:?}");
+    }
     let db_url = admin.url("bench");
-    let migrate = Command::new(env!("CARGO_BIN_EXE_agenttracer"))
-        .arg("migrate")
-        .env("DATABASE_URL", &db_url)
-        .output()
-        .unwrap();
-    assert!(migrate.status.success(), "{migrate:?}");
     for setting in [
         "fsync",
         "synchronous_commit",
@@ -751,7 +756,7 @@ async fn run(secs: f64, max_runs: usize) {
     eprintln!("load: COPY limit ({secs} s)");
     let copy_started = Instant::now();
     let (copy_runs_n, copy_rows) = copy_runs(
-        &db_url,
+        &admin.url("bench_copy"),
         2,
         usize::MAX / 4,
         false,
@@ -762,8 +767,7 @@ async fn run(secs: f64, max_runs: usize) {
     let copy_runs_per_s = copy_runs_n as f64 / copy_secs;
     let copy_rows_per_s = copy_rows as f64 / copy_secs;
     eprintln!("load:   {copy_runs_per_s:.0} runs/s, {copy_rows_per_s:.0} rows/s");
-    admin.psql("bench", "TRUNCATE agent_runs CASCADE");
-    admin.psql("bench", "VACUUM ANALYZE");
+    admin.psql("postgres", "DROP DATABASE bench_copy");
 
     // 2. The server.
     let server = Server::start(&db_url, &cluster.root);
