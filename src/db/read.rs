@@ -40,21 +40,42 @@ pub async fn with_children(
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = runs.iter().map(|r| r.run_id).collect();
+    let (steps, failures) = children(conn, &ids, step_cap).await?;
+    Ok(assemble(runs, steps, failures, step_cap))
+}
+
+/// The steps (by run, seq; at most `step_cap + 1` a run) and failures of runs `ids`: two queries,
+/// pipelined on the connection (both are sent before either answer is read).
+async fn children(
+    conn: &AsyncPgConnection,
+    ids: &[Uuid],
+    step_cap: Option<i32>,
+) -> QueryResult<(Vec<StepOut>, Vec<FailureOut>)> {
     let mut steps_query = agent_steps::table
-        .filter(agent_steps::run_id.eq_any(&ids))
+        .filter(agent_steps::run_id.eq_any(ids))
         .order((agent_steps::run_id, agent_steps::seq))
         .select(StepOut::as_select())
         .into_boxed();
     if let Some(cap) = step_cap {
         steps_query = steps_query.filter(agent_steps::seq.le(cap));
     }
-    let steps: Vec<StepOut> = steps_query.load(conn).await?;
-    let failures: Vec<FailureOut> = agent_failures::table
-        .filter(agent_failures::run_id.eq_any(&ids))
+    let failures_query = agent_failures::table
+        .filter(agent_failures::run_id.eq_any(ids))
         .order((agent_failures::created_at, agent_failures::failure_id))
-        .select(FailureOut::as_select())
-        .load(conn)
-        .await?;
+        .select(FailureOut::as_select());
+    let (mut c1, mut c2) = (conn, conn);
+    futures_util::try_join!(
+        steps_query.load::<StepOut>(&mut c1),
+        failures_query.load::<FailureOut>(&mut c2)
+    )
+}
+
+fn assemble(
+    runs: Vec<RunRow>,
+    steps: Vec<StepOut>,
+    failures: Vec<FailureOut>,
+    step_cap: Option<i32>,
+) -> Vec<RunOut> {
     let mut steps_by_run: HashMap<Uuid, Vec<StepOut>> = HashMap::new();
     for step in steps {
         steps_by_run.entry(step.run_id).or_default().push(step);
@@ -66,8 +87,7 @@ pub async fn with_children(
             .or_default()
             .push(failure);
     }
-    Ok(runs
-        .into_iter()
+    runs.into_iter()
         .map(|r| {
             let mut steps = steps_by_run.remove(&r.run_id).unwrap_or_default();
             let steps_truncated =
@@ -90,15 +110,20 @@ pub async fn with_children(
                 source: r.source,
             }
         })
-        .collect())
+        .collect()
 }
 
-/// One stored run with all its steps and failures, or `None`.
+/// One stored run with all its steps and failures, or `None`: three queries, pipelined.
 pub async fn load_run(conn: &mut AsyncPgConnection, run_id: Uuid) -> QueryResult<Option<RunOut>> {
-    let rows: Vec<RunRow> = agent_runs::table
+    let conn: &AsyncPgConnection = conn;
+    let ids = [run_id];
+    let run_query = agent_runs::table
         .filter(agent_runs::run_id.eq(run_id))
-        .select(RunRow::as_select())
-        .load(conn)
-        .await?;
-    Ok(with_children(conn, rows, None).await?.into_iter().next())
+        .select(RunRow::as_select());
+    let mut c = conn;
+    let (rows, (steps, failures)) = futures_util::try_join!(
+        run_query.load::<RunRow>(&mut c),
+        children(conn, &ids, None)
+    )?;
+    Ok(assemble(rows, steps, failures, None).into_iter().next())
 }

@@ -1,8 +1,12 @@
 //! The stored shape of a run, as `GET /v1/runs/{id}` and the ingest answers give it: the run with
 //! its steps (by seq) and failures, always arrays, every step's `metadata` an object.
 
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::pg::{Pg, PgValue};
+use diesel::sql_types::Jsonb;
 use diesel::{Queryable, Selectable};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -49,7 +53,7 @@ pub struct StepOut {
     pub ended_at: OffsetDateTime,
     /// Always an object.
     #[schema(value_type = Object)]
-    pub metadata: serde_json::Value,
+    pub metadata: RawJson,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     /// The span's id (hex) for OTLP steps.
@@ -59,6 +63,51 @@ pub struct StepOut {
     pub model: Option<String>,
     pub input_tokens: Option<i32>,
     pub output_tokens: Option<i32>,
+}
+
+/// A `jsonb` value as PostgreSQL's own text, passed through to answers without being parsed
+/// into a tree and written out again (a list page carries hundreds of step metadata objects).
+#[derive(Clone, Debug, FromSqlRow)]
+#[diesel(sql_type = Jsonb)]
+pub struct RawJson(Box<RawValue>);
+
+impl RawJson {
+    pub fn from_value(value: &serde_json::Value) -> Self {
+        RawJson(serde_json::value::to_raw_value(value).unwrap_or_else(|_| Self::empty()))
+    }
+
+    fn empty() -> Box<RawValue> {
+        RawValue::from_string("{}".into()).unwrap_or_else(|_| unreachable!("{{}} is JSON"))
+    }
+
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl FromSql<Jsonb, Pg> for RawJson {
+    fn from_sql(value: PgValue<'_>) -> deserialize::Result<Self> {
+        // The binary jsonb format is a version byte (1) and the value's text.
+        let bytes = value.as_bytes();
+        match bytes.split_first() {
+            Some((1, text)) => Ok(RawJson(RawValue::from_string(
+                std::str::from_utf8(text)?.to_owned(),
+            )?)),
+            _ => Err("unsupported jsonb format version".into()),
+        }
+    }
 }
 
 /// A stored failure; loaded straight from `agent_failures`.
@@ -102,7 +151,7 @@ impl RunOut {
                     latency_ms: s.latency_ms,
                     started_at: s.started_at,
                     ended_at: s.ended_at,
-                    metadata: s.metadata.clone(),
+                    metadata: RawJson::from_value(&s.metadata),
                     created_at: written_at,
                     span_id: None,
                     parent_span_id: None,
