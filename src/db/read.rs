@@ -121,9 +121,7 @@ pub async fn load_run(conn: &mut AsyncPgConnection, run_id: Uuid) -> QueryResult
         .filter(agent_runs::run_id.eq(run_id))
         .select(RunRow::as_select());
     let mut c = conn;
-    let (rows, (steps, failures)) = futures_util::try_join!(
-        run_query.load::<RunRow>(&mut c),
-        children(conn, &ids, None)
-    )?;
+    let (rows, (steps, failures)) =
+        futures_util::try_join!(run_query.load::<RunRow>(&mut c), children(conn, &ids, None))?;
     Ok(assemble(rows, steps, failures, None).into_iter().next())
 }

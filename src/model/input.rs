@@ -571,8 +571,21 @@ impl Validator {
     }
 }
 
+/// Whether any key or string of `value` holds a NUL character (no allocation: the common case).
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
+
 /// The location of the first NUL character in any key or string of `value`.
 fn find_nul(value: &Value, path: &mut Vec<Value>) -> Option<Vec<Value>> {
+    if !has_nul(value) {
+        return None;
+    }
     match value {
         Value::String(s) if s.contains('\0') => Some(path.clone()),
         Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {

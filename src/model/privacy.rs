@@ -171,7 +171,35 @@ pub fn key_words(key: &str) -> Vec<String> {
 }
 
 /// The content word that makes `key` a content key, if it is one.
+///
+/// Metadata keys repeat across steps and runs, so answers for short keys are kept per thread
+/// (a bounded cache, emptied when full): splitting a key into words is most of the privacy
+/// check's cost otherwise.
 pub fn content_word(key: &str) -> Option<String> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    const MAX_KEY: usize = 64;
+    const MAX_ENTRIES: usize = 4096;
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
+    }
+    if key.len() > MAX_KEY {
+        return content_word_uncached(key);
+    }
+    if let Some(hit) = CACHE.with_borrow(|cache| cache.get(key).cloned()) {
+        return hit;
+    }
+    let found = content_word_uncached(key);
+    CACHE.with_borrow_mut(|cache| {
+        if cache.len() >= MAX_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key.to_owned(), found.clone());
+    });
+    found
+}
+
+fn content_word_uncached(key: &str) -> Option<String> {
     let words = key_words(key);
     if words.iter().any(|w| MEASURE_WORDS.contains(&w.as_str())) {
         return None;
