@@ -38,6 +38,9 @@ pub fn init_logging(cfg: &LogConfig) {
     };
 }
 
+/// Runs per group-commit transaction: powers of two up to the default group size.
+const GROUP_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0];
+
 static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// The process-wide registry, installed on first use (both listeners of `--role all` share it).
@@ -47,6 +50,14 @@ pub fn install_metrics() -> PrometheusHandle {
             let builder = PrometheusBuilder::new();
             let builder = builder
                 .set_buckets(LATENCY_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(
+                            "ingest_group_commit_runs".into(),
+                        ),
+                        GROUP_BUCKETS,
+                    )
+                })
                 .unwrap_or_else(|_| PrometheusBuilder::new());
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
@@ -87,6 +98,10 @@ fn describe_metrics() {
         "ingest_latency_seconds",
         Unit::Seconds,
         "Time to validate and commit an ingest request."
+    );
+    describe_histogram!(
+        "ingest_group_commit_runs",
+        "Runs per group-commit transaction of POST /v1/runs."
     );
     describe_histogram!(
         "http_request_duration_seconds",
