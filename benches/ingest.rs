@@ -2,6 +2,9 @@
 //! decoding and mapping an OTLP export request. `cargo bench --bench ingest` prints the time per
 //! run (per request of 10 traces x 11 spans for OTLP).
 
+#[path = "support/otlp.rs"]
+mod otlp;
+
 use std::hint::black_box;
 
 use agenttracer::config::PrivacyMode;
@@ -10,9 +13,6 @@ use agenttracer::model::input::{Rules, parse_run};
 use agenttracer::model::privacy::Scan;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
 use serde_json::{Value, json};
 
@@ -66,7 +66,7 @@ fn benches(c: &mut Criterion) {
         })
     });
     group.throughput(Throughput::Elements(110));
-    let otlp = otlp_body();
+    let otlp = otlp::otlp_request(10).encode_to_vec();
     group.bench_function("otlp_decode_and_map_10_traces_of_11_spans", |b| {
         b.iter(|| {
             let request =
@@ -75,69 +75,6 @@ fn benches(c: &mut Criterion) {
         })
     });
     group.finish();
-}
-
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
-
-/// An OTLP/HTTP protobuf body: 10 agent traces of a root and ten GenAI child spans.
-fn otlp_body() -> Vec<u8> {
-    use any_value::Value::{IntValue, StringValue};
-    let base: u64 = 1_717_243_200_000_000_000;
-    let mut spans = Vec::new();
-    for _ in 0..10 {
-        let trace_id = uuid::Uuid::new_v4().as_bytes().to_vec();
-        let root = uuid::Uuid::new_v4().as_bytes()[..8].to_vec();
-        spans.push(Span {
-            trace_id: trace_id.clone(),
-            span_id: root.clone(),
-            name: "invoke_agent support-bot".into(),
-            start_time_unix_nano: base,
-            end_time_unix_nano: base + 11_000_000_000,
-            attributes: vec![kv("gen_ai.agent.name", StringValue("support-bot".into()))],
-            ..Default::default()
-        });
-        for i in 0..10u64 {
-            spans.push(Span {
-                trace_id: trace_id.clone(),
-                span_id: uuid::Uuid::new_v4().as_bytes()[..8].to_vec(),
-                parent_span_id: root.clone(),
-                name: format!("chat {i}"),
-                start_time_unix_nano: base + i * 1_000_000_000,
-                end_time_unix_nano: base + i * 1_000_000_000 + 900_000_000,
-                attributes: vec![
-                    kv("gen_ai.operation.name", StringValue("chat".into())),
-                    kv("gen_ai.request.model", StringValue("gpt-4o".into())),
-                    kv("gen_ai.usage.input_tokens", IntValue(812)),
-                    kv("gen_ai.usage.output_tokens", IntValue(96)),
-                    kv(
-                        "gen_ai.input.messages",
-                        StringValue("[{\"role\":\"user\"}]".into()),
-                    ),
-                ],
-                ..Default::default()
-            });
-        }
-    }
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", StringValue("support-bot".into()))],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-    .encode_to_vec()
 }
 
 criterion_group!(ingest, benches);

@@ -19,6 +19,8 @@
 //! default 1,000,000; 100,000 skips the million-run phase).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/otlp.rs"]
+mod otlp;
 #[path = "../tests/support/pg.rs"]
 mod pg;
 
@@ -32,16 +34,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::SinkExt;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span::SpanKind};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use prost::Message;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use otlp::otlp_request;
 use pg::PgCluster;
 
 /// Memory and checkpoint spacing only; durability settings stay at PostgreSQL's defaults.
@@ -242,16 +240,12 @@ struct CopyRows {
     failures: String,
 }
 
-fn copy_ts(ms: i64) -> String {
-    // COPY accepts ISO 8601 with an offset.
-    rfc3339(ms)
-}
-
+// COPY's text format takes the same RFC 3339 timestamps as the API.
 impl CopyRows {
     fn push(&mut self, run: &GenRun) {
         let ended = match run.status {
             "running" => "\\N".to_owned(),
-            _ => copy_ts(run.started_ms + run.duration_ms),
+            _ => rfc3339(run.started_ms + run.duration_ms),
         };
         let _ = writeln!(
             self.runs,
@@ -261,7 +255,7 @@ impl CopyRows {
             run.agent_version,
             run.environment,
             run.status,
-            copy_ts(run.started_ms),
+            rfc3339(run.started_ms),
             ended
         );
         for (seq, s) in run.steps.iter().enumerate() {
@@ -276,8 +270,8 @@ impl CopyRows {
                 s.step_type,
                 s.name,
                 s.latency_ms,
-                copy_ts(started),
-                copy_ts(started + s.latency_ms),
+                rfc3339(started),
+                rfc3339(started + s.latency_ms),
                 s.metadata,
                 s.model,
                 s.input_tokens,
@@ -356,90 +350,6 @@ async fn copy_runs(
 
 fn rand_seed() -> u64 {
     Uuid::new_v4().as_u64_pair().0
-}
-
-// ---------------------------------------------------------------- OTLP
-
-fn kv(key: &str, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
-}
-
-/// `traces` traces of 11 spans each (a root `invoke_agent` and ten children), GenAI conventions.
-fn otlp_request(traces: usize) -> ExportTraceServiceRequest {
-    use any_value::Value::{IntValue, StringValue};
-    let mut spans = Vec::with_capacity(traces * 11);
-    let base_ns = BASE_MS as u64 * 1_000_000;
-    for _ in 0..traces {
-        let trace_id = Uuid::new_v4().as_bytes().to_vec();
-        let root_id = Uuid::new_v4().as_bytes()[..8].to_vec();
-        spans.push(Span {
-            trace_id: trace_id.clone(),
-            span_id: root_id.clone(),
-            name: "invoke_agent support-bot".into(),
-            kind: SpanKind::Internal as i32,
-            start_time_unix_nano: base_ns,
-            end_time_unix_nano: base_ns + 11_000_000_000,
-            attributes: vec![
-                kv("gen_ai.operation.name", StringValue("invoke_agent".into())),
-                kv("gen_ai.agent.name", StringValue("otel-agent".into())),
-            ],
-            ..Default::default()
-        });
-        for i in 0..10u64 {
-            let (op, step_attrs) = match i % 2 {
-                0 => (
-                    "chat",
-                    vec![
-                        kv("gen_ai.request.model", StringValue("gpt-4o".into())),
-                        kv("gen_ai.usage.input_tokens", IntValue(812)),
-                        kv("gen_ai.usage.output_tokens", IntValue(96)),
-                        kv("gen_ai.provider.name", StringValue("openai".into())),
-                    ],
-                ),
-                _ => (
-                    "execute_tool",
-                    vec![kv("gen_ai.tool.name", StringValue("search_orders".into()))],
-                ),
-            };
-            let mut attributes = vec![kv("gen_ai.operation.name", StringValue(op.into()))];
-            attributes.extend(step_attrs);
-            spans.push(Span {
-                trace_id: trace_id.clone(),
-                span_id: Uuid::new_v4().as_bytes()[..8].to_vec(),
-                parent_span_id: root_id.clone(),
-                name: format!("{op} {i}"),
-                kind: SpanKind::Client as i32,
-                start_time_unix_nano: base_ns + i * 1_000_000_000,
-                end_time_unix_nano: base_ns + i * 1_000_000_000 + 900_000_000,
-                attributes,
-                ..Default::default()
-            });
-        }
-    }
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![
-                    kv("service.name", StringValue("otel-agent".into())),
-                    kv("service.version", StringValue("2.0.1".into())),
-                ],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: "bench".into(),
-                    ..Default::default()
-                }),
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
 }
 
 // ---------------------------------------------------------------- the server
@@ -535,6 +445,7 @@ impl Drop for Server {
 type Call =
     Arc<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Result<u64, String>> + Send>> + Send + Sync>;
 
+#[derive(Default)]
 struct Measured {
     requests: u64,
     units: u64,
@@ -553,12 +464,8 @@ async fn drive(clients: usize, secs: f64, call: Call) -> Measured {
             let call = call.clone();
             tokio::spawn(async move {
                 let mut m = Measured {
-                    requests: 0,
-                    units: 0,
-                    errors: 0,
-                    first_error: None,
-                    secs: 0.0,
                     latencies_us: Vec::with_capacity(100_000),
+                    ..Measured::default()
                 };
                 let mut n = c as u64;
                 while Instant::now() < deadline {
@@ -579,14 +486,7 @@ async fn drive(clients: usize, secs: f64, call: Call) -> Measured {
             })
         })
         .collect();
-    let mut all = Measured {
-        requests: 0,
-        units: 0,
-        errors: 0,
-        first_error: None,
-        secs: 0.0,
-        latencies_us: Vec::new(),
-    };
+    let mut all = Measured::default();
     for t in tasks {
         let m = t.await.unwrap();
         all.requests += m.requests;
@@ -634,12 +534,51 @@ struct Row {
     target: Option<Target>,
 }
 
+#[derive(Clone, Copy)]
 struct Target {
     text: &'static str,
     min_per_s: Option<f64>,
     max_p99_ms: Option<f64>,
     min_copy_ratio: Option<f64>,
 }
+
+/// The targets on this machine.
+const SINGLE_TARGET: Target = Target {
+    text: ">= 2,500 runs/s, p99 <= 25 ms",
+    min_per_s: Some(2500.0),
+    max_p99_ms: Some(25.0),
+    min_copy_ratio: None,
+};
+const BATCH_TARGET: Target = Target {
+    text: ">= 60% of COPY rows/s",
+    min_per_s: None,
+    max_p99_ms: None,
+    min_copy_ratio: Some(0.6),
+};
+const OTLP_TARGET: Target = Target {
+    text: ">= 25,000 spans/s",
+    min_per_s: Some(25_000.0),
+    max_p99_ms: None,
+    min_copy_ratio: None,
+};
+const LIST_TARGET: Target = Target {
+    text: ">= 1,300 req/s, p99 <= 15 ms",
+    min_per_s: Some(1300.0),
+    max_p99_ms: Some(15.0),
+    min_copy_ratio: None,
+};
+const RUN_TARGET: Target = Target {
+    text: "p99 <= 5 ms",
+    min_per_s: None,
+    max_p99_ms: Some(5.0),
+    min_copy_ratio: None,
+};
+const STATS_TARGET: Target = Target {
+    text: "p99 <= 100 ms",
+    min_per_s: None,
+    max_p99_ms: Some(100.0),
+    min_copy_ratio: None,
+};
 
 impl Row {
     fn per_s(&self) -> f64 {
@@ -804,12 +743,7 @@ async fn run(secs: f64, max_runs: usize) {
         unit: "runs",
         rows_per_unit: 11.0,
         rss_mib: server.rss_mib().0,
-        target: Some(Target {
-            text: ">= 2,500 runs/s, p99 <= 25 ms",
-            min_per_s: Some(2500.0),
-            max_p99_ms: Some(25.0),
-            min_copy_ratio: None,
-        }),
+        target: Some(SINGLE_TARGET),
     });
 
     let batch_runs: Vec<Value> = (0..100)
@@ -844,12 +778,7 @@ async fn run(secs: f64, max_runs: usize) {
         unit: "runs",
         rows_per_unit: 11.0,
         rss_mib: server.rss_mib().0,
-        target: Some(Target {
-            text: ">= 60% of COPY rows/s",
-            min_per_s: None,
-            max_p99_ms: None,
-            min_copy_ratio: Some(0.6),
-        }),
+        target: Some(BATCH_TARGET),
     });
 
     let url = format!("{}/v1/traces", server.ingest);
@@ -880,12 +809,7 @@ async fn run(secs: f64, max_runs: usize) {
         unit: "spans",
         rows_per_unit: 1.0,
         rss_mib: server.rss_mib().0,
-        target: Some(Target {
-            text: ">= 25,000 spans/s",
-            min_per_s: Some(25_000.0),
-            max_p99_ms: None,
-            min_copy_ratio: None,
-        }),
+        target: Some(OTLP_TARGET),
     });
 
     // 3. Reads, at 100k runs and then at the largest size.
@@ -929,51 +853,32 @@ async fn run(secs: f64, max_runs: usize) {
                 format!("GET /v1/runs?page_size=20 @{label}"),
                 "/v1/runs?page_size=20".into(),
                 8,
-                Some(Target {
-                    text: ">= 1,300 req/s, p99 <= 15 ms",
-                    min_per_s: Some(1300.0),
-                    max_p99_ms: Some(15.0),
-                    min_copy_ratio: None,
-                }),
+                Some(LIST_TARGET),
             ),
             (
                 format!("GET /v1/runs?page_size=20&agent_id @{label}"),
                 "/v1/runs?page_size=20&agent_id=agent-07".into(),
                 8,
-                Some(Target {
-                    text: ">= 1,300 req/s, p99 <= 15 ms",
-                    min_per_s: Some(1300.0),
-                    max_p99_ms: Some(15.0),
-                    min_copy_ratio: None,
-                }),
+                Some(LIST_TARGET),
             ),
             (
                 format!("GET /v1/runs/{{id}} @{label}"),
                 String::new(),
                 8,
-                Some(Target {
-                    text: "p99 <= 5 ms",
-                    min_per_s: None,
-                    max_p99_ms: Some(5.0),
-                    min_copy_ratio: None,
-                }),
+                Some(RUN_TARGET),
             ),
             (
                 format!("GET /v1/stats @{label}"),
                 "/v1/stats".into(),
                 2,
-                (size == 100_000).then_some(Target {
-                    text: "p99 <= 100 ms",
-                    min_per_s: None,
-                    max_p99_ms: Some(100.0),
-                    min_copy_ratio: None,
-                }),
+                (size == 100_000).then_some(STATS_TARGET),
             ),
         ];
+        let ids = Arc::new(read_ids.clone());
         for (name, path, clients, target) in reads {
             let c = client.clone();
             let base = server.query.clone();
-            let ids = Arc::new(read_ids.clone());
+            let ids = ids.clone();
             let call: Call = Arc::new(move |n| {
                 let url = match path.is_empty() {
                     true => format!("{base}/v1/runs/{}", ids[(n as usize * 7919) % ids.len()]),

@@ -46,19 +46,13 @@ impl ApiError {
         ApiError::Validation(errors)
     }
 
-    /// The same answer for another request that shared this error (a group commit's members);
-    /// an internal cause travels as its text.
+    /// The answer for each request of a group commit that failed as a whole. A database write
+    /// fails only as `Unavailable` (503, kept) or `Internal` (500, its cause kept as text).
     pub fn for_each_request(&self) -> Self {
         match self {
-            ApiError::Validation(errors) => ApiError::Validation(errors.clone()),
-            ApiError::BadRequest(m) => ApiError::BadRequest(m.clone()),
-            ApiError::NotFound(m) => ApiError::NotFound(m.clone()),
-            ApiError::PayloadTooLarge { limit } => ApiError::PayloadTooLarge { limit: *limit },
-            ApiError::UnsupportedMediaType(m) => ApiError::UnsupportedMediaType(m.clone()),
-            ApiError::Unauthorized => ApiError::Unauthorized,
-            ApiError::Forbidden => ApiError::Forbidden,
             ApiError::Unavailable(m) => ApiError::Unavailable(m.clone()),
             ApiError::Internal(cause) => ApiError::internal(cause.to_string()),
+            other => ApiError::internal(other.to_string()),
         }
     }
 }

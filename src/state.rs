@@ -91,19 +91,17 @@ pub async fn bounded<T>(
     db: &crate::config::DatabaseConfig,
     work: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
-    {
-        let limit = Duration::from_millis(db.acquire_timeout_ms + 2 * db.statement_timeout_ms);
-        match tokio::time::timeout(limit, work).await {
-            Ok(result) => result,
-            Err(_) => {
-                tracing::warn!(
-                    limit_ms = limit.as_millis() as u64,
-                    "database work timed out"
-                );
-                Err(ApiError::Unavailable(
-                    "Database did not answer in time, retry later".into(),
-                ))
-            }
+    let limit = Duration::from_millis(db.acquire_timeout_ms + 2 * db.statement_timeout_ms);
+    match tokio::time::timeout(limit, work).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(
+                limit_ms = limit.as_millis() as u64,
+                "database work timed out"
+            );
+            Err(ApiError::Unavailable(
+                "Database did not answer in time, retry later".into(),
+            ))
         }
     }
 }

@@ -483,7 +483,11 @@ impl Validator {
         let metadata = match obj.remove("metadata") {
             None | Some(Value::Null) => Some(Value::Object(Map::new())),
             Some(mut meta @ Value::Object(_)) => {
-                if let Some(nul_at) = find_nul(&meta, &mut Vec::new()) {
+                // `has_nul` first: the common case allocates no path.
+                if let Some(nul_at) = has_nul(&meta)
+                    .then(|| find_nul(&meta, &mut Vec::new()))
+                    .flatten()
+                {
                     self.error(
                         &[meta_path.as_slice(), &nul_at].concat(),
                         "string_nul",
@@ -571,7 +575,7 @@ impl Validator {
     }
 }
 
-/// Whether any key or string of `value` holds a NUL character (no allocation: the common case).
+/// Whether any key or string of `value` holds a NUL character, without building a path.
 fn has_nul(value: &Value) -> bool {
     match value {
         Value::String(s) => s.contains('\0'),
@@ -583,9 +587,6 @@ fn has_nul(value: &Value) -> bool {
 
 /// The location of the first NUL character in any key or string of `value`.
 fn find_nul(value: &Value, path: &mut Vec<Value>) -> Option<Vec<Value>> {
-    if !has_nul(value) {
-        return None;
-    }
     match value {
         Value::String(s) if s.contains('\0') => Some(path.clone()),
         Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {

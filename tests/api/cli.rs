@@ -35,6 +35,20 @@ fn agenttracer(dir: &std::path::Path) -> Command {
     cmd
 }
 
+/// The binary with the environment of an ingest server on `port` over `db` (loopback only; the
+/// gRPC listener on a free port); the caller adds the command and the rest.
+fn ingest_server(dir: &std::path::Path, db: &TestDb, port: u16) -> Command {
+    let mut cmd = agenttracer(dir);
+    cmd.env("DATABASE_URL", db.writer_url())
+        .env("INGEST_API_HOST", "127.0.0.1")
+        .env("INGEST_API_PORT", port.to_string())
+        .env(
+            "AGENTTRACER_SERVER__OTLP_GRPC_ADDR",
+            format!("127.0.0.1:{}", free_port()),
+        );
+    cmd
+}
+
 fn temp_dir() -> std::path::PathBuf {
     let dir =
         std::env::temp_dir().join(format!("agenttracer-cli-{}", uuid::Uuid::new_v4().simple()));
@@ -158,16 +172,9 @@ async fn serve_until_sigterm_commits_in_flight_runs_and_exits_zero() {
     let dir = temp_dir();
     let port = free_port();
     let log_path = dir.join("server.log");
-    let mut server = agenttracer(&dir)
+    let mut server = ingest_server(&dir, &db, port)
         .arg("serve")
         .env("AGENTTRACER_ROLE", "ingest")
-        .env("DATABASE_URL", db.writer_url())
-        .env("INGEST_API_HOST", "127.0.0.1")
-        .env("INGEST_API_PORT", port.to_string())
-        .env(
-            "AGENTTRACER_SERVER__OTLP_GRPC_ADDR",
-            format!("127.0.0.1:{}", free_port()),
-        )
         .env("API_KEY", "cli-test-key-123456")
         .env("LOG_FORMAT", "json")
         .env("AGENTTRACER_DATABASE__LOCK_TIMEOUT_MS", "20000")
@@ -284,15 +291,8 @@ async fn every_run_answered_201_is_stored_when_the_server_is_killed() {
     let db = TestDb::new();
     let dir = temp_dir();
     let port = free_port();
-    let mut server = agenttracer(&dir)
+    let mut server = ingest_server(&dir, &db, port)
         .args(["serve", "--role", "ingest"])
-        .env("DATABASE_URL", db.writer_url())
-        .env("INGEST_API_HOST", "127.0.0.1")
-        .env("INGEST_API_PORT", port.to_string())
-        .env(
-            "AGENTTRACER_SERVER__OTLP_GRPC_ADDR",
-            format!("127.0.0.1:{}", free_port()),
-        )
         .env("LOG_LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
