@@ -4,6 +4,7 @@ mod body;
 pub mod group;
 pub mod otlp;
 pub mod retention;
+pub mod rollup;
 pub mod store;
 
 use std::collections::HashMap;

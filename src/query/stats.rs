@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use diesel::QueryableByName;
 use diesel::result::QueryResult;
-use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Double, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use super::filters::{RunFilter, apply_binds};
+use super::filters::{Bind, RunFilter, apply_binds};
 use crate::db::prepared::prepared;
 use crate::model::RunStatus;
 
@@ -60,132 +60,254 @@ pub struct ModelUsage {
     pub output_tokens: i64,
 }
 
+/// The stats query's one row: every counter of the selected runs summed (`key: n`, see the
+/// `stats_rollup` migration for the keys) and the two distributions' percentiles.
 #[derive(QueryableByName)]
-struct ModelRow {
-    #[diesel(sql_type = Text)]
-    model: String,
-    #[diesel(embed)]
-    usage: ModelUsage,
+struct Totals {
+    #[diesel(sql_type = Jsonb)]
+    counters: serde_json::Value,
+    #[diesel(sql_type = Nullable<Array<Nullable<Double>>>)]
+    step_latency: Option<Vec<Option<f64>>>,
+    #[diesel(sql_type = Nullable<Array<Nullable<Double>>>)]
+    run_duration: Option<Vec<Option<f64>>>,
 }
 
-#[derive(QueryableByName)]
-struct RunAggregate {
-    #[diesel(sql_type = BigInt)]
-    success: i64,
-    #[diesel(sql_type = BigInt)]
-    failure: i64,
-    #[diesel(sql_type = BigInt)]
-    partial: i64,
-    #[diesel(sql_type = BigInt)]
-    running: i64,
-    #[diesel(embed)]
-    durations: Percentiles,
+/// A half-open time range `[from, to)`; `None` is unbounded.
+type Span = (Option<OffsetDateTime>, Option<OffsetDateTime>);
+
+/// Where each part of a stats window is read from: whole UTC days and hours from `stats_rollup`,
+/// the partial hours at its edges (and everything, under a failure filter, which rollups do not
+/// key) from the rows themselves.
+#[derive(Debug, Default, PartialEq)]
+struct Plan {
+    days: Option<Span>,
+    hours: Vec<Span>,
+    raw: Vec<Span>,
 }
 
-#[derive(QueryableByName)]
-struct StepAggregate {
-    /// NULL on the grand-total row.
-    #[diesel(sql_type = Nullable<Text>)]
-    step_type: Option<String>,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-    #[diesel(sql_type = Nullable<Double>)]
-    avg_ms: Option<f64>,
-    #[diesel(embed)]
-    latencies: Percentiles,
+const HOUR: i128 = 3_600 * 1_000_000_000;
+const DAY: i128 = 24 * HOUR;
+
+fn floor_to(t: OffsetDateTime, unit: i128) -> OffsetDateTime {
+    let ns = t.unix_timestamp_nanos();
+    OffsetDateTime::from_unix_timestamp_nanos(ns - ns.rem_euclid(unit)).unwrap_or(t)
 }
 
-#[derive(QueryableByName)]
-struct FailureCount {
-    #[diesel(sql_type = Text)]
-    failure_type: String,
-    #[diesel(sql_type = Text)]
-    failure_code: String,
-    #[diesel(sql_type = BigInt)]
-    n: i64,
+fn ceil_to(t: OffsetDateTime, unit: i128) -> OffsetDateTime {
+    let floor = floor_to(t, unit);
+    match floor == t {
+        true => t,
+        false => OffsetDateTime::from_unix_timestamp_nanos(floor.unix_timestamp_nanos() + unit)
+            .unwrap_or(t),
+    }
 }
 
-const PERCENTILES: &str = "percentile_cont(0.5) WITHIN GROUP (ORDER BY {x}) AS p50, \
-     percentile_cont(0.95) WITHIN GROUP (ORDER BY {x}) AS p95, \
-     percentile_cont(0.99) WITHIN GROUP (ORDER BY {x}) AS p99";
-
-fn percentiles_of(expr: &str) -> String {
-    PERCENTILES.replace("{x}", expr)
+/// Whether `[from, to)` holds anything.
+fn nonempty((from, to): Span) -> bool {
+    !matches!((from, to), (Some(f), Some(t)) if f >= t)
 }
 
-pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryResult<Stats> {
+impl Plan {
+    fn of(filter: &RunFilter) -> Plan {
+        let start = filter.start_time;
+        // Timestamps are kept to the microsecond: `<= end` is `< end + 1 µs`.
+        let end = filter.end_time.map(|t| t + time::Duration::microseconds(1));
+        if filter.failure_type.is_some() || filter.failure_code.is_some() {
+            return Plan {
+                raw: vec![(start, end)],
+                ..Plan::default()
+            };
+        }
+        let hours = (
+            start.map(|t| ceil_to(t, HOUR)),
+            end.map(|t| floor_to(t, HOUR)),
+        );
+        if !nonempty(hours) {
+            return Plan {
+                raw: vec![(start, end)],
+                ..Plan::default()
+            };
+        }
+        let days = (
+            start.map(|t| ceil_to(t, DAY)),
+            end.map(|t| floor_to(t, DAY)),
+        );
+        let mut plan = Plan::default();
+        if nonempty(days) {
+            plan.days = Some(days);
+            plan.hours = [(hours.0, days.0), (days.1, hours.1)]
+                .into_iter()
+                .filter(|&(from, to)| from.is_some() && to.is_some() && nonempty((from, to)))
+                .collect();
+        } else {
+            plan.hours = vec![hours];
+        }
+        plan.raw = [(start, hours.0), (hours.1, end)]
+            .into_iter()
+            .filter(|&(from, to)| from.is_some() && to.is_some() && nonempty((from, to)))
+            .collect();
+        plan
+    }
+}
+
+/// `column` within one of `spans` (`FALSE` when there is none).
+fn within(column: &str, spans: &[Span], binds: &mut Vec<Bind>) -> String {
+    let mut any = Vec::new();
+    for &(from, to) in spans {
+        let mut both = vec!["TRUE".to_owned()];
+        for (op, bound) in [(">=", from), ("<", to)] {
+            if let Some(t) = bound {
+                binds.push(Bind::Time(t));
+                both.push(format!("{column} {op} ${}", binds.len()));
+            }
+        }
+        any.push(format!("({})", both.join(" AND ")));
+    }
+    match any.is_empty() {
+        true => "FALSE".into(),
+        false => format!("({})", any.join(" OR ")),
+    }
+}
+
+/// The stats query for a filter, with its binds: one statement, so one snapshot.
+fn stats_sql(filter: &RunFilter) -> (String, Vec<Bind>) {
+    let plan = Plan::of(filter);
     let mut binds = Vec::new();
-    let conditions = filter.conditions(&mut binds);
-    let runs_sql = format!(
-        "SELECT count(*) FILTER (WHERE r.status = 'success') AS success, \
-         count(*) FILTER (WHERE r.status = 'failure') AS failure, \
-         count(*) FILTER (WHERE r.status = 'partial') AS partial, \
-         count(*) FILTER (WHERE r.status = 'running') AS running, {} \
-         FROM agent_runs r WHERE {conditions}",
-        percentiles_of("(extract(epoch FROM r.ended_at - r.started_at) * 1000)::float8")
-    );
-    let runs: RunAggregate = apply_binds(prepared(runs_sql), binds)
-        .get_result(conn)
-        .await?;
-
-    let mut binds = Vec::new();
-    let conditions = filter.conditions(&mut binds);
-    let steps_sql = format!(
-        "SELECT s.step_type::text AS step_type, count(*) AS n, avg(s.latency_ms)::float8 AS avg_ms, {} \
-         FROM agent_steps s JOIN agent_runs r ON r.run_id = s.run_id WHERE {conditions} \
-         GROUP BY GROUPING SETS ((s.step_type), ())",
-        percentiles_of("s.latency_ms::float8")
-    );
-    let steps: Vec<StepAggregate> = apply_binds(prepared(steps_sql), binds).load(conn).await?;
-
-    let mut binds = Vec::new();
-    let conditions = filter.conditions(&mut binds);
-    let failures_sql = format!(
-        "SELECT f.failure_type::text AS failure_type, f.failure_code::text AS failure_code, count(*) AS n \
-         FROM agent_failures f JOIN agent_runs r ON r.run_id = f.run_id WHERE {conditions} GROUP BY 1, 2"
-    );
-    let failures: Vec<FailureCount> = apply_binds(prepared(failures_sql), binds)
-        .load(conn)
-        .await?;
-
-    let mut binds = Vec::new();
-    let conditions = filter.conditions(&mut binds);
-    let models_sql = format!(
-        "SELECT s.model::text AS model, count(*) AS steps, coalesce(sum(s.input_tokens), 0)::bigint AS input_tokens, \
-         coalesce(sum(s.output_tokens), 0)::bigint AS output_tokens \
-         FROM agent_steps s JOIN agent_runs r ON r.run_id = s.run_id WHERE {conditions} AND s.model IS NOT NULL GROUP BY s.model"
-    );
-    let models: Vec<ModelRow> = apply_binds(prepared(models_sql), binds).load(conn).await?;
-
-    let finals = runs.success + runs.failure + runs.partial;
-    let success_rate = match finals {
-        0 => 0.0,
-        n => ((runs.success + runs.partial) as f64 * 100.0 / n as f64 * 100.0).round() / 100.0,
+    let mut parts = Vec::new();
+    // Rollup rows carry the run's agent_id, agent_version and environment as `r.*` does.
+    let keys = RunFilter {
+        agent_id: filter.agent_id.clone(),
+        agent_version: filter.agent_version.clone(),
+        environment: filter.environment.clone(),
+        ..RunFilter::default()
     };
-    let step_type_breakdown = steps
-        .iter()
-        .filter_map(|s| Some((s.step_type.clone()?, s.n)))
-        .collect();
-    let total = steps.into_iter().find(|s| s.step_type.is_none());
-    Ok(Stats {
-        total_runs: runs.success + runs.failure + runs.partial + runs.running,
-        total_failures: failures.iter().map(|f| f.n).sum(),
-        success_rate,
-        avg_latency_ms: total.as_ref().and_then(|t| t.avg_ms).unwrap_or(0.0),
-        failure_breakdown: failures
-            .iter()
-            .map(|f| (format!("{}/{}", f.failure_type, f.failure_code), f.n))
-            .collect(),
-        step_type_breakdown,
+    let mut rollup = Vec::new();
+    if let Some(days) = plan.days {
+        let days = within("r.bucket", &[days], &mut binds);
+        rollup.push(format!("(r.grain = 'd' AND {days})"));
+    }
+    if !plan.hours.is_empty() {
+        let hours = within("r.bucket", &plan.hours, &mut binds);
+        rollup.push(format!("(r.grain = 'h' AND {hours})"));
+    }
+    if !rollup.is_empty() {
+        let keys = keys.conditions(&mut binds);
+        parts.push(format!(
+            "SELECT x.key AS k, x.value::bigint AS n FROM stats_rollup r, jsonb_each_text(r.c) x \
+             WHERE ({}) AND {keys}",
+            rollup.join(" OR ")
+        ));
+    }
+    if !plan.raw.is_empty() {
+        let mut raw = filter.conditions(&mut binds);
+        raw = format!(
+            "{raw} AND {}",
+            within("r.started_at", &plan.raw, &mut binds)
+        );
+        parts.push(format!(
+            "SELECT e.k, e.n FROM agent_runs r, \
+             agenttracer_run_entries(r.status, r.started_at, r.ended_at) e WHERE {raw}"
+        ));
+        parts.push(format!(
+            "SELECT e.k, e.n FROM agent_steps s JOIN agent_runs r ON r.run_id = s.run_id, \
+             agenttracer_step_entries(s.step_type, s.latency_ms, s.model, s.input_tokens, s.output_tokens) e \
+             WHERE {raw}"
+        ));
+        parts.push(format!(
+            "SELECT e.k, e.n FROM agent_failures f JOIN agent_runs r ON r.run_id = f.run_id, \
+             agenttracer_failure_entries(f.failure_type, f.failure_code) e WHERE {raw}"
+        ));
+    }
+    let sql = format!(
+        "WITH t AS (SELECT k, sum(n)::bigint AS n FROM ({}) e GROUP BY k HAVING sum(n) <> 0) \
+         SELECT (SELECT coalesce(jsonb_object_agg(k, n), '{{}}') FROM t \
+                 WHERE k NOT LIKE 'lat:%' AND k NOT LIKE 'dur:%') AS counters, \
+         agenttracer_quantiles((SELECT jsonb_object_agg(substr(k, 5), n) FROM t WHERE k LIKE 'lat:%'), \
+                               '{{0.5,0.95,0.99}}') AS step_latency, \
+         agenttracer_quantiles((SELECT jsonb_object_agg(substr(k, 5), n) FROM t WHERE k LIKE 'dur:%'), \
+                               '{{0.5,0.95,0.99}}') AS run_duration",
+        parts.join(" UNION ALL ")
+    );
+    (sql, binds)
+}
+
+fn model<'a>(stats: &'a mut Stats, name: &str) -> &'a mut ModelUsage {
+    stats
+        .tokens_by_model
+        .entry(name.to_owned())
+        .or_insert(ModelUsage {
+            steps: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+        })
+}
+
+fn percentiles(values: Option<Vec<Option<f64>>>) -> Percentiles {
+    let mut v = values.unwrap_or_default().into_iter();
+    Percentiles {
+        p50: v.next().flatten(),
+        p95: v.next().flatten(),
+        p99: v.next().flatten(),
+    }
+}
+
+/// Stats of the runs `filter` selects (its `status` is not a stats filter and must be unset).
+/// Counts, sums and means are exact; percentiles come from log histograms, within 4 % of the
+/// exact `percentile_cont`.
+pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryResult<Stats> {
+    let (sql, binds) = stats_sql(filter);
+    let totals: Totals = apply_binds(prepared(sql), binds).get_result(conn).await?;
+    let counters = totals.counters.as_object().cloned().unwrap_or_default();
+    let mut stats = Stats {
+        total_runs: 0,
+        total_failures: 0,
+        success_rate: 0.0,
+        avg_latency_ms: 0.0,
+        failure_breakdown: BTreeMap::new(),
+        step_type_breakdown: BTreeMap::new(),
         status_breakdown: RunStatus::VALUES
             .iter()
-            .zip([runs.success, runs.failure, runs.partial, runs.running])
-            .map(|(status, n)| ((*status).to_owned(), n))
+            .map(|status| ((*status).to_owned(), 0))
             .collect(),
-        run_duration_ms: runs.durations,
-        step_latency_ms: total.map(|t| t.latencies).unwrap_or_default(),
-        tokens_by_model: models.into_iter().map(|m| (m.model, m.usage)).collect(),
-    })
+        run_duration_ms: percentiles(totals.run_duration),
+        step_latency_ms: percentiles(totals.step_latency),
+        tokens_by_model: BTreeMap::new(),
+    };
+    let (mut steps, mut latency_sum) = (0, 0);
+    for (key, n) in counters {
+        let n = n.as_i64().unwrap_or(0);
+        let (kind, name) = key.split_once(':').unwrap_or((key.as_str(), ""));
+        match kind {
+            "runs" => {
+                stats.total_runs += n;
+                stats.status_breakdown.insert(name.to_owned(), n);
+            }
+            "steps" => steps = n,
+            "latency_sum" => latency_sum = n,
+            "type" => {
+                stats.step_type_breakdown.insert(name.to_owned(), n);
+            }
+            "fail" => {
+                stats.total_failures += n;
+                stats.failure_breakdown.insert(name.to_owned(), n);
+            }
+            "model_steps" => model(&mut stats, name).steps = n,
+            "model_in" => model(&mut stats, name).input_tokens = n,
+            "model_out" => model(&mut stats, name).output_tokens = n,
+            _ => {}
+        }
+    }
+    if steps > 0 {
+        stats.avg_latency_ms = latency_sum as f64 / steps as f64;
+    }
+    let count = |status: &str| stats.status_breakdown.get(status).copied().unwrap_or(0);
+    let (success, partial) = (count("success"), count("partial"));
+    let finals = success + partial + count("failure");
+    if finals > 0 {
+        stats.success_rate =
+            ((success + partial) as f64 * 100.0 / finals as f64 * 100.0).round() / 100.0;
+    }
+    Ok(stats)
 }
 
 /// One agent: what versions and environments it ran in, how much, how often it failed.
@@ -226,4 +348,99 @@ pub async fn agents(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Agent>> {
     )
     .load(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn plan(start: Option<OffsetDateTime>, end: Option<OffsetDateTime>) -> Plan {
+        Plan::of(&RunFilter {
+            start_time: start,
+            end_time: end,
+            ..RunFilter::default()
+        })
+    }
+
+    #[test]
+    fn an_unbounded_window_reads_day_rollups_only() {
+        assert_eq!(
+            plan(None, None),
+            Plan {
+                days: Some((None, None)),
+                ..Plan::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_window_reads_whole_days_then_whole_hours_then_its_edges_raw() {
+        let start = datetime!(2026-01-01 22:30 UTC);
+        let end = datetime!(2026-01-04 01:15 UTC);
+        let us = time::Duration::microseconds(1);
+        assert_eq!(
+            plan(Some(start), Some(end)),
+            Plan {
+                days: Some((
+                    Some(datetime!(2026-01-02 0:00 UTC)),
+                    Some(datetime!(2026-01-04 0:00 UTC))
+                )),
+                hours: vec![
+                    (
+                        Some(datetime!(2026-01-01 23:00 UTC)),
+                        Some(datetime!(2026-01-02 0:00 UTC))
+                    ),
+                    (
+                        Some(datetime!(2026-01-04 0:00 UTC)),
+                        Some(datetime!(2026-01-04 1:00 UTC))
+                    ),
+                ],
+                raw: vec![
+                    (Some(start), Some(datetime!(2026-01-01 23:00 UTC))),
+                    (Some(datetime!(2026-01-04 1:00 UTC)), Some(end + us)),
+                ],
+            }
+        );
+    }
+
+    #[test]
+    fn aligned_bounds_need_no_raw_rows_and_short_windows_are_all_raw() {
+        // `end_time` is inclusive: a run starting exactly at 03:00 belongs, so 03:00 is raw.
+        let aligned = plan(
+            Some(datetime!(2026-01-01 1:00 UTC)),
+            Some(datetime!(2026-01-01 3:00 UTC)),
+        );
+        assert_eq!(aligned.days, None);
+        assert_eq!(
+            aligned.hours,
+            vec![(
+                Some(datetime!(2026-01-01 1:00 UTC)),
+                Some(datetime!(2026-01-01 3:00 UTC))
+            )]
+        );
+        assert_eq!(aligned.raw.len(), 1);
+        let short = plan(
+            Some(datetime!(2026-01-01 1:10 UTC)),
+            Some(datetime!(2026-01-01 1:50 UTC)),
+        );
+        assert_eq!(short.hours, vec![]);
+        assert_eq!(short.raw.len(), 1);
+        let open_end = plan(Some(datetime!(2026-01-01 1:10 UTC)), None);
+        assert_eq!(
+            open_end.days,
+            Some((Some(datetime!(2026-01-02 0:00 UTC)), None))
+        );
+        assert_eq!(open_end.raw.len(), 1);
+    }
+
+    #[test]
+    fn a_failure_filter_reads_every_row_raw() {
+        let plan = Plan::of(&RunFilter {
+            failure_code: Some("x".into()),
+            ..RunFilter::default()
+        });
+        assert_eq!(plan.raw, vec![(None, None)]);
+        assert_eq!((plan.days, plan.hours.len()), (None, 0));
+    }
 }

@@ -136,7 +136,7 @@ fn unknown_configuration_keys_fail_naming_the_key() {
 #[test]
 fn migrate_applies_the_schema_and_is_idempotent() {
     let db = TestDb::new();
-    db.psql("DROP TABLE agent_failures, agent_steps, agent_runs; DELETE FROM __diesel_schema_migrations");
+    db.unmigrate();
     let dir = temp_dir();
     for _ in 0..2 {
         let out = agenttracer(&dir)

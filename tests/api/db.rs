@@ -21,7 +21,7 @@ fn agent_tables(db: &TestDb) -> String {
 /// An empty database (no template), with the read-only login's grants.
 fn empty_db() -> TestDb {
     let db = TestDb::new();
-    db.psql("DROP TABLE agent_failures, agent_steps, agent_runs, __diesel_schema_migrations");
+    db.unmigrate();
     db
 }
 

@@ -25,13 +25,7 @@ pub fn prepare_database(admin: &Admin, db: &str) {
              EXCEPTION WHEN duplicate_object THEN NULL; END $$"
         ),
     );
-    admin.psql(
-        db,
-        &format!(
-            "GRANT USAGE ON SCHEMA public TO {READER_ROLE}; \
-             ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT SELECT ON TABLES TO {READER_ROLE};"
-        ),
-    );
+    admin.psql(db, &reader_grants());
     let url = admin.url(db);
     // Migrations are async and need a runtime of their own, off the test's.
     std::thread::spawn(move || {
@@ -45,6 +39,14 @@ pub fn prepare_database(admin: &Admin, db: &str) {
     })
     .join()
     .expect("migration thread");
+}
+
+/// What lets the query role's login read every table of the schema, now and after migrations.
+fn reader_grants() -> String {
+    format!(
+        "GRANT USAGE ON SCHEMA public TO {READER_ROLE}; \
+         ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT SELECT ON TABLES TO {READER_ROLE};"
+    )
 }
 
 struct Shared {
@@ -110,6 +112,12 @@ impl TestDb {
 
     pub fn psql(&self, sql: &str) -> String {
         self.admin.psql(&self.name, sql)
+    }
+
+    /// Empties the schema (tables, functions, migration records), as before any migration.
+    pub fn unmigrate(&self) {
+        self.psql("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        self.psql(&reader_grants());
     }
 }
 
@@ -421,4 +429,91 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     false
+}
+
+/// Asserts that `GET /v1/stats{query}` equals the same statistics computed exactly from the rows
+/// (`cond` selects the runs, on `agent_runs AS r`): counts, breakdowns and means exactly, the
+/// percentiles within the 4 % the rollups' histograms promise.
+pub async fn assert_stats_match_rows(app: &TestApp, query: &str, cond: &str) {
+    let got: Value = app
+        .get(&app.query, &format!("/v1/stats{query}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let steps = format!("agent_steps s JOIN agent_runs r ON r.run_id = s.run_id WHERE {cond}");
+    let pcts = |x: &str| {
+        format!(
+            "json_build_array(percentile_cont(0.5) WITHIN GROUP (ORDER BY {x}), \
+             percentile_cont(0.95) WITHIN GROUP (ORDER BY {x}), percentile_cont(0.99) WITHIN GROUP (ORDER BY {x}))"
+        )
+    };
+    let sql = format!(
+        "SELECT json_build_object(\
+         'total_runs', (SELECT count(*) FROM agent_runs r WHERE {cond}), \
+         'status', (SELECT coalesce(json_object_agg(status, n), '{{}}') FROM \
+            (SELECT r.status, count(*) n FROM agent_runs r WHERE {cond} GROUP BY 1) x), \
+         'failures', (SELECT coalesce(json_object_agg(k, n), '{{}}') FROM \
+            (SELECT f.failure_type || '/' || f.failure_code k, count(*) n FROM agent_failures f \
+             JOIN agent_runs r ON r.run_id = f.run_id WHERE {cond} GROUP BY 1) x), \
+         'types', (SELECT coalesce(json_object_agg(step_type, n), '{{}}') FROM \
+            (SELECT s.step_type, count(*) n FROM {steps} GROUP BY 1) x), \
+         'models', (SELECT coalesce(json_object_agg(model, json_build_object('steps', n, \
+            'input_tokens', i, 'output_tokens', o)), '{{}}') FROM (SELECT s.model, count(*) n, \
+            coalesce(sum(s.input_tokens), 0) i, coalesce(sum(s.output_tokens), 0) o FROM {steps} \
+            AND s.model IS NOT NULL GROUP BY 1) x), \
+         'steps', (SELECT count(*) FROM {steps}), \
+         'latency_sum', (SELECT coalesce(sum(s.latency_ms), 0) FROM {steps}), \
+         'lat', (SELECT {} FROM {steps}), \
+         'dur', (SELECT {} FROM agent_runs r WHERE {cond}))",
+        pcts("s.latency_ms"),
+        pcts("extract(epoch FROM r.ended_at - r.started_at) * 1000")
+    );
+    let exact: Value = serde_json::from_str(&app.db.psql(&sql)).expect("exact stats");
+    let context = format!("/v1/stats{query}: got {got}, rows say {exact}");
+    assert_eq!(got["total_runs"], exact["total_runs"], "{context}");
+    let nonzero = |v: &Value| -> Value {
+        v.as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, n)| n.as_i64() != Some(0))
+            .map(|(k, n)| (k.clone(), n.clone()))
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    };
+    assert_eq!(
+        nonzero(&got["status_breakdown"]),
+        exact["status"],
+        "{context}"
+    );
+    assert_eq!(got["failure_breakdown"], exact["failures"], "{context}");
+    let failures: i64 = exact["failures"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_i64().unwrap())
+        .sum();
+    assert_eq!(got["total_failures"], failures, "{context}");
+    assert_eq!(got["step_type_breakdown"], exact["types"], "{context}");
+    assert_eq!(got["tokens_by_model"], exact["models"], "{context}");
+    let steps = exact["steps"].as_i64().unwrap();
+    let mean = match steps {
+        0 => 0.0,
+        n => exact["latency_sum"].as_i64().unwrap() as f64 / n as f64,
+    };
+    // (Exact in the answer; serde_json's default float parsing may move the last bit.)
+    let got_mean = got["avg_latency_ms"].as_f64().unwrap();
+    assert!((got_mean - mean).abs() <= 1e-12 * mean, "{context}");
+    for (ours, theirs) in [("step_latency_ms", "lat"), ("run_duration_ms", "dur")] {
+        for (i, p) in ["p50", "p95", "p99"].iter().enumerate() {
+            let (g, e) = (&got[ours][p], &exact[theirs][i]);
+            match (g.as_f64(), e.as_f64()) {
+                (Some(g), Some(e)) => assert!(
+                    (g - e).abs() <= 0.04 * e.abs() + 1e-9,
+                    "{ours}.{p}: {g} vs exact {e}; {context}"
+                ),
+                _ => assert!(g.is_null() && e.is_null(), "{ours}.{p}; {context}"),
+            }
+        }
+    }
 }

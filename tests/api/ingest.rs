@@ -603,4 +603,5 @@ async fn retention_purges_runs_older_than_its_days_with_their_steps() {
         "old runs' steps went with them"
     );
     assert!(app.get_metrics().await.contains("runs_purged_total 3"));
+    assert_stats_match_rows(&app, "", "TRUE").await;
 }

@@ -314,10 +314,14 @@ async fn spans_merge_across_requests_in_any_order() {
     );
     assert_eq!(run["ended_at"], Value::Null);
     assert_eq!(run["steps"].as_array().unwrap().len(), 2);
+    assert_stats_match_rows(&app, "", "TRUE").await;
 
-    // Then the root with an earlier-starting step: renumbered, recomputed.
+    // Then the root with an earlier-starting step: renumbered, recomputed; its steps' and
+    // failure's stats move with the run to its agent.
     post_proto(&app, &request(vec![root, children[2].clone()])).await;
     let run = get_run(&app, trace).await;
+    assert_stats_match_rows(&app, "", "TRUE").await;
+    assert_stats_match_rows(&app, "?agent_id=travel-agent", "r.agent_id = 'travel-agent'").await;
     assert_eq!(
         (run["status"].as_str(), run["agent_id"].as_str()),
         (Some("partial"), Some("travel-agent"))
@@ -357,6 +361,7 @@ async fn spans_merge_across_requests_in_any_order() {
     assert_eq!(run["steps"].as_array().unwrap().len(), 4);
     assert_eq!(run["steps"][3]["name"], "respond");
     assert_eq!(run["status"], "partial");
+    assert_stats_match_rows(&app, "?agent_id=travel-agent", "r.agent_id = 'travel-agent'").await;
 }
 
 #[tokio::test]

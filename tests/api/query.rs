@@ -310,17 +310,20 @@ async fn stats_are_computed_as_the_design_defines_them() {
         stats["status_breakdown"],
         json!({"success": 1, "failure": 2, "partial": 1, "running": 1})
     );
+    // Percentiles come from log histograms: within 4 % of the exact percentile_cont.
     for (key, p) in [("p50", 0.5), ("p95", 0.95), ("p99", 0.99)] {
         let got = stats["step_latency_ms"][key].as_f64().unwrap();
+        let exact = percentile(&latencies, p);
         assert!(
-            (got - percentile(&latencies, p)).abs() < 1e-9,
-            "{key}: {got}"
+            (got - exact).abs() <= 0.04 * exact,
+            "{key}: {got} vs {exact}"
         );
     }
     // Durations: minute m ends 10 + m seconds after its start.
     let durations: Vec<f64> = (1..=5).map(|m| (10 + m) as f64 * 1000.0).collect();
     let got = stats["run_duration_ms"]["p50"].as_f64().unwrap();
-    assert!((got - percentile(&durations, 0.5)).abs() < 1e-6, "{got}");
+    let exact = percentile(&durations, 0.5);
+    assert!((got - exact).abs() <= 0.04 * exact, "{got} vs {exact}");
 
     // Native steps name their model and tokens in metadata (sample_run: gpt-4o, 100 + i in, 20 out).
     assert_eq!(
@@ -343,6 +346,150 @@ async fn stats_are_computed_as_the_design_defines_them() {
         .unwrap();
     assert_eq!(by_failure["total_runs"], 1);
     assert_eq!(by_failure["avg_latency_ms"], 0.0);
+}
+
+/// A run of `agent` started at `started` (RFC 3339) and ended `seconds` later, with steps of
+/// these latencies.
+fn run_started(
+    agent: &str,
+    started: &str,
+    seconds: u32,
+    status: &str,
+    latencies: &[u32],
+    failure: Option<(&str, &str)>,
+) -> Value {
+    let mut run = run_at(agent, "production", 0, status, latencies, failure);
+    let start =
+        time::OffsetDateTime::parse(started, &time::format_description::well_known::Rfc3339)
+            .unwrap();
+    let end = (start + time::Duration::seconds(i64::from(seconds)))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    run["started_at"] = json!(started);
+    run["ended_at"] = if status == "running" {
+        Value::Null
+    } else {
+        json!(end)
+    };
+    for step in run["steps"].as_array_mut().unwrap() {
+        step["started_at"] = json!(started);
+        step["ended_at"] = json!(end);
+    }
+    run
+}
+
+#[tokio::test]
+async fn stats_rollups_agree_with_the_rows_through_every_write_path_and_window() {
+    let app = spawn_app().await;
+    let mut runs = Vec::new();
+    let times = [
+        "2024-06-01T10:15:00Z",
+        "2024-06-01T10:45:30.25Z",
+        "2024-06-01T11:30:00Z",
+        "2024-06-01T23:59:59.999999Z",
+        "2024-06-02T00:00:00Z",
+        "2024-06-02T00:10:00Z",
+        "2024-06-03T07:00:00Z",
+        "2024-06-05T13:20:00Z",
+    ];
+    for (i, t) in times.iter().enumerate() {
+        let agent = ["a", "b"][i % 2];
+        let (status, failure) = match i % 4 {
+            0 => ("success", None),
+            1 => ("failure", Some(("tool", "timeout"))),
+            2 => ("partial", Some(("model", "refusal"))),
+            _ => ("success", None),
+        };
+        let latencies: Vec<u32> = (0..(i as u32 % 5 + 1))
+            .map(|j| 7 + 311 * j * (i as u32 + 1))
+            .collect();
+        runs.push(run_started(
+            agent,
+            t,
+            3 + 17 * i as u32,
+            status,
+            &latencies,
+            failure,
+        ));
+    }
+    // A batch, a single run (the group-commit path), and a running run replaced by its final
+    // version in another hour and day.
+    assert_eq!(app.post_batch(&runs[..6]).await.status(), 200);
+    for run in &runs[6..] {
+        assert_eq!(app.post_run(run).await.status(), 201);
+    }
+    let mut open = run_started("a", "2024-06-01T10:20:00Z", 0, "running", &[40, 50], None);
+    assert_eq!(app.post_run(&open).await.status(), 201);
+    assert_stats_match_rows(&app, "", "TRUE").await;
+    open = {
+        let mut done = run_started(
+            "a",
+            "2024-06-04T02:30:00Z",
+            9,
+            "failure",
+            &[60],
+            Some(("retrieval", "empty")),
+        );
+        done["run_id"] = open["run_id"].clone();
+        done
+    };
+    assert_eq!(app.post_run(&open).await.status(), 200);
+    // A deleted run, and several deleted in one statement (as retention does).
+    assert_eq!(app.delete_run(&run_id_of(&runs[1])).await.status(), 204);
+    app.db.psql(&format!(
+        "DELETE FROM agent_runs WHERE run_id IN ('{}', '{}')",
+        run_id_of(&runs[2]),
+        run_id_of(&runs[7])
+    ));
+
+    let windows = [
+        ("", "TRUE"),
+        ("?agent_id=a", "r.agent_id = 'a'"),
+        (
+            "?start_time=2024-06-01T10:30:00Z",
+            "r.started_at >= '2024-06-01T10:30:00Z'",
+        ),
+        (
+            "?end_time=2024-06-02T00:00:00Z",
+            "r.started_at <= '2024-06-02T00:00:00Z'",
+        ),
+        (
+            "?start_time=2024-06-01T00:00:00Z&end_time=2024-06-03T07:00:00Z&agent_id=a",
+            "r.started_at BETWEEN '2024-06-01T00:00:00Z' AND '2024-06-03T07:00:00Z' AND r.agent_id = 'a'",
+        ),
+        (
+            "?start_time=2024-06-01T10:16:00Z&end_time=2024-06-01T10:50:00Z",
+            "r.started_at BETWEEN '2024-06-01T10:16:00Z' AND '2024-06-01T10:50:00Z'",
+        ),
+        (
+            "?failure_type=tool",
+            "EXISTS (SELECT 1 FROM agent_failures ff WHERE ff.run_id = r.run_id AND ff.failure_type = 'tool')",
+        ),
+    ];
+    for (query, cond) in windows {
+        assert_stats_match_rows(&app, query, cond).await;
+    }
+    // The same once the deltas are merged, and after a rebuild from the rows.
+    app.db.psql("SELECT agenttracer_rollup_compact(1000)");
+    assert_eq!(
+        app.db
+            .psql("SELECT count(*) FROM stats_rollup WHERE NOT compacted"),
+        "0"
+    );
+    for (query, cond) in windows {
+        assert_stats_match_rows(&app, query, cond).await;
+    }
+    let before = app
+        .db
+        .psql("SELECT grain, bucket, agent_id, c FROM stats_rollup ORDER BY 1, 2, 3");
+    app.db.psql("SELECT agenttracer_rollup_rebuild()");
+    app.db.psql("SELECT agenttracer_rollup_compact(1000)");
+    assert_eq!(
+        app.db
+            .psql("SELECT grain, bucket, agent_id, c FROM stats_rollup ORDER BY 1, 2, 3"),
+        before,
+        "rollups kept at ingest are the rollups of the rows"
+    );
 }
 
 #[tokio::test]

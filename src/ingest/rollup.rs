@@ -1,0 +1,54 @@
+//! The stats rollups' compactor: every write adds delta rows to `stats_rollup` (see its
+//! migration); the ingest role merges each key's deltas into one row every few seconds, so a
+//! stats query reads about one row per key and hour or day, however many writes made it.
+
+use std::time::Duration;
+
+use diesel::QueryableByName;
+use diesel::sql_types::Integer;
+use diesel_async::RunQueryDsl;
+
+use crate::db::PgPool;
+use crate::db::prepared::prepared;
+
+/// How often the compactor runs, and how many keys one of its transactions merges.
+pub const INTERVAL: Duration = Duration::from_secs(5);
+pub const KEYS_PER_TRANSACTION: i32 = 500;
+
+#[derive(QueryableByName)]
+struct Merged {
+    #[diesel(sql_type = Integer)]
+    merged: i32,
+}
+
+/// Merges every key that has deltas, a bounded number of keys per transaction; returns how many.
+pub async fn compact(pool: &PgPool) -> Result<usize, String> {
+    let mut total = 0;
+    loop {
+        let mut conn = pool
+            .get()
+            .await
+            .map_err(|e| crate::db::describe_pool_error(&e))?;
+        let Merged { merged } = prepared("SELECT agenttracer_rollup_compact($1) AS merged")
+            .bind::<Integer, _>(KEYS_PER_TRANSACTION)
+            .get_result(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        total += merged as usize;
+        if merged < KEYS_PER_TRANSACTION {
+            return Ok(total);
+        }
+    }
+}
+
+/// Runs [`compact`] every [`INTERVAL`] until the task is dropped.
+pub async fn run(pool: PgPool) {
+    let mut tick = tokio::time::interval(INTERVAL);
+    loop {
+        tick.tick().await;
+        match compact(&pool).await {
+            Ok(merged) => tracing::debug!(merged, "stats rollups compacted"),
+            Err(error) => tracing::warn!(%error, "stats rollup compaction failed; will retry"),
+        }
+    }
+}
