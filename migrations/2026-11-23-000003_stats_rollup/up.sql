@@ -1,7 +1,7 @@
 -- Rollups for GET /v1/stats (DESIGN §6). Every change to runs, steps and failures adds, in the
 -- same transaction, a delta row per (grain, bucket, agent_id, agent_version, environment) to
--- stats_rollup: `grain` 'h' (hour) or 'd' (day) of the run's started_at in UTC, and `c` a map of
--- counters that sum across rows:
+-- stats_rollup: `grain` 'h' (hour), 'd' (day) or 'm' (month) of the run's started_at in UTC,
+-- and `c` a map of counters that sum across rows:
 --   runs:<status>         runs                      steps, latency_sum   steps, their latency_ms
 --   type:<step_type>      steps                     fail:<type>/<code>   failure records
 --   model_steps:<model>, model_in:<model>, model_out:<model>   steps naming a model, their tokens
@@ -13,7 +13,7 @@
 -- other here; the ingest role merges them (agenttracer_rollup_compact) in the background.
 
 CREATE TABLE stats_rollup (
-    grain         char(1)      NOT NULL CHECK (grain IN ('h', 'd')),
+    grain         char(1)      NOT NULL CHECK (grain IN ('h', 'd', 'm')),
     bucket        timestamptz  NOT NULL,
     agent_id      varchar(255) NOT NULL,
     agent_version varchar(100) NOT NULL,
@@ -110,19 +110,22 @@ LANGUAGE sql IMMUTABLE AS $$
                   sign, failures, runs)
 $$;
 
--- The statement that adds entries to stats_rollup, one delta row per grain and key.
+-- The statement that adds entries to stats_rollup, one delta row per grain and key: summed
+-- per hour first, and the hours' sums per day and month.
 CREATE FUNCTION agenttracer_rollup_sql(entries text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT 'INSERT INTO stats_rollup (grain, bucket, agent_id, agent_version, environment, c) '
+    SELECT 'WITH hourly AS (SELECT date_trunc(''hour'', e.started_at, ''UTC'') AS hour, e.agent_id, '
+        'e.agent_version, e.environment, e.k, sum(e.n) AS n FROM (' || entries || ') e GROUP BY 1, 2, 3, 4, 5) '
+        'INSERT INTO stats_rollup (grain, bucket, agent_id, agent_version, environment, c) '
         'SELECT grain, bucket, agent_id, agent_version, environment, jsonb_object_agg(k, n) FROM ('
-        'SELECT g.grain, g.bucket, e.agent_id, e.agent_version, e.environment, e.k, sum(e.n) AS n '
-        'FROM (' || entries || ') e CROSS JOIN LATERAL (VALUES '
-        '(''h'', date_trunc(''hour'', e.started_at, ''UTC'')), (''d'', date_trunc(''day'', e.started_at, ''UTC''))'
-        ') g (grain, bucket) GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(e.n) <> 0) x GROUP BY 1, 2, 3, 4, 5'
+        'SELECT g.grain, g.bucket, h.agent_id, h.agent_version, h.environment, h.k, sum(h.n) AS n '
+        'FROM hourly h CROSS JOIN LATERAL (VALUES (''h'', h.hour), (''d'', date_trunc(''day'', h.hour, ''UTC'')), '
+        '(''m'', date_trunc(''month'', h.hour, ''UTC''))) g (grain, bucket) '
+        'GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(h.n) <> 0) x GROUP BY 1, 2, 3, 4, 5'
 $$;
 
 CREATE FUNCTION agenttracer_rollup_rebuild() RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET enable_sort = off AS $$
 BEGIN
     DELETE FROM stats_rollup;
     EXECUTE agenttracer_rollup_sql(
@@ -140,94 +143,100 @@ BEGIN
 END
 $$;
 
--- Runs: their own entries; when an update moves a run to another key (OTLP runs learn their
--- start as spans arrive), its steps' and failures' entries move with it.
-CREATE FUNCTION agenttracer_runs_rollup() RETURNS trigger
+-- The trigger functions, generated from the builders above as static SQL (plpgsql plans each
+-- statement once per session; EXECUTE would plan it on every write). Without sorts, their
+-- aggregates hash (sorting text keys under a collation costs several times more).
+CREATE FUNCTION agenttracer_trigger_function(name text, body text) RETURNS void
 LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE format('CREATE FUNCTION %I() RETURNS trigger LANGUAGE plpgsql SET enable_sort = off AS %L', name,
+                   'BEGIN ' || body || ' RETURN NULL; END');
+END
+$$;
+
+DO $$
 DECLARE
+    -- Updated rows whose counted columns changed (renumbering steps, or a run's last_span_at,
+    -- changes nothing counted), as old and new relations.
+    runs_changed constant text := 'FROM old_rows o JOIN new_rows n ON n.run_id = o.run_id WHERE '
+        '(o.status, o.started_at, o.ended_at, o.agent_id, o.agent_version, o.environment) IS DISTINCT FROM '
+        '(n.status, n.started_at, n.ended_at, n.agent_id, n.agent_version, n.environment)';
+    -- Runs whose update moved them to another key (OTLP runs learn their start and agent as
+    -- spans arrive): their steps' and failures' entries move with them.
     moved constant text := 'FROM old_rows o JOIN new_rows n ON n.run_id = o.run_id WHERE '
         '(o.agent_id, o.agent_version, o.environment, date_trunc(''hour'', o.started_at, ''UTC'')) IS DISTINCT FROM '
         '(n.agent_id, n.agent_version, n.environment, date_trunc(''hour'', n.started_at, ''UTC''))';
+    -- A deleted run's steps and failures go by ON DELETE CASCADE after the run is gone, when
+    -- their key can no longer be read: a row trigger takes them out while it still can.
+    dying constant text := '(SELECT * FROM agent_runs WHERE run_id = OLD.run_id)';
+    children record;
+    changed text;
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        EXECUTE agenttracer_rollup_sql(agenttracer_run_entries_sql('new_rows', 1));
-    ELSIF TG_OP = 'DELETE' THEN
-        EXECUTE agenttracer_rollup_sql(agenttracer_run_entries_sql('old_rows', -1));
-    ELSE
-        EXECUTE agenttracer_rollup_sql(
-            agenttracer_run_entries_sql('old_rows', -1) || ' UNION ALL ' ||
-            agenttracer_run_entries_sql('new_rows', 1));
-        IF EXISTS (SELECT 1 FROM old_rows o JOIN new_rows n ON n.run_id = o.run_id WHERE
-                   (o.agent_id, o.agent_version, o.environment, date_trunc('hour', o.started_at, 'UTC'))
-                   IS DISTINCT FROM
-                   (n.agent_id, n.agent_version, n.environment, date_trunc('hour', n.started_at, 'UTC'))) THEN
-            EXECUTE agenttracer_rollup_sql(
-                agenttracer_step_entries_sql('agent_steps', '(SELECT o.* ' || moved || ')', -1) || ' UNION ALL ' ||
-                agenttracer_step_entries_sql('agent_steps', '(SELECT n.* ' || moved || ')', 1) || ' UNION ALL ' ||
-                agenttracer_failure_entries_sql('agent_failures', '(SELECT o.* ' || moved || ')', -1) || ' UNION ALL ' ||
-                agenttracer_failure_entries_sql('agent_failures', '(SELECT n.* ' || moved || ')', 1));
-        END IF;
-    END IF;
-    RETURN NULL;
+    PERFORM agenttracer_trigger_function('agenttracer_runs_inserted',
+        agenttracer_rollup_sql(agenttracer_run_entries_sql('new_rows', 1)) || ';');
+    PERFORM agenttracer_trigger_function('agenttracer_runs_deleted',
+        agenttracer_rollup_sql(agenttracer_run_entries_sql('old_rows', -1)) || ';');
+    PERFORM agenttracer_trigger_function('agenttracer_runs_updated',
+        'IF EXISTS (SELECT 1 ' || runs_changed || ') THEN ' ||
+        agenttracer_rollup_sql(agenttracer_run_entries_sql('(SELECT o.* ' || runs_changed || ')', -1) || ' UNION ALL ' ||
+                               agenttracer_run_entries_sql('(SELECT n.* ' || runs_changed || ')', 1)) || '; ' ||
+        'IF EXISTS (SELECT 1 ' || moved || ') THEN ' ||
+        agenttracer_rollup_sql(
+            agenttracer_step_entries_sql('agent_steps', '(SELECT o.* ' || moved || ')', -1) || ' UNION ALL ' ||
+            agenttracer_step_entries_sql('agent_steps', '(SELECT n.* ' || moved || ')', 1) || ' UNION ALL ' ||
+            agenttracer_failure_entries_sql('agent_failures', '(SELECT o.* ' || moved || ')', -1) || ' UNION ALL ' ||
+            agenttracer_failure_entries_sql('agent_failures', '(SELECT n.* ' || moved || ')', 1)) ||
+        '; END IF; END IF;');
+    EXECUTE format('CREATE FUNCTION agenttracer_run_dying() RETURNS trigger LANGUAGE plpgsql SET enable_sort = off AS %L',
+        'BEGIN ' || agenttracer_rollup_sql(
+            agenttracer_step_entries_sql('agent_steps', dying, -1) || ' UNION ALL ' ||
+            agenttracer_failure_entries_sql('agent_failures', dying, -1)) || '; RETURN OLD; END');
+    -- Steps and failures: entries under their run's current key (none once the run is gone).
+    FOR children IN SELECT * FROM (VALUES
+        ('steps', 'agenttracer_step_entries_sql', 'step_id',
+         'run_id, step_type, latency_ms, model, input_tokens, output_tokens'),
+        ('failures', 'agenttracer_failure_entries_sql', 'failure_id', 'run_id, failure_type, failure_code')
+    ) v (t, builder, id, counted)
+    LOOP
+        EXECUTE format('SELECT agenttracer_trigger_function(%L, agenttracer_rollup_sql(%I(%L, %L, 1)) || '';'')',
+                       'agenttracer_' || children.t || '_inserted', children.builder, 'new_rows', 'agent_runs');
+        EXECUTE format('SELECT agenttracer_trigger_function(%L, agenttracer_rollup_sql(%I(%L, %L, -1)) || '';'')',
+                       'agenttracer_' || children.t || '_deleted', children.builder, 'old_rows', 'agent_runs');
+        changed := format('FROM old_rows o JOIN new_rows n ON n.%1$s = o.%1$s WHERE (%2$s) IS DISTINCT FROM (%3$s)',
+                          children.id, regexp_replace(children.counted, '(\w+)', 'o.\1', 'g'),
+                          regexp_replace(children.counted, '(\w+)', 'n.\1', 'g'));
+        EXECUTE format('SELECT agenttracer_trigger_function(%L, %L || agenttracer_rollup_sql(%I(%L, %L, -1) || '' UNION ALL '' || %I(%L, %L, 1)) || %L)',
+                       'agenttracer_' || children.t || '_updated', 'IF EXISTS (SELECT 1 ' || changed || ') THEN ',
+                       children.builder, '(SELECT o.* ' || changed || ')', 'agent_runs',
+                       children.builder, '(SELECT n.* ' || changed || ')', 'agent_runs', '; END IF;');
+    END LOOP;
 END
 $$;
 
--- A deleted run's steps and failures go by ON DELETE CASCADE after the run is gone, when their
--- key can no longer be read: take them out while it still can.
-CREATE FUNCTION agenttracer_run_children_rollup() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE agenttracer_rollup_sql(
-        agenttracer_step_entries_sql('agent_steps', '(SELECT * FROM agent_runs WHERE run_id = $1)', -1) ||
-        ' UNION ALL ' ||
-        agenttracer_failure_entries_sql('agent_failures', '(SELECT * FROM agent_runs WHERE run_id = $1)', -1))
-    USING OLD.run_id;
-    RETURN OLD;
-END
-$$;
-
--- Steps and failures: entries under their run's current key (none once the run is gone).
-CREATE FUNCTION agenttracer_children_rollup() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    entries constant text := CASE TG_TABLE_NAME
-        WHEN 'agent_steps' THEN 'agenttracer_step_entries_sql' ELSE 'agenttracer_failure_entries_sql' END;
-    added text;
-    removed text;
-BEGIN
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        EXECUTE format('SELECT %s(''new_rows'', ''agent_runs'', 1)', entries) INTO added;
-    END IF;
-    IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        EXECUTE format('SELECT %s(''old_rows'', ''agent_runs'', -1)', entries) INTO removed;
-    END IF;
-    EXECUTE agenttracer_rollup_sql(concat_ws(' UNION ALL ', removed, added));
-    RETURN NULL;
-END
-$$;
+DROP FUNCTION agenttracer_trigger_function(text, text);
 
 CREATE TRIGGER agent_runs_rollup_insert AFTER INSERT ON agent_runs
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_runs_rollup();
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_runs_inserted();
 CREATE TRIGGER agent_runs_rollup_update AFTER UPDATE ON agent_runs
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_runs_rollup();
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_runs_updated();
 CREATE TRIGGER agent_runs_rollup_delete AFTER DELETE ON agent_runs
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_runs_rollup();
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_runs_deleted();
 CREATE TRIGGER agent_runs_rollup_children BEFORE DELETE ON agent_runs
-    FOR EACH ROW EXECUTE FUNCTION agenttracer_run_children_rollup();
+    FOR EACH ROW EXECUTE FUNCTION agenttracer_run_dying();
 
 CREATE TRIGGER agent_steps_rollup_insert AFTER INSERT ON agent_steps
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_children_rollup();
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_steps_inserted();
 CREATE TRIGGER agent_steps_rollup_update AFTER UPDATE ON agent_steps
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_children_rollup();
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_steps_updated();
 CREATE TRIGGER agent_steps_rollup_delete AFTER DELETE ON agent_steps
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_children_rollup();
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_steps_deleted();
 
 CREATE TRIGGER agent_failures_rollup_insert AFTER INSERT ON agent_failures
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_children_rollup();
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_failures_inserted();
 CREATE TRIGGER agent_failures_rollup_update AFTER UPDATE ON agent_failures
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_children_rollup();
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_failures_updated();
 CREATE TRIGGER agent_failures_rollup_delete AFTER DELETE ON agent_failures
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_children_rollup();
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_failures_deleted();
 
 CREATE TRIGGER agent_runs_rollup_truncate AFTER TRUNCATE ON agent_runs
     FOR EACH STATEMENT EXECUTE FUNCTION agenttracer_rollup_truncated();

@@ -75,31 +75,66 @@ struct Totals {
 /// A half-open time range `[from, to)`; `None` is unbounded.
 type Span = (Option<OffsetDateTime>, Option<OffsetDateTime>);
 
-/// Where each part of a stats window is read from: whole UTC days and hours from `stats_rollup`,
-/// the partial hours at its edges (and everything, under a failure filter, which rollups do not
-/// key) from the rows themselves.
+/// The rollups' grains, coarsest first: `stats_rollup.grain` and how a time rounds to one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Grain {
+    Month,
+    Day,
+    Hour,
+}
+
+impl Grain {
+    const ALL: [Grain; 3] = [Grain::Month, Grain::Day, Grain::Hour];
+
+    fn code(self) -> &'static str {
+        match self {
+            Grain::Month => "m",
+            Grain::Day => "d",
+            Grain::Hour => "h",
+        }
+    }
+
+    /// The start of the grain that holds `t` (UTC).
+    fn floor(self, t: OffsetDateTime) -> OffsetDateTime {
+        let t = t.to_offset(time::UtcOffset::UTC);
+        let day = t.replace_time(time::Time::MIDNIGHT);
+        match self {
+            Grain::Month => day.replace_day(1).unwrap_or(day),
+            Grain::Day => day,
+            Grain::Hour => day.replace_hour(t.hour()).unwrap_or(day),
+        }
+    }
+
+    /// The first grain boundary at or after `t`.
+    fn ceil(self, t: OffsetDateTime) -> OffsetDateTime {
+        let floor = self.floor(t);
+        if floor == t {
+            return t;
+        }
+        match self {
+            Grain::Month => {
+                let (year, month) = match floor.month() {
+                    time::Month::December => (floor.year() + 1, time::Month::January),
+                    m => (floor.year(), m.next()),
+                };
+                floor
+                    .replace_month(month)
+                    .and_then(|f| f.replace_year(year))
+                    .unwrap_or(floor)
+            }
+            Grain::Day => floor + time::Duration::DAY,
+            Grain::Hour => floor + time::Duration::HOUR,
+        }
+    }
+}
+
+/// Where each part of a stats window is read from: whole UTC months, days and hours from
+/// `stats_rollup` (coarsest first), the partial hours at its edges (and everything, under a
+/// failure filter, which rollups do not key) from the rows themselves.
 #[derive(Debug, Default, PartialEq)]
 struct Plan {
-    days: Option<Span>,
-    hours: Vec<Span>,
+    rollups: Vec<(Grain, Span)>,
     raw: Vec<Span>,
-}
-
-const HOUR: i128 = 3_600 * 1_000_000_000;
-const DAY: i128 = 24 * HOUR;
-
-fn floor_to(t: OffsetDateTime, unit: i128) -> OffsetDateTime {
-    let ns = t.unix_timestamp_nanos();
-    OffsetDateTime::from_unix_timestamp_nanos(ns - ns.rem_euclid(unit)).unwrap_or(t)
-}
-
-fn ceil_to(t: OffsetDateTime, unit: i128) -> OffsetDateTime {
-    let floor = floor_to(t, unit);
-    match floor == t {
-        true => t,
-        false => OffsetDateTime::from_unix_timestamp_nanos(floor.unix_timestamp_nanos() + unit)
-            .unwrap_or(t),
-    }
 }
 
 /// Whether `[from, to)` holds anything.
@@ -112,41 +147,37 @@ impl Plan {
         let start = filter.start_time;
         // Timestamps are kept to the microsecond: `<= end` is `< end + 1 µs`.
         let end = filter.end_time.map(|t| t + time::Duration::microseconds(1));
-        if filter.failure_type.is_some() || filter.failure_code.is_some() {
-            return Plan {
-                raw: vec![(start, end)],
-                ..Plan::default()
-            };
-        }
-        let hours = (
-            start.map(|t| ceil_to(t, HOUR)),
-            end.map(|t| floor_to(t, HOUR)),
-        );
-        if !nonempty(hours) {
-            return Plan {
-                raw: vec![(start, end)],
-                ..Plan::default()
-            };
-        }
-        let days = (
-            start.map(|t| ceil_to(t, DAY)),
-            end.map(|t| floor_to(t, DAY)),
-        );
         let mut plan = Plan::default();
-        if nonempty(days) {
-            plan.days = Some(days);
-            plan.hours = [(hours.0, days.0), (days.1, hours.1)]
-                .into_iter()
-                .filter(|&(from, to)| from.is_some() && to.is_some() && nonempty((from, to)))
-                .collect();
+        if filter.failure_type.is_some() || filter.failure_code.is_some() {
+            plan.raw.push((start, end));
         } else {
-            plan.hours = vec![hours];
+            plan.cover((start, end), &Grain::ALL);
         }
-        plan.raw = [(start, hours.0), (hours.1, end)]
-            .into_iter()
-            .filter(|&(from, to)| from.is_some() && to.is_some() && nonempty((from, to)))
-            .collect();
         plan
+    }
+
+    /// Covers `[from, to)` with the whole grains of the coarsest of `grains` that fit, then
+    /// what is left at either edge with the finer ones, and rows for what no grain covers.
+    fn cover(&mut self, (from, to): Span, grains: &[Grain]) {
+        let Some((&grain, finer)) = grains.split_first() else {
+            self.raw.push((from, to));
+            return;
+        };
+        let whole = (from.map(|t| grain.ceil(t)), to.map(|t| grain.floor(t)));
+        if !nonempty(whole) {
+            return self.cover((from, to), finer);
+        }
+        if let (Some(from), Some(inner)) = (from, whole.0)
+            && from < inner
+        {
+            self.cover((Some(from), Some(inner)), finer);
+        }
+        self.rollups.push((grain, whole));
+        if let (Some(inner), Some(to)) = (whole.1, to)
+            && inner < to
+        {
+            self.cover((Some(inner), Some(to)), finer);
+        }
     }
 }
 
@@ -182,13 +213,17 @@ fn stats_sql(filter: &RunFilter) -> (String, Vec<Bind>) {
         ..RunFilter::default()
     };
     let mut rollup = Vec::new();
-    if let Some(days) = plan.days {
-        let days = within("r.bucket", &[days], &mut binds);
-        rollup.push(format!("(r.grain = 'd' AND {days})"));
-    }
-    if !plan.hours.is_empty() {
-        let hours = within("r.bucket", &plan.hours, &mut binds);
-        rollup.push(format!("(r.grain = 'h' AND {hours})"));
+    for grain in Grain::ALL {
+        let spans: Vec<Span> = plan
+            .rollups
+            .iter()
+            .filter(|(g, _)| *g == grain)
+            .map(|(_, span)| *span)
+            .collect();
+        if !spans.is_empty() {
+            let within = within("r.bucket", &spans, &mut binds);
+            rollup.push(format!("(r.grain = '{}' AND {within})", grain.code()));
+        }
     }
     if !rollup.is_empty() {
         let keys = keys.conditions(&mut binds);
@@ -364,59 +399,85 @@ mod tests {
     }
 
     #[test]
-    fn an_unbounded_window_reads_day_rollups_only() {
+    fn an_unbounded_window_reads_month_rollups_only() {
         assert_eq!(
             plan(None, None),
             Plan {
-                days: Some((None, None)),
-                ..Plan::default()
+                rollups: vec![(Grain::Month, (None, None))],
+                raw: vec![],
             }
         );
     }
 
     #[test]
-    fn a_window_reads_whole_days_then_whole_hours_then_its_edges_raw() {
-        let start = datetime!(2026-01-01 22:30 UTC);
-        let end = datetime!(2026-01-04 01:15 UTC);
+    fn a_window_reads_whole_months_days_and_hours_then_its_edges_raw() {
+        let start = datetime!(2025-12-30 22:30 UTC);
+        let end = datetime!(2026-02-02 01:15 UTC);
         let us = time::Duration::microseconds(1);
+        let t = |t: OffsetDateTime| Some(t);
         assert_eq!(
             plan(Some(start), Some(end)),
             Plan {
-                days: Some((
-                    Some(datetime!(2026-01-02 0:00 UTC)),
-                    Some(datetime!(2026-01-04 0:00 UTC))
-                )),
-                hours: vec![
+                rollups: vec![
                     (
-                        Some(datetime!(2026-01-01 23:00 UTC)),
-                        Some(datetime!(2026-01-02 0:00 UTC))
+                        Grain::Hour,
+                        (
+                            t(datetime!(2025-12-30 23:00 UTC)),
+                            t(datetime!(2025-12-31 0:00 UTC))
+                        )
                     ),
                     (
-                        Some(datetime!(2026-01-04 0:00 UTC)),
-                        Some(datetime!(2026-01-04 1:00 UTC))
+                        Grain::Day,
+                        (
+                            t(datetime!(2025-12-31 0:00 UTC)),
+                            t(datetime!(2026-01-01 0:00 UTC))
+                        )
+                    ),
+                    (
+                        Grain::Month,
+                        (
+                            t(datetime!(2026-01-01 0:00 UTC)),
+                            t(datetime!(2026-02-01 0:00 UTC))
+                        )
+                    ),
+                    (
+                        Grain::Day,
+                        (
+                            t(datetime!(2026-02-01 0:00 UTC)),
+                            t(datetime!(2026-02-02 0:00 UTC))
+                        )
+                    ),
+                    (
+                        Grain::Hour,
+                        (
+                            t(datetime!(2026-02-02 0:00 UTC)),
+                            t(datetime!(2026-02-02 1:00 UTC))
+                        )
                     ),
                 ],
                 raw: vec![
-                    (Some(start), Some(datetime!(2026-01-01 23:00 UTC))),
-                    (Some(datetime!(2026-01-04 1:00 UTC)), Some(end + us)),
+                    (t(start), t(datetime!(2025-12-30 23:00 UTC))),
+                    (t(datetime!(2026-02-02 1:00 UTC)), t(end + us)),
                 ],
             }
         );
     }
 
     #[test]
-    fn aligned_bounds_need_no_raw_rows_and_short_windows_are_all_raw() {
+    fn aligned_bounds_need_few_raw_rows_and_short_windows_are_all_raw() {
         // `end_time` is inclusive: a run starting exactly at 03:00 belongs, so 03:00 is raw.
         let aligned = plan(
             Some(datetime!(2026-01-01 1:00 UTC)),
             Some(datetime!(2026-01-01 3:00 UTC)),
         );
-        assert_eq!(aligned.days, None);
         assert_eq!(
-            aligned.hours,
+            aligned.rollups,
             vec![(
-                Some(datetime!(2026-01-01 1:00 UTC)),
-                Some(datetime!(2026-01-01 3:00 UTC))
+                Grain::Hour,
+                (
+                    Some(datetime!(2026-01-01 1:00 UTC)),
+                    Some(datetime!(2026-01-01 3:00 UTC))
+                )
             )]
         );
         assert_eq!(aligned.raw.len(), 1);
@@ -424,14 +485,18 @@ mod tests {
             Some(datetime!(2026-01-01 1:10 UTC)),
             Some(datetime!(2026-01-01 1:50 UTC)),
         );
-        assert_eq!(short.hours, vec![]);
-        assert_eq!(short.raw.len(), 1);
-        let open_end = plan(Some(datetime!(2026-01-01 1:10 UTC)), None);
+        assert_eq!((short.rollups.len(), short.raw.len()), (0, 1));
+        let open_end = plan(Some(datetime!(2026-03-31 23:10 UTC)), None);
         assert_eq!(
-            open_end.days,
-            Some((Some(datetime!(2026-01-02 0:00 UTC)), None))
+            open_end.rollups,
+            vec![(Grain::Month, (Some(datetime!(2026-04-01 0:00 UTC)), None))]
         );
         assert_eq!(open_end.raw.len(), 1);
+        // December rounds up into the next year.
+        assert_eq!(
+            Grain::Month.ceil(datetime!(2026-12-05 0:00 UTC)),
+            datetime!(2027-01-01 0:00 UTC)
+        );
     }
 
     #[test]
@@ -441,6 +506,6 @@ mod tests {
             ..RunFilter::default()
         });
         assert_eq!(plan.raw, vec![(None, None)]);
-        assert_eq!((plan.days, plan.hours.len()), (None, 0));
+        assert!(plan.rollups.is_empty());
     }
 }

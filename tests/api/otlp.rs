@@ -321,7 +321,12 @@ async fn spans_merge_across_requests_in_any_order() {
     post_proto(&app, &request(vec![root, children[2].clone()])).await;
     let run = get_run(&app, trace).await;
     assert_stats_match_rows(&app, "", "TRUE").await;
-    assert_stats_match_rows(&app, "?agent_id=travel-agent", "r.agent_id = 'travel-agent'").await;
+    assert_stats_match_rows(
+        &app,
+        "?agent_id=travel-agent",
+        "r.agent_id = 'travel-agent'",
+    )
+    .await;
     assert_eq!(
         (run["status"].as_str(), run["agent_id"].as_str()),
         (Some("partial"), Some("travel-agent"))
@@ -361,7 +366,12 @@ async fn spans_merge_across_requests_in_any_order() {
     assert_eq!(run["steps"].as_array().unwrap().len(), 4);
     assert_eq!(run["steps"][3]["name"], "respond");
     assert_eq!(run["status"], "partial");
-    assert_stats_match_rows(&app, "?agent_id=travel-agent", "r.agent_id = 'travel-agent'").await;
+    assert_stats_match_rows(
+        &app,
+        "?agent_id=travel-agent",
+        "r.agent_id = 'travel-agent'",
+    )
+    .await;
 }
 
 #[tokio::test]

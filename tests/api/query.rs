@@ -391,6 +391,8 @@ async fn stats_rollups_agree_with_the_rows_through_every_write_path_and_window()
         "2024-06-02T00:10:00Z",
         "2024-06-03T07:00:00Z",
         "2024-06-05T13:20:00Z",
+        "2024-05-31T23:30:00Z",
+        "2024-07-01T00:00:00Z",
     ];
     for (i, t) in times.iter().enumerate() {
         let agent = ["a", "b"][i % 2];
@@ -460,6 +462,10 @@ async fn stats_rollups_agree_with_the_rows_through_every_write_path_and_window()
         (
             "?start_time=2024-06-01T10:16:00Z&end_time=2024-06-01T10:50:00Z",
             "r.started_at BETWEEN '2024-06-01T10:16:00Z' AND '2024-06-01T10:50:00Z'",
+        ),
+        (
+            "?start_time=2024-05-31T23:00:00Z&end_time=2024-07-01T00:00:00Z",
+            "r.started_at BETWEEN '2024-05-31T23:00:00Z' AND '2024-07-01T00:00:00Z'",
         ),
         (
             "?failure_type=tool",

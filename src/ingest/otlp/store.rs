@@ -1,7 +1,7 @@
 //! Writing mapped traces. Unlike native runs, an OTLP run is never frozen: every request that
 //! brings spans of a trace merges them and recomputes the run.
 //!
-//! Per trace, in one transaction: upsert the run (the root span's fields once it has arrived,
+//! Per request, in one transaction, each statement for all its traces at once: upsert the run (the root span's fields once it has arrived,
 //! provisional ones before), insert its new steps and their failures (ids derived from the span
 //! ids, so a resent span changes nothing), keep the run-level failure of a root in ERROR only
 //! while no step failed, renumber `seq` by start time (the unique (run_id, seq) check deferred
@@ -29,13 +29,15 @@ pub enum TraceOutcome {
 #[derive(QueryableByName)]
 struct Upserted {
     #[diesel(sql_type = SqlUuid)]
-    #[expect(dead_code, reason = "only whether a row came back matters")]
     run_id: Uuid,
 }
 
-const UPSERT_RUN: &str = "INSERT INTO agent_runs AS r \
+const UPSERT_RUNS: &str = "INSERT INTO agent_runs AS r \
     (run_id, agent_id, agent_version, environment, status, started_at, ended_at, source, otlp_root, otlp_root_error, last_span_at) \
-    VALUES ($1, $2, $3, $4, 'running', $5, $6, 'otlp', $7, $8, now()) \
+    SELECT u.run_id, u.agent_id, u.agent_version, u.environment, 'running', u.started_at, u.ended_at, 'otlp', \
+    u.otlp_root, u.otlp_root_error, now() FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], \
+    $5::timestamptz[], $6::timestamptz[], $7::bool[], $8::bool[]) \
+    AS u (run_id, agent_id, agent_version, environment, started_at, ended_at, otlp_root, otlp_root_error) \
     ON CONFLICT (run_id) DO UPDATE SET \
     agent_id = CASE WHEN EXCLUDED.otlp_root THEN EXCLUDED.agent_id ELSE r.agent_id END, \
     agent_version = CASE WHEN EXCLUDED.otlp_root THEN EXCLUDED.agent_version ELSE r.agent_version END, \
@@ -61,8 +63,8 @@ const INSERT_FAILURES: &str = "INSERT INTO agent_failures (failure_id, run_id, s
 
 /// seq follows start time (span id breaking ties); only rows whose seq changes are written.
 const RENUMBER: &str = "UPDATE agent_steps s SET seq = o.seq FROM \
-    (SELECT step_id, (row_number() OVER (ORDER BY started_at, span_id, step_id) - 1)::int4 AS seq \
-     FROM agent_steps WHERE run_id = $1) o \
+    (SELECT step_id, (row_number() OVER (PARTITION BY run_id ORDER BY started_at, span_id, step_id) - 1)::int4 AS seq \
+     FROM agent_steps WHERE run_id = ANY($1)) o \
     WHERE s.step_id = o.step_id AND s.seq <> o.seq";
 
 /// A failed step is a failure row with a step.
@@ -78,7 +80,7 @@ fn recompute_sql() -> String {
          ended_at = CASE WHEN r.otlp_root THEN r.ended_at \
                          WHEN r.otlp_finalized THEN greatest(r.started_at, (SELECT max(s.ended_at) FROM agent_steps s WHERE s.run_id = r.run_id)) \
                          ELSE NULL END \
-         WHERE r.run_id = $1"
+         WHERE r.run_id = ANY($1)"
     )
 }
 
@@ -119,11 +121,15 @@ pub async fn write_traces(
                 prepared("SET CONSTRAINTS uq_agent_steps_run_id_seq DEFERRED")
                     .execute(conn)
                     .await?;
-                let mut outcomes = vec![TraceOutcome::Stored; traces.len()];
-                for &i in &order {
-                    outcomes[i] = write_trace(conn, &traces[i]).await?;
-                }
-                Ok(outcomes)
+                let sorted: Vec<&TraceUpdate> = order.iter().map(|&i| &traces[i]).collect();
+                let stored = write_set(conn, &sorted).await?;
+                Ok(traces
+                    .iter()
+                    .map(|t| match stored.contains(&t.run_id) {
+                        true => TraceOutcome::Stored,
+                        false => TraceOutcome::NativeRun,
+                    })
+                    .collect())
             })
             .await;
         match result {
@@ -133,39 +139,36 @@ pub async fn write_traces(
     }
 }
 
+/// A failure to insert: its id, run, step (none for a run-level failure) and what it says.
+type NewFailure<'a> = (Uuid, Uuid, Option<Uuid>, &'a SpanFailure);
+
 async fn insert_failures(
     conn: &mut AsyncPgConnection,
-    run_id: Uuid,
-    failures: &[(Uuid, Option<Uuid>, &SpanFailure)],
+    failures: &[NewFailure<'_>],
 ) -> QueryResult<()> {
     if failures.is_empty() {
         return Ok(());
     }
     prepared(INSERT_FAILURES)
-        .bind::<Array<SqlUuid>, _>(failures.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
-        .bind::<Array<SqlUuid>, _>(vec![run_id; failures.len()])
-        .bind::<Array<Nullable<SqlUuid>>, _>(
+        .bind::<Array<SqlUuid>, _>(failures.iter().map(|f| f.0).collect::<Vec<_>>())
+        .bind::<Array<SqlUuid>, _>(failures.iter().map(|f| f.1).collect::<Vec<_>>())
+        .bind::<Array<Nullable<SqlUuid>>, _>(failures.iter().map(|f| f.2).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
             failures
                 .iter()
-                .map(|(_, step, _)| *step)
+                .map(|f| f.3.failure_type.as_str())
                 .collect::<Vec<_>>(),
         )
         .bind::<Array<Text>, _>(
             failures
                 .iter()
-                .map(|(_, _, f)| f.failure_type.as_str())
+                .map(|f| f.3.code.as_str())
                 .collect::<Vec<_>>(),
         )
         .bind::<Array<Text>, _>(
             failures
                 .iter()
-                .map(|(_, _, f)| f.code.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind::<Array<Text>, _>(
-            failures
-                .iter()
-                .map(|(_, _, f)| f.message.as_str())
+                .map(|f| f.3.message.as_str())
                 .collect::<Vec<_>>(),
         )
         .execute(conn)
@@ -173,32 +176,68 @@ async fn insert_failures(
         .map(drop)
 }
 
-async fn write_trace(
+/// Writes traces sorted by run_id; returns the run_ids stored (the others are native runs).
+async fn write_set(
     conn: &mut AsyncPgConnection,
-    trace: &TraceUpdate,
-) -> QueryResult<TraceOutcome> {
-    let run = trace.root.as_ref().unwrap_or(&trace.fallback);
-    let has_root = trace.root.is_some();
-    let upserted: Vec<Upserted> = prepared(UPSERT_RUN)
-        .bind::<SqlUuid, _>(trace.run_id)
-        .bind::<Text, _>(&run.agent_id)
-        .bind::<Text, _>(&run.agent_version)
-        .bind::<Text, _>(&run.environment)
-        .bind::<Timestamptz, _>(run.started_at)
-        .bind::<Nullable<Timestamptz>, _>(has_root.then_some(run.ended_at))
-        .bind::<Bool, _>(has_root)
-        .bind::<Bool, _>(trace.root.as_ref().is_some_and(|r| r.failure.is_some()))
+    traces: &[&TraceUpdate],
+) -> QueryResult<Vec<Uuid>> {
+    let runs: Vec<(&TraceUpdate, &super::map::Root)> = traces
+        .iter()
+        .map(|t| (*t, t.root.as_ref().unwrap_or(&t.fallback)))
+        .collect();
+    let upserted: Vec<Upserted> = prepared(UPSERT_RUNS)
+        .bind::<Array<SqlUuid>, _>(runs.iter().map(|(t, _)| t.run_id).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(
+            runs.iter()
+                .map(|(_, r)| r.agent_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(
+            runs.iter()
+                .map(|(_, r)| r.agent_version.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Text>, _>(
+            runs.iter()
+                .map(|(_, r)| r.environment.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Timestamptz>, _>(runs.iter().map(|(_, r)| r.started_at).collect::<Vec<_>>())
+        .bind::<Array<Nullable<Timestamptz>>, _>(
+            runs.iter()
+                .map(|(t, r)| t.root.is_some().then_some(r.ended_at))
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Bool>, _>(
+            runs.iter()
+                .map(|(t, _)| t.root.is_some())
+                .collect::<Vec<_>>(),
+        )
+        .bind::<Array<Bool>, _>(
+            runs.iter()
+                .map(|(t, _)| t.root.as_ref().is_some_and(|r| r.failure.is_some()))
+                .collect::<Vec<_>>(),
+        )
         .load(conn)
         .await?;
-    if upserted.is_empty() {
-        return Ok(TraceOutcome::NativeRun);
+    let stored: Vec<Uuid> = upserted.into_iter().map(|u| u.run_id).collect();
+    let traces: Vec<&TraceUpdate> = traces
+        .iter()
+        .copied()
+        .filter(|t| stored.contains(&t.run_id))
+        .collect();
+    if traces.is_empty() {
+        return Ok(stored);
     }
 
-    let steps = &trace.steps;
+    let steps: Vec<(Uuid, &super::map::SpanStep)> = traces
+        .iter()
+        .flat_map(|t| t.steps.iter().map(|s| (t.run_id, s)))
+        .collect();
     if !steps.is_empty() {
         prepared(INSERT_STEPS)
-            .bind::<Array<SqlUuid>, _>(steps.iter().map(|s| s.step_id).collect::<Vec<_>>())
-            .bind::<Array<SqlUuid>, _>(vec![trace.run_id; steps.len()])
+            .bind::<Array<SqlUuid>, _>(steps.iter().map(|(_, s)| s.step_id).collect::<Vec<_>>())
+            .bind::<Array<SqlUuid>, _>(steps.iter().map(|(run, _)| *run).collect::<Vec<_>>())
             // Placeholders past any existing seq; RENUMBER sets the real order below.
             .bind::<Array<Int4>, _>(
                 (0..steps.len())
@@ -208,77 +247,107 @@ async fn write_trace(
             .bind::<Array<Text>, _>(
                 steps
                     .iter()
-                    .map(|s| s.step_type.as_str())
+                    .map(|(_, s)| s.step_type.as_str())
                     .collect::<Vec<_>>(),
             )
-            .bind::<Array<Text>, _>(steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>())
-            .bind::<Array<Int4>, _>(steps.iter().map(|s| s.latency_ms).collect::<Vec<_>>())
-            .bind::<Array<Timestamptz>, _>(steps.iter().map(|s| s.started_at).collect::<Vec<_>>())
-            .bind::<Array<Timestamptz>, _>(steps.iter().map(|s| s.ended_at).collect::<Vec<_>>())
-            .bind::<Array<Jsonb>, _>(steps.iter().map(|s| &s.metadata).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(
+                steps
+                    .iter()
+                    .map(|(_, s)| s.name.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind::<Array<Int4>, _>(steps.iter().map(|(_, s)| s.latency_ms).collect::<Vec<_>>())
+            .bind::<Array<Timestamptz>, _>(
+                steps.iter().map(|(_, s)| s.started_at).collect::<Vec<_>>(),
+            )
+            .bind::<Array<Timestamptz>, _>(
+                steps.iter().map(|(_, s)| s.ended_at).collect::<Vec<_>>(),
+            )
+            .bind::<Array<Jsonb>, _>(steps.iter().map(|(_, s)| &s.metadata).collect::<Vec<_>>())
             .bind::<Array<Nullable<Text>>, _>(
                 steps
                     .iter()
-                    .map(|s| Some(s.span_id.as_str()))
+                    .map(|(_, s)| Some(s.span_id.as_str()))
                     .collect::<Vec<_>>(),
             )
             .bind::<Array<Nullable<Text>>, _>(
                 steps
                     .iter()
-                    .map(|s| s.parent_span_id.as_deref())
+                    .map(|(_, s)| s.parent_span_id.as_deref())
                     .collect::<Vec<_>>(),
             )
             .bind::<Array<Nullable<Text>>, _>(
-                steps.iter().map(|s| s.model.as_deref()).collect::<Vec<_>>(),
+                steps
+                    .iter()
+                    .map(|(_, s)| s.model.as_deref())
+                    .collect::<Vec<_>>(),
             )
             .bind::<Array<Nullable<Int4>>, _>(
-                steps.iter().map(|s| s.input_tokens).collect::<Vec<_>>(),
+                steps
+                    .iter()
+                    .map(|(_, s)| s.input_tokens)
+                    .collect::<Vec<_>>(),
             )
             .bind::<Array<Nullable<Int4>>, _>(
-                steps.iter().map(|s| s.output_tokens).collect::<Vec<_>>(),
+                steps
+                    .iter()
+                    .map(|(_, s)| s.output_tokens)
+                    .collect::<Vec<_>>(),
             )
             .execute(conn)
             .await?;
     }
-    let step_failures: Vec<(Uuid, Option<Uuid>, &SpanFailure)> = steps
+    let step_failures: Vec<NewFailure<'_>> = steps
         .iter()
-        .filter_map(|s| {
+        .filter_map(|(run, s)| {
             Some((
                 derived_id(s.step_id.as_bytes(), &[], "failure"),
+                *run,
                 Some(s.step_id),
                 s.failure.as_ref()?,
             ))
         })
         .collect();
-    insert_failures(conn, trace.run_id, &step_failures).await?;
+    insert_failures(conn, &step_failures).await?;
 
     // The run-level failure of a root in ERROR stands only while no step failed.
-    let root_failure_id = derived_id(trace.run_id.as_bytes(), &[], "root-failure");
-    if let Some(root) = &trace.root {
-        prepared("DELETE FROM agent_failures WHERE failure_id = $1")
-            .bind::<SqlUuid, _>(root_failure_id)
+    let root_failure = |t: &TraceUpdate| derived_id(t.run_id.as_bytes(), &[], "root-failure");
+    let with_root: Vec<Uuid> = traces
+        .iter()
+        .filter(|t| t.root.is_some())
+        .map(|t| root_failure(t))
+        .collect();
+    if !with_root.is_empty() {
+        prepared("DELETE FROM agent_failures WHERE failure_id = ANY($1)")
+            .bind::<Array<SqlUuid>, _>(&with_root)
             .execute(conn)
             .await?;
-        if let Some(failure) = &root.failure {
-            insert_failures(conn, trace.run_id, &[(root_failure_id, None, failure)]).await?;
-        }
+        let root_failures: Vec<NewFailure<'_>> = traces
+            .iter()
+            .filter_map(|t| {
+                let failure = t.root.as_ref()?.failure.as_ref()?;
+                Some((root_failure(t), t.run_id, None, failure))
+            })
+            .collect();
+        insert_failures(conn, &root_failures).await?;
     }
+    let ids: Vec<Uuid> = traces.iter().map(|t| t.run_id).collect();
+    let root_ids: Vec<Uuid> = traces.iter().map(|t| root_failure(t)).collect();
     prepared(
-        "DELETE FROM agent_failures WHERE failure_id = $1 AND EXISTS \
-         (SELECT 1 FROM agent_failures f WHERE f.run_id = $2 AND f.step_id IS NOT NULL)",
+        "DELETE FROM agent_failures a WHERE a.failure_id = ANY($1) AND EXISTS \
+         (SELECT 1 FROM agent_failures f WHERE f.run_id = a.run_id AND f.step_id IS NOT NULL)",
     )
-    .bind::<SqlUuid, _>(root_failure_id)
-    .bind::<SqlUuid, _>(trace.run_id)
+    .bind::<Array<SqlUuid>, _>(&root_ids)
     .execute(conn)
     .await?;
 
     prepared(RENUMBER)
-        .bind::<SqlUuid, _>(trace.run_id)
+        .bind::<Array<SqlUuid>, _>(&ids)
         .execute(conn)
         .await?;
     prepared(recompute_sql())
-        .bind::<SqlUuid, _>(trace.run_id)
+        .bind::<Array<SqlUuid>, _>(&ids)
         .execute(conn)
         .await?;
-    Ok(TraceOutcome::Stored)
+    Ok(stored)
 }
