@@ -65,7 +65,7 @@ const INSERT_FAILURES: &str = "INSERT INTO agent_failures (failure_id, run_id, s
 const RENUMBER: &str = "UPDATE agent_steps s SET seq = o.seq FROM \
     (SELECT step_id, (row_number() OVER (PARTITION BY run_id ORDER BY started_at, span_id, step_id) - 1)::int4 AS seq \
      FROM agent_steps WHERE run_id = ANY($1)) o \
-    WHERE s.step_id = o.step_id AND s.seq <> o.seq";
+    WHERE s.run_id = ANY($1) AND s.step_id = o.step_id AND s.seq <> o.seq";
 
 /// A failed step is a failure row with a step.
 const FAILED_STEP: &str =
