@@ -41,9 +41,10 @@ pub async fn compact(pool: &PgPool) -> Result<usize, String> {
     }
 }
 
-/// Runs [`compact`] every [`INTERVAL`] until the task is dropped.
+/// Runs [`compact`] every [`INTERVAL`], the first time one interval after startup (when the pool
+/// is busiest opening connections), until the task is dropped.
 pub async fn run(pool: PgPool) {
-    let mut tick = tokio::time::interval(INTERVAL);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + INTERVAL, INTERVAL);
     loop {
         tick.tick().await;
         match compact(&pool).await {

@@ -29,7 +29,12 @@ async fn a_database_outage_gives_503s_then_recovers_without_a_restart() {
     config.database.acquire_timeout_ms = 500;
     let app = spawn_app_on(db, config).await;
 
-    assert_eq!(app.post_run(&sample_run(2, "success")).await.status(), 201);
+    // Up before the outage (a fresh cluster on a loaded machine may first need a moment).
+    let up = eventually(Duration::from_secs(10), || async {
+        app.post_run(&sample_run(2, "success")).await.status() == 201
+    })
+    .await;
+    assert!(up, "the service stores runs before the outage");
     cluster.stop();
 
     for _ in 0..3 {
