@@ -16,13 +16,10 @@ use crate::db::prepared::prepared;
 use crate::model::RunStatus;
 
 /// Percentiles of a distribution, in milliseconds; null when there is no data.
-#[derive(Debug, Default, PartialEq, Serialize, ToSchema, QueryableByName)]
+#[derive(Debug, Default, PartialEq, Serialize, ToSchema)]
 pub struct Percentiles {
-    #[diesel(sql_type = Nullable<Double>)]
     pub p50: Option<f64>,
-    #[diesel(sql_type = Nullable<Double>)]
     pub p95: Option<f64>,
-    #[diesel(sql_type = Nullable<Double>)]
     pub p99: Option<f64>,
 }
 
@@ -50,13 +47,10 @@ pub struct Stats {
 }
 
 /// Token usage of the steps of one model.
-#[derive(Debug, PartialEq, Serialize, ToSchema, QueryableByName)]
+#[derive(Debug, PartialEq, Serialize, ToSchema)]
 pub struct ModelUsage {
-    #[diesel(sql_type = BigInt)]
     pub steps: i64,
-    #[diesel(sql_type = BigInt)]
     pub input_tokens: i64,
-    #[diesel(sql_type = BigInt)]
     pub output_tokens: i64,
 }
 
@@ -292,7 +286,10 @@ fn percentiles(values: Option<Vec<Option<f64>>>) -> Percentiles {
 pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryResult<Stats> {
     let (sql, binds) = stats_sql(filter);
     let totals: Totals = apply_binds(prepared(sql), binds).get_result(conn).await?;
-    let counters = totals.counters.as_object().cloned().unwrap_or_default();
+    let counters = match totals.counters {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
     let mut stats = Stats {
         total_runs: 0,
         total_failures: 0,

@@ -8,6 +8,8 @@
 //! to commit), and recompute status: root ERROR → failure; else a failed step → partial; else
 //! success; `running` until the root arrives or the finalizer closes the run.
 
+use std::collections::HashSet;
+
 use diesel::QueryableByName;
 use diesel::result::QueryResult;
 use diesel::sql_types::{Array, Bool, Int4, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
@@ -180,7 +182,7 @@ async fn insert_failures(
 async fn write_set(
     conn: &mut AsyncPgConnection,
     traces: &[&TraceUpdate],
-) -> QueryResult<Vec<Uuid>> {
+) -> QueryResult<HashSet<Uuid>> {
     let runs: Vec<(&TraceUpdate, &super::map::Root)> = traces
         .iter()
         .map(|t| (*t, t.root.as_ref().unwrap_or(&t.fallback)))
@@ -220,7 +222,7 @@ async fn write_set(
         )
         .load(conn)
         .await?;
-    let stored: Vec<Uuid> = upserted.into_iter().map(|u| u.run_id).collect();
+    let stored: HashSet<Uuid> = upserted.into_iter().map(|u| u.run_id).collect();
     let traces: Vec<&TraceUpdate> = traces
         .iter()
         .copied()
