@@ -42,10 +42,7 @@ fn run_body() -> Vec<u8> {
 
 fn benches(c: &mut Criterion) {
     let body = run_body();
-    let rules = Rules {
-        max_steps: 10_000,
-        privacy: PrivacyMode::Reject,
-    };
+    let rules = Rules::default();
     let mut group = c.benchmark_group("ingest");
     group.throughput(Throughput::Elements(1));
     group.bench_function("decode_and_validate_run_10_steps", |b| {
@@ -71,7 +68,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let request =
                 ExportTraceServiceRequest::decode(black_box(otlp.as_slice())).unwrap_or_default();
-            black_box(map_request(&request, PrivacyMode::Reject).traces.len())
+            black_box(map_request(&request, &Rules::default()).traces.len())
         })
     });
     group.finish();

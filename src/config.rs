@@ -197,6 +197,12 @@ pub struct PrivacyConfig {
 pub struct IngestConfig {
     pub max_batch_runs: usize,
     pub max_steps_per_run: usize,
+    /// Deepest nesting of objects and arrays in a step's metadata (the metadata object is 1).
+    pub max_metadata_depth: usize,
+    /// Largest step metadata, in bytes of its compact JSON.
+    pub max_metadata_bytes: usize,
+    /// Longest free-text string (a failure's `message`), in characters.
+    pub max_string_chars: usize,
     /// Writer tasks of the group commit of `POST /v1/runs` (concurrent transactions).
     pub group_commit_writers: usize,
     /// Most runs one group-commit transaction takes.
@@ -208,6 +214,9 @@ impl Default for IngestConfig {
         Self {
             max_batch_runs: 1000,
             max_steps_per_run: 10_000,
+            max_metadata_depth: 32,
+            max_metadata_bytes: 64 * 1024,
+            max_string_chars: 32 * 1024,
             group_commit_writers: 4,
             group_commit_max_runs: 256,
         }
@@ -235,12 +244,15 @@ pub struct OtlpConfig {
     /// An OTLP run still `running` (no root span yet) with no new span for this long is closed
     /// from the spans it has.
     pub finalize_after_s: u64,
+    /// Most spans one export request may carry (413 / INVALID_ARGUMENT above it).
+    pub max_spans_per_request: usize,
 }
 
 impl Default for OtlpConfig {
     fn default() -> Self {
         Self {
             finalize_after_s: 300,
+            max_spans_per_request: 20_000,
         }
     }
 }
@@ -308,6 +320,17 @@ impl Config {
         }
         if self.ingest.max_batch_runs == 0 {
             return invalid("ingest.max_batch_runs must be at least 1");
+        }
+        if self.ingest.max_metadata_depth == 0
+            || self.ingest.max_metadata_bytes < 2
+            || self.ingest.max_string_chars == 0
+        {
+            return invalid(
+                "ingest.max_metadata_depth and ingest.max_string_chars must be at least 1, ingest.max_metadata_bytes at least 2",
+            );
+        }
+        if self.otlp.max_spans_per_request == 0 {
+            return invalid("otlp.max_spans_per_request must be at least 1");
         }
         if self.otlp.finalize_after_s == 0 {
             return invalid("otlp.finalize_after_s must be at least 1");

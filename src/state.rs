@@ -42,10 +42,7 @@ impl AppState {
     }
 
     pub fn rules(&self) -> Rules {
-        Rules {
-            max_steps: self.config.ingest.max_steps_per_run,
-            privacy: self.config.privacy.mode,
-        }
+        Rules::new(&self.config.ingest, self.config.privacy.mode)
     }
 
     /// Runs `work` on a connection of the read pool, within [`Self::bounded`]'s limit.

@@ -91,6 +91,30 @@ fn describe_metrics() {
         "Privacy rule hits by rule (content_key, secret_value) and action."
     );
     describe_counter!(
+        "otlp_spans_received_total",
+        "OTLP spans received (stored or rejected)."
+    );
+    describe_counter!(
+        "otlp_spans_stored_total",
+        "OTLP spans stored as runs or steps."
+    );
+    describe_counter!(
+        "otlp_spans_rejected_total",
+        "OTLP spans rejected (invalid ids, or a trace that is a native run)."
+    );
+    describe_counter!(
+        "otlp_attributes_over_limit_total",
+        "OTLP span attributes dropped for ingest.max_metadata_depth or max_metadata_bytes."
+    );
+    describe_counter!(
+        "otlp_runs_finalized_total",
+        "OTLP runs closed by the finalizer (no root span within otlp.finalize_after_s)."
+    );
+    describe_counter!(
+        "otlp_grpc_requests_total",
+        "OTLP/gRPC export calls by status code."
+    );
+    describe_counter!(
         "http_requests_total",
         "HTTP requests by role, method, route pattern and status."
     );

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::privacy::{Rule, Scan};
 use super::{FailureType, NewFailure, NewRun, NewStep, RunStatus, StepType, timestamp};
-use crate::config::PrivacyMode;
+use crate::config::{IngestConfig, PrivacyMode};
 
 /// One problem with a request, in FastAPI's shape.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -35,7 +35,29 @@ impl FieldError {
 #[derive(Clone, Copy, Debug)]
 pub struct Rules {
     pub max_steps: usize,
+    pub max_metadata_depth: usize,
+    pub max_metadata_bytes: usize,
+    pub max_string_chars: usize,
     pub privacy: PrivacyMode,
+}
+
+impl Rules {
+    pub fn new(ingest: &IngestConfig, privacy: PrivacyMode) -> Self {
+        Self {
+            max_steps: ingest.max_steps_per_run,
+            max_metadata_depth: ingest.max_metadata_depth,
+            max_metadata_bytes: ingest.max_metadata_bytes,
+            max_string_chars: ingest.max_string_chars,
+            privacy,
+        }
+    }
+}
+
+impl Default for Rules {
+    /// The configuration's defaults.
+    fn default() -> Self {
+        Self::new(&IngestConfig::default(), PrivacyMode::default())
+    }
 }
 
 /// A valid run and how many values the privacy policy redacted in it.
@@ -483,8 +505,19 @@ impl Validator {
         let metadata = match obj.remove("metadata") {
             None | Some(Value::Null) => Some(Value::Object(Map::new())),
             Some(mut meta @ Value::Object(_)) => {
-                // `has_nul` first: the common case allocates no path.
-                if let Some(nul_at) = has_nul(&meta)
+                let shape = Shape::of(&meta);
+                if shape.depth > self.rules.max_metadata_depth {
+                    self.error(
+                        &meta_path,
+                        "metadata_too_deep",
+                        format!(
+                            "Metadata should nest at most {} levels (ingest.max_metadata_depth), not {}",
+                            self.rules.max_metadata_depth, shape.depth
+                        ),
+                    );
+                    None
+                } else if let Some(nul_at) = shape
+                    .nul
                     .then(|| find_nul(&meta, &mut Vec::new()))
                     .flatten()
                 {
@@ -492,6 +525,16 @@ impl Validator {
                         &[meta_path.as_slice(), &nul_at].concat(),
                         "string_nul",
                         "Strings and keys should not contain the NUL character (\\u0000)",
+                    );
+                    None
+                } else if let Some(bytes) = json_size_over(&meta, self.rules.max_metadata_bytes) {
+                    self.error(
+                        &meta_path,
+                        "metadata_too_large",
+                        format!(
+                            "Metadata should take at most {} bytes as JSON (ingest.max_metadata_bytes), not {bytes}",
+                            self.rules.max_metadata_bytes
+                        ),
                     );
                     None
                 } else {
@@ -560,7 +603,8 @@ impl Validator {
             FailureType::parse,
         );
         let failure_code = self.string(&mut obj, path, "failure_code", 1, 100, true);
-        let mut message = self.string(&mut obj, path, "message", 1, usize::MAX, true);
+        let max_chars = self.rules.max_string_chars;
+        let mut message = self.string(&mut obj, path, "message", 1, max_chars, true);
         if let Some(text) = message.as_mut() {
             let loc = self.at(&[path, &[Value::from("message")]].concat());
             self.scan.text(text, self.rules.privacy, &loc);
@@ -575,14 +619,61 @@ impl Validator {
     }
 }
 
-/// Whether any key or string of `value` holds a NUL character, without building a path.
-fn has_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(has_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
+/// What one walk over a metadata value finds: how deep it nests (a scalar is 0, `{}` is 1) and
+/// whether any key or string holds a NUL character. No allocation.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Shape {
+    pub depth: usize,
+    pub nul: bool,
+}
+
+impl Shape {
+    pub fn of(value: &Value) -> Shape {
+        let inner = |items: &mut dyn Iterator<Item = (Option<&String>, &Value)>| {
+            let mut shape = Shape::default();
+            for (key, item) in items {
+                let child = Shape::of(item);
+                shape.depth = shape.depth.max(child.depth);
+                shape.nul |= child.nul || key.is_some_and(|k| k.contains('\0'));
+            }
+            Shape {
+                depth: shape.depth + 1,
+                nul: shape.nul,
+            }
+        };
+        match value {
+            Value::String(s) => Shape {
+                depth: 0,
+                nul: s.contains('\0'),
+            },
+            Value::Array(items) => inner(&mut items.iter().map(|v| (None, v))),
+            Value::Object(map) => inner(&mut map.iter().map(|(k, v)| (Some(k), v))),
+            _ => Shape::default(),
+        }
     }
+}
+
+/// The size of `value` as compact JSON, in bytes: counted, not built.
+pub fn json_size<T: Serialize + ?Sized>(value: &T) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing to a counter cannot fail, and a `Value` always serializes.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
+}
+
+/// The size of `value` as compact JSON when it is over `max` bytes.
+pub fn json_size_over(value: &Value, max: usize) -> Option<usize> {
+    Some(json_size(value)).filter(|&n| n > max)
 }
 
 /// The location of the first NUL character in any key or string of `value`.
@@ -616,6 +707,9 @@ mod tests {
 
     const RULES: Rules = Rules {
         max_steps: 100,
+        max_metadata_depth: 4,
+        max_metadata_bytes: 1000,
+        max_string_chars: 500,
         privacy: PrivacyMode::Reject,
     };
 
@@ -784,7 +878,7 @@ mod tests {
     fn too_many_steps_is_one_error() {
         let rules = Rules {
             max_steps: 2,
-            privacy: PrivacyMode::Reject,
+            ..RULES
         };
         let got = parse_run(
             run(vec![step(0), step(1), step(2)]),
@@ -795,6 +889,49 @@ mod tests {
         .unwrap_or_default();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].kind, "too_long");
+    }
+
+    #[test]
+    fn metadata_depth_size_and_message_length_are_limited() {
+        // Depth 4 (the object, then three more levels) is the limit; 5 is one error at metadata.
+        let mut ok = step(0);
+        ok["metadata"] = json!({"a": {"b": [{"c": 1}]}});
+        assert_eq!(errors(run(vec![ok.clone()])), []);
+        assert_eq!(Shape::of(&ok["metadata"]).depth, 4);
+        let mut deep = step(0);
+        deep["metadata"] = json!({"a": {"b": [{"c": [1]}]}});
+        assert_eq!(
+            errors(run(vec![deep])),
+            [(
+                r#"["body","steps",0,"metadata"]"#.to_owned(),
+                "metadata_too_deep".to_owned()
+            )]
+        );
+        // Size is counted as compact JSON: 1000 bytes pass, 1001 do not.
+        let fill = |n: usize| json!({ "k": "x".repeat(n - r#"{"k":""}"#.len()) });
+        assert_eq!(json_size_over(&fill(1000), 1000), None);
+        assert_eq!(json_size_over(&fill(1001), 1000), Some(1001));
+        let mut big = step(0);
+        big["metadata"] = fill(1001);
+        assert_eq!(
+            errors(run(vec![big])),
+            [(
+                r#"["body","steps",0,"metadata"]"#.to_owned(),
+                "metadata_too_large".to_owned()
+            )]
+        );
+        let mut body = run(vec![]);
+        body["failures"] =
+            json!([{"failure_type": "tool", "failure_code": "x", "message": "é".repeat(500)}]);
+        assert_eq!(errors(body.clone()), []);
+        body["failures"][0]["message"] = json!("é".repeat(501));
+        assert_eq!(
+            errors(body),
+            [(
+                r#"["body","failures",0,"message"]"#.to_owned(),
+                "string_too_long".to_owned()
+            )]
+        );
     }
 
     #[test]
@@ -811,6 +948,7 @@ mod tests {
         let rules = Rules {
             max_steps: 10,
             privacy: PrivacyMode::Redact,
+            ..RULES
         };
         let parsed = parse_run(body, vec![], &rules).map_err(|e| format!("{e:?}"));
         assert_eq!(

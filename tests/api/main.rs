@@ -8,6 +8,7 @@ mod exporters;
 mod faults;
 mod helpers;
 mod ingest;
+mod limits;
 mod ops;
 mod otlp;
 #[path = "../support/pg.rs"]

@@ -850,3 +850,76 @@ async fn grpc_exports_are_stored_and_keys_are_checked() {
         (Some("travel-agent"), Some("partial"))
     );
 }
+
+#[tokio::test]
+async fn otlp_limits_spans_per_request_413_and_oversized_attributes_dropped_with_a_warning() {
+    let app = spawn_app_with(|c| {
+        c.otlp.max_spans_per_request = 4;
+        c.ingest.max_metadata_depth = 2;
+        c.ingest.max_metadata_bytes = 400;
+        c.ingest.max_string_chars = 50;
+    })
+    .await;
+    // Five spans in one request: 413 over HTTP, INVALID_ARGUMENT over gRPC; nothing stored.
+    let trace = trace_id();
+    let mut spans = agent_trace(trace);
+    spans.push(span(trace, 9, Some(1), "extra", 10, 10, vec![]));
+    let res = post_proto(&app, &request(spans.clone())).await;
+    assert_eq!(res.status(), 413);
+    let status = RpcStatus::decode(res.bytes().await.unwrap()).unwrap();
+    assert!(
+        status.message.contains("otlp.max_spans_per_request"),
+        "{}",
+        status.message
+    );
+    let mut client = TraceServiceClient::connect(app.grpc.clone()).await.unwrap();
+    let err = client.export(request(spans)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert_eq!(app.get_run(&uuid_of(trace)).await.status(), 404);
+
+    // Four spans pass; an attribute nested too deep and one too large are dropped, the span kept.
+    let mut spans = agent_trace(trace);
+    let list = |values| AnyValue {
+        value: Some(any_value::Value::KvlistValue(
+            opentelemetry_proto::tonic::common::v1::KeyValueList { values },
+        )),
+    };
+    // Metadata {"tool.schema": {"inner": {"x": 1}}} nests 3 levels; {"tool.shallow": {"x": 1}} 2.
+    let deep = list(vec![kv("inner", list(vec![kv("x", i(1))]))]);
+    spans[1]
+        .attributes
+        .push(kv("tool.shallow", list(vec![kv("x", i(1))])));
+    spans[1].attributes.push(kv("tool.schema", deep));
+    spans[1]
+        .attributes
+        .push(kv("tool.note", s(&"n".repeat(500))));
+    spans[2] = failed(spans[2].clone(), &"boom ".repeat(40));
+    let res = post_proto(&app, &request(spans)).await;
+    assert_eq!(res.status(), 200);
+    let answer = ExportTraceServiceResponse::decode(res.bytes().await.unwrap()).unwrap();
+    let warning = answer.partial_success.expect("a warning");
+    assert_eq!(warning.rejected_spans, 0);
+    assert!(
+        warning.error_message.contains("2 attributes were dropped"),
+        "{}",
+        warning.error_message
+    );
+    let run = get_run(&app, trace).await;
+    let steps = run["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 3);
+    let chat = steps
+        .iter()
+        .find(|s| s["metadata"]["gen_ai.provider.name"] == "openai")
+        .unwrap();
+    assert!(chat["metadata"].get("tool.schema").is_none());
+    assert_eq!(chat["metadata"]["tool.shallow"], json!({"x": 1}));
+    assert!(chat["metadata"].get("tool.note").is_none());
+    assert_eq!(chat["metadata"]["otel.span.kind"], "client");
+    let message = run["failures"][0]["message"].as_str().unwrap();
+    assert_eq!(message.chars().count(), 50, "{message}");
+    assert!(
+        app.get_metrics()
+            .await
+            .contains("otlp_attributes_over_limit_total")
+    );
+}

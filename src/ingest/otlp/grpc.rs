@@ -58,6 +58,7 @@ impl TraceService for OtlpGrpc {
             Ok(()) => match super::export(&self.state, request.get_ref()).await {
                 Ok(response) => Ok(Response::new(response)),
                 Err(ApiError::Unavailable(message)) => Err(Status::unavailable(message)),
+                Err(ApiError::TooLarge(message)) => Err(Status::invalid_argument(message)),
                 Err(err) => {
                     tracing::error!(error = %err, "OTLP/gRPC export failed");
                     Err(Status::internal("internal error"))

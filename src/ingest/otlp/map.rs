@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::config::PrivacyMode;
+use crate::model::input::{Rules, Shape, json_size};
 use crate::model::privacy::{self, REDACTED};
 use crate::model::{FailureType, StepType};
 
@@ -109,6 +110,8 @@ pub struct Mapped {
     pub rejected_spans: i64,
     pub rejection: Option<String>,
     pub dropped_attributes: u64,
+    /// Attributes dropped for `ingest.max_metadata_depth` / `max_metadata_bytes`.
+    pub over_limit_attributes: u64,
     pub redacted_values: u64,
 }
 
@@ -247,9 +250,10 @@ fn failure_of(
     span: &Span,
     attrs: &Attrs,
     step_type: StepType,
-    mode: PrivacyMode,
+    rules: &Rules,
     mapped: &mut Mapped,
 ) -> Option<SpanFailure> {
+    let mode = rules.privacy;
     let status = span.status.as_ref()?;
     if status.code != StatusCode::Error as i32 {
         return None;
@@ -263,10 +267,11 @@ fn failure_of(
         .str("error.type")
         .or_else(|| exception.as_ref().and_then(|e| e.str("exception.type")))
         .unwrap_or_else(|| "error".into());
-    let mut message = Some(clean(&status.message))
+    let message = Some(clean(&status.message))
         .filter(|m| !m.is_empty())
         .or_else(|| exception.as_ref().and_then(|e| e.str("exception.message")))
         .unwrap_or_else(|| "span status ERROR".into());
+    let mut message = cut(&message, rules.max_string_chars);
     if mode != PrivacyMode::Off {
         let n = privacy::redact_secrets(&mut message);
         if n > 0 {
@@ -292,7 +297,8 @@ fn count_privacy(rule: &'static str, action: &'static str) {
 }
 
 /// A span's metadata: its attributes but content; privacy applied.
-fn metadata_of(span: &Span, scope: &str, mode: PrivacyMode, mapped: &mut Mapped) -> Value {
+fn metadata_of(span: &Span, scope: &str, rules: &Rules, mapped: &mut Mapped) -> Value {
+    let mode = rules.privacy;
     let mut meta = Map::new();
     for kv in &span.attributes {
         let key = clean(&kv.key);
@@ -330,7 +336,31 @@ fn metadata_of(span: &Span, scope: &str, mode: PrivacyMode, mapped: &mut Mapped)
                 }
             }
         }
+        // Depth counts the metadata object itself, as for native runs.
+        if Shape::of(&value).depth + 1 > rules.max_metadata_depth {
+            mapped.over_limit_attributes += 1;
+            continue;
+        }
         meta.insert(key, value);
+    }
+    // Over the size limit: the largest attributes go first, until the rest fits.
+    let reserve = 128 + scope.len().min(255);
+    let budget = rules.max_metadata_bytes.saturating_sub(reserve);
+    let mut size = json_size(&meta);
+    if size > budget {
+        let mut by_size: Vec<(usize, String)> = meta
+            .iter()
+            .map(|(k, v)| (json_size(v) + k.len() + 4, k.clone()))
+            .collect();
+        by_size.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.0));
+        for (bytes, key) in by_size {
+            if size <= budget {
+                break;
+            }
+            meta.remove(&key);
+            size = size.saturating_sub(bytes);
+            mapped.over_limit_attributes += 1;
+        }
     }
     let kind = match span.kind {
         1 => "internal",
@@ -342,14 +372,14 @@ fn metadata_of(span: &Span, scope: &str, mode: PrivacyMode, mapped: &mut Mapped)
     };
     meta.insert("otel.span.kind".into(), Value::from(kind));
     if !scope.is_empty() {
-        meta.insert("otel.scope.name".into(), Value::from(scope));
+        meta.insert("otel.scope.name".into(), Value::from(cut(scope, 255)));
     }
     Value::Object(meta)
 }
 
 /// Maps a whole export request. Spans with invalid trace or span ids are rejected (counted for
 /// `partial_success`); nothing is rejected for privacy.
-pub fn map_request(request: &ExportTraceServiceRequest, mode: PrivacyMode) -> Mapped {
+pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped {
     let mut mapped = Mapped::default();
     let mut traces: Vec<TraceUpdate> = Vec::new();
     let mut index: HashMap<Uuid, usize> = HashMap::new();
@@ -423,7 +453,7 @@ pub fn map_request(request: &ExportTraceServiceRequest, mode: PrivacyMode) -> Ma
                 });
                 let trace = &mut traces[at];
                 let step_type = step_type(&attrs);
-                let failure = failure_of(span, &attrs, step_type, mode, &mut mapped);
+                let failure = failure_of(span, &attrs, step_type, rules, &mut mapped);
                 if span.parent_span_id.iter().all(|b| *b == 0) {
                     trace.root = Some(Root { failure, ..agent });
                     continue;
@@ -438,7 +468,7 @@ pub fn map_request(request: &ExportTraceServiceRequest, mode: PrivacyMode) -> Ma
                 let latency = (ended_at - started_at)
                     .whole_milliseconds()
                     .clamp(0, i128::from(i32::MAX)) as i32;
-                let metadata = metadata_of(span, scope, mode, &mut mapped);
+                let metadata = metadata_of(span, scope, rules, &mut mapped);
                 let name = if span.name.is_empty() {
                     step_type.as_str().to_owned()
                 } else {

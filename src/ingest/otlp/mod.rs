@@ -44,7 +44,19 @@ pub async fn export(
     request: &ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ApiError> {
     let started = Instant::now();
-    let mapped = map::map_request(request, state.config.privacy.mode);
+    let max_spans = state.config.otlp.max_spans_per_request;
+    let spans: usize = request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum();
+    if spans > max_spans {
+        return Err(ApiError::TooLarge(format!(
+            "An export request may carry at most {max_spans} spans (otlp.max_spans_per_request), not {spans}; send smaller batches"
+        )));
+    }
+    let mapped = map::map_request(request, &state.rules());
     let outcomes = match mapped.traces.is_empty() {
         true => Vec::new(),
         false => {
@@ -55,6 +67,16 @@ pub async fn export(
     };
     let mut rejected = mapped.rejected_spans;
     let mut message = mapped.rejection.clone();
+    if mapped.over_limit_attributes > 0 {
+        metrics::counter!("otlp_attributes_over_limit_total")
+            .increment(mapped.over_limit_attributes);
+        message.get_or_insert_with(|| {
+            format!(
+                "{} attributes were dropped: over ingest.max_metadata_depth or ingest.max_metadata_bytes",
+                mapped.over_limit_attributes
+            )
+        });
+    }
     let mut stored_spans = 0u64;
     for (trace, outcome) in mapped.traces.iter().zip(&outcomes) {
         let spans = (trace.steps.len() + usize::from(trace.root.is_some())) as u64;
@@ -82,7 +104,8 @@ pub async fn export(
         "traces ingested"
     );
     Ok(ExportTraceServiceResponse {
-        partial_success: (rejected > 0).then(|| ExportTracePartialSuccess {
+        // With no span rejected, a message is a warning (OTLP's partial success allows it).
+        partial_success: (rejected > 0 || message.is_some()).then(|| ExportTracePartialSuccess {
             rejected_spans: rejected,
             error_message: message.unwrap_or_default(),
         }),
@@ -163,7 +186,7 @@ fn error_response(encoding: Encoding, err: ApiError) -> HttpResponse {
         (status = 400, description = "An undecodable body: google.rpc.Status"),
         (status = 401, description = "No API key", body = Detail),
         (status = 403, description = "A wrong API key", body = Detail),
-        (status = 413, description = "Over server.max_body_bytes: google.rpc.Status"),
+        (status = 413, description = "Over server.max_body_bytes or otlp.max_spans_per_request: google.rpc.Status"),
         (status = 415, description = "Neither application/x-protobuf nor application/json"),
         (status = 503, description = "Database unavailable; retry after Retry-After: google.rpc.Status"),
     )
