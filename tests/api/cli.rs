@@ -288,6 +288,20 @@ async fn serve_until_sigterm_commits_in_flight_runs_and_exits_zero() {
 /// server is killed (SIGKILL, no graceful anything) while sixteen clients keep sending.
 #[tokio::test]
 async fn every_run_answered_201_is_stored_when_the_server_is_killed() {
+    signal_under_load("KILL").await;
+}
+
+/// SIGTERM under the same load: the server drains in-flight requests, exits 0, and every run it
+/// answered 201 is stored.
+#[tokio::test]
+async fn sigterm_under_load_exits_zero_and_keeps_every_acknowledged_run() {
+    let status = signal_under_load("TERM").await;
+    assert!(status.success(), "exit status {status:?}");
+}
+
+/// Sixteen clients send runs of ten steps; once 200 are stored the server gets `signal`.
+/// Checks that every run answered 201 is stored with all its steps; returns the exit status.
+async fn signal_under_load(signal: &str) -> std::process::ExitStatus {
     let db = TestDb::new();
     let dir = temp_dir();
     let port = free_port();
@@ -320,7 +334,7 @@ async fn every_run_answered_201_is_stored_when_the_server_is_killed() {
                     let run = sample_run(10, "success");
                     match client.post(&url).json(&run).send().await {
                         Ok(res) if res.status() == 201 => acknowledged.push(run_id_of(&run)),
-                        Ok(res) => assert_eq!(res.status(), 201, "before the kill"),
+                        Ok(res) => assert_eq!(res.status(), 201, "before the signal"),
                         Err(_) => break, // the server is gone
                     }
                 }
@@ -328,7 +342,7 @@ async fn every_run_answered_201_is_stored_when_the_server_is_killed() {
             })
         })
         .collect();
-    // Kill once runs are flowing, while requests are certainly in flight.
+    // Signal once runs are flowing, while requests are certainly in flight.
     let flowing = eventually(Duration::from_secs(20), || async {
         db.psql("SELECT count(*) FROM agent_runs")
             .parse::<i64>()
@@ -337,8 +351,15 @@ async fn every_run_answered_201_is_stored_when_the_server_is_killed() {
     })
     .await;
     assert!(flowing, "runs did not flow");
-    server.kill().unwrap();
-    server.wait().unwrap();
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap()
+        .unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 
     let mut acknowledged = Vec::new();
@@ -365,4 +386,5 @@ async fn every_run_answered_201_is_stored_when_the_server_is_killed() {
         (acknowledged.len() * 10).to_string(),
         "a run answered 201 lacks steps"
     );
+    status
 }

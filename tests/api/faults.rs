@@ -149,3 +149,134 @@ async fn an_exhausted_pool_gives_503_at_the_acquire_timeout_and_readyz_says_so()
     );
     assert_eq!(app.count("agent_runs", &run_id_of(&blocked_run)), 1);
 }
+
+/// What became of one request sent during the crash test.
+enum Outcome {
+    Stored(Value),
+    Unavailable,
+}
+
+/// PostgreSQL killed with SIGKILL under sustained ingest (eight clients, single runs and
+/// batches), then restarted: every run answered 2xx is there with all its steps; requests in
+/// the outage get 503 with Retry-After within the acquire timeout; the service recovers alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_under_load_loses_no_acknowledged_run() {
+    // PostgreSQL's durability defaults (fsync on): a crash, not a clean stop.
+    let mut cluster = PgCluster::start_with(&[]);
+    let admin = cluster.admin();
+    prepare_database(&admin, "crash");
+    let db = TestDb {
+        admin,
+        name: "crash".into(),
+    };
+    let mut config = test_config(&db);
+    config.database.acquire_timeout_ms = 1000;
+    let app = spawn_app_on(db, config).await;
+    let up = eventually(Duration::from_secs(10), || async {
+        app.post_run(&sample_run(1, "success")).await.status() == 201
+    })
+    .await;
+    assert!(up, "the service stores runs before the crash");
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..8)
+        .map(|client| {
+            let (http, ingest, stop) = (app.client.clone(), app.ingest.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut outcomes = Vec::new();
+                let mut slowest = Duration::ZERO;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let batch = client % 4 == 0;
+                    let runs: Vec<Value> = (0..if batch { 20 } else { 1 })
+                        .map(|_| sample_run(4, "success"))
+                        .collect();
+                    let started = Instant::now();
+                    let res = if batch {
+                        http.post(format!("{ingest}/v1/runs/batch"))
+                            .json(&serde_json::json!({ "runs": runs }))
+                    } else {
+                        http.post(format!("{ingest}/v1/runs")).json(&runs[0])
+                    }
+                    .timeout(Duration::from_secs(20))
+                    .send()
+                    .await
+                    .expect("every request is answered");
+                    slowest = slowest.max(started.elapsed());
+                    match res.status().as_u16() {
+                        200 | 201 if batch => {
+                            let body: Value = res.json().await.unwrap();
+                            for (run, result) in
+                                runs.into_iter().zip(body["results"].as_array().unwrap())
+                            {
+                                assert!(
+                                    matches!(result["status"].as_u64(), Some(200 | 201)),
+                                    "{result}"
+                                );
+                                outcomes.push(Outcome::Stored(run));
+                            }
+                        }
+                        200 | 201 => {
+                            outcomes.push(Outcome::Stored(runs.into_iter().next().unwrap()))
+                        }
+                        503 => {
+                            assert!(res.headers().contains_key("retry-after"));
+                            outcomes.push(Outcome::Unavailable);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                        other => panic!("status {other}: {:?}", res.text().await),
+                    }
+                }
+                (outcomes, slowest)
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::task::block_in_place(|| cluster.kill());
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // During the outage: a request is answered 503 within the acquire timeout (plus slack).
+    let started = Instant::now();
+    let res = app.post_run(&sample_run(1, "success")).await;
+    assert_503_soon(res, started, Duration::from_secs(3)).await;
+    tokio::task::block_in_place(|| cluster.start());
+    let recovered = eventually(Duration::from_secs(20), || async {
+        app.post_run(&sample_run(1, "success")).await.status() == 201
+    })
+    .await;
+    assert!(recovered, "ingest did not recover after the restart");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let mut stored = Vec::new();
+    let mut unavailable = 0;
+    for client in clients {
+        let (outcomes, slowest) = client.await.unwrap();
+        assert!(
+            slowest < Duration::from_secs(5),
+            "a request took {slowest:?}"
+        );
+        for outcome in outcomes {
+            match outcome {
+                Outcome::Stored(run) => stored.push(run),
+                Outcome::Unavailable => unavailable += 1,
+            }
+        }
+    }
+    eprintln!(
+        "crash test: {} runs acknowledged, {unavailable} answers 503",
+        stored.len()
+    );
+    assert!(unavailable > 0, "no request met the outage");
+    assert!(stored.len() > 100, "too little load: {} runs", stored.len());
+    // Every acknowledged run, with every step.
+    let ids: Vec<String> = stored
+        .iter()
+        .map(|r| format!("'{}'", run_id_of(r)))
+        .collect();
+    let found = app.db.psql(&format!(
+        "SELECT count(DISTINCT r.run_id) || ' ' || count(s.step_id) FROM agent_runs r \
+         JOIN agent_steps s USING (run_id) WHERE r.run_id IN ({})",
+        ids.join(",")
+    ));
+    assert_eq!(found, format!("{} {}", stored.len(), stored.len() * 4));
+}

@@ -261,6 +261,45 @@ impl PgCluster {
         }
     }
 
+    /// Crashes the server: SIGKILL to the postmaster and every backend, as the OOM killer
+    /// would; the next `start` runs crash recovery. Returns once all of them are gone.
+    pub fn kill(&mut self) {
+        let pid_file = self.root.join("data").join("postmaster.pid");
+        let pid = std::fs::read_to_string(&pid_file)
+            .ok()
+            .and_then(|s| s.lines().next().map(str::to_owned))
+            .expect("postmaster.pid");
+        // Stopped first, so that it forks no backend between the two kills.
+        let script = format!("kill -STOP {pid}; pkill -KILL -P {pid}; kill -KILL {pid}");
+        let out = Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .expect("kill");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Some(mut child) = self.server.take() {
+            let _ = child.wait();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Command::new("pgrep")
+            .args([
+                "-f",
+                &format!("postgres -D {}", self.root.join("data").display()),
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            assert!(
+                Instant::now() < deadline,
+                "postgres processes left after SIGKILL"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.root.join("postgres.log")).unwrap_or_default()
     }
