@@ -9,5 +9,5 @@ cd "$(dirname "$0")/.."
 if [ -z "${TEST_DATABASE_URL:-}" ]; then
   scripts/local-pg.sh install
 fi
-scripts/otel-venvs.sh
+scripts/venvs.sh
 cargo test --locked "$@"

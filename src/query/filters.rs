@@ -168,6 +168,21 @@ impl Problems {
         ));
     }
 
+    /// A free-text filter; empty is none. PostgreSQL text cannot hold NUL, so no stored value
+    /// could match one: a NUL is a 422, like everywhere else.
+    fn text(&mut self, pairs: &[(String, String)], name: &str) -> Option<String> {
+        let raw = last(pairs, name).filter(|v| !v.is_empty())?;
+        if raw.contains('\0') {
+            self.add(
+                name,
+                "string_nul",
+                "String should not contain the NUL character (\\u0000)",
+            );
+            return None;
+        }
+        Some(raw.to_owned())
+    }
+
     fn time(&mut self, pairs: &[(String, String)], name: &str) -> Option<OffsetDateTime> {
         let raw = last(pairs, name)?;
         let parsed = timestamp::parse(raw);
@@ -236,20 +251,15 @@ fn filter_from(
     with_status: bool,
     problems: &mut Problems,
 ) -> RunFilter {
-    let text = |name: &str| {
-        last(pairs, name)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
     RunFilter {
-        agent_id: text("agent_id"),
-        agent_version: text("agent_version"),
+        agent_id: problems.text(pairs, "agent_id"),
+        agent_version: problems.text(pairs, "agent_version"),
         status: if with_status {
             problems.choice(pairs, "status", RunStatus::VALUES, RunStatus::parse)
         } else {
             None
         },
-        environment: text("environment"),
+        environment: problems.text(pairs, "environment"),
         start_time: problems.time(pairs, "start_time"),
         end_time: problems.time(pairs, "end_time"),
         failure_type: problems.choice(
@@ -258,7 +268,7 @@ fn filter_from(
             FailureType::VALUES,
             FailureType::parse,
         ),
-        failure_code: text("failure_code"),
+        failure_code: problems.text(pairs, "failure_code"),
     }
 }
 
@@ -365,6 +375,30 @@ mod tests {
         };
         let names: Vec<String> = errors.iter().map(|e| e.loc[1].to_string()).collect();
         assert_eq!(names, [r#""status""#, r#""page_size""#, r#""page""#]);
+    }
+
+    #[test]
+    fn a_nul_in_any_text_filter_is_named() {
+        let query = "agent_id=a%00&agent_version=%00&environment=x%00y&failure_code=%00";
+        for parsed in [
+            parse_list(&p(query)).map(|_| ()),
+            parse_filter(&p(query), false).map(|_| ()),
+        ] {
+            let Err(ApiError::Validation(errors)) = parsed else {
+                panic!("expected 422")
+            };
+            let names: Vec<String> = errors.iter().map(|e| e.loc[1].to_string()).collect();
+            assert_eq!(
+                names,
+                [
+                    r#""agent_id""#,
+                    r#""agent_version""#,
+                    r#""environment""#,
+                    r#""failure_code""#
+                ]
+            );
+            assert!(errors.iter().all(|e| e.kind == "string_nul"));
+        }
     }
 
     #[test]

@@ -49,13 +49,6 @@ fn ingest_server(dir: &std::path::Path, db: &TestDb, port: u16) -> Command {
     cmd
 }
 
-fn temp_dir() -> std::path::PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("agenttracer-cli-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn version_and_help_for_every_command() {
     let dir = temp_dir();

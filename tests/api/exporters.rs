@@ -1,6 +1,6 @@
 //! Real OpenTelemetry exporters (the Python SDK's OTLP exporters over HTTP/protobuf, gRPC and
 //! HTTP/JSON) send an agent trace; it is read back through the query API. The environments are
-//! made by scripts/otel-venvs.sh (run by scripts/test.sh).
+//! made by scripts/venvs.sh (run by scripts/test.sh).
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,7 +16,7 @@ fn python(flavour: &str) -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!(".venv-otel-{flavour}/bin/python"));
     assert!(
         python.exists(),
-        "{} is missing: run scripts/otel-venvs.sh (scripts/test.sh does)",
+        "{} is missing: run scripts/venvs.sh (scripts/test.sh does)",
         python.display()
     );
     python

@@ -15,6 +15,13 @@ use uuid::Uuid;
 
 pub use crate::pg::*;
 
+/// A new empty directory under the system's temporary directory.
+pub fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("agenttracer-cli-{}", Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
 /// Creates a database ready for the service: the read-only role and its grants, then migrations.
 pub fn prepare_database(admin: &Admin, db: &str) {
     admin.psql("postgres", &format!("CREATE DATABASE {db}"));

@@ -119,3 +119,21 @@ async fn the_default_limits_let_ordinary_runs_through() {
     run["failure"]["message"] = json!("m".repeat(10_000));
     assert_eq!(app.post_run(&run).await.status(), 201);
 }
+
+/// Found by schemathesis: a NUL in a text filter reached PostgreSQL ("invalid byte sequence")
+/// and was a 500.
+#[tokio::test]
+async fn a_nul_in_a_query_filter_is_422_not_500() {
+    let app = spawn_app().await;
+    for path in [
+        "/v1/runs?environment=%C3%8Cf%00%0D&status=failure",
+        "/v1/runs?agent_id=a%00",
+        "/v1/stats?failure_code=%00",
+        "/v1/stats?agent_version=x%00y",
+    ] {
+        let res = app.get(&app.query, path).await;
+        assert_eq!(res.status(), 422, "{path}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["detail"][0]["type"], "string_nul", "{path}: {body}");
+    }
+}

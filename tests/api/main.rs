@@ -15,4 +15,5 @@ mod otlp;
 mod pg;
 mod query;
 mod replica;
+mod schema;
 mod tls;
