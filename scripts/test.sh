@@ -2,7 +2,10 @@
 # Runs every test: unit tests and the integration tests (tests/api), which start a PostgreSQL
 # of their own (initdb into a temporary directory) unless TEST_DATABASE_URL names one, and send
 # traces with the real OpenTelemetry Python exporters. Installs what is missing first: Debian's
-# PostgreSQL server, and the exporters' virtual environments. Arguments go to `cargo test`.
+# PostgreSQL server, and the Python virtual environments (exporters, schemathesis). Arguments go
+# to `cargo test`. The whole session's logs (cargo test's output, and every service the tests
+# run) are kept in target/test-logs/session and checked afterwards for the API keys and database
+# passwords the tests used (scripts/check-test-logs.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,4 +13,12 @@ if [ -z "${TEST_DATABASE_URL:-}" ]; then
   scripts/local-pg.sh install
 fi
 scripts/venvs.sh
-cargo test --locked "$@"
+
+export TEST_LOG_DIR="$PWD/target/test-logs/session"
+rm -rf "$TEST_LOG_DIR"
+mkdir -p "$TEST_LOG_DIR"
+status=0
+cargo test --locked "$@" 2>&1 | tee "$TEST_LOG_DIR/cargo-test.log" || status=$?
+[ "$status" -eq 0 ] || exit "$status"
+# With no arguments the whole suite ran, and there must be plenty to check.
+scripts/check-test-logs.py "$TEST_LOG_DIR" $([ $# -eq 0 ] && echo --full)

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod fuzzing;
 pub mod health;
 pub mod healthcheck;
 pub mod ingest;

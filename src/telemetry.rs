@@ -19,14 +19,34 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Installs the global subscriber; `RUST_LOG` overrides `log.level`. A second call does nothing.
+/// Dependencies whose debug logs carry request or row values, held at info.
+const QUIET: &str = "tokio_postgres=info,postgres_protocol=info,h2=info,hyper=info,tonic=info";
+
+/// Installs the global subscriber, writing to stderr; `RUST_LOG` overrides `log.level`. A
+/// second call does nothing.
 pub fn init_logging(cfg: &LogConfig) {
+    init_logging_to(cfg, std::io::stderr, true);
+}
+
+/// [`init_logging`] to any writer (the test harness captures a whole session's logs).
+pub fn init_logging_to<W>(cfg: &LogConfig, writer: W, ansi: bool)
+where
+    W: for<'a> tracing_subscriber::fmt::MakeWriter<'a> + Send + Sync + 'static,
+{
+    // tokio-postgres logs every statement's bound values at debug: the values of runs (metadata
+    // included) must never reach the logs, so it stays at info whatever `log.level` says
+    // (an explicit RUST_LOG still rules).
+    let mut level = normalize_level(&cfg.level);
+    if level == "debug" || level == "trace" {
+        level = format!("{level},{QUIET}");
+    }
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(normalize_level(&cfg.level)))
+        .or_else(|_| EnvFilter::try_new(&level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(ansi)
+        .with_writer(writer);
     let _ = match cfg.format {
         LogFormat::Json => builder
             .json()

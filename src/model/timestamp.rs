@@ -29,7 +29,7 @@ pub fn parse(text: &str) -> Option<OffsetDateTime> {
 
 /// UTC, whole microseconds, and within PostgreSQL's range for `timestamptz`.
 pub fn normalize(t: OffsetDateTime) -> Option<OffsetDateTime> {
-    let utc = t.to_offset(UtcOffset::UTC);
+    let utc = t.checked_to_offset(UtcOffset::UTC)?;
     utc.replace_nanosecond(utc.nanosecond() / 1000 * 1000).ok()
 }
 
@@ -67,6 +67,9 @@ mod tests {
             "2024-05-01",
             "12:30:00",
             "2024-05-01T12:30",
+            // Found by fuzzing: in UTC this is past year 9999, and converting it panicked.
+            "9999-12-31T23:59:59-23:59",
+            "-9999-01-01T00:00:00+23:59",
         ] {
             assert_eq!(parse(text), None, "{text}");
         }

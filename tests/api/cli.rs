@@ -89,13 +89,19 @@ fn config_prints_the_effective_configuration_with_secrets_masked() {
         .arg("config")
         .env(
             "DATABASE_URL",
-            "postgresql://writer:topsecret@db:5432/agent_observability",
+            format!(
+                "postgresql://writer:{}@db:5432/agent_observability",
+                secret("topsecret")
+            ),
         )
-        .env("API_KEY", "key-0123456789")
+        .env("API_KEY", secret("key-0123456789"))
         .env("AGENTTRACER_SERVER__QUERY_PORT", "9901")
         .output()
         .unwrap();
     assert!(out.status.success());
+    let mut log = session_log("config");
+    std::io::Write::write_all(&mut log, &out.stdout).unwrap();
+    std::io::Write::write_all(&mut log, &out.stderr).unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("postgresql://writer:***@db:5432/agent_observability"),
@@ -168,7 +174,7 @@ async fn serve_until_sigterm_commits_in_flight_runs_and_exits_zero() {
     let mut server = ingest_server(&dir, &db, port)
         .arg("serve")
         .env("AGENTTRACER_ROLE", "ingest")
-        .env("API_KEY", "cli-test-key-123456")
+        .env("API_KEY", secret("cli-test-key-123456"))
         .env("LOG_FORMAT", "json")
         .env("AGENTTRACER_DATABASE__LOCK_TIMEOUT_MS", "20000")
         .env("AGENTTRACER_DATABASE__STATEMENT_TIMEOUT_MS", "20000")
@@ -254,6 +260,7 @@ async fn serve_until_sigterm_commits_in_flight_runs_and_exits_zero() {
 
     // Logs: one JSON object per line, with request fields, and never a key or a password.
     let logs = std::fs::read_to_string(&log_path).unwrap();
+    std::io::Write::write_all(&mut session_log("sigterm-server"), logs.as_bytes()).unwrap();
     let mut completed = 0;
     for line in logs.lines() {
         let entry: Value =
@@ -301,8 +308,8 @@ async fn signal_under_load(signal: &str) -> std::process::ExitStatus {
     let mut server = ingest_server(&dir, &db, port)
         .args(["serve", "--role", "ingest"])
         .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(session_log("server-stdout"))
+        .stderr(session_log("server-stderr"))
         .spawn()
         .unwrap();
     let client = reqwest::Client::new();

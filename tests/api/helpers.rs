@@ -15,6 +15,64 @@ use uuid::Uuid;
 
 pub use crate::pg::*;
 
+/// Where this test session's logs go: `TEST_LOG_DIR` (scripts/test.sh sets it, and
+/// after the run checks every file there for the secrets listed in its `secrets` file), else
+/// `target/test-logs/<pid>`. On first use, the services the tests run in this process start
+/// logging there at debug level, through the product's own logging setup.
+pub fn log_dir() -> &'static std::path::Path {
+    static DIR: OnceLock<std::path::PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var_os("TEST_LOG_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("target/test-logs")
+                    .join(std::process::id().to_string())
+            });
+        std::fs::create_dir_all(&dir).expect("log dir");
+        let file = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(dir.join(format!("in-process-{}.log", std::process::id())))
+            .expect("log file");
+        let cfg = agenttracer::config::LogConfig {
+            level: "debug".into(),
+            ..Default::default()
+        };
+        agenttracer::telemetry::init_logging_to(&cfg, std::sync::Mutex::new(file), false);
+        for secret in [ADMIN_PASSWORD, READER_PASSWORD, METADATA_CANARY] {
+            record_secret(&dir, secret);
+        }
+        dir
+    })
+}
+
+fn record_secret(dir: &std::path::Path, secret: &str) {
+    use std::io::Write;
+    let mut file = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("secrets"))
+        .expect("secrets file");
+    writeln!(file, "{secret}").expect("secret recorded");
+}
+
+/// A metadata value of every sample run: values must never be logged, so the session's logs
+/// are checked for it as for a secret.
+pub const METADATA_CANARY: &str = "canary-value-5f3a9c";
+
+/// Lists a secret (an API key, a password) that must never appear in this session's logs.
+pub fn secret(secret: &str) -> &str {
+    record_secret(log_dir(), secret);
+    secret
+}
+
+/// A file in the session's log directory for a spawned process's output.
+pub fn session_log(name: &str) -> std::fs::File {
+    std::fs::File::create(log_dir().join(format!("{name}-{}.log", Uuid::new_v4().simple())))
+        .expect("log file")
+}
+
 /// A new empty directory under the system's temporary directory.
 pub fn temp_dir() -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("agenttracer-cli-{}", Uuid::new_v4().simple()));
@@ -66,6 +124,7 @@ static SHARED: OnceLock<Shared> = OnceLock::new();
 
 fn shared() -> &'static Shared {
     SHARED.get_or_init(|| {
+        log_dir();
         let (admin, cluster) = match std::env::var("TEST_DATABASE_URL") {
             Ok(url) => {
                 let base = url
@@ -225,6 +284,17 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
 /// Runs the service on a multi-threaded runtime of its own, in a thread of its own, as `main`
 /// does: nothing it does depends on the test's runtime (which blocks in psql, and ends first).
 pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
+    // Logs are captured from the first service on.
+    log_dir();
+    for key in config
+        .auth
+        .ingest_keys
+        .expose()
+        .iter()
+        .chain(config.auth.query_keys.expose())
+    {
+        secret(key);
+    }
     let listeners: Vec<(Listener, TcpListener)> = config
         .server
         .role
@@ -388,7 +458,7 @@ pub fn sample_run(steps: usize, status: &str) -> Value {
                 "latency_ms": 10 * (i + 1),
                 "started_at": format!("2024-06-01T12:00:{:02}Z", i % 60),
                 "ended_at": format!("2024-06-01T12:00:{:02}.5Z", i % 60),
-                "metadata": {"model": "gpt-4o", "input_tokens": 100 + i, "output_tokens": 20, "nested": {"temperature": 0.2}}
+                "metadata": {"model": "gpt-4o", "input_tokens": 100 + i, "output_tokens": 20, "nested": {"temperature": 0.2}, "tag": METADATA_CANARY}
             })
         })
         .collect();

@@ -1,0 +1,191 @@
+//! What the fuzz targets (`fuzz/`, run by `scripts/fuzz.sh`) check, kept in the library so that
+//! every input they ever found lands as a regression test (`fuzz/regressions/`, replayed by
+//! this module's tests on stable Rust). Each function takes arbitrary bytes, decodes them as
+//! the service does and panics when a property breaks; a panic is a finding.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use serde_json::Value;
+
+use crate::config::{IngestConfig, PrivacyMode};
+use crate::ingest::otlp::map::{Mapped, map_request};
+use crate::model::input::{Rules, Shape, json_size, parse_run};
+use crate::model::privacy::Scan;
+
+/// Small limits, so that arbitrary inputs reach them.
+fn rules(privacy: PrivacyMode) -> Rules {
+    Rules {
+        max_steps: 64,
+        max_metadata_depth: 6,
+        max_metadata_bytes: 2048,
+        max_string_chars: 512,
+        ..Rules::new(&IngestConfig::default(), privacy)
+    }
+}
+
+const MODES: [PrivacyMode; 3] = [PrivacyMode::Reject, PrivacyMode::Redact, PrivacyMode::Off];
+
+fn no_nul(s: &str, what: &str) {
+    assert!(!s.contains('\0'), "NUL in {what}");
+}
+
+fn metadata_within(meta: &Value, rules: &Rules) {
+    assert!(meta.is_object(), "metadata is not an object");
+    let shape = Shape::of(meta);
+    assert!(!shape.nul, "NUL in metadata");
+    assert!(shape.depth <= rules.max_metadata_depth, "metadata too deep");
+    assert!(
+        json_size(meta) <= rules.max_metadata_bytes,
+        "metadata too large"
+    );
+}
+
+/// `POST /v1/runs`: JSON decoding, then validation under each privacy mode. A valid run is one
+/// PostgreSQL can store and the contract allows; an invalid one has errors located in the body.
+pub fn run_body(data: &[u8]) {
+    let Ok(value) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    for mode in MODES {
+        let rules = rules(mode);
+        match parse_run(value.clone(), vec![Value::from("body")], &rules) {
+            Err(errors) => {
+                assert!(!errors.is_empty(), "rejected without a reason");
+                for e in &errors {
+                    assert_eq!(e.loc.first(), Some(&Value::from("body")), "{e:?}");
+                }
+                let _ = serde_json::to_vec(&errors).expect("errors serialize");
+            }
+            Ok(parsed) => {
+                let run = parsed.run;
+                for (text, what, max) in [
+                    (&run.agent_id, "agent_id", 255),
+                    (&run.agent_version, "agent_version", 100),
+                    (&run.environment, "environment", 50),
+                ] {
+                    no_nul(text, what);
+                    assert!(text.chars().count() <= max, "{what} too long");
+                }
+                assert!(run.steps.len() <= rules.max_steps);
+                assert!(run.ended_at.is_none_or(|end| end >= run.started_at));
+                for (i, step) in run.steps.iter().enumerate() {
+                    assert_eq!(step.seq as usize, i, "seq is not 0..n-1");
+                    no_nul(&step.name, "step name");
+                    assert!((1..=255).contains(&step.name.chars().count()));
+                    assert!(step.latency_ms >= 0 && step.ended_at >= step.started_at);
+                    metadata_within(&step.metadata, &rules);
+                    if mode == PrivacyMode::Reject {
+                        let mut again = step.metadata.clone();
+                        let mut scan = Scan::default();
+                        scan.metadata(&mut again, PrivacyMode::Reject, &mut Vec::new());
+                        assert!(scan.violations.is_empty(), "stored metadata breaks privacy");
+                    }
+                }
+                let step_ids: Vec<_> = run.steps.iter().map(|s| s.step_id).collect();
+                for f in &run.failures {
+                    no_nul(&f.failure_code, "failure_code");
+                    no_nul(&f.message, "message");
+                    assert!(f.message.chars().count() <= rules.max_string_chars);
+                    assert!(f.step_id.is_none_or(|id| step_ids.contains(&id)));
+                }
+            }
+        }
+    }
+}
+
+/// `POST /v1/traces`: protobuf and JSON decoding, then the mapping of DESIGN §9. Every string
+/// that reaches the database is NUL-free and within its column, metadata within its limits, and
+/// no span is counted twice.
+pub fn otlp_body(data: &[u8]) {
+    let decoded = [
+        ExportTraceServiceRequest::decode(data).ok(),
+        serde_json::from_slice::<ExportTraceServiceRequest>(data).ok(),
+    ];
+    for request in decoded.into_iter().flatten() {
+        let spans: usize = request
+            .resource_spans
+            .iter()
+            .flat_map(|r| &r.scope_spans)
+            .map(|s| s.spans.len())
+            .sum();
+        for mode in MODES {
+            let rules = rules(mode);
+            let mapped = map_request(&request, &rules);
+            check_mapped(&mapped, spans, &rules);
+        }
+    }
+}
+
+fn check_mapped(mapped: &Mapped, spans: usize, rules: &Rules) {
+    assert!(mapped.spans() + mapped.rejected_spans.max(0) as usize <= spans);
+    for trace in &mapped.traces {
+        for root in trace.root.iter().chain([&trace.fallback]) {
+            for (text, what, max) in [
+                (&root.agent_id, "agent_id", 255),
+                (&root.agent_version, "agent_version", 100),
+                (&root.environment, "environment", 50),
+            ] {
+                no_nul(text, what);
+                assert!(text.chars().count() <= max, "{what} too long");
+            }
+            if let Some(f) = &root.failure {
+                no_nul(&f.code, "failure code");
+                no_nul(&f.message, "failure message");
+                assert!(f.code.chars().count() <= 100);
+                assert!(f.message.chars().count() <= rules.max_string_chars);
+            }
+        }
+        for step in &trace.steps {
+            no_nul(&step.name, "step name");
+            assert!(
+                (1..=255).contains(&step.name.chars().count()),
+                "step name length"
+            );
+            assert!(step.latency_ms >= 0 && step.ended_at >= step.started_at);
+            assert!(
+                step.model
+                    .as_ref()
+                    .is_none_or(|m| !m.contains('\0') && m.chars().count() <= 255)
+            );
+            metadata_within(&step.metadata, rules);
+            if let Some(f) = &step.failure {
+                no_nul(&f.message, "failure message");
+                assert!(f.message.chars().count() <= rules.max_string_chars);
+                assert!(f.code.chars().count() <= 100);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// Replays the seed corpora and every input a fuzzer ever found (`fuzz/regressions/<target>/`).
+    fn replay(target: &str, check: fn(&[u8])) -> usize {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+        let mut n = 0;
+        for dir in ["seeds", "regressions"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let data = std::fs::read(entry.path()).expect("readable input");
+                check(&data);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn run_body_corpus_and_regressions() {
+        assert!(replay("run_body", super::run_body) > 0);
+    }
+
+    #[test]
+    fn otlp_body_corpus_and_regressions() {
+        assert!(replay("otlp_body", super::otlp_body) > 0);
+    }
+}
