@@ -573,35 +573,63 @@ async fn reading_steps_and_failures_of_a_run() {
 #[tokio::test]
 async fn retention_purges_runs_older_than_its_days_with_their_steps() {
     let db = TestDb::new();
-    // Runs already stored before the service starts: three older than 30 days, one recent.
-    for days_ago in [40, 35, 31, 2] {
+    // Runs already stored before the service starts: 3,000 older than 30 days, one recent.
+    for (days_ago, n) in [(40, 1000), (35, 1000), (31, 1000), (2, 1)] {
         db.psql(&format!(
             "WITH r AS (INSERT INTO agent_runs (run_id, agent_id, agent_version, status, started_at) \
-             VALUES (gen_random_uuid(), 'old', '1', 'success', now() - interval '{days_ago} days') RETURNING run_id, started_at) \
+             SELECT gen_random_uuid(), 'old', '1', 'success', now() - interval '{days_ago} days' \
+             FROM generate_series(1, {n}) RETURNING run_id, started_at) \
              INSERT INTO agent_steps (step_id, run_id, seq, step_type, name, latency_ms, started_at, ended_at) \
              SELECT gen_random_uuid(), run_id, n, 'llm', 's', 1, started_at, started_at FROM r, generate_series(0, 1) n"
         ));
     }
     let mut config = test_config(&db);
     config.retention.days = Some(30);
-    config.retention.batch_size = 2; // several bounded batches
+    config.retention.batch_size = 50; // many bounded batches
     let app = spawn_app_on(db, config).await;
-    let purged = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
-        app.db.psql("SELECT count(*) FROM agent_runs") == "1"
-    })
-    .await;
-    assert!(purged, "old runs were not purged");
+    // Ingest goes on while the purge runs: every run is answered 201, promptly.
+    let mut sent = Vec::new();
+    while app
+        .db
+        .psql("SELECT count(*) FROM agent_runs WHERE agent_id = 'old'")
+        != "1"
+    {
+        let mut run = sample_run(2, "success");
+        let now = time::OffsetDateTime::now_utc();
+        let rfc = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        run["started_at"] = rfc(now - time::Duration::minutes(1)).into();
+        run["ended_at"] = rfc(now).into();
+        let started = std::time::Instant::now();
+        assert_eq!(app.post_run(&run).await.status(), 201);
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        sent.push(run);
+        assert!(sent.len() < 2000, "old runs were not purged");
+    }
+    assert!(!sent.is_empty());
     assert_eq!(
         app.db
-            .psql("SELECT count(*) FROM agent_runs WHERE started_at > now() - interval '3 days'"),
+            .psql("SELECT count(*) FROM agent_runs WHERE agent_id = 'old'"),
         "1",
         "the recent run stays"
     );
     assert_eq!(
-        app.db.psql("SELECT count(*) FROM agent_steps"),
+        app.db.psql("SELECT count(*) FROM agent_runs"),
+        (sent.len() + 1).to_string(),
+        "every run sent during the purge is stored"
+    );
+    assert_eq!(
+        app.db
+            .psql("SELECT count(*) FROM agent_steps s JOIN agent_runs r USING (run_id) WHERE r.agent_id = 'old'"),
         "2",
         "old runs' steps went with them"
     );
-    assert!(app.get_metrics().await.contains("runs_purged_total 3"));
+    assert_eq!(
+        app.db.psql("SELECT count(*) FROM agent_steps"),
+        (2 + sent.len() * 2).to_string()
+    );
+    assert!(app.get_metrics().await.contains("runs_purged_total 3000"));
     assert_stats_match_rows(&app, "", "TRUE").await;
 }
