@@ -195,12 +195,17 @@ fn run_json(run: &GenRun) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut body = json!({
         "run_id": PLACEHOLDER, "agent_id": run.agent_id, "agent_version": run.agent_version,
         "environment": run.environment, "status": run.status,
         "started_at": rfc3339(run.started_ms), "ended_at": rfc3339(run.started_ms + run.duration_ms),
         "steps": steps,
-    })
+    });
+    if let Some((_, failure_type, failure_code)) = run.failure {
+        body["failure"] = json!({"failure_type": failure_type, "failure_code": failure_code,
+            "message": "the step did not complete"});
+    }
+    body
 }
 
 /// A body with placeholders, and their offsets, so that each request gets fresh run ids cheaply.
@@ -770,6 +775,16 @@ async fn soak(secs: f64, window_secs: f64) {
                     let result =
                         check(req.timeout(Duration::from_secs(30)).send().await, want).await;
                     let latency_us = t.elapsed().as_micros() as u32;
+                    let result = result.and_then(|body| {
+                        let created = body
+                            .windows(b"\"status\":201".len())
+                            .filter(|w| *w == b"\"status\":201")
+                            .count();
+                        match class == 1 && created != 100 {
+                            true => Err(format!("{created} of 100 runs created")),
+                            false => Ok(body),
+                        }
+                    });
                     let error = match result {
                         Ok(body) => {
                             if class == 0 && n.is_multiple_of(10) {

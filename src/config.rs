@@ -322,11 +322,11 @@ impl Config {
             return invalid("ingest.max_batch_runs must be at least 1");
         }
         if self.ingest.max_metadata_depth == 0
-            || self.ingest.max_metadata_bytes < 2
+            || self.ingest.max_metadata_bytes < 256
             || self.ingest.max_string_chars == 0
         {
             return invalid(
-                "ingest.max_metadata_depth and ingest.max_string_chars must be at least 1, ingest.max_metadata_bytes at least 2",
+                "ingest.max_metadata_depth and ingest.max_string_chars must be at least 1, ingest.max_metadata_bytes at least 256",
             );
         }
         if self.otlp.max_spans_per_request == 0 {

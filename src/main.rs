@@ -10,6 +10,7 @@ use clap::Parser;
 
 /// mimalloc: the request path allocates many small, short-lived objects (JSON values, bind
 /// arrays); it is faster than glibc's malloc here and returns memory to the system sooner.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -343,14 +343,34 @@ fn metadata_of(span: &Span, scope: &str, rules: &Rules, mapped: &mut Mapped) -> 
         }
         meta.insert(key, value);
     }
-    // Over the size limit: the largest attributes go first, until the rest fits.
-    let reserve = 128 + scope.len().min(255);
-    let budget = rules.max_metadata_bytes.saturating_sub(reserve);
+    // What every step carries besides its attributes: the span kind and the scope's name (left
+    // out if it would take more than half the limit).
+    let kind = match span.kind {
+        1 => "internal",
+        2 => "server",
+        3 => "client",
+        4 => "producer",
+        5 => "consumer",
+        _ => "unspecified",
+    };
+    let mut extras = Map::new();
+    extras.insert("otel.span.kind".into(), Value::from(kind));
+    if !scope.is_empty() {
+        extras.insert("otel.scope.name".into(), Value::from(cut(scope, 255)));
+        if json_size(&extras) > rules.max_metadata_bytes / 2 {
+            extras.remove("otel.scope.name");
+        }
+    }
+    // Over the size limit: the largest attributes go first, until the rest fits. An entry
+    // takes its key and value as JSON, a colon and a comma; the extras join after.
+    let budget = rules
+        .max_metadata_bytes
+        .saturating_sub(json_size(&extras) - 1);
     let mut size = json_size(&meta);
     if size > budget {
         let mut by_size: Vec<(usize, String)> = meta
             .iter()
-            .map(|(k, v)| (json_size(v) + k.len() + 4, k.clone()))
+            .map(|(k, v)| (json_size(k) + json_size(v) + 2, k.clone()))
             .collect();
         by_size.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.0));
         for (bytes, key) in by_size {
@@ -362,18 +382,7 @@ fn metadata_of(span: &Span, scope: &str, rules: &Rules, mapped: &mut Mapped) -> 
             mapped.over_limit_attributes += 1;
         }
     }
-    let kind = match span.kind {
-        1 => "internal",
-        2 => "server",
-        3 => "client",
-        4 => "producer",
-        5 => "consumer",
-        _ => "unspecified",
-    };
-    meta.insert("otel.span.kind".into(), Value::from(kind));
-    if !scope.is_empty() {
-        meta.insert("otel.scope.name".into(), Value::from(cut(scope, 255)));
-    }
+    meta.extend(extras);
     Value::Object(meta)
 }
 
@@ -521,6 +530,54 @@ mod tests {
                 value: Some(any_value::Value::StringValue(value.into())),
             }),
             ..Default::default()
+        }
+    }
+
+    #[test]
+    fn metadata_stays_within_its_byte_limit_escapes_and_extras_included() {
+        use opentelemetry_proto::tonic::common::v1::InstrumentationScope;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+        let rules = Rules {
+            max_metadata_bytes: 300,
+            ..Rules::default()
+        };
+        let span = |attributes| Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            parent_span_id: vec![3; 8],
+            name: "s".into(),
+            attributes,
+            ..Default::default()
+        };
+        // Control characters take six bytes each as JSON.
+        let attributes = vec![
+            kv("small", "x"),
+            kv("escaped", &"\u{1}".repeat(40)),
+            kv("medium", &"m".repeat(60)),
+            kv("large", &"l".repeat(120)),
+        ];
+        for scope in ["\u{2}".repeat(100), "agent-sdk".to_owned()] {
+            let request = ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    scope_spans: vec![ScopeSpans {
+                        scope: Some(InstrumentationScope {
+                            name: scope.clone(),
+                            ..Default::default()
+                        }),
+                        spans: vec![span(attributes.clone())],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            };
+            let mapped = map_request(&request, &rules);
+            let meta = &mapped.traces[0].steps[0].metadata;
+            assert!(json_size(meta) <= 300, "{} bytes: {meta}", json_size(meta));
+            assert_eq!(meta["small"], "x", "the small attributes stay");
+            assert!(meta.get("escaped").is_none(), "the largest go first");
+            assert_eq!(meta["otel.span.kind"], "unspecified");
+            assert_eq!(meta.get("otel.scope.name").is_some(), scope == "agent-sdk");
+            assert!(mapped.over_limit_attributes >= 1);
         }
     }
 
