@@ -8,8 +8,8 @@ use agenttracer::startup::Application;
 use agenttracer::{db, healthcheck, telemetry};
 use clap::Parser;
 
-/// mimalloc: the request path allocates many small, short-lived objects (JSON values, bind
-/// arrays); it is faster than glibc's malloc here and returns memory to the system sooner.
+/// mimalloc, with `--features mimalloc`; by default glibc's malloc, which measured the same
+/// throughput here with less than half the peak RSS.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -51,23 +51,28 @@ async fn children(
     ids: &[Uuid],
     step_cap: Option<i32>,
 ) -> QueryResult<(Vec<StepOut>, Vec<FailureOut>)> {
-    let mut steps_query = agent_steps::table
+    // Not boxed: diesel caches a prepared statement only for a query whose shape is static.
+    let steps_query = agent_steps::table
         .filter(agent_steps::run_id.eq_any(ids))
         .order((agent_steps::run_id, agent_steps::seq))
-        .select(StepOut::as_select())
-        .into_boxed();
-    if let Some(cap) = step_cap {
-        steps_query = steps_query.filter(agent_steps::seq.le(cap));
-    }
+        .select(StepOut::as_select());
     let failures_query = agent_failures::table
         .filter(agent_failures::run_id.eq_any(ids))
         .order((agent_failures::created_at, agent_failures::failure_id))
         .select(FailureOut::as_select());
     let (mut c1, mut c2) = (conn, conn);
-    futures_util::try_join!(
-        steps_query.load::<StepOut>(&mut c1),
-        failures_query.load::<FailureOut>(&mut c2)
-    )
+    let steps = async {
+        match step_cap {
+            Some(cap) => {
+                steps_query
+                    .filter(agent_steps::seq.le(cap))
+                    .load::<StepOut>(&mut c1)
+                    .await
+            }
+            None => steps_query.load::<StepOut>(&mut c1).await,
+        }
+    };
+    futures_util::try_join!(steps, failures_query.load::<FailureOut>(&mut c2))
 }
 
 fn assemble(
