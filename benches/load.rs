@@ -16,7 +16,7 @@
 //!    writes it as JSON to `target/load-bench.json` (or `LOAD_JSON`).
 //!
 //! Knobs: `LOAD_SECS` (seconds per scenario, default 10), `LOAD_MAX_RUNS` (largest read dataset,
-//! default 1,000,000; 100,000 skips the million-run phase).
+//! default 1,000,000; 100,000 skips the million-run phase, 0 every read).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/otlp.rs"]
@@ -1088,6 +1088,9 @@ async fn run(secs: f64, max_runs: usize) {
 
     // 3. Reads, at 100k runs and then at the largest size.
     let mut sizes = vec![100_000usize];
+    if max_runs == 0 {
+        sizes.clear();
+    }
     if max_runs > 100_000 {
         sizes.push(max_runs);
     }

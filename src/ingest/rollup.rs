@@ -1,15 +1,221 @@
-//! The stats rollups' compactor: every write adds delta rows to `stats_rollup` (see its
-//! migration); the ingest role merges each key's deltas into one row every few seconds, so a
+//! The stats rollups: every write adds delta rows to `stats_rollup` (see its migrations), and
+//! the ingest role's compactor merges each key's deltas into one row every few seconds, so a
 //! stats query reads about one row per key and hour or day, however many writes made it.
+//!
+//! Triggers compute the deltas of every change. The native write path computes those of the
+//! rows it inserts itself ([`Deltas`]) — one small insert instead of the triggers' per-row SQL —
+//! and marks its transaction so the insert triggers skip its statements.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use diesel::QueryableByName;
-use diesel::sql_types::Integer;
-use diesel_async::RunQueryDsl;
+use diesel::result::QueryResult;
+use diesel::sql_types::{Array, Integer, Jsonb, Text, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use serde_json::{Map, Value};
+use time::{OffsetDateTime, Time, UtcOffset};
 
 use crate::db::PgPool;
 use crate::db::prepared::prepared;
+use crate::model::{FailureType, NewRun, StepType};
+
+/// `ln(γ)`, γ = 1.04 / 0.96: the histogram bucket width, as `agenttracer_bucket` has it.
+const LN_GAMMA: f64 = 0.0800427076735364;
+
+/// The histogram bucket of `x` (a latency or duration in milliseconds), exactly as the SQL
+/// function `agenttracer_bucket` computes it: `ceil(ln(x) / ln γ)`, -32768 for zero, none for a
+/// negative value. Both sides use the same IEEE operations on the same inputs (glibc's `log`),
+/// so a row counted here is uncounted by the delete triggers from the very same bucket.
+pub fn bucket(x: f64) -> Option<i32> {
+    if x > 0.0 {
+        Some((x.ln() / LN_GAMMA).ceil() as i32)
+    } else if x == 0.0 {
+        Some(-32768)
+    } else {
+        None
+    }
+}
+
+/// A run's duration in milliseconds as the SQL computes it
+/// (`extract(epoch FROM ended_at - started_at)::float8 * 1000`).
+fn duration_ms(started_at: OffsetDateTime, ended_at: OffsetDateTime) -> f64 {
+    let micros = (ended_at - started_at).whole_microseconds();
+    micros as f64 / 1_000_000.0 * 1000.0
+}
+
+/// The setting that makes the insert triggers skip a transaction's statements (its rows'
+/// deltas are written by [`Deltas::insert`] instead).
+pub const SKIP_INSERT_TRIGGERS: &str =
+    "SELECT set_config('agenttracer.rollup_by_writer', 'on', true)";
+
+const INSERT_DELTAS: &str = "INSERT INTO stats_rollup (grain, bucket, agent_id, agent_version, environment, c) \
+    SELECT * FROM UNNEST($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::jsonb[])";
+
+/// The key of a delta row without its grain: the UTC hour a run started in, and its agent.
+type HourKey<'a> = (OffsetDateTime, &'a str, &'a str, &'a str);
+
+/// The run a row is counted under: its agent and start, as stored.
+#[derive(Clone, Copy)]
+pub struct RunKey<'a> {
+    pub agent_id: &'a str,
+    pub agent_version: &'a str,
+    pub environment: &'a str,
+    pub started_at: OffsetDateTime,
+}
+
+impl<'a> RunKey<'a> {
+    pub fn of(run: &'a NewRun) -> RunKey<'a> {
+        RunKey {
+            agent_id: &run.agent_id,
+            agent_version: &run.agent_version,
+            environment: &run.environment,
+            started_at: run.started_at,
+        }
+    }
+}
+
+/// The counters that inserted rows add, per hour and agent, before they are summed per grain.
+#[derive(Default)]
+pub struct Deltas<'a> {
+    hours: HashMap<HourKey<'a>, HashMap<String, i64>>,
+}
+
+impl<'a> Deltas<'a> {
+    fn counters(&mut self, key: RunKey<'a>) -> &mut HashMap<String, i64> {
+        let utc = key.started_at.to_offset(UtcOffset::UTC);
+        let hour = utc.replace_time(Time::from_hms(utc.hour(), 0, 0).unwrap_or(Time::MIDNIGHT));
+        self.hours
+            .entry((hour, key.agent_id, key.agent_version, key.environment))
+            .or_default()
+    }
+
+    /// A run row inserted (not its steps or failures): `runs:<status>`, and `dur:<bucket>` once
+    /// it ended.
+    pub fn run(&mut self, key: RunKey<'a>, status: &str, ended_at: Option<OffsetDateTime>) {
+        let duration = ended_at.map(|end| duration_ms(key.started_at, end));
+        let c = self.counters(key);
+        *c.entry(format!("runs:{status}")).or_default() += 1;
+        if let Some(b) = duration.and_then(bucket) {
+            *c.entry(format!("dur:{b}")).or_default() += 1;
+        }
+    }
+
+    /// A step row inserted under the run `key`.
+    pub fn step(&mut self, key: RunKey<'a>, step: StepCounted<'_>) {
+        let c = self.counters(key);
+        *c.entry("steps".to_owned()).or_default() += 1;
+        *c.entry("latency_sum".to_owned()).or_default() += i64::from(step.latency_ms);
+        *c.entry(format!("type:{}", step.step_type.as_str()))
+            .or_default() += 1;
+        if let Some(b) = bucket(f64::from(step.latency_ms)) {
+            *c.entry(format!("lat:{b}")).or_default() += 1;
+        }
+        if let Some(model) = step.model {
+            *c.entry(format!("model_steps:{model}")).or_default() += 1;
+            *c.entry(format!("model_in:{model}")).or_default() +=
+                i64::from(step.input_tokens.unwrap_or(0));
+            *c.entry(format!("model_out:{model}")).or_default() +=
+                i64::from(step.output_tokens.unwrap_or(0));
+        }
+    }
+
+    /// A failure row inserted under the run `key`.
+    pub fn failure(&mut self, key: RunKey<'a>, failure_type: FailureType, code: &str) {
+        *self
+            .counters(key)
+            .entry(format!("fail:{}/{code}", failure_type.as_str()))
+            .or_default() += 1;
+    }
+
+    /// The steps and failures of a native run, inserted under its key.
+    pub fn children(&mut self, run: &'a NewRun) {
+        let key = RunKey::of(run);
+        for s in &run.steps {
+            self.step(
+                key,
+                StepCounted {
+                    step_type: s.step_type,
+                    latency_ms: s.latency_ms,
+                    model: s.model.as_deref(),
+                    input_tokens: s.input_tokens,
+                    output_tokens: s.output_tokens,
+                },
+            );
+        }
+        for f in &run.failures {
+            self.failure(key, f.failure_type, &f.failure_code);
+        }
+    }
+
+    /// One delta row per grain, bucket and agent, with the counters that do not sum to zero:
+    /// the rows `agenttracer_rollup_sql` would insert for the same rows.
+    fn rows(
+        &self,
+    ) -> Vec<(
+        &'static str,
+        OffsetDateTime,
+        HourKey<'a>,
+        Map<String, Value>,
+    )> {
+        let mut grains: HashMap<(&'static str, HourKey<'a>), HashMap<&str, i64>> = HashMap::new();
+        for (key, counters) in &self.hours {
+            let hour = key.0;
+            let day = hour.replace_time(Time::MIDNIGHT);
+            let month = day.replace_day(1).unwrap_or(day);
+            for (grain, bucket) in [("h", hour), ("d", day), ("m", month)] {
+                let sums = grains
+                    .entry((grain, (bucket, key.1, key.2, key.3)))
+                    .or_default();
+                for (k, n) in counters {
+                    *sums.entry(k.as_str()).or_default() += n;
+                }
+            }
+        }
+        grains
+            .into_iter()
+            .filter_map(|((grain, key), sums)| {
+                let c: Map<String, Value> = sums
+                    .into_iter()
+                    .filter(|(_, n)| *n != 0)
+                    .map(|(k, n)| (k.to_owned(), Value::from(n)))
+                    .collect();
+                (!c.is_empty()).then_some((grain, key.0, key, c))
+            })
+            .collect()
+    }
+
+    /// Inserts the delta rows in the current transaction.
+    pub async fn insert(&self, conn: &mut AsyncPgConnection) -> QueryResult<()> {
+        let rows = self.rows();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        prepared(INSERT_DELTAS)
+            .bind::<Array<Text>, _>(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+            .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(rows.iter().map(|r| r.2.1).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(rows.iter().map(|r| r.2.2).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(rows.iter().map(|r| r.2.3).collect::<Vec<_>>())
+            .bind::<Array<Jsonb>, _>(
+                rows.into_iter()
+                    .map(|r| Value::Object(r.3))
+                    .collect::<Vec<_>>(),
+            )
+            .execute(conn)
+            .await
+            .map(|_| ())
+    }
+}
+
+/// What a step row adds to the counters.
+pub struct StepCounted<'s> {
+    pub step_type: StepType,
+    pub latency_ms: i32,
+    pub model: Option<&'s str>,
+    pub input_tokens: Option<i32>,
+    pub output_tokens: Option<i32>,
+}
 
 /// How often the compactor runs, and how many keys one of its transactions merges.
 pub const INTERVAL: Duration = Duration::from_secs(5);

@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::db::prepared::prepared;
 use crate::error::is_transient;
+use crate::ingest::rollup::{self, Deltas, RunKey};
 use crate::model::input::FieldError;
 use crate::model::{NewRun, RunStatus};
 
@@ -230,6 +231,9 @@ macro_rules! bind_run_columns {
 
 /// One transaction's work for runs sorted by `run_id` with distinct ids.
 async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResult<Vec<Outcome>> {
+    // This transaction's inserts add their own rollup deltas (below): the insert triggers skip
+    // them. Deletes and updates (of a replaced run) still go through the triggers.
+    prepared(rollup::SKIP_INSERT_TRIGGERS).execute(conn).await?;
     let inserted: Vec<Written> = bind_run_columns!(prepared(INSERT_RUNS), runs)
         .load(conn)
         .await?;
@@ -306,6 +310,14 @@ async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResul
         })
         .collect();
     insert_children(conn, &fresh).await?;
+    let mut deltas = Deltas::default();
+    for run in &fresh {
+        if matches!(outcomes.get(&run.run_id), Some(Outcome::Created { .. })) {
+            deltas.run(RunKey::of(run), run.status.as_str(), run.ended_at);
+        }
+        deltas.children(run);
+    }
+    deltas.insert(conn).await?;
 
     runs.iter()
         .map(|r| {

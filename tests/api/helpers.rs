@@ -594,3 +594,19 @@ pub async fn assert_stats_match_rows(app: &TestApp, query: &str, cond: &str) {
         }
     }
 }
+
+/// The rollups kept at ingest (by the write paths and the triggers), once merged, are exactly
+/// what a rebuild from the stored rows gives.
+pub fn assert_rollups_are_those_of_the_rows(app: &TestApp) {
+    let rollups = "SELECT grain, bucket, agent_id, agent_version, environment, c \
+                   FROM stats_rollup ORDER BY 1, 2, 3, 4, 5";
+    app.db.psql("SELECT agenttracer_rollup_compact(100000)");
+    let kept = app.db.psql(rollups);
+    app.db.psql("SELECT agenttracer_rollup_rebuild()");
+    app.db.psql("SELECT agenttracer_rollup_compact(100000)");
+    assert_eq!(
+        app.db.psql(rollups),
+        kept,
+        "rollups kept at ingest are the rollups of the rows"
+    );
+}

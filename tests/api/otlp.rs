@@ -372,6 +372,7 @@ async fn spans_merge_across_requests_in_any_order() {
         "r.agent_id = 'travel-agent'",
     )
     .await;
+    assert_rollups_are_those_of_the_rows(&app);
 }
 
 #[tokio::test]
@@ -440,6 +441,7 @@ async fn a_root_in_error_is_a_failed_run_with_a_run_level_failure_until_a_step_f
         (Some("retrieval"), Some("error"))
     );
     assert!(failures[0]["step_id"].is_string());
+    assert_rollups_are_those_of_the_rows(&app);
 }
 
 #[tokio::test]
@@ -471,6 +473,7 @@ async fn a_trace_without_a_root_is_finalized_after_the_configured_silence() {
         (run["agent_id"].as_str(), run["ended_at"].as_str()),
         (Some("travel-agent"), Some("2024-06-01T12:00:05Z"))
     );
+    assert_rollups_are_those_of_the_rows(&app);
 }
 
 #[tokio::test]

@@ -746,3 +746,86 @@ async fn filter_parameters_carrying_sql_are_harmless() {
     let (_, page, _) = list(&app, "?agent_id=victim").await;
     assert_eq!(ids(&page), [run_id_of(&run)]);
 }
+
+/// The native write path computes its rows' rollup deltas in Rust; the delete triggers take
+/// them out again in SQL. Every histogram bucket must agree to the last bit, or deleting a run
+/// leaves +1 in one bucket and -1 in its neighbour: latencies 0..4000 ms (every bucket edge in
+/// that range) and durations with microsecond fractions, then a rebuild from the rows, then
+/// everything deleted and merged must leave no counter at all.
+#[tokio::test]
+async fn rollups_computed_at_ingest_match_the_sql_bucket_for_bucket() {
+    let app = spawn_app().await;
+    let mut runs = Vec::new();
+    for r in 0..8u32 {
+        let latencies: Vec<u32> = (0..500).map(|i| r * 500 + i).collect();
+        let start = format!(
+            "2024-06-{:02}T{:02}:59:59.{:06}Z",
+            1 + r,
+            r * 3,
+            999_999 - r
+        );
+        let mut run = run_started(
+            ["a", "b"][r as usize % 2],
+            &start,
+            0,
+            ["success", "failure", "partial", "success"][r as usize % 4],
+            &latencies,
+            (r % 4 == 1 || r % 4 == 2).then_some(("tool", "timeout")),
+        );
+        // Durations of 0 µs to hours, most with a fraction of a millisecond.
+        let micros = [0i64, 1, 999, 1_000, 1_234_567, 59_999_999, 3_600_000_001, 7][r as usize];
+        let started =
+            time::OffsetDateTime::parse(&start, &time::format_description::well_known::Rfc3339)
+                .unwrap();
+        let ended = started + time::Duration::microseconds(micros);
+        run["ended_at"] = json!(
+            ended
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        );
+        let (from, to) = (run["started_at"].clone(), run["ended_at"].clone());
+        for (i, step) in run["steps"].as_array_mut().unwrap().iter_mut().enumerate() {
+            step["started_at"] = from.clone();
+            step["ended_at"] = to.clone();
+            if i % 3 == 0 {
+                step["metadata"] = json!({"model": format!("m-{}", i % 4), "output_tokens": i});
+            }
+        }
+        runs.push(run);
+    }
+    assert_eq!(app.post_batch(&runs[..4]).await.status(), 200);
+    for run in &runs[4..] {
+        assert_eq!(app.post_run(run).await.status(), 201);
+    }
+    assert_eq!(
+        app.db.psql("SELECT count(*) FROM agent_steps"),
+        "4000",
+        "every step stored"
+    );
+    app.db.psql("SELECT agenttracer_rollup_compact(100000)");
+    let rollups = "SELECT grain, bucket, agent_id, agent_version, environment, c \
+                   FROM stats_rollup ORDER BY 1, 2, 3, 4, 5";
+    let kept = app.db.psql(rollups);
+    assert!(kept.contains("\"lat:-32768\": 1"), "a zero latency: {kept}");
+    app.db.psql("SELECT agenttracer_rollup_rebuild()");
+    app.db.psql("SELECT agenttracer_rollup_compact(100000)");
+    assert_eq!(
+        app.db.psql(rollups),
+        kept,
+        "the deltas of the write path are the SQL's"
+    );
+    // Deltas from the write path again (the rebuild replaced them), then every run deleted
+    // through the triggers: nothing may remain once merged.
+    app.db.psql("DELETE FROM agent_runs");
+    for run in &runs {
+        assert_eq!(app.post_run(run).await.status(), 201);
+    }
+    app.db.psql("DELETE FROM agent_runs");
+    app.db.psql("SELECT agenttracer_rollup_compact(100000)");
+    assert_eq!(
+        app.db.psql("SELECT count(*) FROM stats_rollup"),
+        "0",
+        "a counter left over: {}",
+        app.db.psql(rollups)
+    );
+}

@@ -8,16 +8,18 @@
 //! to commit), and recompute status: root ERROR → failure; else a failed step → partial; else
 //! success; `running` until the root arrives or the finalizer closes the run.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::QueryableByName;
 use diesel::result::QueryResult;
 use diesel::sql_types::{Array, Bool, Int4, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::map::{SpanFailure, TraceUpdate, derived_id};
 use crate::db::prepared::prepared;
+use crate::ingest::rollup::{self, Deltas, RunKey, StepCounted};
 use crate::ingest::store::is_retryable;
 
 /// What became of one trace.
@@ -32,6 +34,39 @@ pub enum TraceOutcome {
 struct Upserted {
     #[diesel(sql_type = SqlUuid)]
     run_id: Uuid,
+    #[diesel(sql_type = Text)]
+    agent_id: String,
+    #[diesel(sql_type = Text)]
+    agent_version: String,
+    #[diesel(sql_type = Text)]
+    environment: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Timestamptz)]
+    started_at: OffsetDateTime,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    ended_at: Option<OffsetDateTime>,
+    /// Inserted by this statement rather than updated.
+    #[diesel(sql_type = Bool)]
+    inserted: bool,
+}
+
+impl Upserted {
+    fn key(&self) -> RunKey<'_> {
+        RunKey {
+            agent_id: &self.agent_id,
+            agent_version: &self.agent_version,
+            environment: &self.environment,
+            started_at: self.started_at,
+        }
+    }
+}
+
+/// The id of a row an `INSERT … ON CONFLICT DO NOTHING` inserted.
+#[derive(QueryableByName)]
+struct Inserted {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
 }
 
 const UPSERT_RUNS: &str = "INSERT INTO agent_runs AS r \
@@ -51,17 +86,18 @@ const UPSERT_RUNS: &str = "INSERT INTO agent_runs AS r \
     otlp_root_error = CASE WHEN EXCLUDED.otlp_root THEN EXCLUDED.otlp_root_error ELSE r.otlp_root_error END, \
     last_span_at = now() \
     WHERE r.source = 'otlp' \
-    RETURNING r.run_id";
+    RETURNING r.run_id, r.agent_id, r.agent_version, r.environment, r.status, r.started_at, r.ended_at, \
+    (r.xmax = 0) AS inserted";
 
 const INSERT_STEPS: &str = "INSERT INTO agent_steps \
     (step_id, run_id, seq, step_type, name, latency_ms, started_at, ended_at, metadata, span_id, parent_span_id, model, input_tokens, output_tokens) \
     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[], $6::int4[], $7::timestamptz[], \
     $8::timestamptz[], $9::jsonb[], $10::text[], $11::text[], $12::text[], $13::int4[], $14::int4[]) \
-    ON CONFLICT (step_id) DO NOTHING";
+    ON CONFLICT (step_id) DO NOTHING RETURNING step_id AS id";
 
 const INSERT_FAILURES: &str = "INSERT INTO agent_failures (failure_id, run_id, step_id, failure_type, failure_code, message) \
     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[]) \
-    ON CONFLICT (failure_id) DO NOTHING";
+    ON CONFLICT (failure_id) DO NOTHING RETURNING failure_id AS id";
 
 /// seq follows start time (span id breaking ties); only rows whose seq changes are written.
 const RENUMBER: &str = "UPDATE agent_steps s SET seq = o.seq FROM \
@@ -123,6 +159,9 @@ pub async fn write_traces(
                 prepared("SET CONSTRAINTS uq_agent_steps_run_id_seq DEFERRED")
                     .execute(conn)
                     .await?;
+                // The rows this transaction inserts get their rollup deltas from `write_set`;
+                // its updates and deletes (renumbering, recomputed status) from the triggers.
+                prepared(rollup::SKIP_INSERT_TRIGGERS).execute(conn).await?;
                 let sorted: Vec<&TraceUpdate> = order.iter().map(|&i| &traces[i]).collect();
                 let stored = write_set(conn, &sorted).await?;
                 Ok(traces
@@ -144,14 +183,17 @@ pub async fn write_traces(
 /// A failure to insert: its id, run, step (none for a run-level failure) and what it says.
 type NewFailure<'a> = (Uuid, Uuid, Option<Uuid>, &'a SpanFailure);
 
-async fn insert_failures(
+/// Inserts `failures` (a resent one is skipped) and counts those inserted in `deltas`.
+async fn insert_failures<'a>(
     conn: &mut AsyncPgConnection,
     failures: &[NewFailure<'_>],
+    keys: &HashMap<Uuid, RunKey<'a>>,
+    deltas: &mut Deltas<'a>,
 ) -> QueryResult<()> {
     if failures.is_empty() {
         return Ok(());
     }
-    prepared(INSERT_FAILURES)
+    let inserted: Vec<Inserted> = prepared(INSERT_FAILURES)
         .bind::<Array<SqlUuid>, _>(failures.iter().map(|f| f.0).collect::<Vec<_>>())
         .bind::<Array<SqlUuid>, _>(failures.iter().map(|f| f.1).collect::<Vec<_>>())
         .bind::<Array<Nullable<SqlUuid>>, _>(failures.iter().map(|f| f.2).collect::<Vec<_>>())
@@ -173,9 +215,15 @@ async fn insert_failures(
                 .map(|f| f.3.message.as_str())
                 .collect::<Vec<_>>(),
         )
-        .execute(conn)
-        .await
-        .map(drop)
+        .load(conn)
+        .await?;
+    let inserted: HashSet<Uuid> = inserted.into_iter().map(|i| i.id).collect();
+    for (id, run, _, failure) in failures {
+        if let (true, Some(key)) = (inserted.contains(id), keys.get(run)) {
+            deltas.failure(*key, failure.failure_type, &failure.code);
+        }
+    }
+    Ok(())
 }
 
 /// Writes traces sorted by run_id; returns the run_ids stored (the others are native runs).
@@ -222,13 +270,19 @@ async fn write_set(
         )
         .load(conn)
         .await?;
-    let stored: HashSet<Uuid> = upserted.into_iter().map(|u| u.run_id).collect();
+    let stored: HashSet<Uuid> = upserted.iter().map(|u| u.run_id).collect();
+    let keys: HashMap<Uuid, RunKey<'_>> = upserted.iter().map(|u| (u.run_id, u.key())).collect();
+    let mut deltas = Deltas::default();
+    for u in upserted.iter().filter(|u| u.inserted) {
+        deltas.run(u.key(), &u.status, u.ended_at);
+    }
     let traces: Vec<&TraceUpdate> = traces
         .iter()
         .copied()
         .filter(|t| stored.contains(&t.run_id))
         .collect();
     if traces.is_empty() {
+        deltas.insert(conn).await?;
         return Ok(stored);
     }
 
@@ -237,7 +291,7 @@ async fn write_set(
         .flat_map(|t| t.steps.iter().map(|s| (t.run_id, s)))
         .collect();
     if !steps.is_empty() {
-        prepared(INSERT_STEPS)
+        let inserted: Vec<Inserted> = prepared(INSERT_STEPS)
             .bind::<Array<SqlUuid>, _>(steps.iter().map(|(_, s)| s.step_id).collect::<Vec<_>>())
             .bind::<Array<SqlUuid>, _>(steps.iter().map(|(run, _)| *run).collect::<Vec<_>>())
             // Placeholders past any existing seq; RENUMBER sets the real order below.
@@ -296,8 +350,28 @@ async fn write_set(
                     .map(|(_, s)| s.output_tokens)
                     .collect::<Vec<_>>(),
             )
-            .execute(conn)
+            .load(conn)
             .await?;
+        let inserted: HashSet<Uuid> = inserted.into_iter().map(|i| i.id).collect();
+        // A step_id twice in one statement: the first is inserted, the second conflicts.
+        let mut counted: HashSet<Uuid> = HashSet::with_capacity(inserted.len());
+        for (run, s) in &steps {
+            if inserted.contains(&s.step_id)
+                && counted.insert(s.step_id)
+                && let Some(key) = keys.get(run)
+            {
+                deltas.step(
+                    *key,
+                    StepCounted {
+                        step_type: s.step_type,
+                        latency_ms: s.latency_ms,
+                        model: s.model.as_deref(),
+                        input_tokens: s.input_tokens,
+                        output_tokens: s.output_tokens,
+                    },
+                );
+            }
+        }
     }
     let step_failures: Vec<NewFailure<'_>> = steps
         .iter()
@@ -310,7 +384,7 @@ async fn write_set(
             ))
         })
         .collect();
-    insert_failures(conn, &step_failures).await?;
+    insert_failures(conn, &step_failures, &keys, &mut deltas).await?;
 
     // The run-level failure of a root in ERROR stands only while no step failed.
     let root_failure = |t: &TraceUpdate| derived_id(t.run_id.as_bytes(), &[], "root-failure");
@@ -331,7 +405,7 @@ async fn write_set(
                 Some((root_failure(t), t.run_id, None, failure))
             })
             .collect();
-        insert_failures(conn, &root_failures).await?;
+        insert_failures(conn, &root_failures, &keys, &mut deltas).await?;
     }
     let ids: Vec<Uuid> = traces.iter().map(|t| t.run_id).collect();
     let root_ids: Vec<Uuid> = traces.iter().map(|t| root_failure(t)).collect();
@@ -343,6 +417,7 @@ async fn write_set(
     .execute(conn)
     .await?;
 
+    deltas.insert(conn).await?;
     prepared(RENUMBER)
         .bind::<Array<SqlUuid>, _>(&ids)
         .execute(conn)
