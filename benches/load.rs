@@ -384,6 +384,8 @@ impl Server {
                 format!("127.0.0.1:{}", pg::free_port()),
             )
             .env("LOG_FORMAT", "json")
+            // Configuration experiments: AGENTTRACER_* settings given to the bench pass on.
+            .envs(std::env::vars().filter(|(k, _)| k.starts_with("AGENTTRACER_")))
             .current_dir(dir)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

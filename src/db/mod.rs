@@ -51,8 +51,13 @@ fn session_setup(cfg: &DatabaseConfig, access: Access) -> String {
     if access == Access::Migrate {
         return "SET application_name = 'agenttracer-migrate'; SET statement_timeout = 0; SET lock_timeout = 0;".into();
     }
+    // No parallel query: every statement of the service reads or writes a handful of rows by
+    // index (stats come from the rollups), and a parallel plan forks worker processes for each
+    // execution. Steps per run are easily misestimated (a sampled run_id looks rarer than it is),
+    // which made the steps of a list page a parallel bitmap scan: two forks per request.
     let mut sql = format!(
-        "SET application_name = 'agenttracer-{}'; SET statement_timeout = {}; SET lock_timeout = {};",
+        "SET application_name = 'agenttracer-{}'; SET statement_timeout = {}; SET lock_timeout = {}; \
+         SET max_parallel_workers_per_gather = 0;",
         access.as_str(),
         cfg.statement_timeout_ms,
         cfg.lock_timeout_ms

@@ -107,3 +107,34 @@ async fn a_schema_ahead_of_the_query_role_is_fine() {
     let app = spawn_app_on(db, config).await;
     assert_eq!(app.get(&app.query, "/readyz").await.status(), 200);
 }
+
+/// Every pooled connection, writer's and reader's, runs without parallel query: the service's
+/// statements touch a handful of rows by index, and a parallel plan forks worker processes on
+/// every execution (the steps of a list page were planned so, two forks per request).
+#[tokio::test]
+async fn pooled_connections_never_plan_parallel_workers() {
+    use agenttracer::db::{Access, build_pool};
+    use diesel::QueryableByName;
+    use diesel::sql_types::Text;
+    use diesel_async::RunQueryDsl;
+
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        max_parallel_workers_per_gather: String,
+    }
+    let db = TestDb::new();
+    let cfg = agenttracer::config::DatabaseConfig::default();
+    for (url, access) in [
+        (db.writer_url(), Access::Write),
+        (db.reader_url(), Access::ReadOnly),
+    ] {
+        let pool = build_pool(&url, &cfg, access).unwrap();
+        let mut conn = pool.get().await.unwrap();
+        let setting: Setting = diesel::sql_query("SHOW max_parallel_workers_per_gather")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(setting.max_parallel_workers_per_gather, "0", "{access:?}");
+    }
+}
