@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Integer, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::prepared::prepared;
 use super::schema::{agent_failures, agent_runs, agent_steps};
 use crate::model::output::{FailureOut, RunOut, StepOut};
 
@@ -44,6 +46,16 @@ pub async fn with_children(
     Ok(assemble(runs, steps, failures, step_cap))
 }
 
+/// The steps of runs `ids`, at most `cap + 1` each, in run order and then by seq: one index
+/// range scan of (run_id, seq) per run. (`run_id = ANY($1)` let the planner pick a bitmap scan of
+/// them all and a sort, or a parallel plan, when it misjudged the steps per run.)
+const CAPPED_STEPS: &str = "SELECT s.step_id, s.run_id, s.seq, s.step_type, s.name, s.latency_ms, \
+    s.started_at, s.ended_at, s.metadata, s.created_at, s.span_id, s.parent_span_id, s.model, \
+    s.input_tokens, s.output_tokens \
+    FROM unnest($1::uuid[]) WITH ORDINALITY AS i (run_id, n), \
+    LATERAL (SELECT * FROM agent_steps s WHERE s.run_id = i.run_id AND s.seq <= $2 ORDER BY s.seq) s \
+    ORDER BY i.n, s.seq";
+
 /// The steps (by run, seq; at most `step_cap + 1` a run) and failures of runs `ids`: two queries,
 /// pipelined on the connection (both are sent before either answer is read).
 async fn children(
@@ -51,11 +63,6 @@ async fn children(
     ids: &[Uuid],
     step_cap: Option<i32>,
 ) -> QueryResult<(Vec<StepOut>, Vec<FailureOut>)> {
-    // Not boxed: diesel caches a prepared statement only for a query whose shape is static.
-    let steps_query = agent_steps::table
-        .filter(agent_steps::run_id.eq_any(ids))
-        .order((agent_steps::run_id, agent_steps::seq))
-        .select(StepOut::as_select());
     let failures_query = agent_failures::table
         .filter(agent_failures::run_id.eq_any(ids))
         .order((agent_failures::created_at, agent_failures::failure_id))
@@ -64,12 +71,22 @@ async fn children(
     let steps = async {
         match step_cap {
             Some(cap) => {
-                steps_query
-                    .filter(agent_steps::seq.le(cap))
+                prepared(CAPPED_STEPS)
+                    .bind::<Array<SqlUuid>, _>(ids)
+                    .bind::<Integer, _>(cap)
                     .load::<StepOut>(&mut c1)
                     .await
             }
-            None => steps_query.load::<StepOut>(&mut c1).await,
+            // Not boxed: diesel caches a prepared statement only for a query whose shape is
+            // static.
+            None => {
+                agent_steps::table
+                    .filter(agent_steps::run_id.eq_any(ids))
+                    .order((agent_steps::run_id, agent_steps::seq))
+                    .select(StepOut::as_select())
+                    .load::<StepOut>(&mut c1)
+                    .await
+            }
         }
     };
     futures_util::try_join!(steps, failures_query.load::<FailureOut>(&mut c2))
@@ -118,15 +135,28 @@ fn assemble(
         .collect()
 }
 
-/// One stored run with all its steps and failures, or `None`: three queries, pipelined.
+/// One stored run with all its steps and failures, or `None`: three queries, pipelined. They
+/// filter by `run_id = $1` rather than `= ANY($1)`: the plan is then the (run_id, seq) index in
+/// order, whatever the planner believes about steps per run (a misestimate made the array form a
+/// bitmap scan and a sort).
 pub async fn load_run(conn: &mut AsyncPgConnection, run_id: Uuid) -> QueryResult<Option<RunOut>> {
     let conn: &AsyncPgConnection = conn;
-    let ids = [run_id];
     let run_query = agent_runs::table
         .filter(agent_runs::run_id.eq(run_id))
         .select(RunRow::as_select());
-    let mut c = conn;
-    let (rows, (steps, failures)) =
-        futures_util::try_join!(run_query.load::<RunRow>(&mut c), children(conn, &ids, None))?;
+    let steps_query = agent_steps::table
+        .filter(agent_steps::run_id.eq(run_id))
+        .order(agent_steps::seq)
+        .select(StepOut::as_select());
+    let failures_query = agent_failures::table
+        .filter(agent_failures::run_id.eq(run_id))
+        .order((agent_failures::created_at, agent_failures::failure_id))
+        .select(FailureOut::as_select());
+    let (mut c1, mut c2, mut c3) = (conn, conn, conn);
+    let (rows, steps, failures) = futures_util::try_join!(
+        run_query.load::<RunRow>(&mut c1),
+        steps_query.load::<StepOut>(&mut c2),
+        failures_query.load::<FailureOut>(&mut c3)
+    )?;
     Ok(assemble(rows, steps, failures, None).into_iter().next())
 }

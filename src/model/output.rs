@@ -4,7 +4,7 @@
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::pg::{Pg, PgValue};
 use diesel::sql_types::Jsonb;
-use diesel::{Queryable, Selectable};
+use diesel::{Queryable, QueryableByName, Selectable};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
@@ -38,7 +38,7 @@ pub struct RunOut {
 }
 
 /// A stored step; loaded straight from `agent_steps`.
-#[derive(Clone, Debug, PartialEq, Serialize, Queryable, Selectable, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, Queryable, QueryableByName, Selectable, ToSchema)]
 #[diesel(table_name = crate::db::schema::agent_steps, check_for_backend(diesel::pg::Pg))]
 pub struct StepOut {
     pub step_id: Uuid,

@@ -692,7 +692,7 @@ async fn one_list_request_issues_a_fixed_small_number_of_statements() {
     assert_eq!(statements.len(), 3, "{statements:#?}");
     for (statement, table) in statements.iter().zip([
         "FROM agent_runs r",
-        "FROM \"agent_steps\"",
+        "FROM agent_steps s",
         "FROM \"agent_failures\"",
     ]) {
         assert!(statement.contains(table), "{statement}");

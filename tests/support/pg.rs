@@ -360,22 +360,32 @@ impl Admin {
         format!("postgresql://{user}:{password}@{host}/{db}")
     }
 
-    /// Runs SQL with psql and returns its unaligned output.
+    /// Runs SQL with psql and returns its unaligned output. SQL longer than an argument may be
+    /// (a list of thousands of ids) goes through standard input: it must then be one statement,
+    /// as with `-c` only the last statement's result is printed.
     pub fn psql(&self, db: &str, sql: &str) -> String {
-        let out = Command::new(pg_bin().join("psql"))
-            .args([
-                "-X",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-d",
-                &self.url(db),
-                "-c",
-                sql,
-            ])
-            .output()
+        use std::io::Write as _;
+        let url = self.url(db);
+        let mut args = vec!["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", &url];
+        let via_stdin = sql.len() > 64 * 1024;
+        match via_stdin {
+            true => args.extend(["-f", "-"]),
+            false => args.extend(["-c", sql]),
+        }
+        let mut child = Command::new(pg_bin().join("psql"))
+            .args(&args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
             .expect("psql");
+        {
+            let mut stdin = child.stdin.take().expect("psql stdin");
+            if via_stdin {
+                stdin.write_all(sql.as_bytes()).expect("psql stdin");
+            }
+        }
+        let out = child.wait_with_output().expect("psql");
         assert!(
             out.status.success(),
             "psql failed on {sql}: {}",
