@@ -101,22 +101,26 @@ impl<'a> Deltas<'a> {
         }
     }
 
-    /// A step row inserted under the run `key`.
-    pub fn step(&mut self, key: RunKey<'a>, step: StepCounted<'_>) {
+    /// A step row inserted under the run `key`: its type, latency, and model with token counts.
+    pub fn step(
+        &mut self,
+        key: RunKey<'a>,
+        step_type: StepType,
+        latency_ms: i32,
+        model: Option<&str>,
+        tokens: (Option<i32>, Option<i32>),
+    ) {
         let c = self.counters(key);
         *c.entry("steps".to_owned()).or_default() += 1;
-        *c.entry("latency_sum".to_owned()).or_default() += i64::from(step.latency_ms);
-        *c.entry(format!("type:{}", step.step_type.as_str()))
-            .or_default() += 1;
-        if let Some(b) = bucket(f64::from(step.latency_ms)) {
+        *c.entry("latency_sum".to_owned()).or_default() += i64::from(latency_ms);
+        *c.entry(format!("type:{}", step_type.as_str())).or_default() += 1;
+        if let Some(b) = bucket(f64::from(latency_ms)) {
             *c.entry(format!("lat:{b}")).or_default() += 1;
         }
-        if let Some(model) = step.model {
+        if let Some(model) = model {
             *c.entry(format!("model_steps:{model}")).or_default() += 1;
-            *c.entry(format!("model_in:{model}")).or_default() +=
-                i64::from(step.input_tokens.unwrap_or(0));
-            *c.entry(format!("model_out:{model}")).or_default() +=
-                i64::from(step.output_tokens.unwrap_or(0));
+            *c.entry(format!("model_in:{model}")).or_default() += i64::from(tokens.0.unwrap_or(0));
+            *c.entry(format!("model_out:{model}")).or_default() += i64::from(tokens.1.unwrap_or(0));
         }
     }
 
@@ -132,16 +136,8 @@ impl<'a> Deltas<'a> {
     pub fn children(&mut self, run: &'a NewRun) {
         let key = RunKey::of(run);
         for s in &run.steps {
-            self.step(
-                key,
-                StepCounted {
-                    step_type: s.step_type,
-                    latency_ms: s.latency_ms,
-                    model: s.model.as_deref(),
-                    input_tokens: s.input_tokens,
-                    output_tokens: s.output_tokens,
-                },
-            );
+            let tokens = (s.input_tokens, s.output_tokens);
+            self.step(key, s.step_type, s.latency_ms, s.model.as_deref(), tokens);
         }
         for f in &run.failures {
             self.failure(key, f.failure_type, &f.failure_code);
@@ -206,15 +202,6 @@ impl<'a> Deltas<'a> {
             .await
             .map(|_| ())
     }
-}
-
-/// What a step row adds to the counters.
-pub struct StepCounted<'s> {
-    pub step_type: StepType,
-    pub latency_ms: i32,
-    pub model: Option<&'s str>,
-    pub input_tokens: Option<i32>,
-    pub output_tokens: Option<i32>,
 }
 
 /// How often the compactor runs, and how many keys one of its transactions merges.
