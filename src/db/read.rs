@@ -30,20 +30,20 @@ pub struct RunRow {
 
 /// Attaches steps and failures to already loaded run rows, keeping the rows' order.
 ///
-/// With a `step_cap`, each run carries at most that many steps (the first, by seq) and says so
-/// with `steps_truncated`: since seq runs 0..n-1, the steps with `seq <= cap` are the first `cap`
-/// plus one that tells whether there are more, read straight from the (run_id, seq) index.
+/// Each run carries at most `step_cap` steps (the first, by seq) and says so with
+/// `steps_truncated`: since seq runs 0..n-1, the steps with `seq <= cap` are the first `cap` plus
+/// one that tells whether there are more, read straight from the (run_id, seq) index.
 pub async fn with_children(
     conn: &mut AsyncPgConnection,
     runs: Vec<RunRow>,
-    step_cap: Option<i32>,
+    step_cap: i32,
 ) -> QueryResult<Vec<RunOut>> {
     if runs.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = runs.iter().map(|r| r.run_id).collect();
     let (steps, failures) = children(conn, &ids, step_cap).await?;
-    Ok(assemble(runs, steps, failures, step_cap))
+    Ok(assemble(runs, steps, failures, Some(step_cap)))
 }
 
 /// The steps of runs `ids`, at most `cap + 1` each, in run order and then by seq: one index
@@ -61,35 +61,20 @@ const CAPPED_STEPS: &str = "SELECT s.step_id, s.run_id, s.seq, s.step_type, s.na
 async fn children(
     conn: &AsyncPgConnection,
     ids: &[Uuid],
-    step_cap: Option<i32>,
+    step_cap: i32,
 ) -> QueryResult<(Vec<StepOut>, Vec<FailureOut>)> {
+    let steps_query = prepared(CAPPED_STEPS)
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Integer, _>(step_cap);
     let failures_query = agent_failures::table
         .filter(agent_failures::run_id.eq_any(ids))
         .order((agent_failures::created_at, agent_failures::failure_id))
         .select(FailureOut::as_select());
     let (mut c1, mut c2) = (conn, conn);
-    let steps = async {
-        match step_cap {
-            Some(cap) => {
-                prepared(CAPPED_STEPS)
-                    .bind::<Array<SqlUuid>, _>(ids)
-                    .bind::<Integer, _>(cap)
-                    .load::<StepOut>(&mut c1)
-                    .await
-            }
-            // Not boxed: diesel caches a prepared statement only for a query whose shape is
-            // static.
-            None => {
-                agent_steps::table
-                    .filter(agent_steps::run_id.eq_any(ids))
-                    .order((agent_steps::run_id, agent_steps::seq))
-                    .select(StepOut::as_select())
-                    .load::<StepOut>(&mut c1)
-                    .await
-            }
-        }
-    };
-    futures_util::try_join!(steps, failures_query.load::<FailureOut>(&mut c2))
+    futures_util::try_join!(
+        steps_query.load::<StepOut>(&mut c1),
+        failures_query.load::<FailureOut>(&mut c2)
+    )
 }
 
 fn assemble(

@@ -2,9 +2,9 @@
 //! the ingest role's compactor merges each key's deltas into one row every few seconds, so a
 //! stats query reads about one row per key and hour or day, however many writes made it.
 //!
-//! Triggers compute the deltas of every change. The native write path computes those of the
-//! rows it inserts itself ([`Deltas`]) — one small insert instead of the triggers' per-row SQL —
-//! and marks its transaction so the insert triggers skip its statements.
+//! Triggers compute the deltas of every change. The native and OTLP write paths compute those of
+//! the rows they insert themselves ([`Deltas`]) — one small insert instead of the triggers'
+//! per-row SQL — and mark their transaction so the insert triggers skip its statements.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -146,14 +146,8 @@ impl<'a> Deltas<'a> {
 
     /// One delta row per grain, bucket and agent, with the counters that do not sum to zero:
     /// the rows `agenttracer_rollup_sql` would insert for the same rows.
-    fn rows(
-        &self,
-    ) -> Vec<(
-        &'static str,
-        OffsetDateTime,
-        HourKey<'a>,
-        Map<String, Value>,
-    )> {
+    /// (The key's time is the grain's bucket.)
+    fn rows(&self) -> Vec<(&'static str, HourKey<'a>, Map<String, Value>)> {
         let mut grains: HashMap<(&'static str, HourKey<'a>), HashMap<&str, i64>> = HashMap::new();
         for (key, counters) in &self.hours {
             let hour = key.0;
@@ -176,7 +170,7 @@ impl<'a> Deltas<'a> {
                     .filter(|(_, n)| *n != 0)
                     .map(|(k, n)| (k.to_owned(), Value::from(n)))
                     .collect();
-                (!c.is_empty()).then_some((grain, key.0, key, c))
+                (!c.is_empty()).then_some((grain, key, c))
             })
             .collect()
     }
@@ -189,13 +183,13 @@ impl<'a> Deltas<'a> {
         }
         prepared(INSERT_DELTAS)
             .bind::<Array<Text>, _>(rows.iter().map(|r| r.0).collect::<Vec<_>>())
-            .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.1).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(rows.iter().map(|r| r.2.1).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(rows.iter().map(|r| r.2.2).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(rows.iter().map(|r| r.2.3).collect::<Vec<_>>())
+            .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.1.0).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(rows.iter().map(|r| r.1.1).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(rows.iter().map(|r| r.1.2).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(rows.iter().map(|r| r.1.3).collect::<Vec<_>>())
             .bind::<Array<Jsonb>, _>(
                 rows.into_iter()
-                    .map(|r| Value::Object(r.3))
+                    .map(|r| Value::Object(r.2))
                     .collect::<Vec<_>>(),
             )
             .execute(conn)

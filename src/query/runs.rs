@@ -57,6 +57,6 @@ pub async fn list(
     } else {
         None
     };
-    let runs = read::with_children(conn, rows, Some(step_cap)).await?;
+    let runs = read::with_children(conn, rows, step_cap).await?;
     Ok(Page { runs, next })
 }
