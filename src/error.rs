@@ -1,11 +1,15 @@
-//! One error type for every route: a status code and a `{"detail": …}` body.
+//! One error type for every route: a status code and a `{"detail": …}` body — completed by
+//! [`complete_error_bodies`] with the later original's `error`, `status_code` and `path`.
 //!
 //! 5xx bodies are generic and their cause is logged once, here. Database trouble that retrying
 //! can cure (no connection within the acquire timeout, statement or lock timeout, a lost
 //! connection) is 503 with `Retry-After`.
 
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::json;
@@ -144,4 +148,50 @@ impl ResponseError for ApiError {
         };
         res.json(body)
     }
+}
+
+/// Error bodies larger than this are left as they are (ours are a few dozen bytes).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Middleware: every JSON error body but a 422 carries both shapes the original used — Phase 1's
+/// `{"detail": msg}` and the later version's `{"error": msg, "status_code": n, "path": p}` — in
+/// one object, whichever part of the service produced it (a route, the key check, the fallback).
+pub async fn complete_error_bodies(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let path = req.path().to_owned();
+    let res = next.call(req).await?.map_into_boxed_body();
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let small =
+        matches!(res.response().body().size(), BodySize::Sized(n) if n as usize <= MAX_ERROR_BODY);
+    if status.as_u16() < 400 || status == StatusCode::UNPROCESSABLE_ENTITY || !is_json || !small {
+        return Ok(res);
+    }
+    let (req, res) = res.into_parts();
+    let (res, body) = res.into_parts();
+    let bytes = match actix_web::body::to_bytes(body).await {
+        Ok(bytes) => bytes,
+        Err(err) => return Err(actix_web::error::ErrorInternalServerError(err.to_string())),
+    };
+    let bytes = match serde_json::from_slice::<serde_json::Value>(&bytes) {
+        Ok(serde_json::Value::Object(mut body)) if body.contains_key("detail") => {
+            if let Some(serde_json::Value::String(msg)) = body.get("detail") {
+                let msg = msg.clone();
+                body.entry("error").or_insert(msg.into());
+            }
+            body.entry("status_code").or_insert(status.as_u16().into());
+            body.entry("path").or_insert(path.into());
+            serde_json::to_vec(&body).map_or(bytes, Into::into)
+        }
+        _ => bytes,
+    };
+    let mut res = res.set_body(BoxBody::new(bytes));
+    res.headers_mut().remove(header::CONTENT_LENGTH);
+    Ok(ServiceResponse::new(req, res))
 }

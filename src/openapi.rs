@@ -33,10 +33,17 @@ pub fn base(listener: Listener) -> OpenApi {
     doc
 }
 
-/// `{"detail": "…"}`: every error but validation.
+/// Every error but validation: Phase 1's `{"detail": msg}` and the later original's
+/// `{"error": msg, "status_code": n, "path": p}` in one object.
 #[derive(Serialize, ToSchema)]
 pub struct Detail {
     pub detail: String,
+    /// The same message as `detail`.
+    pub error: String,
+    /// The HTTP status code.
+    pub status_code: u16,
+    /// The request's path.
+    pub path: String,
 }
 
 /// One item of a location: a field name or a list index.

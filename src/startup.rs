@@ -10,9 +10,11 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_cors::Cors;
+use actix_web::dev::ResourceDef;
 use actix_web::dev::{Server, ServerHandle};
-use actix_web::middleware::{Condition, from_fn};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::http::header;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -260,10 +262,16 @@ impl Application {
     }
 }
 
-fn cors(config: &Config) -> Cors {
+/// CORS for one listener: the configured origins, and the methods that listener serves (a
+/// browser posting runs to the ingest listener sends a preflight too).
+fn cors(config: &Config, listener: Listener) -> Cors {
     let origins = &config.server.cors_origins.0;
+    let methods: &[&str] = match listener {
+        Listener::Query => &["GET", "HEAD", "OPTIONS"],
+        Listener::Ingest | Listener::OtlpGrpc => &["GET", "POST", "DELETE", "OPTIONS"],
+    };
     let mut cors = Cors::default()
-        .allowed_methods(["GET", "POST", "DELETE", "OPTIONS"])
+        .allowed_methods(methods.iter().copied())
         .allow_any_header()
         .expose_headers([
             query::NEXT_CURSOR_HEADER,
@@ -291,8 +299,56 @@ async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
         .body(doc.0.clone())
 }
 
-async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(serde_json::json!({ "detail": "Not Found" }))
+/// Which methods each route pattern of a listener answers, read from its OpenAPI document (the
+/// same registration that mounts the routes): what the fallback needs to tell a known path asked
+/// with another method (405 with `Allow`) from an unknown path (404).
+struct Routes(Vec<(ResourceDef, Vec<&'static str>)>);
+
+impl Routes {
+    fn of(doc: &utoipa::openapi::OpenApi) -> Routes {
+        let mut routes: Vec<(ResourceDef, Vec<&'static str>)> = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let allowed = methods.iter().filter(|(_, on)| *on).map(|(m, _)| *m);
+                (ResourceDef::new(path.as_str()), allowed.collect())
+            })
+            .collect();
+        routes.push((ResourceDef::new("/openapi.json"), vec!["GET"]));
+        Routes(routes)
+    }
+
+    /// The methods `path` answers, sorted; empty for an unknown path.
+    fn allowed(&self, path: &str) -> Vec<&'static str> {
+        let mut allowed: Vec<&'static str> = Vec::new();
+        for (def, methods) in &self.0 {
+            if def.is_match(path) {
+                allowed.extend(methods);
+            }
+        }
+        allowed.sort_unstable();
+        allowed.dedup();
+        allowed
+    }
+}
+
+/// Every request no route took: 405 with `Allow` for a known path, else 404.
+async fn fallback(req: HttpRequest, routes: web::Data<Routes>) -> HttpResponse {
+    let allowed = routes.allowed(req.path());
+    if allowed.is_empty() {
+        return HttpResponse::NotFound().json(serde_json::json!({ "detail": "Not Found" }));
+    }
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allowed.join(", ")))
+        .json(serde_json::json!({ "detail": "Method Not Allowed" }))
 }
 
 fn http_server(
@@ -330,17 +386,17 @@ fn http_server(
                 Listener::Query => query::configure(cfg),
             })
             .split_for_parts();
+        let routes = web::Data::new(Routes::of(&doc));
         let doc = web::Data::new(OpenApiJson(web::Bytes::from(
             doc.to_json().unwrap_or_default(),
         )));
         app.app_data(doc)
+            .app_data(routes)
             .route("/openapi.json", web::get().to(openapi_json))
-            .default_service(web::to(not_found))
+            .default_service(web::to(fallback))
             .wrap(from_fn(auth::require_key))
-            .wrap(Condition::new(
-                listener == Listener::Query,
-                cors(&config_for_app),
-            ))
+            .wrap(from_fn(crate::error::complete_error_bodies))
+            .wrap(cors(&config_for_app, listener))
             .wrap(from_fn(telemetry::track_requests))
             .wrap(TracingLogger::default())
     })

@@ -27,8 +27,11 @@ pub struct Percentiles {
 #[derive(Debug, PartialEq, Serialize, ToSchema)]
 pub struct Stats {
     pub total_runs: i64,
-    /// Failure records (a run may have several).
+    /// Runs whose status is `failure`, as the original counted (its UI shows
+    /// `total_runs - total_failures` as "successful").
     pub total_failures: i64,
+    /// Failure records (a run may have several; `failure_breakdown` sums to this).
+    pub failure_count: i64,
     /// Percent of final runs (success, failure, partial) that are success or partial; 0.0 when none.
     pub success_rate: f64,
     /// Mean step latency; 0.0 when there are no steps.
@@ -293,6 +296,7 @@ pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryRes
     let mut stats = Stats {
         total_runs: 0,
         total_failures: 0,
+        failure_count: 0,
         success_rate: 0.0,
         avg_latency_ms: 0.0,
         failure_breakdown: BTreeMap::new(),
@@ -320,7 +324,7 @@ pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryRes
                 stats.step_type_breakdown.insert(name.to_owned(), n);
             }
             "fail" => {
-                stats.total_failures += n;
+                stats.failure_count += n;
                 stats.failure_breakdown.insert(name.to_owned(), n);
             }
             "model_steps" => model(&mut stats, name).steps = n,
@@ -333,8 +337,9 @@ pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryRes
         stats.avg_latency_ms = latency_sum as f64 / steps as f64;
     }
     let count = |status: &str| stats.status_breakdown.get(status).copied().unwrap_or(0);
-    let (success, partial) = (count("success"), count("partial"));
-    let finals = success + partial + count("failure");
+    let (success, partial, failure) = (count("success"), count("partial"), count("failure"));
+    stats.total_failures = failure;
+    let finals = success + partial + failure;
     if finals > 0 {
         stats.success_rate =
             ((success + partial) as f64 * 100.0 / finals as f64 * 100.0).round() / 100.0;

@@ -570,7 +570,9 @@ pub async fn assert_stats_match_rows(app: &TestApp, query: &str, cond: &str) {
         .values()
         .map(|n| n.as_i64().unwrap())
         .sum();
-    assert_eq!(got["total_failures"], failures, "{context}");
+    assert_eq!(got["failure_count"], failures, "{context}");
+    let failed_runs = exact["status"].get("failure").cloned().unwrap_or(json!(0));
+    assert_eq!(got["total_failures"], failed_runs, "{context}");
     assert_eq!(got["step_type_breakdown"], exact["types"], "{context}");
     assert_eq!(got["tokens_by_model"], exact["models"], "{context}");
     let steps = exact["steps"].as_i64().unwrap();

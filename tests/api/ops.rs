@@ -69,8 +69,8 @@ async fn api_keys_guard_routes_but_not_health_or_metrics() {
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["www-authenticate"], "Bearer");
     assert_eq!(
-        res.json::<Value>().await.unwrap(),
-        json!({"detail": "Not authenticated"})
+        res.json::<Value>().await.unwrap()["detail"],
+        "Not authenticated"
     );
     let res = app
         .client
@@ -82,8 +82,8 @@ async fn api_keys_guard_routes_but_not_health_or_metrics() {
         .unwrap();
     assert_eq!(res.status(), 403, "a query key is not an ingest key");
     assert_eq!(
-        res.json::<Value>().await.unwrap(),
-        json!({"detail": "Invalid API key"})
+        res.json::<Value>().await.unwrap()["detail"],
+        "Invalid API key"
     );
     let res = app
         .client
@@ -148,10 +148,14 @@ async fn api_keys_guard_routes_but_not_health_or_metrics() {
     );
 }
 
+/// The other listener's routes are not mounted: a path the listener knows with another method
+/// is 405 naming the methods it does answer (`Allow`), as FastAPI does, never the other role's
+/// handler.
 #[tokio::test]
-async fn each_listener_mounts_only_its_routes() {
+async fn each_listener_mounts_only_its_routes_and_a_wrong_method_is_405_with_allow() {
     let app = spawn_app().await;
     let run = sample_run(1, "success");
+    let id = run_id_of(&run);
     let res = app
         .client
         .post(format!("{}/v1/runs", app.query))
@@ -159,24 +163,195 @@ async fn each_listener_mounts_only_its_routes() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 404, "the query listener has no ingest route");
-    app.post_run(&run).await;
+    assert_eq!(res.status(), 405, "the query listener has no ingest route");
+    assert_eq!(res.headers()["allow"], "GET");
     assert_eq!(
-        app.get(&app.ingest, &format!("/v1/runs/{}", run_id_of(&run)))
-            .await
-            .status(),
-        404
+        res.json::<Value>().await.unwrap(),
+        json!({"detail": "Method Not Allowed", "error": "Method Not Allowed",
+               "status_code": 405, "path": "/v1/runs"})
+    );
+    assert_eq!(app.count("agent_runs", &id), 0, "nothing was written");
+    app.post_run(&run).await;
+    let res = app.get(&app.ingest, &format!("/v1/runs/{id}")).await;
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "DELETE");
+    let res = app
+        .client
+        .delete(format!("{}/v1/runs/{id}", app.query))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET");
+    assert_eq!(
+        app.count("agent_runs", &id),
+        1,
+        "the query listener deletes nothing"
     );
     let res = app
         .client
-        .delete(format!("{}/v1/runs/{}", app.query, run_id_of(&run)))
+        .put(format!("{}/v1/runs/batch", app.ingest))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "DELETE, POST");
+    let res = app
+        .client
+        .post(format!("{}/health", app.ingest))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (res.status().as_u16(), &res.headers()["allow"]),
+        (405, &"GET".parse().unwrap())
+    );
+}
+
+/// Every error but a 422 answers both shapes the original used: Phase 1's `detail` and the
+/// later version's `error`, `status_code` and `path`, whichever part of the service answers.
+#[tokio::test]
+async fn error_bodies_carry_detail_error_status_code_and_path() {
+    let app = spawn_app_with(|c| {
+        c.auth.query_keys =
+            agenttracer::config::SecretList::new(vec!["query-key-0123456789".into()]);
+    })
+    .await;
+    let id = uuid::Uuid::new_v4();
+    // A route's own 404.
+    let res = app
+        .client
+        .get(format!("{}/v1/runs/{id}", app.query))
+        .header("X-API-Key", secret("query-key-0123456789"))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
     assert_eq!(
         res.json::<Value>().await.unwrap(),
-        json!({"detail": "Not Found"})
+        json!({"detail": format!("Run {id} not found"), "error": format!("Run {id} not found"),
+               "status_code": 404, "path": format!("/v1/runs/{id}")})
+    );
+    // The fallback's 404.
+    let res = app.get(&app.ingest, "/v1/nowhere").await;
+    assert_eq!(res.status(), 404);
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"detail": "Not Found", "error": "Not Found", "status_code": 404, "path": "/v1/nowhere"})
+    );
+    // The key check's 401 keeps its header.
+    let res = app.get(&app.query, "/v1/stats").await;
+    assert_eq!(res.status(), 401);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"detail": "Not authenticated", "error": "Not authenticated", "status_code": 401, "path": "/v1/stats"})
+    );
+    // A 415 from the ingest route.
+    let res = app
+        .client
+        .post(format!("{}/v1/runs", app.ingest))
+        .header("Content-Type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 415);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        (&body["status_code"], &body["path"]),
+        (&json!(415), &json!("/v1/runs"))
+    );
+    assert_eq!(body["error"], body["detail"]);
+    // A 422 keeps FastAPI's list of problems, and nothing else.
+    let res = app.post_run(&json!({"agent_id": "a"})).await;
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert!(body["detail"].is_array(), "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+}
+
+/// A browser posting runs (the original's UI, a browser SDK) sends a preflight to the ingest
+/// listener first; it is answered with the CORS headers, without a key.
+#[tokio::test]
+async fn the_ingest_listener_answers_cors_preflights() {
+    let app = spawn_app_with(|c| {
+        c.auth.ingest_keys =
+            agenttracer::config::SecretList::new(vec!["ingest-key-0123456789".into()]);
+    })
+    .await;
+    let res = app
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/runs", app.ingest))
+        .header("Origin", "http://localhost:5173")
+        .header("Access-Control-Request-Method", "POST")
+        .header(
+            "Access-Control-Request-Headers",
+            "content-type, authorization",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    let methods = res.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap();
+    assert!(methods.contains("POST"), "{methods}");
+    let headers = res.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(
+        headers.contains("authorization") && headers.contains("content-type"),
+        "{headers}"
+    );
+    // The post itself carries the origin's header too.
+    let res = app
+        .client
+        .post(format!("{}/v1/runs", app.ingest))
+        .header("Origin", "http://localhost:5173")
+        .bearer_auth(secret("ingest-key-0123456789"))
+        .json(&sample_run(1, "success"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "http://localhost:5173"
+    );
+    // An origin not allowed gets no CORS headers; a client that is not a browser still posts.
+    let res = app
+        .client
+        .post(format!("{}/v1/runs", app.ingest))
+        .header("Origin", "http://elsewhere.example")
+        .bearer_auth(secret("ingest-key-0123456789"))
+        .json(&sample_run(1, "success"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    assert!(res.headers().get("access-control-allow-origin").is_none());
+    // The query listener's preflight offers only what it serves.
+    let res = app
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/v1/runs", app.query))
+        .header("Origin", "http://localhost:5173")
+        .header("Access-Control-Request-Method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let methods = res.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap();
+    assert!(
+        !methods.contains("POST") && !methods.contains("DELETE"),
+        "{methods}"
     );
 }
 

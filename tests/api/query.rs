@@ -293,7 +293,9 @@ async fn stats_are_computed_as_the_design_defines_them() {
     app.post_batch(&runs).await;
     let stats: Value = app.get(&app.query, "/v1/stats").await.json().await.unwrap();
     assert_eq!(stats["total_runs"], 5);
-    assert_eq!(stats["total_failures"], 3);
+    // The original's count: runs whose status is failure; the records are failure_count.
+    assert_eq!(stats["total_failures"], 2);
+    assert_eq!(stats["failure_count"], 3);
     // Final runs: success, failure, partial, failure; success or partial: 2 of 4.
     assert_eq!(stats["success_rate"], 50.0);
     let latencies = [100.0, 200.0, 300.0, 400.0, 500.0, 600.0, 700.0];
@@ -350,6 +352,77 @@ async fn stats_are_computed_as_the_design_defines_them() {
 
 /// A run of `agent` started at `started` (RFC 3339) and ended `seconds` later, with steps of
 /// these latencies.
+/// The original's UI shows `total_runs - total_failures` as "successful": `total_failures`
+/// counts failed runs, however many failure records each has; the records are `failure_count`.
+#[tokio::test]
+async fn total_failures_counts_failed_runs_and_failure_count_their_records() {
+    let app = spawn_app().await;
+    let with_failures = |minute: u32, status: &str, n: usize| {
+        let mut run = run_at("a", "production", minute, status, &[100], None);
+        let failures: Vec<Value> = (0..n)
+            .map(|i| json!({"failure_type": "tool", "failure_code": format!("e{i}"), "message": "it broke"}))
+            .collect();
+        if n > 0 {
+            run["failures"] = json!(failures);
+        }
+        run
+    };
+    // 0, 1 and 3 failure records: a success, a failure with one, a failure with three, and a
+    // partial run with one (a failure record, but not a failed run).
+    let runs = vec![
+        with_failures(1, "success", 0),
+        with_failures(2, "failure", 1),
+        with_failures(3, "failure", 3),
+        with_failures(4, "partial", 1),
+    ];
+    let answer: Value = app.post_batch(&runs).await.json().await.unwrap();
+    assert!(
+        answer["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == 201),
+        "{answer}"
+    );
+    let stats: Value = app.get(&app.query, "/v1/stats").await.json().await.unwrap();
+    assert_eq!(stats["total_runs"], 4);
+    assert_eq!(
+        stats["total_failures"], 2,
+        "failed runs, not records: {stats}"
+    );
+    assert_eq!(stats["failure_count"], 5, "failure records: {stats}");
+    assert_eq!(
+        stats["failure_breakdown"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_i64().unwrap())
+            .sum::<i64>(),
+        5
+    );
+    // Unchanged: final runs that are success or partial, 2 of 4.
+    assert_eq!(stats["success_rate"], 50.0);
+    let one: Value = app
+        .get(
+            &app.query,
+            "/v1/stats?start_time=2024-06-01T12:03:00Z&end_time=2024-06-01T12:03:59Z",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            &one["total_runs"],
+            &one["total_failures"],
+            &one["failure_count"]
+        ),
+        (&json!(1), &json!(1), &json!(3)),
+        "{one}"
+    );
+    assert_rollups_are_those_of_the_rows(&app);
+}
+
 fn run_started(
     agent: &str,
     started: &str,
@@ -599,7 +672,9 @@ async fn each_listener_documents_exactly_the_routes_it_mounts() {
                 .unwrap();
             let status = res.status();
             let body = res.text().await.unwrap();
-            let unmounted = status == 404 && body.contains("\"Not Found\"");
+            // (A path the listener knows with another method is 405 "Method Not Allowed".)
+            let unmounted = (status == 404 && body.contains("\"Not Found\""))
+                || (status == 405 && body.contains("\"Method Not Allowed\""));
             // …and only those: the other listener's routes are not.
             assert_eq!(
                 unmounted,
