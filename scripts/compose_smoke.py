@@ -231,9 +231,21 @@ def run(services, binary, work, procs):
     if status != 200 or len(json.loads(text)) != 20:
         fail(f"GET /v1/runs through nginx: {status}")
     say("20 runs posted and read back through nginx (201, 200)")
-    if http("GET", f"https://{NGINX}/metrics")[0] != 404:
+    status, text, _ = http("GET", f"https://{NGINX}/metrics")
+    if status != 404:
         fail("/metrics is public through nginx")
-    say("/metrics is not public through nginx (404)")
+    if json.loads(text) != {"detail": "Not Found", "error": "Not Found", "status_code": 404, "path": "/metrics"}:
+        fail(f"nginx's 404 body: {text}")
+    say("/metrics is not public through nginx (404, with both error shapes)")
+    # A browser posting runs sends a preflight first: it reaches the ingest role and is answered.
+    origin = "http://localhost:5173"
+    status, text, answer_headers = http("OPTIONS", f"https://{NGINX}/v1/runs", headers={
+        "Origin": origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,x-api-key"})
+    if status != 200 or answer_headers.get("Access-Control-Allow-Origin") != origin \
+            or "POST" not in answer_headers.get("Access-Control-Allow-Methods", ""):
+        fail(f"CORS preflight of POST /v1/runs through nginx: {status} {text} {dict(answer_headers)}")
+    say("a CORS preflight of POST /v1/runs through nginx is answered by the ingest role")
 
     # The query limit (50 r/s, burst 10): a concurrent burst meets 429 with Retry-After and JSON.
     with concurrent.futures.ThreadPoolExecutor(max_workers=30) as pool:

@@ -180,10 +180,23 @@ impl Default for LogConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PrivacyMode {
+    /// Reject only what the original service refused too; redact every other violation.
     #[default]
+    Compat,
+    /// Reject every violation (422 naming the key path and the rule).
     Reject,
+    /// Redact every violation and store the run.
     Redact,
+    /// Store everything.
     Off,
+}
+
+impl PrivacyMode {
+    /// On OTLP nothing is rejected (an exporter cannot fix one span): whether an offending
+    /// attribute is redacted (`redact`, `compat`) rather than dropped (`reject`).
+    pub fn redacts_attributes(self) -> bool {
+        matches!(self, PrivacyMode::Redact | PrivacyMode::Compat)
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -555,7 +568,7 @@ mod tests {
             assert_eq!(c.database.statement_timeout_ms, 5000);
             assert_eq!(c.database.lock_timeout_ms, 2000);
             assert!(c.database.migrate_on_start);
-            assert_eq!(c.privacy.mode, PrivacyMode::Reject);
+            assert_eq!(c.privacy.mode, PrivacyMode::Compat);
             assert!(c.auth.ingest_keys.is_empty());
             Ok(())
         });

@@ -24,7 +24,12 @@ fn rules(privacy: PrivacyMode) -> Rules {
     }
 }
 
-const MODES: [PrivacyMode; 3] = [PrivacyMode::Reject, PrivacyMode::Redact, PrivacyMode::Off];
+const MODES: [PrivacyMode; 4] = [
+    PrivacyMode::Compat,
+    PrivacyMode::Reject,
+    PrivacyMode::Redact,
+    PrivacyMode::Off,
+];
 
 fn no_nul(s: &str, what: &str) {
     assert!(!s.contains('\0'), "NUL in {what}");

@@ -9,7 +9,11 @@
 //!   JWTs, `Bearer …`, `password=…` assignments, PEM private keys, URLs with a password).
 //!
 //! `reject` reports each violation (by key path and rule, never the value); `redact` replaces
-//! the value, or just the secret inside it, with `"[REDACTED]"`; `off` does nothing.
+//! the value, or just the secret inside it, with `"[REDACTED]"`; `compat` (the default) rejects
+//! only what the original service refused too — a top-level key containing `prompt`,
+//! `response`, `output`, `input`, `content` or `text` that the content-key rule flags — and
+//! redacts every other violation, so a drop-in never loses a run the original stored; `off` does
+//! nothing.
 
 use std::sync::LazyLock;
 
@@ -344,9 +348,39 @@ fn record(rule: Rule, action: &'static str) {
         .increment(1);
 }
 
+/// The metadata keys the original refused (Phase 1): a top-level key containing one of these.
+const ORIGINAL_REFUSED: &[&str] = &["prompt", "response", "output", "input", "content", "text"];
+
+/// Whether the original refused a top-level metadata key (a substring match, case-insensitive).
+fn original_refused(key: &str) -> bool {
+    let key = key.to_lowercase();
+    ORIGINAL_REFUSED.iter().any(|word| key.contains(word))
+}
+
+/// What a mode does with one violation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Reject,
+    Redact,
+}
+
+/// `compat` rejects only what the original refused too: a top-level content key the original's
+/// substring check also caught. Everything else it redacts, so no run the original stored is lost.
+fn verdict(mode: PrivacyMode, refused_by_original: bool) -> Verdict {
+    match mode {
+        PrivacyMode::Reject => Verdict::Reject,
+        PrivacyMode::Compat if refused_by_original => Verdict::Reject,
+        PrivacyMode::Compat | PrivacyMode::Redact | PrivacyMode::Off => Verdict::Redact,
+    }
+}
+
 impl Scan {
-    /// Applies both rules to a metadata value at every depth; `loc` is its location.
+    /// Applies both rules to a step's metadata object at every depth; `loc` is its location.
     pub fn metadata(&mut self, value: &mut Value, mode: PrivacyMode, loc: &mut Vec<Value>) {
+        self.walk(value, mode, loc, true);
+    }
+
+    fn walk(&mut self, value: &mut Value, mode: PrivacyMode, loc: &mut Vec<Value>, top: bool) {
         if mode == PrivacyMode::Off {
             return;
         }
@@ -356,17 +390,15 @@ impl Scan {
                     loc.push(Value::String(key.clone()));
                     match content_word(key) {
                         Some(word) if holds_text(child) => {
-                            self.found(
-                                mode,
-                                loc,
-                                Rule::ContentKey,
-                                format!("content word `{word}`"),
-                            );
-                            if mode == PrivacyMode::Redact {
+                            let verdict = verdict(mode, top && original_refused(key));
+                            self.found(verdict, loc, Rule::ContentKey, || {
+                                format!("content word `{word}`")
+                            });
+                            if verdict == Verdict::Redact {
                                 *child = Value::String(REDACTED.into());
                             }
                         }
-                        _ => self.metadata(child, mode, loc),
+                        _ => self.walk(child, mode, loc, false),
                     }
                     loc.pop();
                 }
@@ -374,7 +406,7 @@ impl Scan {
             Value::Array(items) => {
                 for (i, child) in items.iter_mut().enumerate() {
                     loc.push(Value::from(i));
-                    self.metadata(child, mode, loc);
+                    self.walk(child, mode, loc, false);
                     loc.pop();
                 }
             }
@@ -391,33 +423,40 @@ impl Scan {
         let Some(what) = find_secret(text) else {
             return;
         };
-        match mode {
-            PrivacyMode::Redact => {
+        match verdict(mode, false) {
+            Verdict::Redact => {
                 let n = redact_secrets(text);
                 self.redacted += n;
                 for _ in 0..n {
                     record(Rule::SecretValue, "redact");
                 }
             }
-            _ => self.found(mode, loc, Rule::SecretValue, what.to_owned()),
+            Verdict::Reject => {
+                self.found(Verdict::Reject, loc, Rule::SecretValue, || what.to_owned())
+            }
         }
     }
 
-    fn found(&mut self, mode: PrivacyMode, loc: &[Value], rule: Rule, what: String) {
-        match mode {
-            PrivacyMode::Redact => {
+    fn found(
+        &mut self,
+        verdict: Verdict,
+        loc: &[Value],
+        rule: Rule,
+        what: impl FnOnce() -> String,
+    ) {
+        match verdict {
+            Verdict::Redact => {
                 self.redacted += 1;
                 record(rule, "redact");
             }
-            PrivacyMode::Reject => {
+            Verdict::Reject => {
                 record(rule, "reject");
                 self.violations.push(Violation {
                     loc: loc.to_vec(),
                     rule,
-                    what,
+                    what: what(),
                 });
             }
-            PrivacyMode::Off => {}
         }
     }
 }
@@ -564,6 +603,54 @@ mod tests {
         );
         assert_eq!(scan.redacted, 2);
         assert!(scan.violations.is_empty());
+    }
+
+    /// `compat` loses no run the original stored: it rejects a top-level key the original's
+    /// substring check refused (and our rule flags); everything else is redacted and kept.
+    #[test]
+    fn compat_mode_rejects_only_what_the_original_refused() {
+        let mut meta = json!({
+            "query": "refund",
+            "answer": "yes",
+            "reasoning": "because",
+            "details": {"input": "x"},
+            "auth": "Bearer abcdefabcdefabcdef12",
+            "input_tokens": 3,
+            "context_length": 8
+        });
+        let mut scan = Scan::default();
+        scan.metadata(&mut meta, PrivacyMode::Compat, &mut vec![]);
+        assert!(scan.violations.is_empty(), "{:?}", scan.violations);
+        assert_eq!(
+            meta,
+            json!({
+                "query": "[REDACTED]", "answer": "[REDACTED]", "reasoning": "[REDACTED]",
+                "details": {"input": "[REDACTED]"}, "auth": "Bearer [REDACTED]",
+                "input_tokens": 3, "context_length": 8
+            })
+        );
+        assert_eq!(scan.redacted, 5);
+        for key in [
+            "prompt",
+            "user_input",
+            "response_text",
+            "systemPrompt",
+            "outputs",
+        ] {
+            let mut meta = json!({ key: "a whole prompt", "other": "password=hunter2" });
+            let mut scan = Scan::default();
+            scan.metadata(&mut meta, PrivacyMode::Compat, &mut vec![json!("metadata")]);
+            let locs: Vec<&Value> = scan.violations.iter().map(|v| &v.loc).flatten().collect();
+            assert_eq!(locs, [&json!("metadata"), &json!(key)], "{key}");
+            assert_eq!(scan.violations[0].rule, Rule::ContentKey);
+            assert_eq!(scan.redacted, 1, "the secret beside it is redacted");
+        }
+        // Our rule lets these through, so compat does too (the original refused them).
+        let mut meta = json!({"input_tokens": 1, "prompt": {"tokens": 5}, "context_length": 2});
+        let before = meta.clone();
+        let mut scan = Scan::default();
+        scan.metadata(&mut meta, PrivacyMode::Compat, &mut vec![]);
+        assert_eq!((meta, scan.redacted, scan.violations.len()), (before, 0, 0));
     }
 
     #[test]

@@ -419,7 +419,7 @@ async fn bodies_over_the_limit_are_413_also_after_decompression() {
 
 #[tokio::test]
 async fn privacy_reject_names_the_key_and_never_echoes_the_value() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(|c| c.privacy.mode = agenttracer::config::PrivacyMode::Reject).await;
     let mut run = sample_run(2, "failure");
     run["steps"][0]["metadata"]["prompt"] = json!("my very private question");
     run["steps"][1]["metadata"]["tool"] =
@@ -461,6 +461,100 @@ async fn privacy_reject_names_the_key_and_never_echoes_the_value() {
         metrics.contains(r#"privacy_violations_total{rule="content_key",action="reject"}"#),
         "{metrics}"
     );
+}
+
+/// The default `compat` mode never loses a run the original stored: what the original accepted
+/// (content words it did not know, nested keys, secret values) is stored redacted, with the
+/// header and the counter; what it refused too (a top-level `prompt`) is still a 422.
+#[tokio::test]
+async fn privacy_compat_stores_what_the_original_stored_redacted_and_rejects_what_it_refused() {
+    let app = spawn_app().await;
+    let cases = [
+        (json!({"query": "refund my order 1234"}), "query"),
+        (json!({"answer": "private answer text"}), "answer"),
+        (
+            json!({"reasoning": "private chain of thought"}),
+            "reasoning",
+        ),
+        (
+            json!({"details": {"input": "private nested input"}}),
+            "details",
+        ),
+        (json!({"auth": "Bearer abcdefabcdef0123456789"}), "auth"),
+    ];
+    for (meta, key) in cases {
+        let mut run = sample_run(1, "success");
+        for (k, v) in meta.as_object().unwrap() {
+            run["steps"][0]["metadata"][k] = v.clone();
+        }
+        let res = app.post_run(&run).await;
+        assert_eq!(res.status(), 201, "{key}");
+        assert_eq!(res.headers()["x-agenttracer-redacted"], "1", "{key}");
+        let body: Value = res.json().await.unwrap();
+        let stored = &body["steps"][0]["metadata"];
+        let expected = match key {
+            "details" => json!({"input": "[REDACTED]"}),
+            "auth" => json!("Bearer [REDACTED]"),
+            _ => json!("[REDACTED]"),
+        };
+        assert_eq!(stored[key], expected, "{key}: {stored}");
+        assert_eq!(stored["input_tokens"], 100, "the rest is kept");
+        let row = app.db.psql(&format!(
+            "SELECT metadata::text FROM agent_steps WHERE run_id = '{}'",
+            run_id_of(&run)
+        ));
+        assert!(
+            !row.contains("private") && !row.contains("refund") && !row.contains("abcdefabcdef"),
+            "{row}"
+        );
+        let read: Value = app.get_run(&run_id_of(&run)).await.json().await.unwrap();
+        assert_eq!(read["steps"][0]["metadata"][key], expected, "{key}");
+    }
+    // A failure message with a secret: stored redacted (the original refused some of these; a
+    // lost run is worse than a redacted one).
+    let mut run = sample_run(1, "failure");
+    run["failure"]["message"] = json!("auth failed with key sk-abcdefghijklmnopqrstuvwxyz123456");
+    let res = app.post_run(&run).await;
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(
+        body["failures"][0]["message"],
+        "auth failed with key [REDACTED]"
+    );
+
+    // What the original refused too: a top-level key with one of its six substrings that our
+    // rule flags. The 422 names the key and never echoes the value; nothing is stored.
+    for key in ["prompt", "user_input", "responseText"] {
+        let mut run = sample_run(1, "success");
+        run["steps"][0]["metadata"][key] = json!("my very private question");
+        let res = app.post_run(&run).await;
+        assert_eq!(res.status(), 422, "{key}");
+        let text = res.text().await.unwrap();
+        assert!(!text.contains("private"), "{text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            body["detail"][0]["loc"],
+            json!(["body", "steps", 0, "metadata", key])
+        );
+        assert_eq!(body["detail"][0]["type"], "privacy.content_key");
+        assert_eq!(app.count("agent_runs", &run_id_of(&run)), 0);
+    }
+    // Keys the original refused by substring but that are not content stay stored as sent.
+    let mut run = sample_run(1, "success");
+    run["steps"][0]["metadata"]["context_length"] = json!(8192);
+    run["steps"][0]["metadata"]["prompt"] = json!({"tokens": 5});
+    let res = app.post_run(&run).await;
+    assert_eq!(res.status(), 201);
+    assert!(res.headers().get("x-agenttracer-redacted").is_none());
+
+    let metrics = app.get_metrics().await;
+    for line in [
+        r#"privacy_violations_total{rule="content_key",action="redact"}"#,
+        r#"privacy_violations_total{rule="secret_value",action="redact"}"#,
+        r#"privacy_violations_total{rule="content_key",action="reject"}"#,
+    ] {
+        assert!(metrics.contains(line), "{line}");
+    }
 }
 
 #[tokio::test]

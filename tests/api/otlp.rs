@@ -629,6 +629,63 @@ async fn redact_mode_keeps_offending_attributes_redacted() {
     assert!(meta.get("gen_ai.input.messages").is_none());
 }
 
+/// Under the default `compat` mode OTLP is as before: nothing rejected, the known content
+/// attributes dropped, other offending attributes redacted; `reject` drops them.
+#[tokio::test]
+async fn compat_and_reject_modes_on_otlp_reject_nothing() {
+    for (mode, kept) in [
+        (agenttracer::config::PrivacyMode::Compat, true),
+        (agenttracer::config::PrivacyMode::Reject, false),
+    ] {
+        let app = spawn_app_with(|c| c.privacy.mode = mode).await;
+        let trace = trace_id();
+        let spans = vec![
+            span(
+                trace,
+                1,
+                None,
+                "agent",
+                0,
+                1000,
+                vec![kv("prompt", s("private"))],
+            ),
+            span(
+                trace,
+                2,
+                Some(1),
+                "misc",
+                10,
+                10,
+                vec![
+                    kv("user_question", s("private")),
+                    kv("note", s("key sk-aaaaaaaaaaaaaaaaaaaaaaaaaa")),
+                    kv("gen_ai.input.messages", s("always dropped")),
+                    kv("gen_ai.usage.input_tokens", s("12")),
+                ],
+            ),
+        ];
+        post_proto(&app, &request(spans)).await;
+        let run = get_run(&app, trace).await;
+        assert_eq!(run["status"], "success", "{mode:?}");
+        let meta = run["steps"][0]["metadata"].clone();
+        assert!(meta.get("gen_ai.input.messages").is_none(), "{mode:?}");
+        match kept {
+            true => {
+                assert_eq!(meta["user_question"], "[REDACTED]");
+                assert_eq!(meta["note"], "key [REDACTED]");
+            }
+            false => {
+                assert!(meta.get("user_question").is_none() && meta.get("note").is_none());
+            }
+        }
+        let stored = app.db.psql("SELECT metadata::text FROM agent_steps");
+        assert!(
+            !stored.contains("private") && !stored.contains("sk-aaa"),
+            "{stored}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn json_bodies_gzip_and_chunked_transfer() {
     let app = spawn_app().await;

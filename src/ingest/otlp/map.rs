@@ -312,7 +312,7 @@ fn metadata_of(span: &Span, scope: &str, rules: &Rules, mapped: &mut Mapped) -> 
             if privacy::is_content_key(&key)
                 && (value.is_string() || value.is_array() || value.is_object())
             {
-                if mode == PrivacyMode::Redact {
+                if mode.redacts_attributes() {
                     value = Value::String(REDACTED.into());
                     mapped.redacted_values += 1;
                     count_privacy("content_key", "redact");
@@ -325,7 +325,7 @@ fn metadata_of(span: &Span, scope: &str, rules: &Rules, mapped: &mut Mapped) -> 
             let mut scan = privacy::Scan::default();
             scan.metadata(&mut value, PrivacyMode::Reject, &mut Vec::new());
             if !scan.violations.is_empty() {
-                if mode == PrivacyMode::Redact {
+                if mode.redacts_attributes() {
                     let mut redacting = privacy::Scan::default();
                     redacting.metadata(&mut value, PrivacyMode::Redact, &mut Vec::new());
                     mapped.redacted_values += u64::from(redacting.redacted);
