@@ -164,12 +164,33 @@ fn describe_metrics() {
 }
 
 /// Counts and times each request, labelled by route pattern (never the raw path), and logs it.
+/// A request method as a metric label: the standard methods by name, anything else `other`, so
+/// made-up methods cannot grow `/metrics`.
+pub fn method_label(method: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    const KNOWN: [(Method, &str); 9] = [
+        (Method::GET, "GET"),
+        (Method::POST, "POST"),
+        (Method::PUT, "PUT"),
+        (Method::DELETE, "DELETE"),
+        (Method::HEAD, "HEAD"),
+        (Method::OPTIONS, "OPTIONS"),
+        (Method::PATCH, "PATCH"),
+        (Method::CONNECT, "CONNECT"),
+        (Method::TRACE, "TRACE"),
+    ];
+    KNOWN
+        .iter()
+        .find(|(m, _)| m == method)
+        .map_or("other", |(_, label)| label)
+}
+
 pub async fn track_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
@@ -182,9 +203,9 @@ pub async fn track_requests(
         Err(err) => err.as_response_error().status_code().as_u16(),
     };
     let elapsed = started.elapsed();
-    metrics::counter!("http_requests_total", "role" => role, "method" => method.clone(), "route" => route.clone(), "status" => status.to_string())
+    metrics::counter!("http_requests_total", "role" => role, "method" => method, "route" => route.clone(), "status" => status.to_string())
         .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "role" => role, "method" => method.clone(), "route" => route.clone())
+    metrics::histogram!("http_request_duration_seconds", "role" => role, "method" => method, "route" => route.clone())
         .record(elapsed.as_secs_f64());
     let latency_ms = elapsed.as_secs_f64() * 1000.0;
     if status >= 500 {

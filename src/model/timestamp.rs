@@ -27,9 +27,16 @@ pub fn parse(text: &str) -> Option<OffsetDateTime> {
     normalize(parsed)
 }
 
+/// The earliest year PostgreSQL's `timestamptz` holds whole (it starts in November 4714 BC,
+/// astronomical year -4713); the latest year `time` parses, 9999, is well inside its range.
+const MIN_YEAR: i32 = -4712;
+
 /// UTC, whole microseconds, and within PostgreSQL's range for `timestamptz`.
 pub fn normalize(t: OffsetDateTime) -> Option<OffsetDateTime> {
     let utc = t.checked_to_offset(UtcOffset::UTC)?;
+    if utc.year() < MIN_YEAR {
+        return None;
+    }
     utc.replace_nanosecond(utc.nanosecond() / 1000 * 1000).ok()
 }
 

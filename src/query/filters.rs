@@ -63,7 +63,9 @@ impl Cursor {
         }
         let micros: i128 = parts.next()?.parse().ok()?;
         let run_id = Uuid::parse_str(parts.next()?).ok()?;
-        let started_at = OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).ok()?;
+        let nanos = micros.checked_mul(1000)?;
+        let started_at =
+            timestamp::normalize(OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?)?;
         parts
             .next()
             .is_none()

@@ -102,11 +102,12 @@ impl Grain {
         }
     }
 
-    /// The first grain boundary at or after `t`.
-    fn ceil(self, t: OffsetDateTime) -> OffsetDateTime {
+    /// The first grain boundary at or after `t`; `None` past the last one `time` represents
+    /// (the end of year 9999).
+    fn ceil(self, t: OffsetDateTime) -> Option<OffsetDateTime> {
         let floor = self.floor(t);
         if floor == t {
-            return t;
+            return Some(t);
         }
         match self {
             Grain::Month => {
@@ -117,10 +118,10 @@ impl Grain {
                 floor
                     .replace_month(month)
                     .and_then(|f| f.replace_year(year))
-                    .unwrap_or(floor)
+                    .ok()
             }
-            Grain::Day => floor + time::Duration::DAY,
-            Grain::Hour => floor + time::Duration::HOUR,
+            Grain::Day => floor.checked_add(time::Duration::DAY),
+            Grain::Hour => floor.checked_add(time::Duration::HOUR),
         }
     }
 }
@@ -142,8 +143,11 @@ fn nonempty((from, to): Span) -> bool {
 impl Plan {
     fn of(filter: &RunFilter) -> Plan {
         let start = filter.start_time;
-        // Timestamps are kept to the microsecond: `<= end` is `< end + 1 µs`.
-        let end = filter.end_time.map(|t| t + time::Duration::microseconds(1));
+        // Timestamps are kept to the microsecond: `<= end` is `< end + 1 µs` (unbounded when
+        // `end` is the last microsecond `time` represents: nothing is later).
+        let end = filter
+            .end_time
+            .and_then(|t| t.checked_add(time::Duration::microseconds(1)));
         let mut plan = Plan::default();
         if filter.failure_type.is_some() || filter.failure_code.is_some() {
             plan.raw.push((start, end));
@@ -160,7 +164,15 @@ impl Plan {
             self.raw.push((from, to));
             return;
         };
-        let whole = (from.map(|t| grain.ceil(t)), to.map(|t| grain.floor(t)));
+        let inner_from = match from {
+            Some(t) => match grain.ceil(t) {
+                Some(c) => Some(c),
+                // No whole grain starts after `from`.
+                None => return self.cover((from, to), finer),
+            },
+            None => None,
+        };
+        let whole = (inner_from, to.map(|t| grain.floor(t)));
         if !nonempty(whole) {
             return self.cover((from, to), finer);
         }
@@ -497,8 +509,23 @@ mod tests {
         // December rounds up into the next year.
         assert_eq!(
             Grain::Month.ceil(datetime!(2026-12-05 0:00 UTC)),
-            datetime!(2027-01-01 0:00 UTC)
+            Some(datetime!(2027-01-01 0:00 UTC))
         );
+        // The last representable instants have no grain after them, and plan without a panic.
+        let last = datetime!(9999-12-31 23:59:59.999999 UTC);
+        for grain in Grain::ALL {
+            assert_eq!(grain.ceil(last), None);
+        }
+        let to_the_end = plan(Some(datetime!(9999-12-31 23:59:59 UTC)), Some(last));
+        assert_eq!(
+            to_the_end.raw,
+            vec![(Some(datetime!(9999-12-31 23:59:59 UTC)), None)]
+        );
+        let backwards = plan(
+            Some(datetime!(9999-12-31 23:59:59 UTC)),
+            Some(datetime!(0000-01-01 0:00 UTC)),
+        );
+        assert!(backwards.rollups.is_empty());
     }
 
     #[test]

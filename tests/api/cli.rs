@@ -37,7 +37,7 @@ fn agenttracer(dir: &std::path::Path) -> Command {
 
 /// The binary with the environment of an ingest server on `port` over `db` (loopback only; the
 /// gRPC listener on a free port); the caller adds the command and the rest.
-fn ingest_server(dir: &std::path::Path, db: &TestDb, port: u16) -> Command {
+pub fn ingest_server(dir: &std::path::Path, db: &TestDb, port: u16) -> Command {
     let mut cmd = agenttracer(dir);
     cmd.env("DATABASE_URL", db.writer_url())
         .env("INGEST_API_HOST", "127.0.0.1")

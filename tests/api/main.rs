@@ -1,6 +1,7 @@
 //! One integration-test binary against a real PostgreSQL (see `helpers`).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod attacks;
 mod batch;
 mod cli;
 mod db;

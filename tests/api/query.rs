@@ -423,6 +423,64 @@ async fn total_failures_counts_failed_runs_and_failure_count_their_records() {
     assert_rollups_are_those_of_the_rows(&app);
 }
 
+/// Times at the edges of what the service represents: no panic, no 500. Valid bounds are
+/// answered (an end bound at the last representable microsecond is "everything"; an inverted
+/// window is empty, as the original answered); what PostgreSQL cannot hold is a 422.
+#[tokio::test]
+async fn extreme_times_and_tampered_cursors_are_answered_never_a_panic_or_500() {
+    use base64::Engine;
+    let app = spawn_app().await;
+    app.post_batch(&[run_at("a", "production", 1, "success", &[100], None)])
+        .await;
+    for (query, runs) in [
+        ("end_time=9999-12-31T23:59:59.999999Z", 1),
+        (
+            "start_time=9999-12-31T23:59:59Z&end_time=0000-01-01T00:00:00Z",
+            0,
+        ),
+        (
+            "start_time=0000-01-01T00:00:00Z&end_time=9999-12-31T23:59:59.999999Z",
+            1,
+        ),
+        ("start_time=9999-12-31T23:59:59.999999Z", 0),
+    ] {
+        let res = app.get(&app.query, &format!("/v1/stats?{query}")).await;
+        assert_eq!(res.status(), 200, "{query}");
+        let stats: Value = res.json().await.unwrap();
+        assert_eq!(stats["total_runs"], runs, "{query}");
+        let (status, page, _) = list(&app, &format!("?{query}")).await;
+        assert_eq!(
+            (status, page.as_array().unwrap().len()),
+            (200, runs as usize),
+            "{query}"
+        );
+    }
+    // A cursor naming a time before 4713 BC (PostgreSQL's first), or past i128 when scaled.
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    for raw in [
+        format!(
+            "v1:{}:{}",
+            -250_000_000_000_000_000i64,
+            uuid::Uuid::new_v4().simple()
+        ),
+        format!("v1:{}:{}", i128::MAX, uuid::Uuid::new_v4().simple()),
+    ] {
+        let cursor = engine.encode(raw);
+        let (status, body, _) = list(&app, &format!("?cursor={cursor}")).await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["detail"][0]["loc"], json!(["query", "cursor"]));
+    }
+    for query in [
+        "start_time=-5000-01-01T00:00:00",
+        "end_time=-4713-06-01T00:00:00Z",
+    ] {
+        let res = app.get(&app.query, &format!("/v1/stats?{query}")).await;
+        assert_eq!(res.status(), 422, "{query}");
+    }
+    let live = app.get(&app.query, "/livez").await;
+    assert_eq!(live.status(), 200, "the service still runs");
+}
+
 fn run_started(
     agent: &str,
     started: &str,
