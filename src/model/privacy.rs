@@ -640,7 +640,7 @@ mod tests {
             let mut meta = json!({ key: "a whole prompt", "other": "password=hunter2" });
             let mut scan = Scan::default();
             scan.metadata(&mut meta, PrivacyMode::Compat, &mut vec![json!("metadata")]);
-            let locs: Vec<&Value> = scan.violations.iter().map(|v| &v.loc).flatten().collect();
+            let locs: Vec<&Value> = scan.violations.iter().flat_map(|v| &v.loc).collect();
             assert_eq!(locs, [&json!("metadata"), &json!(key)], "{key}");
             assert_eq!(scan.violations[0].rule, Rule::ContentKey);
             assert_eq!(scan.redacted, 1, "the secret beside it is redacted");

@@ -162,6 +162,9 @@ async fn made_up_methods_do_not_grow_metrics() {
         after.len() < before + 512,
         "/metrics grew from {before} to {} bytes; new lines: {:?}",
         after.len(),
-        after.lines().filter(|l| !before_text.contains(l.split(' ').next().unwrap_or(""))).collect::<Vec<_>>()
+        after
+            .lines()
+            .filter(|l| !before_text.contains(l.split(' ').next().unwrap_or("")))
+            .collect::<Vec<_>>()
     );
 }
