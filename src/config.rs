@@ -259,6 +259,19 @@ pub struct OtlpConfig {
     pub finalize_after_s: u64,
     /// Most spans one export request may carry (413 / INVALID_ARGUMENT above it).
     pub max_spans_per_request: usize,
+    /// OTLP/gRPC: open connections at once; more are closed as they arrive.
+    pub grpc_max_connections: usize,
+    /// OTLP/gRPC: HTTP/2 streams (requests) at once on one connection.
+    pub grpc_max_concurrent_streams: u32,
+    /// OTLP/gRPC: exports read, decoded and stored at once, process-wide (the others wait, their
+    /// bodies held back by HTTP/2 flow control): what bounds the memory of decoding.
+    pub grpc_max_concurrent_exports: usize,
+    /// OTLP/gRPC: a request (reading its message included) past this is cancelled.
+    pub grpc_request_timeout_s: u64,
+    /// OTLP/gRPC: a connection that has not sent a byte this long after it opened is closed.
+    pub grpc_handshake_timeout_s: u64,
+    /// OTLP/gRPC: a connection is asked to go away (GOAWAY; clients reconnect) after this long.
+    pub grpc_max_connection_age_s: u64,
 }
 
 impl Default for OtlpConfig {
@@ -266,6 +279,12 @@ impl Default for OtlpConfig {
         Self {
             finalize_after_s: 300,
             max_spans_per_request: 20_000,
+            grpc_max_connections: 256,
+            grpc_max_concurrent_streams: 16,
+            grpc_max_concurrent_exports: 4,
+            grpc_request_timeout_s: 30,
+            grpc_handshake_timeout_s: 10,
+            grpc_max_connection_age_s: 300,
         }
     }
 }
@@ -347,6 +366,16 @@ impl Config {
         }
         if self.otlp.finalize_after_s == 0 {
             return invalid("otlp.finalize_after_s must be at least 1");
+        }
+        let o = &self.otlp;
+        if o.grpc_max_connections == 0
+            || o.grpc_max_concurrent_streams == 0
+            || o.grpc_max_concurrent_exports == 0
+            || o.grpc_request_timeout_s == 0
+            || o.grpc_handshake_timeout_s == 0
+            || o.grpc_max_connection_age_s == 0
+        {
+            return invalid("otlp.grpc_* limits must be at least 1");
         }
         if self.query.list_max_steps_per_run < 1 {
             return invalid("query.list_max_steps_per_run must be at least 1");

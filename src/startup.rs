@@ -166,6 +166,7 @@ impl Application {
                     tcp,
                     service,
                     config.server.max_body_bytes,
+                    config.otlp.clone(),
                     stopped,
                 )));
             } else {

@@ -168,3 +168,126 @@ async fn made_up_methods_do_not_grow_metrics() {
             .collect::<Vec<_>>()
     );
 }
+
+/// A gzip "bomb" export: about 10 KB on the wire, `inflated` bytes once decompressed.
+fn bomb(
+    inflated: usize,
+) -> opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
+    use crate::otlp::{kv, request, s, span, trace_id};
+    let trace = trace_id();
+    request(vec![span(
+        trace,
+        1,
+        None,
+        "root",
+        0,
+        10,
+        vec![kv("filler", s(&"a".repeat(inflated)))],
+    )])
+}
+
+/// Item 1: without a key, an export is refused from its headers — its message is never read or
+/// inflated — so eight clients sending 9 MiB gzip bombs cost no memory and a valid POST stays fast.
+#[tokio::test]
+async fn unauthenticated_grpc_bombs_are_refused_before_their_message_is_read() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let server = Server::start(&[]).await;
+    let http = reqwest::Client::new();
+    small_post_takes(&server, &http).await;
+    let before = server.rss_mib();
+    let message = bomb(9 * 1024 * 1024);
+    // The attackers run on threads of their own: compressing 9 MiB in a debug build must not
+    // stall the runtime that times the valid POSTs.
+    let attackers = (0..8)
+        .map(|_| {
+            let grpc = server.grpc.clone();
+            let message = message.clone();
+            std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    let mut client = TraceServiceClient::connect(grpc)
+                        .await
+                        .unwrap()
+                        .send_compressed(tonic::codec::CompressionEncoding::Gzip)
+                        .max_encoding_message_size(64 * 1024 * 1024);
+                    for _ in 0..5 {
+                        let err = client.export(message.clone()).await.unwrap_err();
+                        assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err}");
+                    }
+                })
+            })
+        })
+        .collect::<Vec<_>>();
+    let mut slowest = Duration::ZERO;
+    while attackers.iter().any(|a| !a.is_finished()) {
+        slowest = slowest.max(small_post_takes(&server, &http).await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for attacker in attackers {
+        attacker.join().unwrap();
+    }
+    let after = server.rss_mib();
+    assert!(
+        after - before < 40.0,
+        "RSS grew from {before:.1} to {after:.1} MiB under 40 unauthenticated 9 MiB exports"
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a valid POST took {slowest:?}"
+    );
+}
+
+/// Item 1: connections are bounded — those over `otlp.grpc_max_connections` are closed as
+/// they arrive, a connection that sends nothing is closed after the handshake timeout — and an
+/// exporter still gets through afterwards.
+#[tokio::test]
+async fn idle_grpc_connections_are_bounded_and_closed() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    use tokio::io::AsyncReadExt;
+    let server = Server::start(&[
+        ("AGENTTRACER_OTLP__GRPC_MAX_CONNECTIONS", "50"),
+        ("AGENTTRACER_OTLP__GRPC_HANDSHAKE_TIMEOUT_S", "2"),
+    ])
+    .await;
+    let addr = server.grpc.trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..300 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // Every connection is closed by the server: at once over the limit, within the handshake
+    // timeout otherwise.
+    let started = Instant::now();
+    let mut closed_at = Vec::new();
+    for mut conn in idle {
+        // (The server's HTTP/2 SETTINGS may come first; then the end.)
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+            "an idle connection stayed open: {read:?}"
+        );
+        closed_at.push(started.elapsed());
+    }
+    assert!(
+        closed_at.iter().all(|t| *t < Duration::from_secs(6)),
+        "{closed_at:?}"
+    );
+    let mut client = TraceServiceClient::connect(server.grpc.clone())
+        .await
+        .unwrap();
+    let mut req = tonic::Request::new(crate::otlp::request(vec![crate::otlp::span(
+        crate::otlp::trace_id(),
+        1,
+        None,
+        "root",
+        0,
+        10,
+        vec![],
+    )]));
+    req.metadata_mut()
+        .insert("x-api-key", server.key().parse().unwrap());
+    client.export(req).await.unwrap();
+}

@@ -23,7 +23,7 @@ use crate::helpers::*;
 /// 2024-06-01T12:00:00Z in nanoseconds.
 const BASE_NS: u64 = 1_717_243_200_000_000_000;
 
-fn s(v: &str) -> AnyValue {
+pub fn s(v: &str) -> AnyValue {
     AnyValue {
         value: Some(any_value::Value::StringValue(v.into())),
     }
@@ -35,7 +35,7 @@ fn i(v: i64) -> AnyValue {
     }
 }
 
-fn kv(key: &str, value: AnyValue) -> KeyValue {
+pub fn kv(key: &str, value: AnyValue) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(value),
@@ -43,7 +43,7 @@ fn kv(key: &str, value: AnyValue) -> KeyValue {
     }
 }
 
-fn trace_id() -> [u8; 16] {
+pub fn trace_id() -> [u8; 16] {
     *uuid::Uuid::new_v4().as_bytes()
 }
 
@@ -52,7 +52,7 @@ fn span_id(n: u8) -> Vec<u8> {
 }
 
 /// A span of `trace`, `n` its id, started `start_ms` after BASE and lasting `ms`.
-fn span(
+pub fn span(
     trace: [u8; 16],
     n: u8,
     parent: Option<u8>,
@@ -82,7 +82,7 @@ fn failed(mut span: Span, message: &str) -> Span {
     span
 }
 
-fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
+pub fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {

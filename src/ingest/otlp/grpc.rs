@@ -1,21 +1,40 @@
 //! OTLP/gRPC: tonic's `TraceService` from opentelemetry-proto, gzip accepted, beside actix-web
 //! in the same tokio runtime. API keys come as `x-api-key` or `authorization: Bearer` metadata.
+//!
+//! Nothing a client without a key sends costs more than reading its headers: the key is checked
+//! by an interceptor, before the message is read. For everyone, what the listener holds is
+//! bounded (`otlp.grpc_*`): connections (more are closed as they arrive; a silent one is closed
+//! after the handshake timeout; every one is asked to go away at its maximum age), streams per
+//! connection, HTTP/2 flow-control windows, header size, request time (reading the message
+//! included), and how many exports are decoded at once in the process.
 
+use std::io;
 use std::net::TcpListener;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use actix_web::web;
+use futures_util::StreamExt;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use tokio::sync::oneshot;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
+use tokio::time::Sleep;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::{Connected, TcpConnectInfo};
 use tonic::{Request, Response, Status};
 
 use crate::auth::key_matches;
+use crate::config::OtlpConfig;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -24,27 +43,38 @@ pub struct OtlpGrpc {
     pub keys: Vec<String>,
 }
 
-impl OtlpGrpc {
-    fn authorize(&self, request: &Request<ExportTraceServiceRequest>) -> Result<(), Status> {
-        if self.keys.is_empty() {
-            return Ok(());
-        }
-        let md = request.metadata();
-        let key = md
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .or_else(|| {
-                let auth = md.get("authorization")?.to_str().ok()?.trim();
-                let (scheme, token) = auth.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-            });
-        match key {
-            None => Err(Status::unauthenticated("Not authenticated")),
-            Some(key) if key_matches(&self.keys, key) => Ok(()),
-            Some(_) => Err(Status::permission_denied("Invalid API key")),
-        }
+/// The key check, on the request's headers only (its message is not read yet).
+fn authorize(keys: &[String], request: &Request<()>) -> Result<(), Status> {
+    if keys.is_empty() {
+        return Ok(());
     }
+    let md = request.metadata();
+    let key = md
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .or_else(|| {
+            let auth = md.get("authorization")?.to_str().ok()?.trim();
+            let (scheme, token) = auth.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    let result = match key {
+        None => Err(Status::unauthenticated("Not authenticated")),
+        Some(key) if key_matches(keys, key) => Ok(()),
+        Some(_) => Err(Status::permission_denied("Invalid API key")),
+    };
+    if let Err(status) = &result {
+        count(status.code());
+    }
+    result
+}
+
+fn count(code: tonic::Code) {
+    let code = match code {
+        tonic::Code::Ok => "ok".to_owned(),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    metrics::counter!("otlp_grpc_requests_total", "code" => code).increment(1);
 }
 
 #[tonic::async_trait]
@@ -53,24 +83,97 @@ impl TraceService for OtlpGrpc {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let result = match self.authorize(&request) {
-            Err(status) => Err(status),
-            Ok(()) => match super::export(&self.state, request.get_ref()).await {
-                Ok(response) => Ok(Response::new(response)),
-                Err(ApiError::Unavailable(message)) => Err(Status::unavailable(message)),
-                Err(ApiError::TooLarge(message)) => Err(Status::invalid_argument(message)),
-                Err(err) => {
-                    tracing::error!(error = %err, "OTLP/gRPC export failed");
-                    Err(Status::internal("internal error"))
-                }
-            },
+        let result = match super::export(&self.state, request.get_ref()).await {
+            Ok(response) => Ok(Response::new(response)),
+            Err(ApiError::Unavailable(message)) => Err(Status::unavailable(message)),
+            Err(ApiError::TooLarge(message)) => Err(Status::invalid_argument(message)),
+            Err(err) => {
+                tracing::error!(error = %err, "OTLP/gRPC export failed");
+                Err(Status::internal("internal error"))
+            }
         };
-        let code = match &result {
-            Ok(_) => "ok".to_owned(),
-            Err(status) => format!("{:?}", status.code()).to_lowercase(),
-        };
-        metrics::counter!("otlp_grpc_requests_total", "code" => code).increment(1);
+        count(
+            result
+                .as_ref()
+                .map_or_else(Status::code, |_| tonic::Code::Ok),
+        );
         result
+    }
+}
+
+/// A connection counted against `otlp.grpc_max_connections` while it is open, and closed if it
+/// sends nothing within the handshake timeout.
+struct Limited {
+    stream: TcpStream,
+    _permit: OwnedSemaphorePermit,
+    /// Until the first byte arrives.
+    handshake: Option<Pin<Box<Sleep>>>,
+}
+
+impl Connected for Limited {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.stream.connect_info()
+    }
+}
+
+impl AsyncRead for Limited {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.stream).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                this.handshake = None;
+                Poll::Ready(Ok(()))
+            }
+            Poll::Pending => match this.handshake.as_mut().map(|t| t.as_mut().poll(cx)) {
+                Some(Poll::Ready(())) => {
+                    metrics::counter!("otlp_grpc_connections_closed_total", "reason" => "handshake_timeout")
+                        .increment(1);
+                    Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no bytes within the handshake timeout",
+                    )))
+                }
+                _ => Poll::Pending,
+            },
+            other => other,
+        }
+    }
+}
+
+impl AsyncWrite for Limited {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
     }
 }
 
@@ -79,19 +182,63 @@ pub async fn serve(
     tcp: TcpListener,
     service: OtlpGrpc,
     max_bytes: usize,
+    limits: OtlpConfig,
     stop: oneshot::Receiver<()>,
-) -> std::io::Result<()> {
+) -> io::Result<()> {
     tcp.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(tcp)?;
+    let keys = service.keys.clone();
     let server = TraceServiceServer::new(service)
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max_bytes);
+    let server = InterceptedService::new(server, move |request: Request<()>| {
+        authorize(&keys, &request).map(|()| request)
+    });
+    let connections = Arc::new(Semaphore::new(limits.grpc_max_connections));
+    let handshake = Duration::from_secs(limits.grpc_handshake_timeout_s);
+    let incoming = TcpListenerStream::new(listener).filter_map(move |accepted| {
+        let connections = connections.clone();
+        async move {
+            let stream = match accepted {
+                Ok(stream) => stream,
+                Err(err) => return Some(Err(err)),
+            };
+            match connections.try_acquire_owned() {
+                Ok(permit) => {
+                    let _ = stream.set_nodelay(true);
+                    Some(Ok(Limited {
+                        stream,
+                        _permit: permit,
+                        handshake: Some(Box::pin(tokio::time::sleep(handshake))),
+                    }))
+                }
+                // Over the limit: closed at once (dropped), the others keep being served.
+                Err(_) => {
+                    metrics::counter!("otlp_grpc_connections_closed_total", "reason" => "over_limit")
+                        .increment(1);
+                    None
+                }
+            }
+        }
+    });
     tonic::transport::Server::builder()
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            limits.grpc_max_concurrent_exports,
+        ))
+        .timeout(Duration::from_secs(limits.grpc_request_timeout_s))
+        .max_concurrent_streams(limits.grpc_max_concurrent_streams)
+        .initial_stream_window_size(256 * 1024)
+        .initial_connection_window_size(1024 * 1024)
+        .http2_max_header_list_size(16 * 1024)
+        .http2_keepalive_interval(Some(Duration::from_secs(60)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .max_connection_age(Duration::from_secs(limits.grpc_max_connection_age_s))
+        .max_connection_age_grace(Duration::from_secs(limits.grpc_request_timeout_s))
         .add_service(server)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+        .serve_with_incoming_shutdown(incoming, async {
             let _ = stop.await;
         })
         .await
-        .map_err(std::io::Error::other)
+        .map_err(io::Error::other)
 }
