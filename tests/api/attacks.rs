@@ -291,3 +291,64 @@ async fn idle_grpc_connections_are_bounded_and_closed() {
         .insert("x-api-key", server.key().parse().unwrap());
     client.export(req).await.unwrap();
 }
+
+/// Item 1: with a key, streams that announce a 9 MiB message and never finish hold no more than
+/// their flow-control windows, only `otlp.grpc_max_concurrent_streams` run per connection, and
+/// each is cancelled at the request timeout; a valid POST stays fast meanwhile.
+#[tokio::test]
+async fn unfinished_grpc_streams_are_bounded_and_timed_out() {
+    let server = Server::start(&[("AGENTTRACER_OTLP__GRPC_REQUEST_TIMEOUT_S", "3")]).await;
+    let http_client = reqwest::Client::new();
+    small_post_takes(&server, &http_client).await;
+    let before = server.rss_mib();
+    let addr = server.grpc.trim_start_matches("http://").to_owned();
+    let mut responses = Vec::new();
+    let mut keep = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..10 {
+        let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+        tokio::spawn(connection);
+        for _ in 0..10 {
+            let mut client = client.clone().ready().await.unwrap();
+            let request = http::Request::post(format!(
+                "http://{addr}/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+            ))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .header("x-api-key", server.key())
+            .body(())
+            .unwrap();
+            let Ok((response, mut body)) = client.send_request(request, false) else {
+                continue;
+            };
+            // A gRPC frame header announcing 9 MiB, then as much as the window takes.
+            let mut data = vec![0u8];
+            data.extend_from_slice(&(9u32 * 1024 * 1024).to_be_bytes());
+            data.extend(std::iter::repeat_n(0x0au8, 512 * 1024));
+            body.reserve_capacity(data.len());
+            let _ = body.send_data(bytes::Bytes::from(data), false);
+            responses.push(response);
+            keep.push(body);
+        }
+        clients.push(client);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let during = server.rss_mib();
+    let took = small_post_takes(&server, &http_client).await;
+    assert!(took < Duration::from_secs(1), "a valid POST took {took:?}");
+    assert!(
+        during - before < 80.0,
+        "RSS grew from {before:.1} to {during:.1} MiB under 100 unfinished 9 MiB streams"
+    );
+    // Every stream that was accepted is answered (cancelled) by the timeout, or refused.
+    let started = Instant::now();
+    for response in responses {
+        let answered = tokio::time::timeout(Duration::from_secs(10), response).await;
+        assert!(
+            answered.is_ok(),
+            "a stream was held past the request timeout"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}

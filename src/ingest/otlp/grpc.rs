@@ -177,6 +177,68 @@ impl AsyncWrite for Limited {
     }
 }
 
+/// At most so many requests read, decode and store their message at once, process-wide; the
+/// others wait (their bodies held back by HTTP/2 flow control) at most `wait`, then are answered
+/// `RESOURCE_EXHAUSTED` (exporters retry it).
+#[derive(Clone)]
+struct ExportLimit {
+    permits: Arc<Semaphore>,
+    wait: Duration,
+}
+
+impl<S> tower::Layer<S> for ExportLimit {
+    type Service = ExportLimited<S>;
+
+    fn layer(&self, inner: S) -> ExportLimited<S> {
+        ExportLimited {
+            inner,
+            limit: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct ExportLimited<S> {
+    inner: S,
+    limit: ExportLimit,
+}
+
+type HttpResponse = tonic::codegen::http::Response<tonic::body::Body>;
+
+impl<S, B> tower::Service<tonic::codegen::http::Request<B>> for ExportLimited<S>
+where
+    S: tower::Service<tonic::codegen::http::Request<B>, Response = HttpResponse>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+    B: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = S::Error;
+    type Future = futures_util::future::BoxFuture<'static, Result<HttpResponse, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: tonic::codegen::http::Request<B>) -> Self::Future {
+        // The clone that was made ready serves this request (tower's usual hand-over).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let ExportLimit { permits, wait } = self.limit.clone();
+        Box::pin(async move {
+            match tokio::time::timeout(wait, permits.acquire_owned()).await {
+                Ok(Ok(_permit)) => inner.call(request).await,
+                _ => {
+                    count(tonic::Code::ResourceExhausted);
+                    Ok(Status::resource_exhausted("Too many exports at once, retry").into_http())
+                }
+            }
+        })
+    }
+}
+
 /// Serves OTLP/gRPC on `tcp` until `stop` fires, then finishes in-flight exports.
 pub async fn serve(
     tcp: TcpListener,
@@ -222,10 +284,12 @@ pub async fn serve(
             }
         }
     });
+    let exports = ExportLimit {
+        permits: Arc::new(Semaphore::new(limits.grpc_max_concurrent_exports)),
+        wait: Duration::from_secs(limits.grpc_request_timeout_s),
+    };
     tonic::transport::Server::builder()
-        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
-            limits.grpc_max_concurrent_exports,
-        ))
+        .layer(exports)
         .timeout(Duration::from_secs(limits.grpc_request_timeout_s))
         .max_concurrent_streams(limits.grpc_max_concurrent_streams)
         .initial_stream_window_size(256 * 1024)
