@@ -23,9 +23,11 @@ const LATENCY_BUCKETS: &[f64] = &[
 const QUIET: &str = "tokio_postgres=info,postgres_protocol=info,h2=info,hyper=info,tonic=info";
 
 /// Installs the global subscriber, writing to stderr; `RUST_LOG` overrides `log.level`. A
-/// second call does nothing.
+/// second call does nothing. Colour codes only when stderr is a terminal (a log file or a
+/// collector gets plain text).
 pub fn init_logging(cfg: &LogConfig) {
-    init_logging_to(cfg, std::io::stderr, true);
+    use std::io::IsTerminal;
+    init_logging_to(cfg, std::io::stderr, std::io::stderr().is_terminal());
 }
 
 /// [`init_logging`] to any writer (the test harness captures a whole session's logs).

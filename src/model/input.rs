@@ -154,6 +154,30 @@ impl Validator {
     }
 
     /// A string field: `None` when absent (an error if required) or invalid.
+    /// A name or code (an agent id, a version, an environment, a step name, a failure code):
+    /// a string without control characters, which would forge log lines and terminal output.
+    fn identifier(
+        &mut self,
+        obj: &mut Map<String, Value>,
+        path: &[Value],
+        key: &str,
+        min: usize,
+        max: usize,
+        required: bool,
+    ) -> Option<String> {
+        let value = self.string(obj, path, key, min, max, required)?;
+        if value.chars().any(char::is_control) {
+            let field = [path, &[Value::from(key)]].concat();
+            self.error(
+                &field,
+                "string_control_character",
+                "String should not contain control characters (newlines, tabs, escapes)",
+            );
+            return None;
+        }
+        Some(value)
+    }
+
     fn string(
         &mut self,
         obj: &mut Map<String, Value>,
@@ -361,9 +385,9 @@ impl Validator {
     fn run(&mut self, value: Value) -> Option<NewRun> {
         let mut obj = self.object(value, &[])?;
         let run_id = self.uuid(&mut obj, &[], "run_id");
-        let agent_id = self.string(&mut obj, &[], "agent_id", 1, 255, true);
-        let agent_version = self.string(&mut obj, &[], "agent_version", 1, 100, true);
-        let environment = self.string(&mut obj, &[], "environment", 0, 50, false);
+        let agent_id = self.identifier(&mut obj, &[], "agent_id", 1, 255, true);
+        let agent_version = self.identifier(&mut obj, &[], "agent_version", 1, 100, true);
+        let environment = self.identifier(&mut obj, &[], "environment", 0, 50, false);
         let status = self.choice(&mut obj, &[], "status", RunStatus::VALUES, RunStatus::parse);
         let started_at = self.datetime(&mut obj, &[], "started_at", true);
         let ended_at = self.datetime(&mut obj, &[], "ended_at", false);
@@ -497,7 +521,7 @@ impl Validator {
             StepType::VALUES,
             StepType::parse,
         );
-        let name = self.string(&mut obj, path, "name", 1, 255, true);
+        let name = self.identifier(&mut obj, path, "name", 1, 255, true);
         let latency_ms = self.non_negative_int(&mut obj, path, "latency_ms");
         let started_at = self.datetime(&mut obj, path, "started_at", true);
         let ended_at = self.datetime(&mut obj, path, "ended_at", true);
@@ -602,7 +626,7 @@ impl Validator {
             FailureType::VALUES,
             FailureType::parse,
         );
-        let failure_code = self.string(&mut obj, path, "failure_code", 1, 100, true);
+        let failure_code = self.identifier(&mut obj, path, "failure_code", 1, 100, true);
         let max_chars = self.rules.max_string_chars;
         let mut message = self.string(&mut obj, path, "message", 1, max_chars, true);
         if let Some(text) = message.as_mut() {

@@ -18,7 +18,7 @@ pub struct Server {
     pub base: String,
     pub grpc: String,
     pub log: std::path::PathBuf,
-    _db: TestDb,
+    pub db: TestDb,
 }
 
 impl Server {
@@ -49,7 +49,7 @@ impl Server {
             base: format!("http://127.0.0.1:{port}"),
             grpc: format!("http://127.0.0.1:{grpc_port}"),
             log,
-            _db: db,
+            db,
         };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -351,4 +351,73 @@ async fn unfinished_grpc_streams_are_bounded_and_timed_out() {
         );
     }
     assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+/// Item 8: a newline or escape in an identifier cannot forge a log line: names and codes with
+/// control characters are 422 naming the field (OTLP: turned into spaces), and a text log to a
+/// file carries no colour codes.
+#[tokio::test]
+async fn control_characters_in_identifiers_cannot_forge_log_lines() {
+    let server = Server::start(&[("LOG_FORMAT", "text"), ("LOG_LEVEL", "debug")]).await;
+    let client = reqwest::Client::new();
+    let forged = "\nFORGED admin in";
+    for (field, set) in [
+        (
+            "agent_id",
+            &(|r: &mut serde_json::Value, v: &str| r["agent_id"] = v.into())
+                as &dyn Fn(&mut serde_json::Value, &str),
+        ),
+        ("agent_version", &|r, v| r["agent_version"] = v.into()),
+        ("environment", &|r, v| r["environment"] = v.into()),
+        ("name", &|r, v| r["steps"][0]["name"] = v.into()),
+        ("failure_code", &|r, v| {
+            r["failure"]["failure_code"] = v.into()
+        }),
+    ] {
+        let mut run = sample_run(1, "failure");
+        set(&mut run, &format!("x{forged}\u{1b}[31m"));
+        let res = client
+            .post(format!("{}/v1/runs", server.base))
+            .header("X-API-Key", server.key())
+            .json(&run)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 422, "{field}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        let loc = body["detail"][0]["loc"].as_array().unwrap();
+        assert_eq!(loc.last().unwrap(), field, "{body}");
+        assert_eq!(body["detail"][0]["type"], "string_control_character");
+    }
+    // Over OTLP nothing is refused: the service name's newline becomes a space.
+    use crate::otlp::{request, span, trace_id};
+    use prost::Message;
+    let trace = trace_id();
+    let mut export = request(vec![span(trace, 1, None, "root\nFORGED", 0, 10, vec![])]);
+    export.resource_spans[0].resource = Some(opentelemetry_proto::tonic::resource::v1::Resource {
+        attributes: vec![crate::otlp::kv(
+            "service.name",
+            crate::otlp::s(&format!("svc{forged}")),
+        )],
+        ..Default::default()
+    });
+    let res = client
+        .post(format!("{}/v1/traces", server.base))
+        .header("X-API-Key", server.key())
+        .header("Content-Type", "application/x-protobuf")
+        .body(export.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let stored = server.db.psql(
+        "SELECT agent_id || '|' || coalesce((SELECT string_agg(name, ',') FROM agent_steps), '') FROM agent_runs",
+    );
+    assert_eq!(stored.trim(), "svc FORGED admin in|");
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(
+        !log.lines().any(|l| l.starts_with("FORGED")),
+        "a forged line in the log:\n{log}"
+    );
+    assert!(!log.contains('\u{1b}'), "colour codes in a log file");
 }

@@ -169,6 +169,16 @@ fn cut(s: &str, max: usize) -> String {
     clean(s).chars().take(max).collect()
 }
 
+/// A name or code from a span (agent id, version, environment, step name, failure code, model):
+/// control characters, which would forge log lines, become spaces.
+fn ident(s: &str, max: usize) -> String {
+    s.chars()
+        .filter(|&c| c != '\0')
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect()
+}
+
 /// Attributes by key, later keys winning.
 struct Attrs<'a>(HashMap<&'a str, &'a AnyValue>);
 
@@ -287,7 +297,7 @@ fn failure_of(
     };
     Some(SpanFailure {
         failure_type,
-        code: cut(&code, 100),
+        code: ident(&code, 100),
         message,
     })
 }
@@ -421,21 +431,21 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                 let started_at = time_of(span.start_time_unix_nano);
                 let ended_at = time_of(span.end_time_unix_nano.max(span.start_time_unix_nano));
                 let agent = Root {
-                    agent_id: cut(
+                    agent_id: ident(
                         &attrs
                             .str("gen_ai.agent.name")
                             .or_else(|| resource.str("service.name"))
                             .unwrap_or_else(|| "unknown".into()),
                         255,
                     ),
-                    agent_version: cut(
+                    agent_version: ident(
                         &attrs
                             .str("gen_ai.agent.version")
                             .or_else(|| resource.str("service.version"))
                             .unwrap_or_else(|| "unknown".into()),
                         100,
                     ),
-                    environment: cut(
+                    environment: ident(
                         &resource
                             .first_str(&["deployment.environment.name", "deployment.environment"])
                             .or_else(|| {
@@ -481,7 +491,7 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                 let name = if span.name.is_empty() {
                     step_type.as_str().to_owned()
                 } else {
-                    cut(&span.name, 255)
+                    ident(&span.name, 255)
                 };
                 trace.steps.push(SpanStep {
                     step_id: derived_id(&span.trace_id, &span.span_id, "step"),
@@ -499,7 +509,7 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                             "gen_ai.request.model",
                             "llm.model_name",
                         ])
-                        .map(|m| cut(&m, 255)),
+                        .map(|m| ident(&m, 255)),
                     input_tokens: attrs.first_tokens(&[
                         "gen_ai.usage.input_tokens",
                         "llm.token_count.prompt",
