@@ -79,6 +79,11 @@ pub struct ServerConfig {
     pub workers: Option<usize>,
     pub shutdown_timeout_s: u64,
     pub max_body_bytes: usize,
+    /// Request bodies over 64 KiB being read and processed at once share this many bytes; a
+    /// body waits for room (within `body_read_timeout_s`). At least `max_body_bytes`.
+    pub max_inflight_body_bytes: usize,
+    /// A request body not read whole within this many seconds is answered 408.
+    pub body_read_timeout_s: u64,
     pub cors_origins: StringList,
 }
 
@@ -94,6 +99,8 @@ impl Default for ServerConfig {
             workers: None,
             shutdown_timeout_s: 30,
             max_body_bytes: 10 * 1024 * 1024,
+            max_inflight_body_bytes: 40 * 1024 * 1024,
+            body_read_timeout_s: 30,
             cors_origins: StringList(vec![
                 "http://localhost:3000".into(),
                 "http://localhost:5173".into(),
@@ -363,6 +370,13 @@ impl Config {
         }
         if self.otlp.max_spans_per_request == 0 {
             return invalid("otlp.max_spans_per_request must be at least 1");
+        }
+        if self.server.max_inflight_body_bytes < self.server.max_body_bytes
+            || self.server.body_read_timeout_s == 0
+        {
+            return invalid(
+                "server.max_inflight_body_bytes must be at least server.max_body_bytes, server.body_read_timeout_s at least 1",
+            );
         }
         if self.otlp.finalize_after_s == 0 {
             return invalid("otlp.finalize_after_s must be at least 1");

@@ -148,6 +148,7 @@ impl Application {
             metrics: telemetry::install_metrics(),
             schema: schema.clone(),
             group,
+            bodies: crate::ingest::body::BodyLimits::new(&config.server),
         });
         let mut servers: Vec<BoxFuture<'static, std::io::Result<()>>> = Vec::new();
         let mut stops = Vec::new();

@@ -24,6 +24,8 @@ pub struct AppState {
     pub schema: Arc<SchemaGate>,
     /// Group commit of single-run ingest; present with the writer pool.
     pub group: Option<GroupCommit>,
+    /// How request bodies are read (size, deadline, the in-flight budget).
+    pub bodies: crate::ingest::body::BodyLimits,
 }
 
 impl AppState {

@@ -1,7 +1,15 @@
 //! Reading a request body within `server.max_body_bytes`, counted after decompression and
-//! enforced while reading, so neither a large body nor a gzip bomb is ever held whole.
+//! enforced while reading, so neither a large body nor a gzip bomb is ever held whole; within
+//! `server.body_read_timeout_s` (a slow sender gets 408); and, for bodies over 64 KiB, within a
+//! process-wide budget of bytes being read and processed at once
+//! (`server.max_inflight_body_bytes`): a large body waits for room, so memory stays bounded
+//! however many arrive together, while small requests never wait.
 
 use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -9,7 +17,63 @@ use actix_web::web::{Bytes, BytesMut, Payload};
 use flate2::read::MultiGzDecoder;
 use futures_util::StreamExt;
 
+use crate::config::ServerConfig;
 use crate::error::ApiError;
+
+/// Bodies up to this size take nothing from the budget (connections bound them already).
+const SMALL_BODY: usize = 64 * 1024;
+
+/// How bodies are read: the size limit, the read deadline, the shared budget.
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    read_timeout: Duration,
+    budget: Arc<Semaphore>,
+    budget_bytes: usize,
+}
+
+impl BodyLimits {
+    pub fn new(server: &ServerConfig) -> BodyLimits {
+        let budget_bytes = server.max_inflight_body_bytes.min(Semaphore::MAX_PERMITS);
+        BodyLimits {
+            max_bytes: server.max_body_bytes,
+            read_timeout: Duration::from_secs(server.body_read_timeout_s),
+            budget: Arc::new(Semaphore::new(budget_bytes)),
+            budget_bytes,
+        }
+    }
+}
+
+/// A body read whole, and its share of the budget, given back when this is dropped: keep it
+/// until the body's data is no longer held.
+pub struct Body {
+    pub bytes: Bytes,
+    _share: Option<OwnedSemaphorePermit>,
+}
+
+impl Body {
+    /// Whether the body is over 64 KiB: worth parsing off the event loop.
+    pub fn is_large(&self) -> bool {
+        self.bytes.len() > SMALL_BODY
+    }
+}
+
+/// Waits for `n` bytes of the budget. A body asks once, holding nothing of it before, so bodies
+/// cannot deadlock each holding part of the budget while waiting for more.
+async fn take(limits: &BodyLimits, n: usize) -> Option<OwnedSemaphorePermit> {
+    let n = n.min(limits.budget_bytes) as u32;
+    // The semaphore is never closed.
+    limits.budget.clone().acquire_many_owned(n).await.ok()
+}
+
+/// Gives back what `share` holds beyond `n` bytes.
+fn keep_only(share: &mut Option<OwnedSemaphorePermit>, n: usize) {
+    if let Some(permit) = share {
+        let extra = permit.num_permits().saturating_sub(n);
+        if extra > 0 {
+            drop(permit.split(extra));
+        }
+    }
+}
 
 /// The body's declared encoding.
 enum Encoding {
@@ -58,13 +122,33 @@ fn encoding(req: &HttpRequest) -> Result<Encoding, ApiError> {
     }
 }
 
-/// Reads the whole body, decompressing gzip, never holding more than `limit` bytes of it.
+/// Reads the whole body, decompressing gzip, never holding more than `limits.max_bytes` of it,
+/// within the read deadline and the shared budget.
 pub async fn read_body(
     req: &HttpRequest,
-    mut payload: Payload,
-    limit: usize,
-) -> Result<Bytes, ApiError> {
+    payload: Payload,
+    limits: &BodyLimits,
+) -> Result<Body, ApiError> {
     let encoding = encoding(req)?;
+    match tokio::time::timeout(limits.read_timeout, read(req, payload, limits, encoding)).await {
+        Ok(result) => result,
+        Err(_) => {
+            metrics::counter!("http_body_read_timeouts_total").increment(1);
+            Err(ApiError::RequestTimeout(format!(
+                "The request body was not received within {} s (server.body_read_timeout_s)",
+                limits.read_timeout.as_secs()
+            )))
+        }
+    }
+}
+
+async fn read(
+    req: &HttpRequest,
+    mut payload: Payload,
+    limits: &BodyLimits,
+    encoding: Encoding,
+) -> Result<Body, ApiError> {
+    let limit = limits.max_bytes;
     let too_large = || ApiError::PayloadTooLarge { limit };
     let declared = req
         .headers()
@@ -74,6 +158,7 @@ pub async fn read_body(
     if matches!(encoding, Encoding::Identity) && declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
+    let mut share = None;
     // A gzip stream is never larger than what it inflates to by more than its small framing,
     // so the compressed bytes are bounded by the same limit.
     let mut raw = BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
@@ -84,19 +169,38 @@ pub async fn read_body(
             return Err(too_large());
         }
         raw.extend_from_slice(&chunk);
+        if share.is_none() && raw.len() > SMALL_BODY {
+            // What the body will take: its declared length, else (chunked, gzip) the limit.
+            let want = match (&encoding, declared) {
+                (Encoding::Identity, Some(n)) => n,
+                _ => limit,
+            };
+            share = take(limits, want).await;
+        }
     }
-    match encoding {
-        Encoding::Identity => Ok(raw.freeze()),
+    let bytes = match encoding {
+        Encoding::Identity => raw.freeze(),
         Encoding::Gzip => {
             let mut out = Vec::new();
             let read = MultiGzDecoder::new(&raw[..])
                 .take(limit as u64 + 1)
                 .read_to_end(&mut out);
+            drop(raw);
             match read {
-                Ok(n) if n > limit => Err(too_large()),
-                Ok(_) => Ok(Bytes::from(out)),
-                Err(e) => Err(ApiError::BadRequest(format!("Invalid gzip body: {e}"))),
+                Ok(n) if n > limit => return Err(too_large()),
+                Ok(n) => {
+                    if share.is_none() && n > SMALL_BODY {
+                        share = take(limits, n).await;
+                    }
+                    Bytes::from(out)
+                }
+                Err(e) => return Err(ApiError::BadRequest(format!("Invalid gzip body: {e}"))),
             }
         }
-    }
+    };
+    keep_only(&mut share, bytes.len());
+    Ok(Body {
+        bytes,
+        _share: share,
+    })
 }

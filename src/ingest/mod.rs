@@ -1,6 +1,6 @@
 //! The ingest listener's routes: `POST /v1/runs`, `POST /v1/runs/batch`, `DELETE /v1/runs/{id}`.
 
-mod body;
+pub mod body;
 pub mod group;
 pub mod otlp;
 pub mod retention;
@@ -36,14 +36,28 @@ pub fn configure(cfg: &mut ServiceConfig) {
     otlp::configure(cfg);
 }
 
+/// The body as JSON, with its share of the in-flight budget: hold it while the value lives.
 async fn read_json(
     req: &HttpRequest,
     payload: web::Payload,
     state: &AppState,
-) -> Result<Value, ApiError> {
+) -> Result<(Value, body::Body), ApiError> {
     body::require_json(req)?;
-    let bytes = body::read_body(req, payload, state.config.server.max_body_bytes).await?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::validation(vec![json_error(&e)]))
+    let body = body::read_body(req, payload, &state.bodies).await?;
+    let parse = |bytes: &[u8]| -> Result<Value, ApiError> {
+        serde_json::from_slice(bytes).map_err(|e| ApiError::validation(vec![json_error(&e)]))
+    };
+    let value = match body.is_large() {
+        // Off the worker's event loop, which serves other connections meanwhile.
+        true => {
+            let bytes = body.bytes.clone();
+            web::block(move || parse(&bytes))
+                .await
+                .map_err(ApiError::internal)??
+        }
+        false => parse(&body.bytes)?,
+    };
+    Ok((value, body))
 }
 
 fn with_prefix(prefix: &[Value], errors: Vec<FieldError>) -> Vec<FieldError> {
@@ -112,14 +126,21 @@ async fn ingest_one(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let value = read_json(req, payload, state)
+    let (value, body) = read_json(req, payload, state)
         .await
         .inspect_err(|_| record_invalid(1))?;
-    let Parsed { run, redacted } = parse_run(value, vec![Value::from("body")], &state.rules())
-        .map_err(|errors| {
-            record_invalid(1);
-            ApiError::validation(errors)
-        })?;
+    let rules = state.rules();
+    let validate = move || parse_run(value, vec![Value::from("body")], &rules);
+    let parsed = match body.is_large() {
+        // Validation (privacy included) of a large run, off the worker's event loop.
+        true => web::block(validate).await.map_err(ApiError::internal)?,
+        false => validate(),
+    };
+    drop(body);
+    let Parsed { run, redacted } = parsed.map_err(|errors| {
+        record_invalid(1);
+        ApiError::validation(errors)
+    })?;
     let group = state
         .group
         .as_ref()
@@ -209,7 +230,7 @@ async fn ingest_batch(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let value = read_json(req, payload, state).await?;
+    let (value, _body) = read_json(req, payload, state).await?;
     let max = state.config.ingest.max_batch_runs;
     let runs_loc = vec![Value::from("body"), Value::from("runs")];
     let raw_runs = match value {

@@ -421,3 +421,93 @@ async fn control_characters_in_identifiers_cannot_forge_log_lines() {
     );
     assert!(!log.contains('\u{1b}'), "colour codes in a log file");
 }
+
+/// Item 8: a body sent a byte at a time cannot hold a connection: it is answered 408 at the
+/// read deadline.
+#[tokio::test]
+async fn a_body_sent_one_byte_at_a_time_is_408_at_the_read_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(&[("AGENTTRACER_SERVER__BODY_READ_TIMEOUT_S", "2")]).await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/runs HTTP/1.1\r\nHost: x\r\nX-API-Key: {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
+        server.key()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let started = Instant::now();
+    let dripping = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if conn.write_all(b" ").await.is_err() {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(4), dripping).await;
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut answer))
+        .await
+        .expect("no answer")
+        .unwrap_or(0);
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(6));
+}
+
+/// Item 3: forty 6 MiB bodies at once share the in-flight budget: memory stays bounded and a
+/// small POST does not wait behind them.
+#[tokio::test]
+async fn large_bodies_at_once_share_a_bounded_budget() {
+    let server =
+        Server::start(&[("AGENTTRACER_SERVER__MAX_INFLIGHT_BODY_BYTES", "20971520")]).await;
+    let http_client = reqwest::Client::new();
+    small_post_takes(&server, &http_client).await;
+    let before = server.rss_mib();
+    // A run whose step metadata holds 6 MiB of strings (refused as too large, after parsing).
+    let mut run = sample_run(1, "success");
+    run["steps"][0]["metadata"]["blob"] = serde_json::json!(vec!["x".repeat(1024); 6 * 1024]);
+    let body = serde_json::to_vec(&run).unwrap();
+    // The senders run on a thread of their own, so that pushing 240 MiB does not stall the
+    // runtime that times the small POSTs.
+    let (url, key) = (format!("{}/v1/runs", server.base), server.key());
+    let senders = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let client = reqwest::Client::new();
+            let sends = (0..40).map(|_| {
+                client
+                    .post(&url)
+                    .header("X-API-Key", key)
+                    .header("Content-Type", "application/json")
+                    .body(body.clone())
+                    .send()
+            });
+            futures_util::future::join_all(sends)
+                .await
+                .into_iter()
+                .map(|r| r.unwrap().status().as_u16())
+                .collect::<Vec<_>>()
+        })
+    });
+    let mut peak = before;
+    let mut slowest = Duration::ZERO;
+    while !senders.is_finished() {
+        peak = peak.max(server.rss_mib());
+        slowest = slowest.max(small_post_takes(&server, &http_client).await);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(senders.join().unwrap().iter().all(|s| *s == 422));
+    assert!(
+        peak - before < 250.0,
+        "RSS rose from {before:.1} to {peak:.1} MiB under 40 concurrent 6 MiB bodies"
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a valid POST took {slowest:?}"
+    );
+}

@@ -204,10 +204,11 @@ async fn post_traces(
             "Unsupported Content-Type: send application/x-protobuf or application/json".into(),
         );
     };
-    let bytes = match body::read_body(&req, payload, state.config.server.max_body_bytes).await {
-        Ok(bytes) => bytes,
+    let body = match body::read_body(&req, payload, &state.bodies).await {
+        Ok(body) => body,
         Err(err) => return error_response(encoding, err),
     };
+    let bytes = &body.bytes;
     let decoded = match encoding {
         Encoding::Protobuf => {
             ExportTraceServiceRequest::decode(bytes.as_ref()).map_err(|e| e.to_string())
