@@ -214,7 +214,7 @@ async fn post_traces(
             ExportTraceServiceRequest::decode(bytes.as_ref()).map_err(|e| e.to_string())
         }
         Encoding::Json => {
-            serde_json::from_slice::<ExportTraceServiceRequest>(&bytes).map_err(|e| e.to_string())
+            serde_json::from_slice::<ExportTraceServiceRequest>(bytes).map_err(|e| e.to_string())
         }
     };
     let request = match decoded {
