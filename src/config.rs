@@ -85,6 +85,10 @@ pub struct ServerConfig {
     /// A request body not read whole within this many seconds is answered 408.
     pub body_read_timeout_s: u64,
     pub cors_origins: StringList,
+    /// Peers (addresses or CIDR ranges) whose `Forwarded` / `X-Forwarded-*` / `X-Real-IP`
+    /// headers are believed (the proxy in front, such as nginx). From anyone else those headers
+    /// are removed before anything reads them. Also a comma-separated string.
+    pub trusted_proxies: StringList,
 }
 
 impl Default for ServerConfig {
@@ -105,6 +109,7 @@ impl Default for ServerConfig {
                 "http://localhost:3000".into(),
                 "http://localhost:5173".into(),
             ]),
+            trusted_proxies: StringList(Vec::new()),
         }
     }
 }
@@ -370,6 +375,17 @@ impl Config {
         }
         if self.otlp.max_spans_per_request == 0 {
             return invalid("otlp.max_spans_per_request must be at least 1");
+        }
+        if let Some(bad) = self
+            .server
+            .trusted_proxies
+            .0
+            .iter()
+            .find(|p| parse_proxy(p).is_none())
+        {
+            return invalid(&format!(
+                "server.trusted_proxies: `{bad}` is not an IP address or CIDR range"
+            ));
         }
         if self.server.max_inflight_body_bytes < self.server.max_body_bytes
             || self.server.body_read_timeout_s == 0
@@ -832,4 +848,15 @@ mod tests {
             Ok(())
         });
     }
+}
+
+/// One `server.trusted_proxies` entry: an address (a range of one) or a CIDR range.
+pub fn parse_proxy(entry: &str) -> Option<ipnet::IpNet> {
+    let entry = entry.trim();
+    entry.parse::<ipnet::IpNet>().ok().or_else(|| {
+        entry
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
 }

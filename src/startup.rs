@@ -292,6 +292,36 @@ fn cors(config: &Config, listener: Listener) -> Cors {
     cors
 }
 
+/// The proxies whose forwarding headers are believed (`server.trusted_proxies`).
+struct TrustedProxies(Vec<ipnet::IpNet>);
+
+/// Headers a proxy sets about the client; believed only from a trusted proxy.
+const FORWARDING_HEADERS: [&str; 5] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-real-ip",
+];
+
+/// Middleware: removes the forwarding headers of a request whose peer is not a trusted proxy,
+/// before the request log or anything else reads them (a client cannot forge its address).
+async fn untrusted_forwarding(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let trusted = match (req.peer_addr(), req.app_data::<web::Data<TrustedProxies>>()) {
+        (Some(peer), Some(proxies)) => proxies.0.iter().any(|net| net.contains(&peer.ip())),
+        _ => false,
+    };
+    if !trusted {
+        for name in FORWARDING_HEADERS {
+            req.headers_mut().remove(name);
+        }
+    }
+    next.call(req).await
+}
+
 /// A listener's OpenAPI document, rendered once per worker.
 struct OpenApiJson(web::Bytes);
 
@@ -370,6 +400,15 @@ fn http_server(
         );
     }
     let ctx = web::Data::new(ListenerCtx { listener, keys });
+    let proxies = web::Data::new(TrustedProxies(
+        config
+            .server
+            .trusted_proxies
+            .0
+            .iter()
+            .filter_map(|p| crate::config::parse_proxy(p))
+            .collect(),
+    ));
     let config_for_app = config.clone();
     let workers = config
         .server
@@ -382,6 +421,7 @@ fn http_server(
             .openapi(openapi::base(listener))
             .app_data(state.clone())
             .app_data(ctx.clone())
+            .app_data(proxies.clone())
             .configure(health::configure)
             .configure(|cfg| match listener {
                 Listener::Ingest | Listener::OtlpGrpc => ingest::configure(cfg),
@@ -401,6 +441,7 @@ fn http_server(
             .wrap(cors(&config_for_app, listener))
             .wrap(from_fn(telemetry::track_requests))
             .wrap(TracingLogger::default())
+            .wrap(from_fn(untrusted_forwarding))
     })
     .workers(workers)
     .shutdown_timeout(config.server.shutdown_timeout_s)

@@ -511,3 +511,36 @@ async fn large_bodies_at_once_share_a_bounded_budget() {
         "a valid POST took {slowest:?}"
     );
 }
+
+/// Item 8: `X-Forwarded-For` and `Forwarded` are believed from a configured proxy only; from
+/// anyone else the request log shows the peer's own address.
+#[tokio::test]
+async fn forwarding_headers_are_believed_from_trusted_proxies_only() {
+    for (trusted, believed) in [(None, false), (Some("127.0.0.0/8"), true)] {
+        let mut env = vec![("LOG_FORMAT", "json")];
+        if let Some(proxies) = trusted {
+            env.push(("AGENTTRACER_SERVER__TRUSTED_PROXIES", proxies));
+        }
+        let server = Server::start(&env).await;
+        let client = reqwest::Client::new();
+        for header in ["X-Forwarded-For", "X-Real-IP"] {
+            let res = client
+                .get(format!("{}/livez", server.base))
+                .header(header, "203.0.113.66")
+                .header("Forwarded", "for=203.0.113.66")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let log = std::fs::read_to_string(&server.log).unwrap();
+        let request_lines: Vec<&str> = log.lines().filter(|l| l.contains("/livez")).collect();
+        assert!(!request_lines.is_empty(), "{log}");
+        assert_eq!(
+            log.contains("203.0.113.66"),
+            believed,
+            "trusted {trusted:?}: {request_lines:?}"
+        );
+    }
+}
