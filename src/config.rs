@@ -598,6 +598,17 @@ pub fn mask_url(url: &str) -> String {
     out
 }
 
+/// One `server.trusted_proxies` entry: an address (a range of one) or a CIDR range.
+pub fn parse_proxy(entry: &str) -> Option<ipnet::IpNet> {
+    let entry = entry.trim();
+    entry.parse::<ipnet::IpNet>().ok().or_else(|| {
+        entry
+            .parse::<std::net::IpAddr>()
+            .ok()
+            .map(ipnet::IpNet::from)
+    })
+}
+
 #[cfg(test)]
 #[expect(
     clippy::result_large_err,
@@ -848,15 +859,4 @@ mod tests {
             Ok(())
         });
     }
-}
-
-/// One `server.trusted_proxies` entry: an address (a range of one) or a CIDR range.
-pub fn parse_proxy(entry: &str) -> Option<ipnet::IpNet> {
-    let entry = entry.trim();
-    entry.parse::<ipnet::IpNet>().ok().or_else(|| {
-        entry
-            .parse::<std::net::IpAddr>()
-            .ok()
-            .map(ipnet::IpNet::from)
-    })
 }
