@@ -983,3 +983,72 @@ async fn otlp_limits_spans_per_request_413_and_oversized_attributes_dropped_with
             .contains("otlp_attributes_over_limit_total")
     );
 }
+
+/// A child span of `trace` with a 32-bit id, under span 1, started `start_ms` after BASE.
+fn numbered_span(trace: [u8; 16], id: u32, start_ms: u64) -> Span {
+    let mut span = span(
+        trace,
+        0,
+        Some(1),
+        "step",
+        start_ms,
+        5,
+        vec![kv("gen_ai.operation.name", s("chat"))],
+    );
+    span.span_id = [&[0xcd, 0, 0, 0][..], &id.to_be_bytes()[..]].concat();
+    span
+}
+
+/// Issue 14 item 7: merging costs do not grow with the trace. A trace grown 500 spans at a
+/// time to 6,000, each batch starting before all the others (the worst order: every step's
+/// place changes), merges every time; one request of 10,000 spans is answered 200.
+#[tokio::test]
+async fn large_traces_merge_incrementally_and_large_requests_are_not_a_503() {
+    let app = spawn_app().await;
+    let trace = trace_id();
+    let mut took = Vec::new();
+    for batch in 0..12u32 {
+        let spans: Vec<Span> = (0..500u32)
+            .map(|i| numbered_span(trace, batch * 500 + i, u64::from((11 - batch) * 1000 + i)))
+            .collect();
+        let started = std::time::Instant::now();
+        let res = post_proto(&app, &request(spans)).await;
+        took.push(started.elapsed());
+        assert_eq!(
+            res.status(),
+            200,
+            "batch {batch}: {}",
+            res.text().await.unwrap()
+        );
+    }
+    eprintln!("500-span merges into a growing trace took {took:?}");
+    let run = get_run(&app, trace).await;
+    let steps = run["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 6000);
+    let starts: Vec<time::OffsetDateTime> = steps
+        .iter()
+        .map(|s| {
+            let t = s["started_at"].as_str().unwrap();
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).unwrap()
+        })
+        .collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] <= w[1]),
+        "steps in start order"
+    );
+    assert_eq!(seqs(&run["steps"]), (0..6000).collect::<Vec<i64>>());
+    let last = took.last().unwrap();
+    assert!(
+        *last < Duration::from_secs(5),
+        "the last merge took {last:?}"
+    );
+
+    let big = trace_id();
+    let spans: Vec<Span> = (0..10_000u32)
+        .map(|i| numbered_span(big, i, u64::from(10_000 - i)))
+        .collect();
+    let res = post_proto(&app, &request(spans)).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_eq!(app.count("agent_steps", &uuid_of(big)), 10_000);
+    assert_rollups_are_those_of_the_rows(&app);
+}
