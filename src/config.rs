@@ -253,12 +253,17 @@ impl Default for IngestConfig {
 pub struct QueryConfig {
     /// Steps per run in a `GET /v1/runs` page (the first, by seq); the run says `steps_truncated`.
     pub list_max_steps_per_run: i32,
+    /// Bytes of step data a `GET /v1/runs` page carries at most (each step counted as its
+    /// metadata's JSON and 256 bytes for the rest); the runs whose steps it cuts say
+    /// `steps_truncated`.
+    pub list_max_step_bytes: i64,
 }
 
 impl Default for QueryConfig {
     fn default() -> Self {
         Self {
             list_max_steps_per_run: 1000,
+            list_max_step_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -407,8 +412,10 @@ impl Config {
         {
             return invalid("otlp.grpc_* limits must be at least 1");
         }
-        if self.query.list_max_steps_per_run < 1 {
-            return invalid("query.list_max_steps_per_run must be at least 1");
+        if self.query.list_max_steps_per_run < 1 || self.query.list_max_step_bytes < 1 {
+            return invalid(
+                "query.list_max_steps_per_run and query.list_max_step_bytes must be at least 1",
+            );
         }
         if self.server.workers == Some(0) {
             return invalid("server.workers must be at least 1");

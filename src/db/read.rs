@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Integer, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Integer, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -28,44 +28,63 @@ pub struct RunRow {
     pub source: String,
 }
 
+/// What a list page may carry: steps per run, and bytes of step data in all.
+#[derive(Clone, Copy, Debug)]
+pub struct PageBudget {
+    pub steps_per_run: i32,
+    pub step_bytes: i64,
+}
+
 /// Attaches steps and failures to already loaded run rows, keeping the rows' order.
 ///
-/// Each run carries at most `step_cap` steps (the first, by seq) and says so with
-/// `steps_truncated`: since seq runs 0..n-1, the steps with `seq <= cap` are the first `cap` plus
-/// one that tells whether there are more, read straight from the (run_id, seq) index.
+/// Each run carries at most `budget.steps_per_run` steps (the first, by seq), and the page at
+/// most `budget.step_bytes` of step data; a run cut by either says so with `steps_truncated`.
 pub async fn with_children(
     conn: &mut AsyncPgConnection,
     runs: Vec<RunRow>,
-    step_cap: i32,
+    budget: PageBudget,
 ) -> QueryResult<Vec<RunOut>> {
     if runs.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = runs.iter().map(|r| r.run_id).collect();
-    let (steps, failures) = children(conn, &ids, step_cap).await?;
-    Ok(assemble(runs, steps, failures, Some(step_cap)))
+    let (steps, failures) = children(conn, &ids, budget).await?;
+    Ok(assemble(runs, steps, failures, Some(budget.steps_per_run)))
 }
 
-/// The steps of runs `ids`, at most `cap + 1` each, in run order and then by seq: one index
-/// range scan of (run_id, seq) per run. (`run_id = ANY($1)` let the planner pick a bitmap scan of
-/// them all and a sort, or a parallel plan, when it misjudged the steps per run.)
-const CAPPED_STEPS: &str = "SELECT s.step_id, s.run_id, s.seq, s.step_type, s.name, s.latency_ms, \
-    s.started_at, s.ended_at, s.metadata, s.created_at, s.span_id, s.parent_span_id, s.model, \
-    s.input_tokens, s.output_tokens \
-    FROM unnest($1::uuid[]) WITH ORDINALITY AS i (run_id, n), \
-    LATERAL (SELECT * FROM agent_steps s WHERE s.run_id = i.run_id AND s.seq <= $2 ORDER BY s.seq) s \
-    ORDER BY i.n, s.seq";
+/// The steps of runs `ids`, in run order and then by seq, within the page's budget: one index
+/// range scan of (run_id, seq) per run, at most `cap + 1` steps each (since seq runs 0..n-1, the
+/// steps with `seq <= cap` are the first `cap` plus one that tells whether there are more).
+/// (`run_id = ANY($1)` let the planner pick a bitmap scan of them all and a sort, or a parallel
+/// plan, when it misjudged the steps per run.)
+///
+/// The byte budget: a running sum of each step's size (its metadata as JSON text, plus 256) in
+/// page order; the steps past the budget are not sent, but the first of each run that the budget cut
+/// is, with its seq set to the cap and no metadata — the marker [`assemble`] reads as
+/// "truncated", exactly as it reads the cap's extra step.
+const CAPPED_STEPS: &str = "WITH p AS (SELECT $1::uuid[] AS ids, $2::int4 AS cap, $3::int8 AS budget) \
+    SELECT y.step_id, y.run_id, CASE WHEN y.over THEN p.cap ELSE y.seq END AS seq, y.step_type, \
+    y.name, y.latency_ms, y.started_at, y.ended_at, \
+    CASE WHEN y.over THEN '{}'::jsonb ELSE y.metadata END AS metadata, \
+    y.created_at, y.span_id, y.parent_span_id, y.model, y.input_tokens, y.output_tokens \
+    FROM p, (SELECT x.*, row_number() OVER (PARTITION BY x.n, x.over ORDER BY x.seq) AS k FROM \
+      (SELECT s.*, i.n, sum(octet_length(s.metadata::text) + 256) OVER (ORDER BY i.n, s.seq) > p.budget AS over \
+       FROM p, unnest(p.ids) WITH ORDINALITY AS i (run_id, n), \
+       LATERAL (SELECT * FROM agent_steps s WHERE s.run_id = i.run_id AND s.seq <= p.cap ORDER BY s.seq) s) x) y \
+    WHERE NOT y.over OR y.k = 1 \
+    ORDER BY y.n, y.seq";
 
-/// The steps (by run, seq; at most `step_cap + 1` a run) and failures of runs `ids`: two queries,
-/// pipelined on the connection (both are sent before either answer is read).
+/// The steps (by run, seq; within `budget`) and failures of runs `ids`: two queries, pipelined
+/// on the connection (both are sent before either answer is read).
 async fn children(
     conn: &AsyncPgConnection,
     ids: &[Uuid],
-    step_cap: i32,
+    budget: PageBudget,
 ) -> QueryResult<(Vec<StepOut>, Vec<FailureOut>)> {
     let steps_query = prepared(CAPPED_STEPS)
         .bind::<Array<SqlUuid>, _>(ids)
-        .bind::<Integer, _>(step_cap);
+        .bind::<Integer, _>(budget.steps_per_run)
+        .bind::<BigInt, _>(budget.step_bytes);
     let failures_query = agent_failures::table
         .filter(agent_failures::run_id.eq_any(ids))
         .order((agent_failures::created_at, agent_failures::failure_id))

@@ -66,9 +66,12 @@ fn next_link(req: &HttpRequest, pairs: &[(String, String)], cursor: &str) -> Str
 async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let pairs = filters::pairs(req.query_string());
     let (filter, paging) = filters::parse_list(&pairs)?;
-    let step_cap = state.config.query.list_max_steps_per_run;
+    let budget = crate::db::read::PageBudget {
+        steps_per_run: state.config.query.list_max_steps_per_run,
+        step_bytes: state.config.query.list_max_step_bytes,
+    };
     let page = state
-        .read(async |conn| Ok(runs::list(conn, &filter, &paging, step_cap).await?))
+        .read(async |conn| Ok(runs::list(conn, &filter, &paging, budget).await?))
         .await?;
     let mut res = HttpResponse::Ok();
     if let Some(next) = page.next {

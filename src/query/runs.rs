@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::filters::{Bind, Cursor, Paging, Position, RunFilter, apply_binds};
 use crate::db::prepared::prepared;
-use crate::db::read::{self, RunRow};
+use crate::db::read::{self, PageBudget, RunRow};
 use crate::model::output::RunOut;
 
 pub struct Page {
@@ -20,7 +20,7 @@ pub async fn list(
     conn: &mut AsyncPgConnection,
     filter: &RunFilter,
     paging: &Paging,
-    step_cap: i32,
+    budget: PageBudget,
 ) -> QueryResult<Page> {
     let mut binds = Vec::new();
     let mut conditions = filter.conditions(&mut binds);
@@ -57,6 +57,6 @@ pub async fn list(
     } else {
         None
     };
-    let runs = read::with_children(conn, rows, step_cap).await?;
+    let runs = read::with_children(conn, rows, budget).await?;
     Ok(Page { runs, next })
 }

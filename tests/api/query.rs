@@ -247,6 +247,71 @@ async fn a_list_page_carries_a_bounded_number_of_steps_per_run() {
     assert!(full.get("steps_truncated").is_none());
 }
 
+/// Issue 14 item 4: a list page has a byte budget as it has a step cap. Runs of 200 steps with
+/// 10 KB of metadata each: a page of ten would be 20 MB; it carries at most the budget, the runs
+/// it cut say `steps_truncated` (with the header), each keeps a prefix of its steps in seq
+/// order, and the run by id still has all of them.
+#[tokio::test]
+async fn a_list_page_carries_a_bounded_number_of_bytes() {
+    let budget: i64 = 2 * 1024 * 1024;
+    let app = spawn_app_with(|c| c.query.list_max_step_bytes = budget).await;
+    let mut runs = Vec::new();
+    for minute in 0..10 {
+        let mut run = run_at("big", "production", minute, "success", &[5; 200], None);
+        for step in run["steps"].as_array_mut().unwrap() {
+            step["metadata"]["blob"] = json!("b".repeat(10_000));
+        }
+        runs.push(run);
+    }
+    for run in &runs {
+        assert_eq!(app.post_run(run).await.status(), 201);
+    }
+    let res = app.get(&app.query, "/v1/runs?page_size=10").await;
+    assert_eq!(res.status(), 200);
+    let truncated_header = res.headers().get("x-agenttracer-steps-truncated").cloned();
+    let body = res.bytes().await.unwrap();
+    assert!(
+        (body.len() as i64) < budget + budget / 4,
+        "a page of {} bytes over a budget of {budget}",
+        body.len()
+    );
+    let page: Value = serde_json::from_slice(&body).unwrap();
+    let page = page.as_array().unwrap();
+    assert_eq!(page.len(), 10, "every run is listed");
+    let cut: Vec<&Value> = page
+        .iter()
+        .filter(|r| r["steps_truncated"] == true)
+        .collect();
+    assert!(!cut.is_empty());
+    assert_eq!(
+        truncated_header.unwrap().to_str().unwrap(),
+        cut.len().to_string()
+    );
+    let mut seen_cut = false;
+    for run in page {
+        let steps = run["steps"].as_array().unwrap();
+        let n = steps.len() as i64;
+        assert_eq!(
+            seqs(&run["steps"]),
+            (0..n).collect::<Vec<i64>>(),
+            "a prefix in seq order"
+        );
+        if run["steps_truncated"] == true {
+            seen_cut = true;
+            assert!(n < 200);
+        } else {
+            assert!(
+                !seen_cut,
+                "a run after the budget was spent claims all its steps"
+            );
+            assert_eq!(n, 200);
+        }
+    }
+    let id = run_id_of(&runs[0]);
+    let full: Value = app.get_run(&id).await.json().await.unwrap();
+    assert_eq!(full["steps"].as_array().unwrap().len(), 200);
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let rank = p * (sorted.len() - 1) as f64;
     let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
