@@ -381,19 +381,12 @@ pub struct Agent {
     pub last_run_at: OffsetDateTime,
 }
 
-/// Every agent, most recently active first.
+/// Every agent, most recently active first: counts from the month rollups (which cover every
+/// run, exactly), the last run's time from the `(agent_id, started_at)` index — never a scan of
+/// the runs (that took 1.1 s at a million runs).
 pub async fn agents(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Agent>> {
     prepared(
-        "SELECT r.agent_id::text AS agent_id, \
-         array_agg(DISTINCT r.agent_version::text) AS versions, \
-         array_agg(DISTINCT r.environment::text) AS environments, \
-         count(*) AS run_count, \
-         count(*) FILTER (WHERE r.status = 'failure') AS failed_run_count, \
-         coalesce(sum(fc.n), 0)::bigint AS failure_count, \
-         max(r.started_at) AS last_run_at \
-         FROM agent_runs r \
-         LEFT JOIN (SELECT run_id, count(*) AS n FROM agent_failures GROUP BY run_id) fc ON fc.run_id = r.run_id \
-         GROUP BY r.agent_id ORDER BY last_run_at DESC, agent_id",
+        "WITH k AS (SELECT r.agent_id::text AS agent_id, r.agent_version::text AS agent_version,            r.environment::text AS environment, x.key, sum(x.value::bigint) AS n            FROM stats_rollup r, jsonb_each_text(r.c) x            WHERE r.grain = 'm' AND (x.key LIKE 'runs:%' OR x.key LIKE 'fail:%')            GROUP BY 1, 2, 3, 4 HAVING sum(x.value::bigint) <> 0),          a AS (SELECT agent_id,            array_agg(DISTINCT agent_version) FILTER (WHERE key LIKE 'runs:%') AS versions,            array_agg(DISTINCT environment) FILTER (WHERE key LIKE 'runs:%') AS environments,            coalesce(sum(n) FILTER (WHERE key LIKE 'runs:%'), 0)::bigint AS run_count,            coalesce(sum(n) FILTER (WHERE key = 'runs:failure'), 0)::bigint AS failed_run_count,            coalesce(sum(n) FILTER (WHERE key LIKE 'fail:%'), 0)::bigint AS failure_count            FROM k GROUP BY agent_id HAVING sum(n) FILTER (WHERE key LIKE 'runs:%') > 0)          SELECT a.*, l.last_run_at FROM a, LATERAL (SELECT r.started_at AS last_run_at FROM agent_runs r            WHERE r.agent_id = a.agent_id ORDER BY r.started_at DESC LIMIT 1) l          ORDER BY l.last_run_at DESC, a.agent_id",
     )
     .load(conn)
     .await

@@ -574,6 +574,53 @@ fn run_started(
     run
 }
 
+/// `GET /v1/agents` (read from the rollups) against the same computed from the rows.
+async fn assert_agents_match_rows(app: &TestApp) {
+    let got: Value = app
+        .get(&app.query, "/v1/agents")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let exact: Value = serde_json::from_str(&app.db.psql(
+        "SELECT coalesce(json_agg(a ORDER BY a.last_run_at DESC, a.agent_id), '[]') FROM \
+         (SELECT r.agent_id, array_agg(DISTINCT r.agent_version) AS versions, \
+          array_agg(DISTINCT r.environment) AS environments, count(*) AS run_count, \
+          count(*) FILTER (WHERE r.status = 'failure') AS failed_run_count, \
+          (SELECT count(*) FROM agent_failures f JOIN agent_runs x ON x.run_id = f.run_id \
+           WHERE x.agent_id = r.agent_id) AS failure_count, \
+          to_char(max(r.started_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS last_run_at \
+          FROM agent_runs r GROUP BY r.agent_id) a",
+    ))
+    .unwrap();
+    let (got, exact) = (got.as_array().unwrap(), exact.as_array().unwrap());
+    assert_eq!(got.len(), exact.len(), "{got:?} vs {exact:?}");
+    for (g, e) in got.iter().zip(exact) {
+        for key in [
+            "agent_id",
+            "versions",
+            "environments",
+            "run_count",
+            "failed_run_count",
+            "failure_count",
+        ] {
+            assert_eq!(g[key], e[key], "{key}: {g} vs {e}");
+        }
+        let parse = |v: &Value| {
+            time::OffsetDateTime::parse(
+                v.as_str().unwrap(),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            parse(&g["last_run_at"]),
+            parse(&e["last_run_at"]),
+            "{g} vs {e}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn stats_rollups_agree_with_the_rows_through_every_write_path_and_window() {
     let app = spawn_app().await;
@@ -671,6 +718,7 @@ async fn stats_rollups_agree_with_the_rows_through_every_write_path_and_window()
     for (query, cond) in windows {
         assert_stats_match_rows(&app, query, cond).await;
     }
+    assert_agents_match_rows(&app).await;
     // The same once the deltas are merged, and after a rebuild from the rows.
     app.db.psql("SELECT agenttracer_rollup_compact(1000)");
     assert_eq!(
@@ -681,6 +729,7 @@ async fn stats_rollups_agree_with_the_rows_through_every_write_path_and_window()
     for (query, cond) in windows {
         assert_stats_match_rows(&app, query, cond).await;
     }
+    assert_agents_match_rows(&app).await;
     let before = app
         .db
         .psql("SELECT grain, bucket, agent_id, c FROM stats_rollup ORDER BY 1, 2, 3");
