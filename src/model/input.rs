@@ -165,15 +165,22 @@ impl Validator {
         max: usize,
         required: bool,
     ) -> Option<String> {
-        let value = self.string(obj, path, key, min, max, required)?;
+        let mut value = self.string(obj, path, key, min, max, required)?;
+        let field = [path, &[Value::from(key)]].concat();
         if value.chars().any(char::is_control) {
-            let field = [path, &[Value::from(key)]].concat();
             self.error(
                 &field,
                 "string_control_character",
                 "String should not contain control characters (newlines, tabs, escapes)",
             );
             return None;
+        }
+        // Names and codes are free text too: a credential in one is refused or redacted.
+        let loc = self.at(&field);
+        self.scan.text(&mut value, self.rules.privacy, &loc);
+        if value.chars().count() > max {
+            // (`[REDACTED]` is longer than the shortest secret it replaces.)
+            value = value.chars().take(max).collect();
         }
         Some(value)
     }

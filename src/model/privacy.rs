@@ -56,12 +56,60 @@ const CONTENT_WORDS: &[&str] = &[
     "reply",
     "replies",
     "transcript",
+    "transcripts",
     "utterance",
+    "utterances",
+    "msg",
+    "msgs",
+    "body",
+    "bodies",
+    "history",
+    "conversation",
+    "conversations",
+    "chat",
+    "dialog",
+    "dialogue",
+    "args",
+    "arguments",
+    "rationale",
+    "explanation",
+    "document",
+    "documents",
+];
+
+/// Words that name a credential: a string under such a key is a secret, whatever it looks like.
+const CREDENTIAL_WORDS: &[&str] = &[
+    "password",
+    "passwords",
+    "passwd",
+    "pwd",
+    "passphrase",
+    "secret",
+    "secrets",
+    "token",
+    "apikey",
+    "authorization",
+    "credential",
+    "credentials",
+    "cookie",
+    "cookies",
+];
+
+/// Adjacent words that name a credential together.
+const CREDENTIAL_PAIRS: &[(&str, &str)] = &[
+    ("api", "key"),
+    ("private", "key"),
+    ("access", "key"),
+    ("secret", "key"),
+    ("session", "key"),
+    ("signing", "key"),
+    ("encryption", "key"),
+    ("auth", "header"),
 ];
 
 /// …unless one of these says the value is a measurement or an identity.
 const MEASURE_WORDS: &[&str] = &[
-    "token",
+    // (Not "token": alone it names a credential; counts say "tokens".)
     "tokens",
     "count",
     "counts",
@@ -137,10 +185,68 @@ pub struct Violation {
 pub struct Scan {
     pub violations: Vec<Violation>,
     pub redacted: u32,
+    /// Counts nothing in `privacy_violations_total` (the caller counts what it does instead).
+    pub quiet: bool,
 }
 
-/// Splits a key into lowercase words on `_ - .`, spaces, digits and camelCase humps.
+impl Scan {
+    /// A scan that leaves the counting to its caller.
+    pub fn quiet() -> Scan {
+        Scan {
+            quiet: true,
+            ..Scan::default()
+        }
+    }
+}
+
+/// Characters that render as nothing (zero-width spaces and joiners, the soft hyphen, word
+/// joiners, invisible operators, the byte-order mark, variation selectors, tags): stripped from
+/// a key before its words are split, so `pro\u{200B}mpt` is `prompt`.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}')
+}
+
+/// A key as its reader sees it: NFKC (full-width and other compatibility forms become plain
+/// letters) with the invisible characters removed.
+fn normalized(key: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    key.nfkc().filter(|&c| !invisible(c)).collect()
+}
+
+/// A word folded to its confusable skeleton (Unicode TR39): Cyrillic `р`, `о` and the like
+/// compare equal to the Latin letters they imitate.
+fn folded(word: &str) -> String {
+    unicode_security::skeleton(word)
+        .collect::<String>()
+        .to_lowercase()
+}
+
+fn folded_set(words: &[&str]) -> std::collections::HashSet<String> {
+    words.iter().map(|w| folded(w)).collect()
+}
+
+static CONTENT: LazyLock<std::collections::HashSet<String>> =
+    LazyLock::new(|| folded_set(CONTENT_WORDS));
+static MEASURE: LazyLock<std::collections::HashSet<String>> =
+    LazyLock::new(|| folded_set(MEASURE_WORDS));
+static CREDENTIAL: LazyLock<std::collections::HashSet<String>> =
+    LazyLock::new(|| folded_set(CREDENTIAL_WORDS));
+static CREDENTIAL_PAIR: LazyLock<Vec<(String, String)>> = LazyLock::new(|| {
+    CREDENTIAL_PAIRS
+        .iter()
+        .map(|(a, b)| (folded(a), folded(b)))
+        .collect()
+});
+
+/// Splits a key into lowercase words on `_ - .`, spaces, digits and camelCase humps, after
+/// normalising it (NFKC, invisible characters removed).
 pub fn key_words(key: &str) -> Vec<String> {
+    let key = normalized(key);
     let chars: Vec<char> = key.chars().collect();
     let mut words = Vec::new();
     let mut current = String::new();
@@ -174,26 +280,38 @@ pub fn key_words(key: &str) -> Vec<String> {
     words
 }
 
-/// The content word that makes `key` a content key, if it is one.
+/// What a key's words say about its value.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyClass {
+    /// The content word it holds, if any (`prompt`, `user_input`, `model_input`).
+    pub content: Option<String>,
+    /// Whether it also holds a measurement or identity word (`tokens`, `id`, `name`, `type`):
+    /// such a key exempts numbers, booleans and short enum-like strings, never prose.
+    pub measured: bool,
+    /// Whether it names a credential (`password`, `api_key`, `authorization`).
+    pub credential: bool,
+}
+
+/// Classifies a key by its words (normalised and folded).
 ///
 /// Metadata keys repeat across steps and runs, so answers for short keys are kept per thread
 /// (a bounded cache, emptied when full): splitting a key into words is most of the privacy
 /// check's cost otherwise.
-pub fn content_word(key: &str) -> Option<String> {
+pub fn classify(key: &str) -> KeyClass {
     use std::cell::RefCell;
     use std::collections::HashMap;
     const MAX_KEY: usize = 64;
     const MAX_ENTRIES: usize = 4096;
     thread_local! {
-        static CACHE: RefCell<HashMap<String, Option<String>>> = RefCell::new(HashMap::new());
+        static CACHE: RefCell<HashMap<String, KeyClass>> = RefCell::new(HashMap::new());
     }
     if key.len() > MAX_KEY {
-        return content_word_uncached(key);
+        return classify_uncached(key);
     }
     if let Some(hit) = CACHE.with_borrow(|cache| cache.get(key).cloned()) {
         return hit;
     }
-    let found = content_word_uncached(key);
+    let found = classify_uncached(key);
     CACHE.with_borrow_mut(|cache| {
         if cache.len() >= MAX_ENTRIES {
             cache.clear();
@@ -203,18 +321,68 @@ pub fn content_word(key: &str) -> Option<String> {
     found
 }
 
-fn content_word_uncached(key: &str) -> Option<String> {
-    let words = key_words(key);
-    if words.iter().any(|w| MEASURE_WORDS.contains(&w.as_str())) {
-        return None;
+fn classify_uncached(key: &str) -> KeyClass {
+    let words: Vec<String> = key_words(key).iter().map(|w| folded(w)).collect();
+    let pair = words.windows(2).any(|w| {
+        CREDENTIAL_PAIR
+            .iter()
+            .any(|(a, b)| w[0] == *a && w[1] == *b)
+    });
+    KeyClass {
+        content: words.iter().find(|w| CONTENT.contains(*w)).cloned(),
+        measured: words.iter().any(|w| MEASURE.contains(w)),
+        credential: pair || words.iter().any(|w| CREDENTIAL.contains(w)),
     }
-    words
-        .into_iter()
-        .find(|w| CONTENT_WORDS.contains(&w.as_str()))
+}
+
+/// The content word that makes `key` a content key whatever its value (no measurement or
+/// identity word beside it), if it is one.
+pub fn content_word(key: &str) -> Option<String> {
+    let class = classify(key);
+    class.content.filter(|_| !class.measured)
 }
 
 pub fn is_content_key(key: &str) -> bool {
     content_word(key).is_some()
+}
+
+/// A short enum-like string (`json_object`, `tmpl-7`, `gpt-4o`): what a measurement or
+/// identity word may exempt. Prose — whitespace, or longer than 64 characters — is not.
+fn enum_like(text: &str) -> bool {
+    text.chars().count() <= 64 && !text.chars().any(char::is_whitespace)
+}
+
+/// Whether a value holds prose anywhere inside it.
+fn holds_prose(value: &Value) -> bool {
+    match value {
+        Value::String(s) => !enum_like(s),
+        Value::Array(items) => items.iter().any(holds_prose),
+        Value::Object(map) => map.values().any(holds_prose),
+        _ => false,
+    }
+}
+
+/// Which rule `value` under `key` breaks by its key alone, if any: content (a content word, not
+/// exempted — or exempted by a measurement word but holding prose), or a credential (a key
+/// naming one, holding a string that is not exempted the same way).
+pub fn key_rule(key: &str, value: &Value) -> Option<(Rule, String)> {
+    let class = classify(key);
+    if !holds_text(value) {
+        return None;
+    }
+    let exempt = class.measured && !holds_prose(value);
+    if let Some(word) = class.content
+        && !exempt
+    {
+        return Some((Rule::ContentKey, format!("content word `{word}`")));
+    }
+    if class.credential && !exempt {
+        return Some((
+            Rule::SecretValue,
+            "a credential under a key naming one".to_owned(),
+        ));
+    }
+    None
 }
 
 struct SecretPattern {
@@ -254,7 +422,15 @@ const SECRET_PATTERNS: &[SecretPattern] = &[
     },
     SecretPattern {
         what: "a credential assignment",
-        regex: r#"(?i)\b(?:password|passwd|pwd|secret|client[_\-]?secret|api[_\-]?key|apikey|access[_\-]?key|secret[_\-]?key|access[_\-]?token|auth[_\-]?token|private[_\-]?key)["']?\s*[:=]\s*["']?(?P<secret>[^\s"',;&]{4,})"#,
+        regex: r#"(?i)\b(?:password|passwd|pwd|secret|client[_\-]?secret|api[_\-]?key|apikey|access[_\-]?key|secret[_\-]?key|access[_\-]?token|auth[_\-]?token|private[_\-]?key|aws[_\-]?secret[_\-]?access[_\-]?key|secret[_\-]?access[_\-]?key)["']?\s*[:=]\s*["']?(?P<secret>[^\s"',;&]{4,})"#,
+    },
+    SecretPattern {
+        what: "a Stripe key",
+        regex: r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}",
+    },
+    SecretPattern {
+        what: "basic credentials",
+        regex: r"(?i)\bbasic\s+(?P<secret>[A-Za-z0-9+/]{12,}={0,2})",
     },
     SecretPattern {
         what: "a PEM private key",
@@ -343,11 +519,6 @@ fn holds_text(value: &Value) -> bool {
     }
 }
 
-fn record(rule: Rule, action: &'static str) {
-    metrics::counter!("privacy_violations_total", "rule" => rule.as_str(), "action" => action)
-        .increment(1);
-}
-
 /// The metadata keys the original refused (Phase 1): a top-level key containing one of these.
 const ORIGINAL_REFUSED: &[&str] = &["prompt", "response", "output", "input", "content", "text"];
 
@@ -388,17 +559,16 @@ impl Scan {
             Value::Object(map) => {
                 for (key, child) in map.iter_mut() {
                     loc.push(Value::String(key.clone()));
-                    match content_word(key) {
-                        Some(word) if holds_text(child) => {
-                            let verdict = verdict(mode, top && original_refused(key));
-                            self.found(verdict, loc, Rule::ContentKey, || {
-                                format!("content word `{word}`")
-                            });
+                    match key_rule(key, child) {
+                        Some((rule, what)) => {
+                            let refused = rule == Rule::ContentKey && top && original_refused(key);
+                            let verdict = verdict(mode, refused);
+                            self.found(verdict, loc, rule, || what);
                             if verdict == Verdict::Redact {
                                 *child = Value::String(REDACTED.into());
                             }
                         }
-                        _ => self.walk(child, mode, loc, false),
+                        None => self.walk(child, mode, loc, false),
                     }
                     loc.pop();
                 }
@@ -428,12 +598,19 @@ impl Scan {
                 let n = redact_secrets(text);
                 self.redacted += n;
                 for _ in 0..n {
-                    record(Rule::SecretValue, "redact");
+                    self.record(Rule::SecretValue, "redact");
                 }
             }
             Verdict::Reject => {
                 self.found(Verdict::Reject, loc, Rule::SecretValue, || what.to_owned())
             }
+        }
+    }
+
+    fn record(&self, rule: Rule, action: &'static str) {
+        if !self.quiet {
+            metrics::counter!("privacy_violations_total", "rule" => rule.as_str(), "action" => action)
+                .increment(1);
         }
     }
 
@@ -447,10 +624,10 @@ impl Scan {
         match verdict {
             Verdict::Redact => {
                 self.redacted += 1;
-                record(rule, "redact");
+                self.record(rule, "redact");
             }
             Verdict::Reject => {
-                record(rule, "reject");
+                self.record(rule, "reject");
                 self.violations.push(Violation {
                     loc: loc.to_vec(),
                     rule,
@@ -651,6 +828,83 @@ mod tests {
         let mut scan = Scan::default();
         scan.metadata(&mut meta, PrivacyMode::Compat, &mut vec![]);
         assert_eq!((meta, scan.redacted, scan.violations.len()), (before, 0, 0));
+    }
+
+    /// What an adversarial review stored verbatim: disguised keys, content under an exempting
+    /// word, unlisted content names, credentials as key-value pairs, new secret formats.
+    #[test]
+    fn privacy_cannot_be_walked_around() {
+        let prose = "Please summarise the customer's complaint about their refund";
+        for key in [
+            "\u{FF50}\u{FF52}\u{FF4F}\u{FF4D}\u{FF50}\u{FF54}", // full-width prompt
+            "pro\u{200B}mpt",                                   // zero-width space
+            "pro\u{00AD}mpt",                                   // soft hyphen
+            "user_in\u{200D}put",                               // zero-width joiner
+            "\u{0440}r\u{043E}mpt",                             // Cyrillic р, о
+            "\u{0440}rompt",
+            "model_input",
+            "modelResponse",
+            "prompt_name",
+            "response_format",
+            "user_message_type",
+            "msg",
+            "body",
+            "history",
+            "conversation",
+            "args",
+        ] {
+            let mut meta = json!({ key: prose });
+            let mut scan = Scan::quiet();
+            scan.metadata(&mut meta, PrivacyMode::Reject, &mut vec![]);
+            assert_eq!(scan.violations.len(), 1, "{key:?} holding prose is content");
+            assert_eq!(scan.violations[0].rule, Rule::ContentKey, "{key:?}");
+        }
+        // Measurement and identity words still exempt what is not prose.
+        for (key, value) in [
+            ("prompt_name", json!("support-triage-v2")),
+            ("response_format", json!("json_object")),
+            ("user_message_type", json!("text")),
+            ("input_tokens", json!(812)),
+            ("prompt_template_id", json!("tmpl-7")),
+            ("gen_ai.response.finish_reasons", json!(["stop"])),
+            ("token_count", json!("12")),
+        ] {
+            assert_eq!(key_rule(key, &value), None, "{key}: {value}");
+        }
+        for (key, value) in [
+            ("password", json!("hunter2")),
+            ("db_password", json!("correct horse")),
+            ("api_key", json!("abc123")),
+            ("apiKey", json!("abc123")),
+            ("x-api-key", json!("abc123")),
+            ("Authorization", json!("Basic dXNlcjpwYXNzd29yZA==")),
+            (
+                "aws_secret_access_key",
+                json!("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            ),
+            ("client_secret", json!("s3cr3t")),
+            ("session_token", json!("opaque")),
+            ("private_key", json!("...")),
+        ] {
+            let found = key_rule(key, &value);
+            assert_eq!(found.map(|f| f.0), Some(Rule::SecretValue), "{key}");
+        }
+        for text in [
+            "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "Authorization: Basic dXNlcjpwYXNzd29yZA==",
+            "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        ] {
+            assert!(find_secret(text).is_some(), "{text}");
+        }
+        // Redacted, nothing of it is left.
+        let mut meta =
+            json!({"auth": {"password": "hunter2", "user": "bob"}, "modelResponse": prose});
+        let mut scan = Scan::quiet();
+        scan.metadata(&mut meta, PrivacyMode::Redact, &mut vec![]);
+        assert_eq!(
+            meta,
+            json!({"auth": {"password": "[REDACTED]", "user": "bob"}, "modelResponse": "[REDACTED]"})
+        );
     }
 
     #[test]

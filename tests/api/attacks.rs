@@ -544,3 +544,158 @@ async fn forwarding_headers_are_believed_from_trusted_proxies_only() {
         );
     }
 }
+
+/// Item 6: what the review stored verbatim is refused (`reject`) or redacted (`compat`, the
+/// default), on the native and the OTLP path, and nothing of it reaches the database or the log.
+#[tokio::test]
+async fn privacy_walk_arounds_reach_neither_the_database_nor_the_log() {
+    use crate::otlp::{kv, request, s, span, trace_id};
+    use prost::Message;
+    let prose = "CANARYPROSE the customer wrote about their refund";
+    let secret = "sk-proj-CANARYSECRETabcdefghijklmnop";
+    let keys = [
+        "\u{FF50}\u{FF52}\u{FF4F}\u{FF4D}\u{FF50}\u{FF54}",
+        "pro\u{200B}mpt",
+        "pro\u{00AD}mpt",
+        "\u{0440}r\u{043E}mpt",
+        "model_input",
+        "modelResponse",
+        "prompt_name",
+        "response_format",
+        "user_message_type",
+        "msg",
+        "body",
+        "history",
+        "conversation",
+        "args",
+    ];
+    for mode in ["compat", "reject"] {
+        let server = Server::start(&[
+            ("AGENTTRACER_PRIVACY__MODE", mode),
+            ("LOG_LEVEL", "debug"),
+            ("LOG_FORMAT", "json"),
+        ])
+        .await;
+        let client = reqwest::Client::new();
+        let post = |body: serde_json::Value| {
+            client
+                .post(format!("{}/v1/runs", server.base))
+                .header("X-API-Key", server.key())
+                .json(&body)
+                .send()
+        };
+        let mut runs = Vec::new();
+        for key in keys {
+            let mut run = sample_run(1, "success");
+            run["steps"][0]["metadata"][key] = serde_json::json!(prose);
+            runs.push(run);
+        }
+        for (key, value) in [
+            ("password", "CANARYPW1"),
+            ("db_password", "CANARYPW2 horse"),
+            ("api_key", "CANARYKEY3"),
+            ("authorization", "Basic Q0FOQVJZQkFTSUM0Cg=="),
+            (
+                "aws_secret_access_key",
+                "CANARYAWS5/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            ),
+            ("note", "charge sk_live_CANARYSTRIPE6abcdefgh"),
+        ] {
+            let mut run = sample_run(1, "success");
+            run["steps"][0]["metadata"]["auth"] = serde_json::json!({ key: value });
+            runs.push(run);
+        }
+        for field in ["agent_id", "agent_version", "environment"] {
+            let mut run = sample_run(1, "failure");
+            run[field] = serde_json::json!(format!("x {secret}"));
+            runs.push(run);
+        }
+        let mut run = sample_run(1, "failure");
+        run["steps"][0]["name"] = serde_json::json!(format!("call {secret}"));
+        run["failure"]["failure_code"] = serde_json::json!(format!("e {secret}"));
+        runs.push(run);
+        for run in runs {
+            let res = post(run).await.unwrap();
+            let status = res.status().as_u16();
+            let text = res.text().await.unwrap();
+            match mode {
+                "reject" => assert_eq!(status, 422, "{text}"),
+                _ => assert!(status == 201 || status == 422, "{status} {text}"),
+            }
+            assert!(!text.contains("CANARY"), "echoed: {text}");
+        }
+        // OTLP: names, codes, messages, tool-call and body attributes, bytes.
+        let trace = trace_id();
+        let mut root = span(trace, 1, None, &format!("agent {secret}"), 0, 100, vec![]);
+        root.status = Some(opentelemetry_proto::tonic::trace::v1::Status {
+            code: 2,
+            message: format!("failed with {secret}"),
+        });
+        root.attributes
+            .push(kv("error.type", s(&format!("E {secret}"))));
+        let child = span(
+            trace,
+            2,
+            Some(1),
+            "tool",
+            10,
+            10,
+            vec![
+                kv("ai.toolCall.args", s(prose)),
+                kv("ai.toolCall.result", s(prose)),
+                kv("gen_ai.tool.call.arguments.city", s(prose)),
+                kv("http.request.body", s(prose)),
+                kv("history", s(prose)),
+                kv(
+                    "blob",
+                    opentelemetry_proto::tonic::common::v1::AnyValue {
+                        value: Some(
+                            opentelemetry_proto::tonic::common::v1::any_value::Value::BytesValue(
+                                b"CANARYBYTES".to_vec(),
+                            ),
+                        ),
+                    },
+                ),
+            ],
+        );
+        let mut export = request(vec![root, child]);
+        export.resource_spans[0].resource =
+            Some(opentelemetry_proto::tonic::resource::v1::Resource {
+                attributes: vec![kv("service.name", s(&format!("svc {secret}")))],
+                ..Default::default()
+            });
+        export.resource_spans[0].scope_spans[0].scope = Some(
+            opentelemetry_proto::tonic::common::v1::InstrumentationScope {
+                name: format!("scope {secret}"),
+                ..Default::default()
+            },
+        );
+        let res = client
+            .post(format!("{}/v1/traces", server.base))
+            .header("X-API-Key", server.key())
+            .header("Content-Type", "application/x-protobuf")
+            .body(export.encode_to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{mode}");
+        let dump = server.db.psql(
+            "SELECT string_agg(t, ' ') FROM (SELECT row_to_json(r)::text AS t FROM agent_runs r \
+             UNION ALL SELECT row_to_json(s)::text FROM agent_steps s \
+             UNION ALL SELECT row_to_json(f)::text FROM agent_failures f) x",
+        );
+        assert!(!dump.contains("CANARY"), "{mode}: stored: {dump}");
+        assert!(
+            !dump.contains("43414e415259"),
+            "{mode}: bytes stored as hex"
+        );
+        let log = std::fs::read_to_string(&server.log).unwrap();
+        assert!(!log.contains("CANARY"), "{mode}: logged");
+        if mode == "compat" {
+            assert!(
+                dump.contains("[REDACTED]"),
+                "compat stores the runs, redacted"
+            );
+        }
+    }
+}

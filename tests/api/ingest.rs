@@ -423,7 +423,7 @@ async fn privacy_reject_names_the_key_and_never_echoes_the_value() {
     let mut run = sample_run(2, "failure");
     run["steps"][0]["metadata"]["prompt"] = json!("my very private question");
     run["steps"][1]["metadata"]["tool"] =
-        json!({"args": {"user_input": "also private"}, "input_tokens": 3});
+        json!({"params": {"user_input": "also private"}, "input_tokens": 3});
     run["failure"]["message"] = json!("auth failed with key sk-abcdefghijklmnopqrstuvwxyz123456");
     let res = app.post_run(&run).await;
     assert_eq!(res.status(), 422);
@@ -447,7 +447,7 @@ async fn privacy_reject_names_the_key_and_never_echoes_the_value() {
                 "privacy.content_key".to_owned()
             ),
             (
-                r#"["body","steps",1,"metadata","tool","args","user_input"]"#.to_owned(),
+                r#"["body","steps",1,"metadata","tool","params","user_input"]"#.to_owned(),
                 "privacy.content_key".to_owned()
             ),
             (

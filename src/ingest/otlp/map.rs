@@ -37,6 +37,17 @@ const CONTENT_KEYS: &[&str] = &[
     "output.value",
     "traceloop.entity.input",
     "traceloop.entity.output",
+    // The Vercel AI SDK's conventions.
+    "ai.prompt",
+    "ai.toolCall.args",
+    "ai.toolCall.result",
+    "ai.response.text",
+    "ai.response.object",
+    "ai.response.toolCalls",
+    "ai.response.reasoning",
+    // Bodies of HTTP requests and answers, which some instrumentations record.
+    "http.request.body",
+    "http.response.body",
 ];
 
 /// …and as prefixes (indexed message lists, retrieved documents).
@@ -50,6 +61,14 @@ const CONTENT_PREFIXES: &[&str] = &[
     "reranker.input_documents.",
     "reranker.output_documents.",
     "embedding.embeddings.",
+    "gen_ai.tool.call.arguments.",
+    "gen_ai.tool.call.result.",
+    "gen_ai.input.messages.",
+    "gen_ai.output.messages.",
+    "ai.prompt.",
+    "ai.toolCall.",
+    "http.request.body.",
+    "http.response.body.",
 ];
 
 pub fn is_content_attribute(key: &str) -> bool {
@@ -155,7 +174,8 @@ fn json_of(value: &AnyValue) -> Value {
                 .map(|k| (clean(&k.key), k.value.as_ref().map_or(Value::Null, json_of)))
                 .collect(),
         ),
-        Some(any_value::Value::BytesValue(b)) => Value::String(hex(b)),
+        // Bytes can carry anything, content included, and nothing reads them: dropped.
+        Some(any_value::Value::BytesValue(_)) => Value::Null,
         // None, and string-table references (used by profiles, not traces).
         _ => Value::Null,
     }
@@ -169,14 +189,23 @@ fn cut(s: &str, max: usize) -> String {
     clean(s).chars().take(max).collect()
 }
 
-/// A name or code from a span (agent id, version, environment, step name, failure code, model):
-/// control characters, which would forge log lines, become spaces.
-fn ident(s: &str, max: usize) -> String {
-    s.chars()
+/// A name or code from a span (agent id, version, environment, step name, failure code, model,
+/// scope name): control characters, which would forge log lines, become spaces, and a
+/// credential in it is redacted (unless privacy is off) — names are free text too.
+fn ident(s: &str, max: usize, mode: PrivacyMode) -> String {
+    let mut out: String = s
+        .chars()
         .filter(|&c| c != '\0')
         .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect()
+        .collect();
+    if mode != PrivacyMode::Off {
+        let n = privacy::redact_secrets(&mut out);
+        if n > 0 {
+            metrics::counter!("privacy_violations_total", "rule" => "secret_value", "action" => "redact")
+                .increment(u64::from(n));
+        }
+    }
+    out.chars().take(max).collect()
 }
 
 /// Attributes by key, later keys winning.
@@ -297,7 +326,7 @@ fn failure_of(
     };
     Some(SpanFailure {
         failure_type,
-        code: ident(&code, 100),
+        code: ident(&code, 100, rules.privacy),
         message,
     })
 }
@@ -317,31 +346,40 @@ fn metadata_of(span: &Span, scope: &str, rules: &Rules, mapped: &mut Mapped) -> 
             count_privacy("content_key", "drop");
             continue;
         }
+        if let Some(any_value::Value::BytesValue(_)) =
+            kv.value.as_ref().and_then(|v| v.value.as_ref())
+        {
+            mapped.dropped_attributes += 1;
+            count_privacy("content_key", "drop");
+            continue;
+        }
         let mut value = kv.value.as_ref().map_or(Value::Null, json_of);
         if mode != PrivacyMode::Off {
-            if privacy::is_content_key(&key)
-                && (value.is_string() || value.is_array() || value.is_object())
-            {
+            if let Some((rule, _)) = privacy::key_rule(&key, &value) {
                 if mode.redacts_attributes() {
                     value = Value::String(REDACTED.into());
                     mapped.redacted_values += 1;
-                    count_privacy("content_key", "redact");
+                    count_privacy(rule.as_str(), "redact");
                 } else {
                     mapped.dropped_attributes += 1;
-                    count_privacy("content_key", "drop");
+                    count_privacy(rule.as_str(), "drop");
                     continue;
                 }
             }
-            let mut scan = privacy::Scan::default();
+            // Inside the value: content keys and credentials at any depth, secret strings.
+            let mut scan = privacy::Scan::quiet();
             scan.metadata(&mut value, PrivacyMode::Reject, &mut Vec::new());
-            if !scan.violations.is_empty() {
+            if let Some(first) = scan.violations.first() {
                 if mode.redacts_attributes() {
-                    let mut redacting = privacy::Scan::default();
+                    let mut redacting = privacy::Scan::quiet();
                     redacting.metadata(&mut value, PrivacyMode::Redact, &mut Vec::new());
                     mapped.redacted_values += u64::from(redacting.redacted);
+                    for v in &scan.violations {
+                        count_privacy(v.rule.as_str(), "redact");
+                    }
                 } else {
                     mapped.dropped_attributes += 1;
-                    count_privacy("secret_value", "drop");
+                    count_privacy(first.rule.as_str(), "drop");
                     continue;
                 }
             }
@@ -366,7 +404,10 @@ fn metadata_of(span: &Span, scope: &str, rules: &Rules, mapped: &mut Mapped) -> 
     let mut extras = Map::new();
     extras.insert("otel.span.kind".into(), Value::from(kind));
     if !scope.is_empty() {
-        extras.insert("otel.scope.name".into(), Value::from(cut(scope, 255)));
+        extras.insert(
+            "otel.scope.name".into(),
+            Value::from(ident(scope, 255, rules.privacy)),
+        );
         if json_size(&extras) > rules.max_metadata_bytes / 2 {
             extras.remove("otel.scope.name");
         }
@@ -437,6 +478,7 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                             .or_else(|| resource.str("service.name"))
                             .unwrap_or_else(|| "unknown".into()),
                         255,
+                        rules.privacy,
                     ),
                     agent_version: ident(
                         &attrs
@@ -444,6 +486,7 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                             .or_else(|| resource.str("service.version"))
                             .unwrap_or_else(|| "unknown".into()),
                         100,
+                        rules.privacy,
                     ),
                     environment: ident(
                         &resource
@@ -456,6 +499,7 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                             })
                             .unwrap_or_else(|| "production".into()),
                         50,
+                        rules.privacy,
                     ),
                     started_at,
                     ended_at,
@@ -491,7 +535,7 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                 let name = if span.name.is_empty() {
                     step_type.as_str().to_owned()
                 } else {
-                    ident(&span.name, 255)
+                    ident(&span.name, 255, rules.privacy)
                 };
                 trace.steps.push(SpanStep {
                     step_id: derived_id(&span.trace_id, &span.span_id, "step"),
@@ -509,7 +553,7 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                             "gen_ai.request.model",
                             "llm.model_name",
                         ])
-                        .map(|m| ident(&m, 255)),
+                        .map(|m| ident(&m, 255, rules.privacy)),
                     input_tokens: attrs.first_tokens(&[
                         "gen_ai.usage.input_tokens",
                         "llm.token_count.prompt",
