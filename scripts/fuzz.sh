@@ -2,6 +2,8 @@
 # Fuzzes what clients send, each target for a bounded time (not part of CI):
 #   run_body   POST /v1/runs bodies: JSON decoding + validation
 #   otlp_body  POST /v1/traces bodies: OTLP protobuf/JSON decoding + mapping to runs and steps
+#   grpc_export  OTLP/gRPC: the key check, the message frame, gzip, decoding + mapping
+#   query_params GET /v1/runs and /v1/stats query strings: parsing + the statements built
 # The properties checked are in src/fuzzing.rs. Usage: scripts/fuzz.sh [TARGET...]
 # FUZZ_SECS (default 60) is the time per target. Needs a nightly toolchain and cargo-fuzz
 # (installed here from crates.io when missing). A crash leaves its input in
@@ -18,7 +20,7 @@ fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(run_body otlp_body)
+[ ${#targets[@]} -gt 0 ] || targets=(run_body otlp_body grpc_export query_params)
 for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target"
   echo "== $target, ${secs}s" >&2

@@ -163,6 +163,138 @@ fn check_mapped(mapped: &Mapped, spans: usize, rules: &Rules) {
     }
 }
 
+/// Query strings of `GET /v1/runs` and `/v1/stats` (and the stream's filters): parsing, then
+/// the statements built from what parsed. A bad parameter is an error naming it; a good filter
+/// gives SQL whose placeholders are exactly its binds, and a stats plan without overflow.
+pub fn query_params(data: &[u8]) {
+    use crate::error::ApiError;
+    use crate::query::{filters, runs, stats};
+    let Ok(query) = std::str::from_utf8(data) else {
+        return;
+    };
+    let pairs = filters::pairs(query);
+    let named = |err: &ApiError| match err {
+        ApiError::Validation(errors) => {
+            assert!(!errors.is_empty(), "rejected without a reason");
+            for e in errors {
+                assert_eq!(e.loc.first(), Some(&Value::from("query")), "{e:?}");
+                let name = e
+                    .loc
+                    .get(1)
+                    .and_then(Value::as_str)
+                    .expect("a parameter name");
+                assert!(!name.is_empty());
+            }
+        }
+        other => panic!("a query parameter error that is not a 422: {other:?}"),
+    };
+    let placeholders = |sql: &str| {
+        let mut max = 0;
+        let bytes = sql.as_bytes();
+        for (i, b) in bytes.iter().enumerate() {
+            if *b == b'$' {
+                let digits: String = sql[i + 1..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                if let Ok(n) = digits.parse::<usize>() {
+                    max = max.max(n);
+                }
+            }
+        }
+        max
+    };
+    match filters::parse_list(&pairs) {
+        Ok((filter, paging)) => {
+            assert!((1..=100).contains(&paging.page_size));
+            let (sql, binds) = runs::list_sql(&filter, &paging);
+            assert_eq!(placeholders(&sql), binds.len(), "{sql}");
+        }
+        Err(err) => named(&err),
+    }
+    match filters::parse_filter(&pairs, false) {
+        Ok(filter) => {
+            let (sql, binds) = stats::stats_sql(&filter);
+            assert_eq!(placeholders(&sql), binds.len(), "{sql}");
+        }
+        Err(err) => named(&err),
+    }
+}
+
+/// The OTLP/gRPC export path after the key check: a gRPC message frame (compressed flag and
+/// length, then the message, gzip when flagged), inflated within the message limit as tonic
+/// does, decoded and mapped. Before the frame, a length-prefixed key header, whose check must
+/// answer without a panic and only ever accept the configured key.
+pub fn grpc_export(data: &[u8]) {
+    use std::io::Read;
+    const LIMIT: usize = 64 * 1024;
+    // [n][n bytes of a key header][the frame]
+    let Some((&n, rest)) = data.split_first() else {
+        return;
+    };
+    let (header, data) = rest.split_at((n as usize).min(rest.len()));
+    {
+        let value = String::from_utf8_lossy(header);
+        let keys = vec!["the-one-key-0123456789".to_owned()];
+        for name in ["x-api-key", "authorization"] {
+            if let Ok(v) = value.parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>() {
+                let mut request = tonic::Request::new(());
+                request.metadata_mut().insert(name, v);
+                let accepted = crate::ingest::otlp::grpc::check_key(&keys, &request).is_ok();
+                let presented = value.trim();
+                let bearer = presented
+                    .split_once(' ')
+                    .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
+                    .map(|(_, t)| t.trim());
+                let is_key = match name {
+                    "x-api-key" => presented == keys[0],
+                    _ => bearer == Some(keys[0].as_str()),
+                };
+                assert_eq!(accepted, is_key, "{name}: {value:?}");
+            }
+        }
+    }
+    if data.len() < 5 {
+        return;
+    }
+    let (compressed, len) = (
+        data[0],
+        u32::from_be_bytes([data[1], data[2], data[3], data[4]]),
+    );
+    let body = &data[5..];
+    if len as usize > LIMIT || body.len() < len as usize {
+        return; // tonic refuses a frame over the limit, and waits for the rest of a short one
+    }
+    let body = &body[..len as usize];
+    let message = match compressed {
+        0 => body.to_vec(),
+        1 => {
+            let mut out = Vec::new();
+            let read = flate2::read::GzDecoder::new(body)
+                .take(LIMIT as u64 + 1)
+                .read_to_end(&mut out);
+            match read {
+                Ok(n) if n <= LIMIT => out,
+                _ => return,
+            }
+        }
+        _ => return,
+    };
+    let Ok(request) = ExportTraceServiceRequest::decode(message.as_slice()) else {
+        return;
+    };
+    let spans: usize = request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum();
+    for mode in MODES {
+        let rules = rules(mode);
+        check_mapped(&map_request(&request, &rules), spans, &rules);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -182,6 +314,16 @@ mod tests {
             }
         }
         n
+    }
+
+    #[test]
+    fn query_params_corpus_and_regressions() {
+        assert!(replay("query_params", super::query_params) > 0);
+    }
+
+    #[test]
+    fn grpc_export_corpus_and_regressions() {
+        assert!(replay("grpc_export", super::grpc_export) > 0);
     }
 
     #[test]

@@ -16,16 +16,14 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
-pub async fn list(
-    conn: &mut AsyncPgConnection,
-    filter: &RunFilter,
-    paging: &Paging,
-    budget: PageBudget,
-) -> QueryResult<Page> {
+/// The statement of a page's runs with its binds (one row more than the page: whether
+/// another follows). LIMIT and OFFSET are binds, so that every page of one filter shape shares
+/// one prepared statement.
+pub(crate) fn list_sql(filter: &RunFilter, paging: &Paging) -> (String, Vec<Bind>) {
     let mut binds = Vec::new();
     let mut conditions = filter.conditions(&mut binds);
     let offset = match paging.position {
-        Position::Page(page) => (page - 1) * paging.page_size,
+        Position::Page(page) => (page - 1).saturating_mul(paging.page_size),
         Position::After(cursor) => {
             binds.push(Bind::Time(cursor.started_at));
             binds.push(Bind::Uuid(cursor.run_id));
@@ -37,8 +35,6 @@ pub async fn list(
             0
         }
     };
-    // One row more than the page says whether another follows. LIMIT and OFFSET are binds, so
-    // that every page of one filter shape shares one prepared statement.
     binds.push(Bind::Int(paging.page_size + 1));
     binds.push(Bind::Int(offset));
     let n = binds.len();
@@ -47,6 +43,16 @@ pub async fn list(
          FROM agent_runs r WHERE {conditions} ORDER BY r.started_at DESC, r.run_id DESC LIMIT ${} OFFSET ${n}",
         n - 1
     );
+    (sql, binds)
+}
+
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    filter: &RunFilter,
+    paging: &Paging,
+    budget: PageBudget,
+) -> QueryResult<Page> {
+    let (sql, binds) = list_sql(filter, paging);
     let mut rows: Vec<RunRow> = apply_binds(prepared(sql), binds).load(conn).await?;
     let next = if rows.len() as i64 > paging.page_size {
         rows.truncate(paging.page_size as usize);

@@ -210,7 +210,7 @@ fn within(column: &str, spans: &[Span], binds: &mut Vec<Bind>) -> String {
 }
 
 /// The stats query for a filter, with its binds: one statement, so one snapshot.
-fn stats_sql(filter: &RunFilter) -> (String, Vec<Bind>) {
+pub(crate) fn stats_sql(filter: &RunFilter) -> (String, Vec<Bind>) {
     let plan = Plan::of(filter);
     let mut binds = Vec::new();
     let mut parts = Vec::new();

@@ -45,6 +45,16 @@ pub struct OtlpGrpc {
 
 /// The key check, on the request's headers only (its message is not read yet).
 fn authorize(keys: &[String], request: &Request<()>) -> Result<(), Status> {
+    let result = check_key(keys, request);
+    if let Err(status) = &result {
+        count(status.code());
+    }
+    result
+}
+
+/// Whether the request's `x-api-key` or `authorization: Bearer` is one of `keys` (every request
+/// passes when there are none).
+pub fn check_key(keys: &[String], request: &Request<()>) -> Result<(), Status> {
     if keys.is_empty() {
         return Ok(());
     }
@@ -58,15 +68,11 @@ fn authorize(keys: &[String], request: &Request<()>) -> Result<(), Status> {
             let (scheme, token) = auth.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
-    let result = match key {
+    match key {
         None => Err(Status::unauthenticated("Not authenticated")),
         Some(key) if key_matches(keys, key) => Ok(()),
         Some(_) => Err(Status::permission_denied("Invalid API key")),
-    };
-    if let Err(status) = &result {
-        count(status.code());
     }
-    result
 }
 
 fn count(code: tonic::Code) {
