@@ -1058,3 +1058,37 @@ async fn large_traces_merge_incrementally_and_large_requests_are_not_a_503() {
     assert_eq!(app.count("agent_steps", &uuid_of(big)), 10_000);
     assert_rollups_are_those_of_the_rows(&app);
 }
+
+/// Issue 14 item 4: an OTLP run is capped at `ingest.max_steps_per_run` steps like a native one;
+/// the spans past it are rejected by partial success (never a retryable error), and resending
+/// them changes nothing.
+#[tokio::test]
+async fn an_otlp_run_stops_at_the_step_cap_with_a_partial_success() {
+    let app = spawn_app_with(|c| c.ingest.max_steps_per_run = 300).await;
+    let trace = trace_id();
+    let batch = |from: u32, n: u32| {
+        request(
+            (from..from + n)
+                .map(|i| numbered_span(trace, i, u64::from(i)))
+                .collect(),
+        )
+    };
+    let res = post_proto(&app, &batch(0, 250)).await;
+    assert_eq!(res.status(), 200);
+    let answer = ExportTraceServiceResponse::decode(res.bytes().await.unwrap()).unwrap();
+    assert_eq!(answer.partial_success, None);
+    for _ in 0..2 {
+        let res = post_proto(&app, &batch(250, 100)).await;
+        assert_eq!(res.status(), 200);
+        let answer = ExportTraceServiceResponse::decode(res.bytes().await.unwrap()).unwrap();
+        let partial = answer.partial_success.expect("a partial success");
+        assert!(partial.rejected_spans > 0, "{partial:?}");
+        assert!(
+            partial.error_message.contains("ingest.max_steps_per_run"),
+            "{}",
+            partial.error_message
+        );
+        assert_eq!(app.count("agent_steps", &uuid_of(trace)), 300);
+    }
+    assert_rollups_are_those_of_the_rows(&app);
+}

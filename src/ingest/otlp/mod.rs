@@ -61,7 +61,10 @@ pub async fn export(
         true => Vec::new(),
         false => {
             state
-                .write(async |conn| Ok(store::write_traces(conn, &mapped.traces).await?))
+                .write(async |conn| {
+                    let max_steps = state.config.ingest.max_steps_per_run;
+                    Ok(store::write_traces(conn, &mapped.traces, max_steps).await?)
+                })
                 .await?
         }
     };
@@ -81,7 +84,15 @@ pub async fn export(
     for (trace, outcome) in mapped.traces.iter().zip(&outcomes) {
         let spans = (trace.steps.len() + usize::from(trace.root.is_some())) as u64;
         match outcome {
-            TraceOutcome::Stored => stored_spans += spans,
+            TraceOutcome::Stored { capped: 0 } => stored_spans += spans,
+            TraceOutcome::Stored { capped } => {
+                stored_spans += spans - *capped as u64;
+                rejected += *capped as i64;
+                message = Some(format!(
+                    "trace {} reached {} steps (ingest.max_steps_per_run): {capped} spans were not stored",
+                    trace.run_id, state.config.ingest.max_steps_per_run
+                ));
+            }
             TraceOutcome::NativeRun => {
                 rejected += spans as i64;
                 message = Some(format!(

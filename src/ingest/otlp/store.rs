@@ -25,7 +25,9 @@ use crate::ingest::store::is_retryable;
 /// What became of one trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TraceOutcome {
-    Stored,
+    /// Merged; `capped` of its spans were not, the run having reached its step cap
+    /// (`ingest.max_steps_per_run`).
+    Stored { capped: usize },
     /// Its trace id is the run_id of a natively ingested run: its spans are rejected.
     NativeRun,
 }
@@ -51,6 +53,9 @@ struct Upserted {
     /// the run only then is what the OTLP rollup tests check against a rebuild.
     #[diesel(sql_type = Bool)]
     inserted: bool,
+    /// Steps the run had before this statement.
+    #[diesel(sql_type = Int4)]
+    steps: i32,
 }
 
 impl Upserted {
@@ -89,7 +94,7 @@ const UPSERT_RUNS: &str = "INSERT INTO agent_runs AS r \
     last_span_at = now() \
     WHERE r.source = 'otlp' \
     RETURNING r.run_id, r.agent_id, r.agent_version, r.environment, r.status, r.started_at, r.ended_at, \
-    (r.xmax = 0) AS inserted";
+    (r.xmax = 0) AS inserted, (SELECT count(*) FROM agent_steps s WHERE s.run_id = r.run_id)::int4 AS steps";
 
 const INSERT_STEPS: &str = "INSERT INTO agent_steps \
     (step_id, run_id, seq, step_type, name, latency_ms, started_at, ended_at, metadata, span_id, parent_span_id, model, input_tokens, output_tokens) \
@@ -149,6 +154,7 @@ pub async fn finalize_stale(
 pub async fn write_traces(
     conn: &mut AsyncPgConnection,
     traces: &[TraceUpdate],
+    max_steps: usize,
 ) -> QueryResult<Vec<TraceOutcome>> {
     // A consistent lock order keeps concurrent exports of overlapping traces from deadlocking.
     let mut order: Vec<usize> = (0..traces.len()).collect();
@@ -165,12 +171,12 @@ pub async fn write_traces(
                 // its updates and deletes (renumbering, recomputed status) from the triggers.
                 prepared(rollup::SKIP_INSERT_TRIGGERS).execute(conn).await?;
                 let sorted: Vec<&TraceUpdate> = order.iter().map(|&i| &traces[i]).collect();
-                let stored = write_set(conn, &sorted).await?;
+                let stored = write_set(conn, &sorted, max_steps).await?;
                 Ok(traces
                     .iter()
-                    .map(|t| match stored.contains(&t.run_id) {
-                        true => TraceOutcome::Stored,
-                        false => TraceOutcome::NativeRun,
+                    .map(|t| match stored.get(&t.run_id) {
+                        Some(&capped) => TraceOutcome::Stored { capped },
+                        None => TraceOutcome::NativeRun,
                     })
                     .collect())
             })
@@ -229,10 +235,12 @@ async fn insert_failures<'a>(
 }
 
 /// Writes traces sorted by run_id; returns the run_ids stored (the others are native runs).
+/// Writes the traces; answers, for each stored one, how many of its spans the step cap left out.
 async fn write_set(
     conn: &mut AsyncPgConnection,
     traces: &[&TraceUpdate],
-) -> QueryResult<HashSet<Uuid>> {
+    max_steps: usize,
+) -> QueryResult<HashMap<Uuid, usize>> {
     let runs: Vec<(&TraceUpdate, &super::map::Root)> = traces
         .iter()
         .map(|t| (*t, t.root.as_ref().unwrap_or(&t.fallback)))
@@ -273,6 +281,18 @@ async fn write_set(
         .load(conn)
         .await?;
     let stored: HashSet<Uuid> = upserted.iter().map(|u| u.run_id).collect();
+    // Room left under the step cap, per run: a trace's spans past it are not stored.
+    let room: HashMap<Uuid, usize> = upserted
+        .iter()
+        .map(|u| (u.run_id, max_steps.saturating_sub(u.steps.max(0) as usize)))
+        .collect();
+    let capped: HashMap<Uuid, usize> = traces
+        .iter()
+        .filter_map(|t| {
+            let room = *room.get(&t.run_id)?;
+            Some((t.run_id, t.steps.len().saturating_sub(room)))
+        })
+        .collect();
     let keys: HashMap<Uuid, RunKey<'_>> = upserted.iter().map(|u| (u.run_id, u.key())).collect();
     let mut deltas = Deltas::default();
     for u in upserted.iter().filter(|u| u.inserted) {
@@ -285,12 +305,15 @@ async fn write_set(
         .collect();
     if traces.is_empty() {
         deltas.insert(conn).await?;
-        return Ok(stored);
+        return Ok(capped);
     }
 
     let steps: Vec<(Uuid, &super::map::SpanStep)> = traces
         .iter()
-        .flat_map(|t| t.steps.iter().map(|s| (t.run_id, s)))
+        .flat_map(|t| {
+            let room = room.get(&t.run_id).copied().unwrap_or(0);
+            t.steps.iter().take(room).map(|s| (t.run_id, s))
+        })
         .collect();
     if !steps.is_empty() {
         let inserted: Vec<Inserted> = prepared(INSERT_STEPS)
@@ -420,5 +443,5 @@ async fn write_set(
         .bind::<Array<SqlUuid>, _>(&ids)
         .execute(conn)
         .await?;
-    Ok(stored)
+    Ok(capped)
 }
