@@ -372,9 +372,14 @@ struct Server {
 
 impl Server {
     fn start(db_url: &str, dir: &std::path::Path) -> Server {
+        Server::start_bin(env!("CARGO_BIN_EXE_agenttracer").as_ref(), db_url, dir)
+    }
+
+    /// [`Server::start`] with another build of the binary.
+    fn start_bin(bin: &std::path::Path, db_url: &str, dir: &std::path::Path) -> Server {
         let (ingest_port, query_port) = (pg::free_port(), pg::free_port());
         let log = dir.join("agenttracer.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_agenttracer"))
+        let child = Command::new(bin)
             .args(["serve", "--role", "all"])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -696,12 +701,37 @@ async fn latency_only() {
         .build()
         .unwrap();
     server.wait_ready(&client).await;
+    let mut targets = vec![latency::Target {
+        label: "this".into(),
+        ingest: server.ingest.clone(),
+    }];
+    // An A/B comparison with another build, interleaved request by request.
+    let baseline = std::env::var("LOAD_LATENCY_BASELINE_BIN").ok().map(|bin| {
+        admin.psql("postgres", "CREATE DATABASE bench_baseline");
+        let migrate = Command::new(&bin)
+            .arg("migrate")
+            .env("DATABASE_URL", admin.url("bench_baseline"))
+            .output()
+            .unwrap();
+        assert!(migrate.status.success(), "{migrate:?}");
+        let dir = cluster.root.join("baseline");
+        std::fs::create_dir_all(&dir).unwrap();
+        Server::start_bin(bin.as_ref(), &admin.url("bench_baseline"), &dir)
+    });
+    if let Some(baseline) = &baseline {
+        baseline.wait_ready(&client).await;
+        targets.push(latency::Target {
+            label: "baseline".into(),
+            ingest: baseline.ingest.clone(),
+        });
+    }
     if statements {
         admin.psql("bench", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
         admin.psql("bench", "SELECT pg_stat_statements_reset()");
     }
-    let cases = latency::measure(&server.ingest, &bare_url, &client).await;
+    let cases = latency::measure(&targets, &bare_url, &client).await;
     println!("{}", latency::table(&cases));
+    drop(baseline);
     if statements {
         let posts: usize = admin
             .psql("bench", "SELECT count(*) FROM agent_runs")
@@ -1062,7 +1092,11 @@ async fn run(secs: f64, max_runs: usize) {
         Ok("0") => Vec::new(),
         _ => {
             let bare_url = latency::bare_database(&admin);
-            let cases = latency::measure(&server.ingest, &bare_url, &client).await;
+            let this = latency::Target {
+                label: "this".into(),
+                ingest: server.ingest.clone(),
+            };
+            let cases = latency::measure(&[this], &bare_url, &client).await;
             admin.psql("postgres", "DROP DATABASE bench_bare");
             cases
         }

@@ -14,6 +14,9 @@
 //! the full run. `LOAD_LATENCY_RUNS` (default 2,000) and `LOAD_LATENCY_PAUSED_RUNS` (default 300)
 //! are the measured runs per case back to back and with the 100 ms pause.
 //! `LOAD_LATENCY_STATEMENTS=1` loads pg_stat_statements and prints what the server sent per run.
+//! `LOAD_LATENCY_BASELINE_BIN=/path/to/agenttracer` (with `only`) also starts that build, on a
+//! database of its own in the same cluster, and takes its turn in every round: an A/B comparison
+//! under the same noise (this build is `this`, the other `baseline`).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -39,13 +42,20 @@ const BARE_STEPS: &str = "INSERT INTO agent_steps \
     SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int4[], $4::text[], $5::text[], $6::int4[], \
     $7::timestamptz[], $8::timestamptz[], $9::jsonb[], $10::text[], $11::int4[], $12::int4[])";
 
+/// A server under test: a label and its ingest base URL.
+pub struct Target {
+    pub label: String,
+    pub ingest: String,
+}
+
 /// One measured case.
 pub struct Case {
     pub steps: usize,
     pub pause: Duration,
     pub runs: usize,
-    /// Sorted latencies in microseconds.
-    pub server_us: Vec<u32>,
+    /// Per target (in [`measure`]'s order): its label and sorted latencies in microseconds.
+    pub servers: Vec<(String, Vec<u32>)>,
+    /// Sorted latencies of the bare transaction in microseconds.
     pub bare_us: Vec<u32>,
     pub errors: usize,
     pub first_error: Option<String>,
@@ -63,34 +73,43 @@ impl Case {
         }
     }
 
-    fn figures(&self) -> (f64, f64, f64, f64) {
+    fn bare(&self) -> (f64, f64) {
         (
-            percentile_ms(&self.server_us, 0.5),
-            percentile_ms(&self.server_us, 0.99),
             percentile_ms(&self.bare_us, 0.5),
             percentile_ms(&self.bare_us, 0.99),
         )
     }
 
-    /// Whether the one-step target holds (none for other cases).
-    fn met(&self) -> Option<bool> {
-        let (p50, p99, bare50, _) = self.figures();
+    /// Whether the one-step target holds for these latencies (none for other cases).
+    fn met(&self, server_us: &[u32]) -> Option<bool> {
+        let (p50, p99) = (
+            percentile_ms(server_us, 0.5),
+            percentile_ms(server_us, 0.99),
+        );
+        let (bare50, _) = self.bare();
         (self.steps == 1)
-            .then(|| self.errors == 0 && p50 <= MAX_RATIO_TO_BARE * bare50 && p99 <= MAX_P99_MS)
+            .then_some(self.errors == 0 && p50 <= MAX_RATIO_TO_BARE * bare50 && p99 <= MAX_P99_MS)
     }
 
     pub fn json(&self) -> Value {
-        let (p50, p99, bare50, bare99) = self.figures();
+        let (bare50, bare99) = self.bare();
+        let max = |l: &[u32]| l.last().map_or(0.0, |v| f64::from(*v) / 1000.0);
+        let servers: Vec<Value> = self
+            .servers
+            .iter()
+            .map(|(label, l)| {
+                let p50 = percentile_ms(l, 0.5);
+                json!({"server": label, "p50_ms": p50, "p99_ms": percentile_ms(l, 0.99),
+                    "max_ms": max(l), "p50_ratio_to_bare": p50 / bare50,
+                    "target_met": self.met(l)})
+            })
+            .collect();
         json!({
             "case": self.name(), "steps": self.steps, "pause_ms": self.pause.as_millis() as u64,
             "runs": self.runs, "errors": self.errors, "first_error": self.first_error,
-            "server_p50_ms": p50, "server_p99_ms": p99,
-            "server_max_ms": self.server_us.last().map_or(0.0, |v| f64::from(*v) / 1000.0),
-            "bare_p50_ms": bare50, "bare_p99_ms": bare99,
-            "bare_max_ms": self.bare_us.last().map_or(0.0, |v| f64::from(*v) / 1000.0),
-            "p50_ratio_to_bare": p50 / bare50,
+            "servers": servers,
+            "bare_p50_ms": bare50, "bare_p99_ms": bare99, "bare_max_ms": max(&self.bare_us),
             "target": (self.steps == 1).then_some("p50 <= 2x bare commit, p99 <= 5 ms"),
-            "target_met": self.met(),
         })
     }
 }
@@ -223,13 +242,12 @@ fn run_with_steps(rng: &mut Rng, steps: usize) -> GenRun {
     run
 }
 
-/// Measures every case against `ingest` (the server's base URL) and the bare writer on
-/// `bare_url` (a database with the server's schema, rollup triggers off).
-pub async fn measure(ingest: &str, bare_url: &str, client: &reqwest::Client) -> Vec<Case> {
+/// Measures every case against the `targets` (servers) and the bare writer on `bare_url` (a
+/// database with the server's schema, rollup triggers off), one request after the other in turn.
+pub async fn measure(targets: &[Target], bare_url: &str, client: &reqwest::Client) -> Vec<Case> {
     let runs: usize = env_or("LOAD_LATENCY_RUNS", 2000);
     let paused_runs: usize = env_or("LOAD_LATENCY_PAUSED_RUNS", 300);
     let mut bare = Bare::connect(bare_url).await;
-    let url = format!("{ingest}/v1/runs");
     let mut rng = Rng(rand_seed() | 1);
     let mut cases = Vec::new();
     for (steps, pause, n) in [
@@ -244,7 +262,10 @@ pub async fn measure(ingest: &str, bare_url: &str, client: &reqwest::Client) -> 
             steps,
             pause,
             runs: n,
-            server_us: Vec::with_capacity(n),
+            servers: targets
+                .iter()
+                .map(|t| (t.label.clone(), Vec::with_capacity(n)))
+                .collect(),
             bare_us: Vec::with_capacity(n),
             errors: 0,
             first_error: None,
@@ -253,33 +274,42 @@ pub async fn measure(ingest: &str, bare_url: &str, client: &reqwest::Client) -> 
         // Warm-up (not measured): every pooled connection has prepared its statements.
         let warm_up = 50.min(n);
         for i in 0..warm_up + n {
-            let body = template.fresh();
+            let mut errors = Vec::new();
+            for (t, target) in targets.iter().enumerate() {
+                let body = template.fresh();
+                tokio::time::sleep(pause).await;
+                let started = Instant::now();
+                let res = client
+                    .post(format!("{}/v1/runs", target.ingest))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                let res = check(res, 201).await;
+                let us = started.elapsed().as_micros() as u32;
+                if i >= warm_up {
+                    case.servers[t].1.push(us);
+                }
+                errors.extend(res.err());
+            }
             let bare_run = BareRun::of(&run_with_steps(&mut rng, steps));
             tokio::time::sleep(pause).await;
-            let t = Instant::now();
-            let res = client
-                .post(&url)
-                .header("content-type", "application/json")
-                .body(body)
-                .send()
-                .await;
-            let server = check(res, 201).await;
-            let server_us = t.elapsed().as_micros() as u32;
-            tokio::time::sleep(pause).await;
-            let t = Instant::now();
-            let bare_res = bare.write(&bare_run).await;
-            let bare_us = t.elapsed().as_micros() as u32;
+            let started = Instant::now();
+            let res = bare.write(&bare_run).await;
+            let us = started.elapsed().as_micros() as u32;
+            errors.extend(res.err());
             if i < warm_up {
                 continue;
             }
-            case.server_us.push(server_us);
-            case.bare_us.push(bare_us);
-            for err in [server.err(), bare_res.err()].into_iter().flatten() {
+            case.bare_us.push(us);
+            for err in errors {
                 case.errors += 1;
                 case.first_error.get_or_insert(err);
             }
         }
-        case.server_us.sort_unstable();
+        for (_, l) in &mut case.servers {
+            l.sort_unstable();
+        }
         case.bare_us.sort_unstable();
         cases.push(case);
     }
@@ -297,35 +327,39 @@ pub fn table(cases: &[Case]) -> String {
     .unwrap();
     writeln!(
         out,
-        "{:<26} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9}  target",
-        "case", "runs", "p50 ms", "p99 ms", "bare p50", "bare p99", "p50/bare"
+        "{:<26} {:<10} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9}  target",
+        "case", "server", "runs", "p50 ms", "p99 ms", "bare p50", "bare p99", "p50/bare"
     )
     .unwrap();
     for c in cases {
-        let (p50, p99, bare50, bare99) = c.figures();
-        let target = match c.met() {
-            Some(met) => format!(
-                "p50 <= {MAX_RATIO_TO_BARE:.0}x bare ({:.2} ms), p99 <= {MAX_P99_MS:.0} ms: {}",
-                MAX_RATIO_TO_BARE * bare50,
-                match met {
-                    true => "met",
-                    false => "MISSED",
-                }
-            ),
-            None => "(reported)".to_owned(),
-        };
-        writeln!(
-            out,
-            "{:<26} {:>5} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}  {target}",
-            c.name(),
-            c.runs,
-            p50,
-            p99,
-            bare50,
-            bare99,
-            p50 / bare50
-        )
-        .unwrap();
+        let (bare50, bare99) = c.bare();
+        for (label, l) in &c.servers {
+            let (p50, p99) = (percentile_ms(l, 0.5), percentile_ms(l, 0.99));
+            let target = match c.met(l) {
+                Some(met) => format!(
+                    "p50 <= {MAX_RATIO_TO_BARE:.0}x bare ({:.2} ms), p99 <= {MAX_P99_MS:.0} ms: {}",
+                    MAX_RATIO_TO_BARE * bare50,
+                    match met {
+                        true => "met",
+                        false => "MISSED",
+                    }
+                ),
+                None => "(reported)".to_owned(),
+            };
+            writeln!(
+                out,
+                "{:<26} {:<10} {:>5} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>9.2}  {target}",
+                c.name(),
+                label,
+                c.runs,
+                p50,
+                p99,
+                bare50,
+                bare99,
+                p50 / bare50
+            )
+            .unwrap();
+        }
         if let Some(e) = &c.first_error {
             writeln!(out, "    {} errors; first: {e}", c.errors).unwrap();
         }
@@ -333,11 +367,12 @@ pub fn table(cases: &[Case]) -> String {
     out
 }
 
-/// The setting that `LOAD_LATENCY_STATEMENTS=1` adds to the cluster.
+/// The settings that `LOAD_LATENCY_STATEMENTS=1` adds to the cluster.
 pub const STATEMENTS_SETTINGS: &[&str] = &[
     "shared_preload_libraries = 'pg_stat_statements'",
     "pg_stat_statements.track = all",
     "pg_stat_statements.track_utility = on",
+    "pg_stat_statements.track_planning = on",
 ];
 
 /// What the server's sessions ran per run, from pg_stat_statements (which then must be loaded):
@@ -346,15 +381,19 @@ pub fn statements_per_run(admin: &super::pg::Admin, runs: usize) -> String {
     let rows = admin.psql(
         "bench",
         &format!(
-            "SELECT to_char(s.calls::float8 / {runs}, 'FM990.00') || ' x ' || \
-             to_char(s.mean_exec_time * 1000, 'FM9999990') || ' us  ' || left(regexp_replace(s.query, '\\s+', ' ', 'g'), 110) \
+            "SELECT to_char(s.calls::float8 / {runs}, 'FM990.00') || ' per run, planned ' || \
+             to_char(100.0 * s.plans / NULLIF(s.calls, 0), 'FM990') || ' % of calls (' || \
+             to_char(s.mean_plan_time * 1000, 'FM9999990') || ' us), executed in ' || \
+             to_char(s.mean_exec_time * 1000, 'FM9999990') || ' us: ' || \
+             left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90) \
              FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
              WHERE d.datname = 'bench' AND s.query NOT LIKE '%pg_stat_statements%' \
              ORDER BY s.calls DESC, s.query"
         ),
     );
     let mut out = format!(
-        "\nstatements per run (calls / runs x mean execution time, pg_stat_statements over {runs} runs):\n"
+        "\nstatements per run (pg_stat_statements over {runs} runs; planning and execution are \
+         PostgreSQL's own time, without the round trip):\n"
     );
     for line in rows.lines() {
         writeln!(out, "  {line}").unwrap();
