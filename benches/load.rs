@@ -18,7 +18,8 @@
 //! Knobs: `LOAD_SECS` (seconds per scenario, default 10), `LOAD_MAX_RUNS` (largest read dataset,
 //! default 1,000,000; 100,000 skips the million-run phase, 0 every read), `LOAD_LATENCY` (the
 //! latency-at-rest scenario of `support/latency.rs`, first on the idle server: `0` leaves it out,
-//! `only` runs just it; its own knobs are documented there).
+//! `only` runs just it; its own knobs are documented there), `LOAD_SERVER_BIN` (serve with that
+//! `agenttracer` binary instead of this build's, to compare builds).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/latency.rs"]
@@ -371,8 +372,14 @@ struct Server {
 }
 
 impl Server {
+    /// The server under test: this build, or `LOAD_SERVER_BIN` (another build, for comparing
+    /// two builds with the same bench and settings without rebuilding between runs).
     fn start(db_url: &str, dir: &std::path::Path) -> Server {
-        Server::start_bin(env!("CARGO_BIN_EXE_agenttracer").as_ref(), db_url, dir)
+        let bin = std::env::var_os("LOAD_SERVER_BIN").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_agenttracer")),
+            PathBuf::from,
+        );
+        Server::start_bin(&bin, db_url, dir)
     }
 
     /// [`Server::start`] with another build of the binary.
