@@ -744,7 +744,15 @@ async fn latency_only() {
             .psql("bench", "SELECT count(*) FROM agent_runs")
             .parse()
             .unwrap();
-        println!("{}", latency::statements_per_run(&admin, posts));
+        println!("{}", latency::statements_per_run(&admin, "bench", posts));
+        let bare: usize = admin
+            .psql("bench_bare", "SELECT count(*) FROM agent_runs")
+            .parse()
+            .unwrap();
+        println!(
+            "{}",
+            latency::statements_per_run(&admin, "bench_bare", bare)
+        );
     }
     let out = json!({
         "machine": machine(),

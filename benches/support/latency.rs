@@ -375,9 +375,10 @@ pub const STATEMENTS_SETTINGS: &[&str] = &[
     "pg_stat_statements.track_planning = on",
 ];
 
-/// What the server's sessions ran per run, from pg_stat_statements (which then must be loaded):
-/// call with the number of runs written since `pg_stat_statements_reset()`.
-pub fn statements_per_run(admin: &super::pg::Admin, runs: usize) -> String {
+/// What the sessions on database `db` ran per run, from pg_stat_statements (which then must be
+/// loaded): call with the number of runs written there since `pg_stat_statements_reset()`.
+pub fn statements_per_run(admin: &super::pg::Admin, db: &str, runs: usize) -> String {
+    // The view (in `bench`, where the extension is) shows every database's statements.
     let rows = admin.psql(
         "bench",
         &format!(
@@ -387,13 +388,13 @@ pub fn statements_per_run(admin: &super::pg::Admin, runs: usize) -> String {
              to_char(s.mean_exec_time * 1000, 'FM9999990') || ' us: ' || \
              left(regexp_replace(s.query, '\\s+', ' ', 'g'), 90) \
              FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid \
-             WHERE d.datname = 'bench' AND s.query NOT LIKE '%pg_stat_statements%' \
+             WHERE d.datname = '{db}' AND s.query NOT LIKE '%pg_stat_statements%' \
              ORDER BY s.calls DESC, s.query"
         ),
     );
     let mut out = format!(
-        "\nstatements per run (pg_stat_statements over {runs} runs; planning and execution are \
-         PostgreSQL's own time, without the round trip):\n"
+        "\nstatements per run on {db} (pg_stat_statements over {runs} runs; planning and \
+         execution are PostgreSQL's own time, without the round trip):\n"
     );
     for line in rows.lines() {
         writeln!(out, "  {line}").unwrap();
