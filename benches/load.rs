@@ -16,9 +16,14 @@
 //!    writes it as JSON to `target/load-bench.json` (or `LOAD_JSON`).
 //!
 //! Knobs: `LOAD_SECS` (seconds per scenario, default 10), `LOAD_MAX_RUNS` (largest read dataset,
-//! default 1,000,000; 100,000 skips the million-run phase, 0 every read).
+//! default 1,000,000; 100,000 skips the million-run phase, 0 every read), `LOAD_LATENCY` (the
+//! latency-at-rest scenario of `support/latency.rs`, first on the idle server: `0` leaves it out,
+//! `only` runs just it; its own knobs are documented there), `LOAD_SERVER_BIN` (serve with that
+//! `agenttracer` binary instead of this build's, to compare builds).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/latency.rs"]
+mod latency;
 #[path = "support/otlp.rs"]
 mod otlp;
 #[path = "../tests/support/pg.rs"]
@@ -367,10 +372,21 @@ struct Server {
 }
 
 impl Server {
+    /// The server under test: this build, or `LOAD_SERVER_BIN` (another build, for comparing
+    /// two builds with the same bench and settings without rebuilding between runs).
     fn start(db_url: &str, dir: &std::path::Path) -> Server {
+        let bin = std::env::var_os("LOAD_SERVER_BIN").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_agenttracer")),
+            PathBuf::from,
+        );
+        Server::start_bin(&bin, db_url, dir)
+    }
+
+    /// [`Server::start`] with another build of the binary.
+    fn start_bin(bin: &std::path::Path, db_url: &str, dir: &std::path::Path) -> Server {
         let (ingest_port, query_port) = (pg::free_port(), pg::free_port());
         let log = dir.join("agenttracer.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_agenttracer"))
+        let child = Command::new(bin)
             .args(["serve", "--role", "all"])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -660,8 +676,101 @@ fn main() {
         .unwrap();
     match std::env::var("SOAK_SECS").ok().and_then(|v| v.parse().ok()) {
         Some(soak_secs) => runtime.block_on(soak(soak_secs, env_or("SOAK_WINDOW_SECS", 60.0))),
+        None if std::env::var("LOAD_LATENCY").as_deref() == Ok("only") => {
+            runtime.block_on(latency_only())
+        }
         None => runtime.block_on(run(secs, max_runs)),
     }
+}
+
+/// `LOAD_LATENCY=only`: a fresh PostgreSQL and server, the latency-at-rest cases and nothing
+/// else; the table on stdout, the same as JSON in `target/load-latency.json` (or `LOAD_JSON`).
+async fn latency_only() {
+    let statements = std::env::var("LOAD_LATENCY_STATEMENTS").as_deref() == Ok("1");
+    eprintln!("load: starting PostgreSQL (durability defaults)");
+    let mut settings = PG_SETTINGS.to_vec();
+    if statements {
+        settings.extend_from_slice(latency::STATEMENTS_SETTINGS);
+    }
+    let cluster = PgCluster::start_with(&settings);
+    let admin = cluster.admin();
+    admin.psql("postgres", "CREATE DATABASE bench");
+    let migrate = Command::new(env!("CARGO_BIN_EXE_agenttracer"))
+        .arg("migrate")
+        .env("DATABASE_URL", admin.url("bench"))
+        .output()
+        .unwrap();
+    assert!(migrate.status.success(), "{migrate:?}");
+    let bare_url = latency::bare_database(&admin);
+    let server = Server::start(&admin.url("bench"), &cluster.root);
+    let client = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .build()
+        .unwrap();
+    server.wait_ready(&client).await;
+    let mut targets = vec![latency::Target {
+        label: "this".into(),
+        ingest: server.ingest.clone(),
+    }];
+    // An A/B comparison with another build, interleaved request by request.
+    let baseline = std::env::var("LOAD_LATENCY_BASELINE_BIN").ok().map(|bin| {
+        admin.psql("postgres", "CREATE DATABASE bench_baseline");
+        let migrate = Command::new(&bin)
+            .arg("migrate")
+            .env("DATABASE_URL", admin.url("bench_baseline"))
+            .output()
+            .unwrap();
+        assert!(migrate.status.success(), "{migrate:?}");
+        let dir = cluster.root.join("baseline");
+        std::fs::create_dir_all(&dir).unwrap();
+        Server::start_bin(bin.as_ref(), &admin.url("bench_baseline"), &dir)
+    });
+    if let Some(baseline) = &baseline {
+        baseline.wait_ready(&client).await;
+        targets.push(latency::Target {
+            label: "baseline".into(),
+            ingest: baseline.ingest.clone(),
+        });
+    }
+    if statements {
+        admin.psql("bench", "CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+        admin.psql("bench", "SELECT pg_stat_statements_reset()");
+    }
+    let cases = latency::measure(&targets, &bare_url, &client).await;
+    println!("{}", latency::table(&cases));
+    drop(baseline);
+    if statements {
+        let posts: usize = admin
+            .psql("bench", "SELECT count(*) FROM agent_runs")
+            .parse()
+            .unwrap();
+        println!("{}", latency::statements_per_run(&admin, "bench", posts));
+        let bare: usize = admin
+            .psql("bench_bare", "SELECT count(*) FROM agent_runs")
+            .parse()
+            .unwrap();
+        println!(
+            "{}",
+            latency::statements_per_run(&admin, "bench_bare", bare)
+        );
+    }
+    let out = json!({
+        "machine": machine(),
+        "latency_at_rest": cases.iter().map(latency::Case::json).collect::<Vec<_>>(),
+    });
+    let path = std::env::var("LOAD_JSON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(
+                std::env::var("CARGO_TARGET_DIR")
+                    .unwrap_or_else(|_| format!("{}/target", env!("CARGO_MANIFEST_DIR"))),
+            )
+            .join("load-latency.json")
+        });
+    std::fs::write(&path, serde_json::to_string_pretty(&out).unwrap()).unwrap();
+    println!("\nwritten to {}", path.display());
+    drop(server);
+    drop(cluster);
 }
 
 // ---------------------------------------------------------------- the soak
@@ -994,6 +1103,20 @@ async fn run(secs: f64, max_runs: usize) {
     server.wait_ready(&client).await;
     let mut rows: Vec<Row> = Vec::new();
 
+    let latency_cases = match std::env::var("LOAD_LATENCY").as_deref() {
+        Ok("0") => Vec::new(),
+        _ => {
+            let bare_url = latency::bare_database(&admin);
+            let this = latency::Target {
+                label: "this".into(),
+                ingest: server.ingest.clone(),
+            };
+            let cases = latency::measure(&[this], &bare_url, &client).await;
+            admin.psql("postgres", "DROP DATABASE bench_bare");
+            cases
+        }
+    };
+
     let mut rng = Rng(rand_seed() | 1);
     let single = Template::new(&run_json(&gen_run(&mut rng, false)));
     eprintln!(
@@ -1205,11 +1328,15 @@ async fn run(secs: f64, max_runs: usize) {
 
     let (_, peak_rss) = server.rss_mib();
     print_table(&rows, copy_runs_per_s, copy_rows_per_s, peak_rss);
+    if !latency_cases.is_empty() {
+        println!("{}", latency::table(&latency_cases));
+    }
     let out = json!({
         "machine": machine(),
         "seconds_per_scenario": secs,
         "copy_limit": {"runs_per_second": copy_runs_per_s, "rows_per_second": copy_rows_per_s, "connections": 2, "runs_per_transaction": 1000},
         "scenarios": rows.iter().map(|r| r.json(copy_rows_per_s)).collect::<Vec<_>>(),
+        "latency_at_rest": latency_cases.iter().map(latency::Case::json).collect::<Vec<_>>(),
         "server_peak_rss_mib": peak_rss,
         "server_peak_rss_target_met": peak_rss <= 100.0,
         "total_seconds": started.elapsed().as_secs_f64(),

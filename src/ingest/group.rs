@@ -3,8 +3,11 @@
 //! Each request hands its validated run to a queue and waits. A few writer tasks each take what
 //! the queue holds (at most `ingest.group_commit_max_runs`; never waiting for more to arrive, so an
 //! idle server adds no latency) and write it with [`store::write_runs`] — the set-based statements
-//! and per-run savepoint fallback of a batch, so one run's bad data costs no other run. Every
-//! request is answered only after its group's transaction committed. The commit's cost (a WAL
+//! and per-run savepoint fallback of a batch, so one run's bad data costs no other run. A run
+//! alone in its group (an idle server, one request at a time) is written by
+//! [`store::write_one`] instead: one statement that commits on its own when the run is new, the
+//! same path as a group's otherwise. Every request is answered only after its group's
+//! transaction committed. The commit's cost (a WAL
 //! flush with PostgreSQL's durability defaults) and the statements' round trips are shared by the
 //! whole group, which is what lets single-run ingest approach the batch path's throughput.
 //!
@@ -99,6 +102,10 @@ async fn commit(pool: &PgPool, db: &DatabaseConfig, group: Vec<Job>) {
     let runs: Vec<&NewRun> = group.iter().map(|j| &j.run).collect();
     let result = bounded(db, async {
         let mut conn = pool.get().await?;
+        // Alone in its group (an idle server, one request at a time): one statement, one commit.
+        if let [run] = runs[..] {
+            return Ok(vec![store::write_one(&mut conn, run).await?]);
+        }
         Ok(store::write_runs(&mut conn, &runs).await?)
     })
     .await;

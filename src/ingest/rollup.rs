@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 use time::{OffsetDateTime, Time, UtcOffset};
 
 use crate::db::PgPool;
-use crate::db::prepared::prepared;
+use crate::db::prepared::{Prepared, prepared};
 use crate::model::{FailureType, NewRun, StepType};
 
 /// `ln(γ)`, γ = 1.04 / 0.96: the histogram bucket width, as `agenttracer_bucket` has it.
@@ -181,21 +181,39 @@ impl<'a> Deltas<'a> {
         if rows.is_empty() {
             return Ok(());
         }
-        prepared(INSERT_DELTAS)
-            .bind::<Array<Text>, _>(rows.iter().map(|r| r.0).collect::<Vec<_>>())
-            .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.1.0).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(rows.iter().map(|r| r.1.1).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(rows.iter().map(|r| r.1.2).collect::<Vec<_>>())
-            .bind::<Array<Text>, _>(rows.iter().map(|r| r.1.3).collect::<Vec<_>>())
-            .bind::<Array<Jsonb>, _>(
-                rows.into_iter()
-                    .map(|r| Value::Object(r.2))
-                    .collect::<Vec<_>>(),
-            )
+        bind_rows(prepared(INSERT_DELTAS), rows)
             .execute(conn)
             .await
             .map(|_| ())
     }
+
+    /// Binds the delta rows to `query`'s next six placeholders, as arrays for UNNEST: grain,
+    /// bucket, agent_id, agent_version, environment, counters (`text[]`, `timestamptz[]`,
+    /// `text[]` ×3, `jsonb[]`).
+    pub fn bind_rows<'q>(&self, query: Prepared<'q>) -> Prepared<'q>
+    where
+        'a: 'q,
+    {
+        bind_rows(query, self.rows())
+    }
+}
+
+/// Delta rows as the six array binds of [`Deltas::bind_rows`].
+fn bind_rows<'q>(
+    query: Prepared<'q>,
+    rows: Vec<(&'static str, HourKey<'q>, Map<String, Value>)>,
+) -> Prepared<'q> {
+    query
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+        .bind::<Array<Timestamptz>, _>(rows.iter().map(|r| r.1.0).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.1.1).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.1.2).collect::<Vec<_>>())
+        .bind::<Array<Text>, _>(rows.iter().map(|r| r.1.3).collect::<Vec<_>>())
+        .bind::<Array<Jsonb>, _>(
+            rows.into_iter()
+                .map(|r| Value::Object(r.2))
+                .collect::<Vec<_>>(),
+        )
 }
 
 /// How often the compactor runs, and how many keys one of its transactions merges.
