@@ -308,23 +308,30 @@ async fn write_set(
         return Ok(capped);
     }
 
-    let steps: Vec<(Uuid, &super::map::SpanStep)> = traces
-        .iter()
-        .flat_map(|t| {
-            let room = room.get(&t.run_id).copied().unwrap_or(0);
-            t.steps.iter().take(room).map(|s| (t.run_id, s))
-        })
-        .collect();
+    let existing: HashMap<Uuid, i32> = upserted.iter().map(|u| (u.run_id, u.steps)).collect();
+    // Each run's new steps in the order RENUMBER keeps (start time, span id, step id), numbered
+    // after its existing steps: when they all start after those — a new run, spans arriving in
+    // order — RENUMBER finds nothing to change, and its cost no longer grows with the trace.
+    let mut steps: Vec<(Uuid, &super::map::SpanStep)> = Vec::new();
+    let mut seqs: Vec<i32> = Vec::new();
+    for t in &traces {
+        let room = room.get(&t.run_id).copied().unwrap_or(0);
+        let mut new: Vec<&super::map::SpanStep> = t.steps.iter().take(room).collect();
+        new.sort_by(|a, b| {
+            (a.started_at, &a.span_id, a.step_id).cmp(&(b.started_at, &b.span_id, b.step_id))
+        });
+        let first = existing.get(&t.run_id).copied().unwrap_or(0);
+        for (i, s) in new.into_iter().enumerate() {
+            steps.push((t.run_id, s));
+            seqs.push(first.saturating_add(i as i32));
+        }
+    }
     if !steps.is_empty() {
         let inserted: Vec<Inserted> = prepared(INSERT_STEPS)
             .bind::<Array<SqlUuid>, _>(steps.iter().map(|(_, s)| s.step_id).collect::<Vec<_>>())
             .bind::<Array<SqlUuid>, _>(steps.iter().map(|(run, _)| *run).collect::<Vec<_>>())
-            // Placeholders past any existing seq; RENUMBER sets the real order below.
-            .bind::<Array<Int4>, _>(
-                (0..steps.len())
-                    .map(|i| 1_000_000_000 + i as i32)
-                    .collect::<Vec<_>>(),
-            )
+            // After the existing steps; RENUMBER moves them where they belong if they do not.
+            .bind::<Array<Int4>, _>(&seqs)
             .bind::<Array<Text>, _>(
                 steps
                     .iter()
