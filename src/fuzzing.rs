@@ -108,12 +108,7 @@ pub fn otlp_body(data: &[u8]) {
         serde_json::from_slice::<ExportTraceServiceRequest>(data).ok(),
     ];
     for request in decoded.into_iter().flatten() {
-        let spans: usize = request
-            .resource_spans
-            .iter()
-            .flat_map(|r| &r.scope_spans)
-            .map(|s| s.spans.len())
-            .sum();
+        let spans = crate::ingest::otlp::span_count(&request);
         for mode in MODES {
             let rules = rules(mode);
             let mapped = map_request(&request, &rules);
@@ -283,12 +278,7 @@ pub fn grpc_export(data: &[u8]) {
     let Ok(request) = ExportTraceServiceRequest::decode(message.as_slice()) else {
         return;
     };
-    let spans: usize = request
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .map(|s| s.spans.len())
-        .sum();
+    let spans = crate::ingest::otlp::span_count(&request);
     for mode in MODES {
         let rules = rules(mode);
         check_mapped(&map_request(&request, &rules), spans, &rules);

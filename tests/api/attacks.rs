@@ -110,6 +110,19 @@ pub async fn small_post_takes(server: &Server, client: &reqwest::Client) -> Dura
     started.elapsed()
 }
 
+/// While `attack` runs: the slowest of small valid POSTs sent one after another, and the peak
+/// RSS of the server.
+async fn probe_while(server: &Server, attack: impl Fn() -> bool) -> (Duration, f64) {
+    let client = reqwest::Client::new();
+    let (mut slowest, mut peak) = (Duration::ZERO, server.rss_mib());
+    while attack() {
+        peak = peak.max(server.rss_mib());
+        slowest = slowest.max(small_post_takes(server, &client).await);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (slowest, peak.max(server.rss_mib()))
+}
+
 /// Item 2: unauthenticated requests with made-up methods are counted under `method="other"`:
 /// `/metrics` does not grow with what clients send.
 #[tokio::test]
@@ -221,18 +234,13 @@ async fn unauthenticated_grpc_bombs_are_refused_before_their_message_is_read() {
             })
         })
         .collect::<Vec<_>>();
-    let mut slowest = Duration::ZERO;
-    while attackers.iter().any(|a| !a.is_finished()) {
-        slowest = slowest.max(small_post_takes(&server, &http).await);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let (slowest, peak) = probe_while(&server, || attackers.iter().any(|a| !a.is_finished())).await;
     for attacker in attackers {
         attacker.join().unwrap();
     }
-    let after = server.rss_mib();
     assert!(
-        after - before < 40.0,
-        "RSS grew from {before:.1} to {after:.1} MiB under 40 unauthenticated 9 MiB exports"
+        peak - before < 40.0,
+        "RSS rose from {before:.1} to {peak:.1} MiB under 40 unauthenticated 9 MiB exports"
     );
     assert!(
         slowest < Duration::from_secs(1),
@@ -494,13 +502,7 @@ async fn large_bodies_at_once_share_a_bounded_budget() {
                 .collect::<Vec<_>>()
         })
     });
-    let mut peak = before;
-    let mut slowest = Duration::ZERO;
-    while !senders.is_finished() {
-        peak = peak.max(server.rss_mib());
-        slowest = slowest.max(small_post_takes(&server, &http_client).await);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let (slowest, peak) = probe_while(&server, || !senders.is_finished()).await;
     assert!(senders.join().unwrap().iter().all(|s| *s == 422));
     assert!(
         peak - before < 250.0,

@@ -38,6 +38,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(post_traces);
 }
 
+/// How many spans an export request carries.
+pub fn span_count(request: &ExportTraceServiceRequest) -> usize {
+    request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum()
+}
+
 /// Maps and stores one export request; shared by OTLP/HTTP and OTLP/gRPC.
 pub async fn export(
     state: &AppState,
@@ -45,12 +55,7 @@ pub async fn export(
 ) -> Result<ExportTraceServiceResponse, ApiError> {
     let started = Instant::now();
     let max_spans = state.config.otlp.max_spans_per_request;
-    let spans: usize = request
-        .resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .map(|s| s.spans.len())
-        .sum();
+    let spans = span_count(request);
     if spans > max_spans {
         return Err(ApiError::TooLarge(format!(
             "An export request may carry at most {max_spans} spans (otlp.max_spans_per_request), not {spans}; send smaller batches"
