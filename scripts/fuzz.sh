@@ -22,7 +22,7 @@ command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(run_body otlp_body grpc_export query_params)
 for target in "${targets[@]}"; do
-  mkdir -p "fuzz/corpus/$target"
+  mkdir -p "fuzz/corpus/$target" "fuzz/regressions/$target"
   echo "== $target, ${secs}s" >&2
   # New inputs go to the first corpus directory; seeds and past findings are read too.
   cargo +nightly fuzz run --fuzz-dir fuzz "$target" \
