@@ -153,7 +153,6 @@ impl Validator {
         }
     }
 
-    /// A string field: `None` when absent (an error if required) or invalid.
     /// A name or code (an agent id, a version, an environment, a step name, a failure code):
     /// a string without control characters, which would forge log lines and terminal output.
     fn identifier(
@@ -185,6 +184,7 @@ impl Validator {
         Some(value)
     }
 
+    /// A string field: `None` when absent (an error if required) or invalid.
     fn string(
         &mut self,
         obj: &mut Map<String, Value>,

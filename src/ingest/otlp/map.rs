@@ -198,14 +198,21 @@ fn ident(s: &str, max: usize, mode: PrivacyMode) -> String {
         .filter(|&c| c != '\0')
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
-    if mode != PrivacyMode::Off {
-        let n = privacy::redact_secrets(&mut out);
-        if n > 0 {
-            metrics::counter!("privacy_violations_total", "rule" => "secret_value", "action" => "redact")
-                .increment(u64::from(n));
-        }
-    }
+    redact_secrets(&mut out, mode);
     out.chars().take(max).collect()
+}
+
+/// Redacts the credentials in `text` (unless privacy is off) and counts them; returns how many.
+fn redact_secrets(text: &mut String, mode: PrivacyMode) -> u64 {
+    if mode == PrivacyMode::Off {
+        return 0;
+    }
+    let n = u64::from(privacy::redact_secrets(text));
+    if n > 0 {
+        metrics::counter!("privacy_violations_total", "rule" => "secret_value", "action" => "redact")
+            .increment(n);
+    }
+    n
 }
 
 /// Attributes by key, later keys winning.
@@ -311,13 +318,7 @@ fn failure_of(
         .or_else(|| exception.as_ref().and_then(|e| e.str("exception.message")))
         .unwrap_or_else(|| "span status ERROR".into());
     let mut message = cut(&message, rules.max_string_chars);
-    if mode != PrivacyMode::Off {
-        let n = privacy::redact_secrets(&mut message);
-        if n > 0 {
-            mapped.redacted_values += u64::from(n);
-            metrics::counter!("privacy_violations_total", "rule" => "secret_value", "action" => "redact").increment(u64::from(n));
-        }
-    }
+    mapped.redacted_values += redact_secrets(&mut message, mode);
     let failure_type = match step_type {
         StepType::Tool => FailureType::Tool,
         StepType::Llm => FailureType::Model,

@@ -280,18 +280,16 @@ async fn write_set(
         )
         .load(conn)
         .await?;
-    let stored: HashSet<Uuid> = upserted.iter().map(|u| u.run_id).collect();
-    // Room left under the step cap, per run: a trace's spans past it are not stored.
-    let room: HashMap<Uuid, usize> = upserted
+    // The stored runs (a native run's id is not among them) and the steps each had before.
+    let existing: HashMap<Uuid, usize> = upserted
         .iter()
-        .map(|u| (u.run_id, max_steps.saturating_sub(u.steps.max(0) as usize)))
+        .map(|u| (u.run_id, u.steps.max(0) as usize))
         .collect();
+    // Room left under the step cap: a trace's spans past it are not stored.
+    let room = |run: &Uuid| existing.get(run).map(|n| max_steps.saturating_sub(*n));
     let capped: HashMap<Uuid, usize> = traces
         .iter()
-        .filter_map(|t| {
-            let room = *room.get(&t.run_id)?;
-            Some((t.run_id, t.steps.len().saturating_sub(room)))
-        })
+        .filter_map(|t| Some((t.run_id, t.steps.len().saturating_sub(room(&t.run_id)?))))
         .collect();
     let keys: HashMap<Uuid, RunKey<'_>> = upserted.iter().map(|u| (u.run_id, u.key())).collect();
     let mut deltas = Deltas::default();
@@ -301,29 +299,28 @@ async fn write_set(
     let traces: Vec<&TraceUpdate> = traces
         .iter()
         .copied()
-        .filter(|t| stored.contains(&t.run_id))
+        .filter(|t| existing.contains_key(&t.run_id))
         .collect();
     if traces.is_empty() {
         deltas.insert(conn).await?;
         return Ok(capped);
     }
 
-    let existing: HashMap<Uuid, i32> = upserted.iter().map(|u| (u.run_id, u.steps)).collect();
     // Each run's new steps in the order RENUMBER keeps (start time, span id, step id), numbered
     // after its existing steps: when they all start after those — a new run, spans arriving in
     // order — RENUMBER finds nothing to change, and its cost no longer grows with the trace.
     let mut steps: Vec<(Uuid, &super::map::SpanStep)> = Vec::new();
     let mut seqs: Vec<i32> = Vec::new();
     for t in &traces {
-        let room = room.get(&t.run_id).copied().unwrap_or(0);
-        let mut new: Vec<&super::map::SpanStep> = t.steps.iter().take(room).collect();
+        let mut new: Vec<&super::map::SpanStep> =
+            t.steps.iter().take(room(&t.run_id).unwrap_or(0)).collect();
         new.sort_by(|a, b| {
             (a.started_at, &a.span_id, a.step_id).cmp(&(b.started_at, &b.span_id, b.step_id))
         });
         let first = existing.get(&t.run_id).copied().unwrap_or(0);
         for (i, s) in new.into_iter().enumerate() {
             steps.push((t.run_id, s));
-            seqs.push(first.saturating_add(i as i32));
+            seqs.push(i32::try_from(first + i).unwrap_or(i32::MAX));
         }
     }
     if !steps.is_empty() {
