@@ -276,6 +276,10 @@ pub struct OtlpConfig {
     pub finalize_after_s: u64,
     /// Most spans one export request may carry (413 / INVALID_ARGUMENT above it).
     pub max_spans_per_request: usize,
+    /// Most memory one export request may take once decoded, estimated from its encoded bytes
+    /// before decoding (413 / INVALID_ARGUMENT above it): empty attributes or spans are 2 bytes
+    /// on the wire and 70–250 in memory.
+    pub max_decoded_bytes: usize,
     /// OTLP/gRPC: open connections at once; more are closed as they arrive.
     pub grpc_max_connections: usize,
     /// OTLP/gRPC: HTTP/2 streams (requests) at once on one connection.
@@ -296,6 +300,7 @@ impl Default for OtlpConfig {
         Self {
             finalize_after_s: 300,
             max_spans_per_request: 20_000,
+            max_decoded_bytes: 64 * 1024 * 1024,
             grpc_max_connections: 256,
             grpc_max_concurrent_streams: 16,
             grpc_max_concurrent_exports: 4,

@@ -107,7 +107,15 @@ pub fn otlp_body(data: &[u8]) {
         ExportTraceServiceRequest::decode(data).ok(),
         serde_json::from_slice::<ExportTraceServiceRequest>(data).ok(),
     ];
-    for request in decoded.into_iter().flatten() {
+    let estimates = [
+        Some(crate::ingest::otlp::wire::estimate_protobuf(data)),
+        crate::ingest::otlp::wire::estimate_json(data),
+    ];
+    for (request, estimate) in decoded.into_iter().zip(estimates) {
+        let Some(request) = request else { continue };
+        // What decodes was walked, and its estimate covers at least its spans and attributes.
+        let estimate = estimate.unwrap_or_else(|| panic!("decoded, but not estimated"));
+        estimate_covers(&request, estimate);
         let spans = crate::ingest::otlp::span_count(&request);
         for mode in MODES {
             let rules = rules(mode);
@@ -115,6 +123,31 @@ pub fn otlp_body(data: &[u8]) {
             check_mapped(&mapped, spans, &rules);
         }
     }
+}
+
+/// The decoded-size estimate is at least what the request's spans and attributes take.
+fn estimate_covers(request: &ExportTraceServiceRequest, estimate: usize) {
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use opentelemetry_proto::tonic::trace::v1::Span;
+    use std::mem::size_of;
+    let spans = request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans);
+    let (mut n_spans, mut n_attributes) = (0, 0);
+    for span in spans {
+        n_spans += 1;
+        n_attributes += span.attributes.len()
+            + span
+                .events
+                .iter()
+                .map(|e| e.attributes.len())
+                .sum::<usize>()
+            + span.links.iter().map(|l| l.attributes.len()).sum::<usize>();
+    }
+    let floor = n_spans * size_of::<Span>() + n_attributes * size_of::<KeyValue>();
+    assert!(estimate >= floor, "estimate {estimate} < {floor}");
 }
 
 fn check_mapped(mapped: &Mapped, spans: usize, rules: &Rules) {
@@ -275,9 +308,11 @@ pub fn grpc_export(data: &[u8]) {
         }
         _ => return,
     };
+    let estimate = crate::ingest::otlp::wire::estimate_protobuf(&message);
     let Ok(request) = ExportTraceServiceRequest::decode(message.as_slice()) else {
         return;
     };
+    estimate_covers(&request, estimate);
     let spans = crate::ingest::otlp::span_count(&request);
     for mode in MODES {
         let rules = rules(mode);

@@ -23,6 +23,9 @@ use crate::error::ApiError;
 /// Bodies up to this size take nothing from the budget (connections bound them already).
 const SMALL_BODY: usize = 64 * 1024;
 
+/// Gzip bodies up to this size (compressed) are inflated on the event loop.
+const GZIP_INLINE: usize = 1024;
+
 /// How bodies are read: the size limit, the read deadline, the shared budget.
 pub struct BodyLimits {
     pub max_bytes: usize,
@@ -54,6 +57,30 @@ impl Body {
     /// Whether the body is over 64 KiB: worth parsing off the event loop.
     pub fn is_large(&self) -> bool {
         self.bytes.len() > SMALL_BODY
+    }
+
+    /// Makes the body's share of the budget `n` bytes (what it will take once decoded, when that
+    /// is more than its bytes), waiting for room within the read timeout. What it held is given
+    /// back first and the whole asked for at once, so bodies cannot deadlock each holding part.
+    pub async fn reserve(&mut self, limits: &BodyLimits, n: usize) -> Result<(), ApiError> {
+        let held = self._share.as_ref().map_or(0, |p| p.num_permits());
+        if n <= SMALL_BODY || n <= held {
+            return Ok(());
+        }
+        self._share = None;
+        match tokio::time::timeout(limits.read_timeout, take(limits, n)).await {
+            Ok(share) => {
+                self._share = share;
+                Ok(())
+            }
+            Err(_) => {
+                metrics::counter!("http_body_budget_timeouts_total").increment(1);
+                Err(ApiError::Unavailable(
+                    "Too many large requests at once (server.max_inflight_body_bytes), retry later"
+                        .into(),
+                ))
+            }
+        }
     }
 }
 
@@ -181,14 +208,26 @@ async fn read(
     let bytes = match encoding {
         Encoding::Identity => raw.freeze(),
         Encoding::Gzip => {
-            let mut out = Vec::new();
-            let read = MultiGzDecoder::new(&raw[..])
-                .take(limit as u64 + 1)
-                .read_to_end(&mut out);
-            drop(raw);
+            let off_loop = raw.len() > GZIP_INLINE;
+            let inflate = move || {
+                let mut out = Vec::new();
+                let read = MultiGzDecoder::new(&raw[..])
+                    .take(limit as u64 + 1)
+                    .read_to_end(&mut out);
+                read.map(|n| (n, out))
+            };
+            // A few KB can inflate to the limit: anything but a tiny body is inflated off the
+            // event loop.
+            let read = if off_loop {
+                actix_web::web::block(inflate)
+                    .await
+                    .map_err(ApiError::internal)?
+            } else {
+                inflate()
+            };
             match read {
-                Ok(n) if n > limit => return Err(too_large()),
-                Ok(n) => {
+                Ok((n, _)) if n > limit => return Err(too_large()),
+                Ok((n, out)) => {
                     if share.is_none() && n > SMALL_BODY {
                         share = take(limits, n).await;
                     }

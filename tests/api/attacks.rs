@@ -701,3 +701,127 @@ async fn privacy_walk_arounds_reach_neither_the_database_nor_the_log() {
         }
     }
 }
+
+/// An export of `n` attributes with nothing in them: 2 bytes each on the wire, a whole
+/// `KeyValue` each once decoded.
+fn empty_attributes(n: usize) -> Vec<u8> {
+    use crate::otlp::{request, span, trace_id};
+    use prost::Message;
+    let mut root = span(trace_id(), 1, None, "root", 0, 10, vec![]);
+    root.attributes = vec![Default::default(); n];
+    request(vec![root]).encode_to_vec()
+}
+
+/// One gRPC export sent as raw bytes (`message`, gzipped) over a connection of its own; the
+/// answer's `grpc-status` and `grpc-message`.
+async fn grpc_export_raw(addr: &str, key: &str, gzipped: &[u8]) -> (String, String) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::post(format!(
+        "http://{addr}/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+    ))
+    .header("content-type", "application/grpc")
+    .header("grpc-encoding", "gzip")
+    .header("te", "trailers")
+    .header("x-api-key", key)
+    .body(())
+    .unwrap();
+    let (response, mut body) = client.send_request(request, false).unwrap();
+    let mut data = vec![1u8];
+    data.extend_from_slice(&u32::try_from(gzipped.len()).unwrap().to_be_bytes());
+    data.extend_from_slice(gzipped);
+    body.reserve_capacity(data.len());
+    body.send_data(bytes::Bytes::from(data), true).unwrap();
+    let response = response.await.unwrap();
+    let field = |headers: &http::HeaderMap, name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    if response.headers().contains_key("grpc-status") {
+        let h = response.headers();
+        return (field(h, "grpc-status"), field(h, "grpc-message"));
+    }
+    let mut body = response.into_body();
+    while body.data().await.is_some() {}
+    let trailers = body.trailers().await.unwrap().unwrap_or_default();
+    (
+        field(&trailers, "grpc-status"),
+        field(&trailers, "grpc-message"),
+    )
+}
+
+/// Item 3: with a key, exports that inflate to millions of empty attributes (about 10 KB of
+/// gzip, 3 MiB of protobuf, once ~110 MiB decoded each) or empty spans in OTLP/JSON are refused
+/// from their encoded bytes before anything is decoded, over HTTP and gRPC at once: memory stays
+/// bounded and a valid POST stays fast.
+#[tokio::test]
+async fn authenticated_decoding_bombs_are_refused_before_they_are_decoded() {
+    let server = Server::start(&[]).await;
+    let http = reqwest::Client::new();
+    small_post_takes(&server, &http).await;
+    let before = server.rss_mib();
+    let protobuf = crate::ingest::gzip(&empty_attributes(1_500_000));
+    let spans = vec!["{}"; 1_000_000].join(",");
+    let json = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{spans}]}}]}}]}}"#);
+    let json = crate::ingest::gzip(json.as_bytes());
+    let url = format!("{}/v1/traces", server.base);
+    let addr = server.grpc.trim_start_matches("http://").to_owned();
+    let mut attackers = Vec::new();
+    for i in 0..6 {
+        let (url, addr) = (url.clone(), addr.clone());
+        let (protobuf, json) = (protobuf.clone(), json.clone());
+        attackers.push(tokio::spawn(async move {
+            for _ in 0..3 {
+                if i < 2 {
+                    let (status, message) = grpc_export_raw(&addr, KEY, &protobuf).await;
+                    // INVALID_ARGUMENT, naming the limit.
+                    assert_eq!(status, "3", "{message}");
+                    assert!(message.contains("otlp.max_decoded_bytes"), "{message}");
+                } else {
+                    let (body, content_type) = if i < 4 {
+                        (protobuf.clone(), "application/x-protobuf")
+                    } else {
+                        (json.clone(), "application/json")
+                    };
+                    let res = reqwest::Client::new()
+                        .post(&url)
+                        .header("X-API-Key", KEY)
+                        .header("Content-Type", content_type)
+                        .header("Content-Encoding", "gzip")
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 413, "{content_type}");
+                }
+            }
+        }));
+    }
+    let (slowest, peak) = probe_while(&server, || attackers.iter().any(|a| !a.is_finished())).await;
+    for attacker in attackers {
+        attacker.await.unwrap();
+    }
+    eprintln!("RSS {before:.1} -> {peak:.1} MiB, slowest valid POST {slowest:?}");
+    assert!(
+        peak - before < 150.0,
+        "RSS rose from {before:.1} to {peak:.1} MiB under 18 decoding bombs (326 MiB without the check)"
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a valid POST took {slowest:?}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"otlp_requests_refused_total{reason="decoded_size"} 18"#),
+        "{metrics}"
+    );
+}

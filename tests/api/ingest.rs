@@ -355,7 +355,7 @@ async fn content_types_415_and_missing_type_is_json() {
     assert_eq!(res.status(), 201);
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
+pub fn gzip(data: &[u8]) -> Vec<u8> {
     let mut enc = GzEncoder::new(Vec::new(), Compression::default());
     enc.write_all(data).unwrap();
     enc.finish().unwrap()

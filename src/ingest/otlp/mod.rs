@@ -6,6 +6,7 @@
 pub mod grpc;
 pub mod map;
 pub mod store;
+pub mod wire;
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +47,19 @@ pub fn span_count(request: &ExportTraceServiceRequest) -> usize {
         .flat_map(|r| &r.scope_spans)
         .map(|s| s.spans.len())
         .sum()
+}
+
+/// Refuses a request that would take more than `otlp.max_decoded_bytes` once decoded
+/// ([`wire`]'s estimate), before it is decoded.
+pub fn check_decoded_size(limit: usize, estimate: usize) -> Result<(), ApiError> {
+    if estimate > limit {
+        metrics::counter!("otlp_requests_refused_total", "reason" => "decoded_size").increment(1);
+        return Err(ApiError::TooLarge(format!(
+            "The export request would take about {estimate} bytes decoded, over \
+             otlp.max_decoded_bytes ({limit}): send fewer spans or attributes per request"
+        )));
+    }
+    Ok(())
 }
 
 /// Maps and stores one export request; shared by OTLP/HTTP and OTLP/gRPC.
@@ -191,6 +205,17 @@ fn error_response(encoding: Encoding, err: ApiError) -> HttpResponse {
     status_response(encoding, status, err.to_string())
 }
 
+/// Runs `work` on the blocking pool when `large`, else here.
+async fn off_loop<T: Send + 'static>(
+    large: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    if !large {
+        return Ok(work());
+    }
+    web::block(work).await.map_err(ApiError::internal)
+}
+
 /// OTLP/HTTP trace export (protobuf or JSON; gzip and chunked bodies accepted).
 #[utoipa::path(
     tag = "ingest",
@@ -220,18 +245,45 @@ async fn post_traces(
             "Unsupported Content-Type: send application/x-protobuf or application/json".into(),
         );
     };
-    let body = match body::read_body(&req, payload, &state.bodies).await {
+    let mut body = match body::read_body(&req, payload, &state.bodies).await {
         Ok(body) => body,
         Err(err) => return error_response(encoding, err),
     };
-    let bytes = &body.bytes;
-    let decoded = match encoding {
+    // What it will take decoded, from its bytes (None: not JSON, for the decoder to name).
+    // Large bodies are walked and decoded off the event loop.
+    let estimate = {
+        let bytes = body.bytes.clone();
+        off_loop(body.is_large(), move || match encoding {
+            Encoding::Protobuf => Some(wire::estimate_protobuf(&bytes)),
+            Encoding::Json => wire::estimate_json(&bytes),
+        })
+        .await
+    };
+    let estimate = match estimate {
+        Ok(estimate) => estimate,
+        Err(err) => return error_response(encoding, err),
+    };
+    if let Some(estimate) = estimate {
+        if let Err(err) = check_decoded_size(state.config.otlp.max_decoded_bytes, estimate) {
+            return error_response(encoding, err);
+        }
+        if let Err(err) = body.reserve(&state.bodies, estimate).await {
+            return error_response(encoding, err);
+        }
+    }
+    let bytes = body.bytes.clone();
+    let decoded = off_loop(body.is_large(), move || match encoding {
         Encoding::Protobuf => {
             ExportTraceServiceRequest::decode(bytes.as_ref()).map_err(|e| e.to_string())
         }
         Encoding::Json => {
-            serde_json::from_slice::<ExportTraceServiceRequest>(bytes).map_err(|e| e.to_string())
+            serde_json::from_slice::<ExportTraceServiceRequest>(&bytes).map_err(|e| e.to_string())
         }
+    })
+    .await;
+    let decoded = match decoded {
+        Ok(decoded) => decoded,
+        Err(err) => return error_response(encoding, err),
     };
     let request = match decoded {
         Ok(request) => request,
