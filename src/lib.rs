@@ -21,6 +21,7 @@ pub mod fuzzing;
 pub mod health;
 pub mod healthcheck;
 pub mod ingest;
+pub mod memory;
 pub mod model;
 pub mod openapi;
 pub mod query;

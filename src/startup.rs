@@ -184,7 +184,9 @@ impl Application {
             tracing::info!(listener = listener.as_str(), port, "listening");
         }
 
-        let mut tasks = Vec::new();
+        let mut tasks = vec![tokio::spawn(crate::memory::trim_when_idle(
+            std::time::Duration::from_secs(2),
+        ))];
         for pool in state.write.iter().chain(state.read.iter()) {
             tasks.push(tokio::spawn(db::warm_up(
                 pool.clone(),

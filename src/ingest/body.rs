@@ -53,6 +53,14 @@ pub struct Body {
     _share: Option<OwnedSemaphorePermit>,
 }
 
+impl Drop for Body {
+    fn drop(&mut self) {
+        if self._share.is_some() {
+            crate::memory::large_work_done();
+        }
+    }
+}
+
 impl Body {
     /// Whether the body is over 64 KiB: worth parsing off the event loop.
     pub fn is_large(&self) -> bool {

@@ -512,6 +512,21 @@ async fn large_bodies_at_once_share_a_bounded_budget() {
         slowest < Duration::from_secs(1),
         "a valid POST took {slowest:?}"
     );
+    // Once idle, the memory the bodies took is given back to the system.
+    let started = Instant::now();
+    let mut after = server.rss_mib();
+    while after - before > 60.0 && started.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        after = server.rss_mib();
+    }
+    eprintln!(
+        "RSS {before:.1} MiB before, {peak:.1} at the peak, {after:.1} after {:?} idle",
+        started.elapsed()
+    );
+    assert!(
+        after - before < 60.0,
+        "RSS still {after:.1} MiB (from {before:.1}) 15 s after the bodies were answered"
+    );
 }
 
 /// Item 8: `X-Forwarded-For` and `Forwarded` are believed from a configured proxy only; from

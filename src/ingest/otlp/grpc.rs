@@ -360,7 +360,11 @@ where
         let ExportLimit { permits, wait } = self.limit.clone();
         Box::pin(async move {
             match tokio::time::timeout(wait, permits.acquire_owned()).await {
-                Ok(Ok(_permit)) => inner.call(request).await,
+                Ok(Ok(_permit)) => {
+                    let answer = inner.call(request).await;
+                    crate::memory::large_work_done();
+                    answer
+                }
                 _ => {
                     count(tonic::Code::ResourceExhausted);
                     Ok(Status::resource_exhausted("Too many exports at once, retry").into_http())
