@@ -99,9 +99,9 @@ pub fn run_body(data: &[u8]) {
     }
 }
 
-/// `POST /v1/traces`: protobuf and JSON decoding, then the mapping of DESIGN §9. Every string
-/// that reaches the database is NUL-free and within its column, metadata within its limits, and
-/// no span is counted twice.
+/// `POST /v1/traces`: protobuf and JSON decoding, then the mapping (docs/api.md, OpenTelemetry).
+/// Every string that reaches the database is NUL-free and within its column, metadata within its
+/// limits, and no span is counted twice.
 pub fn otlp_body(data: &[u8]) {
     let decoded = [
         ExportTraceServiceRequest::decode(data).ok(),

@@ -1,5 +1,5 @@
--- Runs, their ordered steps and their failures (DESIGN §4). Enumerations are text with CHECK
--- constraints, so a new value is one ALTER away and never a type rewrite.
+-- Runs, their ordered steps and their failures (docs/architecture.md, Data). Enumerations are
+-- text with CHECK constraints, so a new value is one ALTER away and never a type rewrite.
 
 CREATE TABLE agent_runs (
     run_id        uuid PRIMARY KEY,

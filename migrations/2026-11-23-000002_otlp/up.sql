@@ -1,4 +1,4 @@
--- What the OpenTelemetry mapping needs (DESIGN §9), shown in the query API too.
+-- What the OpenTelemetry mapping needs (docs/api.md, OpenTelemetry), shown in the query API too.
 
 -- Where a run came from. OTLP runs are recomputed as their spans arrive: `otlp_root` once the
 -- root span (the run itself) has arrived, `otlp_root_error` when it ended in ERROR,

@@ -1,6 +1,7 @@
--- Rollups for GET /v1/stats (DESIGN §6). Every change to runs, steps and failures adds, in the
--- same transaction, a delta row per (grain, bucket, agent_id, agent_version, environment) to
--- stats_rollup: `grain` 'h' (hour), 'd' (day) or 'm' (month) of the run's started_at in UTC,
+-- Rollups for GET /v1/stats (docs/api.md, Stats; docs/performance.md, How stats get there).
+-- Every change to runs, steps and failures adds, in the same transaction, a delta row per
+-- (grain, bucket, agent_id, agent_version, environment) to stats_rollup: `grain` 'h' (hour),
+-- 'd' (day) or 'm' (month) of the run's started_at in UTC,
 -- and `c` a map of counters that sum across rows:
 --   runs:<status>         runs                      steps, latency_sum   steps, their latency_ms
 --   type:<step_type>      steps                     fail:<type>/<code>   failure records

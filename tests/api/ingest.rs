@@ -1,4 +1,5 @@
-//! `POST /v1/runs` and `DELETE /v1/runs/{id}`: every rule and answer of DESIGN §5.
+//! `POST /v1/runs` and `DELETE /v1/runs/{id}`: every rule and answer in docs/api.md
+//! (Ingest listener).
 
 use std::io::Write;
 

@@ -1,5 +1,5 @@
-//! OTLP ingest: HTTP (protobuf, JSON, gzip, chunked, errors) and gRPC, the mapping of DESIGN §9,
-//! and merging a trace's spans across requests in any order.
+//! OTLP ingest: HTTP (protobuf, JSON, gzip, chunked, errors) and gRPC, the mapping of
+//! docs/api.md (OpenTelemetry), and merging a trace's spans across requests in any order.
 
 use std::io::Write;
 use std::time::Duration;

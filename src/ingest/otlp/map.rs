@@ -1,5 +1,6 @@
-//! OTLP spans to runs and steps (DESIGN §9): one trace is one run (`run_id` = the trace id read
-//! as a UUID); its root span (no parent) is the run, every other span a step. Pure: no I/O.
+//! OTLP spans to runs and steps (docs/api.md, OpenTelemetry): one trace is one run (`run_id` =
+//! the trace id read as a UUID); its root span (no parent) is the run, every other span a step.
+//! Pure: no I/O.
 //!
 //! Attributes of the three instrumentation families map onto step types, models and token
 //! counts: OpenTelemetry GenAI (`gen_ai.*`), OpenInference (`openinference.span.kind`, `llm.*`)

@@ -1,7 +1,7 @@
-//! OpenTelemetry ingest (DESIGN §9): `POST /v1/traces` (OTLP/HTTP, protobuf or JSON, gzip,
-//! chunked) and OTLP/gRPC on `server.otlp_grpc_addr`; both map spans with [`map`] and store them
-//! with [`store`]. Runs still `running` after `otlp.finalize_after_s` of silence are closed by
-//! [`run_finalizer`].
+//! OpenTelemetry ingest (docs/api.md, OpenTelemetry): `POST /v1/traces` (OTLP/HTTP, protobuf or
+//! JSON, gzip, chunked) and OTLP/gRPC on `server.otlp_grpc_addr`; both map spans with [`map`] and
+//! store them with [`store`]. Runs still `running` after `otlp.finalize_after_s` of silence are
+//! closed by [`run_finalizer`].
 
 pub mod grpc;
 pub mod map;
