@@ -17,7 +17,7 @@ pub fn base(listener: Listener) -> OpenApi {
             InfoBuilder::new()
                 .title(format!("AgentTracer {}", listener.service_name()))
                 .version(env!("CARGO_PKG_VERSION"))
-                .description(Some("Self-hosted observability for AI agents. See the README for the rules behind each answer."))
+                .description(Some("Self-hosted observability for AI agents. See docs/api.md in the repository for the rules behind each answer."))
                 .build(),
         )
         .build();
