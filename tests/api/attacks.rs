@@ -840,3 +840,71 @@ async fn authenticated_decoding_bombs_are_refused_before_they_are_decoded() {
         "{metrics}"
     );
 }
+
+/// Item 4: thirty legal runs of 1,000 steps with 10 KB of metadata each (a 311 MB page before,
+/// a 921 MiB process, 1.96 GiB for four at once), listed by four clients at once from the
+/// binary: each page carries at most `query.list_max_step_bytes` of steps, memory stays bounded
+/// and a valid POST stays fast.
+#[tokio::test]
+async fn list_pages_of_huge_runs_stay_within_their_byte_budget() {
+    let query_port = free_port();
+    let query_port_text = query_port.to_string();
+    let server = Server::start(&[
+        ("AGENTTRACER_ROLE", "all"),
+        ("QUERY_API_HOST", "127.0.0.1"),
+        ("QUERY_API_PORT", &query_port_text),
+    ])
+    .await;
+    server.db.psql(
+        "INSERT INTO agent_runs (run_id, agent_id, agent_version, status, started_at, ended_at) \
+         SELECT gen_random_uuid(), 'big', '1', 'success', now() - i * interval '1 minute', \
+         now() - i * interval '1 minute' FROM generate_series(1, 30) i; \
+         INSERT INTO agent_steps (step_id, run_id, seq, step_type, name, latency_ms, started_at, \
+         ended_at, metadata) SELECT gen_random_uuid(), r.run_id, s, 'llm', 'step', 5, \
+         r.started_at, r.started_at, jsonb_build_object('blob', repeat('b', 10000)) \
+         FROM agent_runs r, generate_series(0, 999) s",
+    );
+    let http = reqwest::Client::new();
+    small_post_takes(&server, &http).await;
+    let before = server.rss_mib();
+    let url = format!("http://127.0.0.1:{query_port}/v1/runs?agent_id=big&page_size=30");
+    let readers = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let mut largest = 0;
+                for _ in 0..3 {
+                    let res = client
+                        .get(&url)
+                        .header("X-API-Key", KEY)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(res.status(), 200);
+                    assert!(res.headers().contains_key("x-agenttracer-steps-truncated"));
+                    largest = largest.max(res.bytes().await.unwrap().len());
+                }
+                largest
+            })
+        })
+        .collect::<Vec<_>>();
+    let (slowest, peak) = probe_while(&server, || readers.iter().any(|r| !r.is_finished())).await;
+    let mut largest = 0;
+    for reader in readers {
+        largest = largest.max(reader.await.unwrap());
+    }
+    eprintln!(
+        "RSS {before:.1} -> {peak:.1} MiB, pages up to {largest} bytes, slowest POST {slowest:?}"
+    );
+    // The default budget, 8 MiB of step metadata, plus the runs' and steps' own fields.
+    assert!(largest < 10 * 1024 * 1024, "a page of {largest} bytes");
+    assert!(
+        peak - before < 250.0,
+        "RSS rose from {before:.1} to {peak:.1} MiB under four readers of 300 MB of steps"
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a valid POST took {slowest:?}"
+    );
+}
