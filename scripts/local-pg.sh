@@ -3,7 +3,8 @@
 #   postgresql://postgres:postgres@localhost:5433/agent_observability
 # plus the read-only login the query role uses (agenttracer_reader / agenttracer_reader).
 #
-#   scripts/local-pg.sh install   install Debian's PostgreSQL server when it is missing
+#   scripts/local-pg.sh install   install Debian's PostgreSQL server when it is missing, and
+#                                 generate the de_DE.UTF-8 locale the lc_messages test needs
 #   scripts/local-pg.sh start     initialise (first time) and start the cluster; idempotent
 #   scripts/local-pg.sh stop      stop it
 #   scripts/local-pg.sh status
@@ -38,6 +39,28 @@ install_postgres() {
   apt-get install -y -qq postgresql >/dev/null
   id postgres >/dev/null 2>&1 || useradd --system --user-group --home-dir /var/lib/postgresql postgres
   pg_bindir >/dev/null
+}
+
+# A locale in which PostgreSQL's messages are translated (Debian's server package ships the
+# translations; the locale itself must exist): tests/api/sqlstate.rs runs a cluster with
+# lc_messages set to it, to show that no database error is classified by its English text.
+TEST_LOCALE=de_DE.UTF-8
+
+install_test_locale() {
+  if locale -a 2>/dev/null | grep -qix 'de_DE\.utf-\?8'; then return 0; fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "the $TEST_LOCALE locale is missing (tests/api/sqlstate.rs needs it): run this as root" \
+      "or generate it (localedef -i de_DE -f UTF-8 $TEST_LOCALE)." >&2
+    exit 1
+  fi
+  if ! [ -f /usr/share/i18n/locales/de_DE ]; then
+    echo "installing the locale definitions (apt-get install locales)..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq locales >/dev/null
+  fi
+  echo "generating the $TEST_LOCALE locale" >&2
+  localedef -i de_DE -c -f UTF-8 "$TEST_LOCALE"
 }
 
 # Runs a command as the postgres user when we are root.
@@ -99,7 +122,7 @@ status() {
 }
 
 case "${1:-}" in
-  install) install_postgres ;;
+  install) install_postgres; install_test_locale ;;
   start) start ;;
   stop) stop ;;
   status) status ;;

@@ -3,7 +3,7 @@
 //!
 //! 5xx bodies are generic and their cause is logged once, here. Database trouble that retrying
 //! can cure (no connection within the acquire timeout, statement or lock timeout, a lost
-//! connection) is 503 with `Retry-After`.
+//! connection: [`ErrorClass`], by SQLSTATE) is 503 with `Retry-After`.
 
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -14,6 +14,7 @@ use actix_web::{HttpResponse, ResponseError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::json;
 
+use crate::db::ErrorClass;
 use crate::model::input::FieldError;
 
 /// Seconds a client should wait before retrying a 503.
@@ -67,29 +68,9 @@ impl ApiError {
     }
 }
 
-/// Whether a database error is one a retry can cure (an outage, a timeout, a lost connection).
-pub fn is_transient(err: &DieselError) -> bool {
-    match err {
-        DieselError::DatabaseError(kind, info) => match kind {
-            DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection => true,
-            DatabaseErrorKind::SerializationFailure => true,
-            _ => {
-                let msg = info.message();
-                msg.starts_with("canceling statement due to")
-                    || msg.starts_with("terminating connection")
-                    || msg.contains("the database system is")
-                    || msg.contains("deadlock detected")
-                    || msg.contains("could not obtain lock")
-            }
-        },
-        DieselError::BrokenTransactionManager => true,
-        _ => false,
-    }
-}
-
 impl From<DieselError> for ApiError {
     fn from(err: DieselError) -> Self {
-        if is_transient(&err) {
+        if ErrorClass::of(&err).is_transient() {
             tracing::warn!(error = %err, "database unavailable");
             return ApiError::Unavailable("Database unavailable, retry later".into());
         }

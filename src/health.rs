@@ -8,7 +8,8 @@ use serde_json::json;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::ListenerCtx;
-use crate::db::{self, Access};
+use crate::db::schema_gate::SchemaBehind;
+use crate::db::{self, Access, DbError};
 use crate::openapi::{Alive, Detail, Health};
 use crate::role::Listener;
 use crate::state::AppState;
@@ -22,20 +23,31 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(metrics);
 }
 
+/// Why a listener is not ready.
+#[derive(Debug, thiserror::Error)]
+enum NotReady {
+    #[error("no pool for this listener")]
+    NoPool,
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// A query listener on a schema it cannot read yet.
+    #[error(transparent)]
+    Schema(#[from] SchemaBehind),
+}
+
 async fn database_check(state: &AppState, ctx: &ListenerCtx) -> HttpResponse {
     let pool = match ctx.listener {
         Listener::Ingest | Listener::OtlpGrpc => state.write.as_ref(),
         Listener::Query => state.read.as_ref(),
     };
-    let result = match pool {
-        Some(pool) => db::ping(pool, HEALTH_TIMEOUT).await,
-        None => Err("no pool for this listener".into()),
-    };
-    // A query listener on a schema it cannot read yet is not ready either.
-    let result = match (result, ctx.listener) {
-        (Ok(()), Listener::Query) => state.schema.check(),
-        (other, _) => other,
-    };
+    let result = async {
+        db::ping(pool.ok_or(NotReady::NoPool)?, HEALTH_TIMEOUT).await?;
+        if ctx.listener == Listener::Query {
+            state.schema.check()?;
+        }
+        Ok::<_, NotReady>(())
+    }
+    .await;
     match result {
         Ok(()) => HttpResponse::Ok().json(json!({
             "status": "healthy",
@@ -44,9 +56,9 @@ async fn database_check(state: &AppState, ctx: &ListenerCtx) -> HttpResponse {
         })),
         Err(reason) => {
             tracing::warn!(listener = ctx.listener.as_str(), %reason, "health check failed");
-            let detail = match reason.starts_with("Database schema") {
-                true => reason,
-                false => format!("Database connection failed: {reason}"),
+            let detail = match reason {
+                NotReady::Schema(behind) => behind.0,
+                other => format!("Database connection failed: {other}"),
             };
             HttpResponse::ServiceUnavailable()
                 .insert_header(("Retry-After", crate::error::RETRY_AFTER_S.to_string()))

@@ -33,11 +33,38 @@ pub fn targets(config: &Config) -> Vec<String> {
         .collect()
 }
 
+/// Why a probe got no HTTP answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("only http:// URLs are supported")]
+    Scheme,
+    #[error("cannot resolve {authority}: {source}")]
+    Resolve {
+        authority: String,
+        source: std::io::Error,
+    },
+    #[error("cannot resolve {0}")]
+    NoAddress(String),
+    #[error("cannot connect to {authority}: {source}")]
+    Connect {
+        authority: String,
+        source: std::io::Error,
+    },
+    /// Setting the socket's timeouts or sending the request failed.
+    #[error("{0}")]
+    Send(std::io::Error),
+    #[error("no answer from {authority}: {source}")]
+    NoAnswer {
+        authority: String,
+        source: std::io::Error,
+    },
+    #[error("not an HTTP answer from {0}")]
+    NotHttp(String),
+}
+
 /// GETs `url`; `Ok(status)` when any HTTP answer came back.
-pub fn probe(url: &str) -> Result<u16, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or("only http:// URLs are supported")?;
+pub fn probe(url: &str) -> Result<u16, ProbeError> {
+    let rest = url.strip_prefix("http://").ok_or(ProbeError::Scheme)?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/readyz"),
@@ -52,31 +79,40 @@ pub fn probe(url: &str) -> Result<u16, String> {
     };
     let addr = with_port
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve {authority}: {e}"))?
+        .map_err(|source| ProbeError::Resolve {
+            authority: authority.to_owned(),
+            source,
+        })?
         .next()
-        .ok_or_else(|| format!("cannot resolve {authority}"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT)
-        .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
+        .ok_or_else(|| ProbeError::NoAddress(authority.to_owned()))?;
+    let mut stream =
+        TcpStream::connect_timeout(&addr, TIMEOUT).map_err(|source| ProbeError::Connect {
+            authority: authority.to_owned(),
+            source,
+        })?;
     stream
         .set_read_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
+        .map_err(ProbeError::Send)?;
     stream
         .set_write_timeout(Some(TIMEOUT))
-        .map_err(|e| e.to_string())?;
+        .map_err(ProbeError::Send)?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(ProbeError::Send)?;
     let mut head = [0u8; 64];
     let n = stream
         .read(&mut head)
-        .map_err(|e| format!("no answer from {authority}: {e}"))?;
+        .map_err(|source| ProbeError::NoAnswer {
+            authority: authority.to_owned(),
+            source,
+        })?;
     let line = String::from_utf8_lossy(&head[..n]);
     line.split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
-        .ok_or_else(|| format!("not an HTTP answer from {authority}"))
+        .ok_or_else(|| ProbeError::NotHttp(authority.to_owned()))
 }
 
 /// Probes every target; true when all are ready. Prints one line per target.

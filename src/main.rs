@@ -45,16 +45,14 @@ fn main() -> ExitCode {
             telemetry::init_logging(&config.log);
             tracing::info!(role = %config.server.role, version = env!("CARGO_PKG_VERSION"), "starting agenttracer");
             block_on(async {
-                let app = Application::build(config)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                app.run_until_stopped().await.map_err(|e| e.to_string())
+                let app = Application::build(config).await?;
+                Ok(app.run_until_stopped().await?)
             })
         }
     }
 }
 
-fn block_on(work: impl Future<Output = Result<(), String>>) -> ExitCode {
+fn block_on(work: impl Future<Output = Result<(), Box<dyn std::error::Error>>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

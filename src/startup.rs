@@ -38,8 +38,10 @@ pub enum StartupError {
         addr: String,
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Database(String),
+    #[error(transparent)]
+    Pool(#[from] db::PoolSetupError),
+    #[error(transparent)]
+    Migrate(#[from] migrate::MigrateError),
     #[error("cannot start the {listener} server: {source}")]
     Server {
         listener: &'static str,
@@ -91,10 +93,7 @@ impl Application {
         let role = config.server.role;
         let db_cfg = &config.database;
         let write = match role.runs_ingest() {
-            true => Some(
-                db::build_pool(db_cfg.url.expose(), db_cfg, Access::Write)
-                    .map_err(StartupError::Database)?,
-            ),
+            true => Some(db::build_pool(db_cfg.url.expose(), db_cfg, Access::Write)?),
             false => None,
         };
         let read = match role.runs_query() {
@@ -108,17 +107,12 @@ impl Application {
                         db_cfg.url.expose()
                     }
                 };
-                Some(
-                    db::build_pool(url, db_cfg, Access::ReadOnly)
-                        .map_err(StartupError::Database)?,
-                )
+                Some(db::build_pool(url, db_cfg, Access::ReadOnly)?)
             }
             false => None,
         };
         if role.runs_ingest() && db_cfg.migrate_on_start {
-            let applied = migrate::run(db_cfg.url.expose(), db_cfg)
-                .await
-                .map_err(StartupError::Database)?;
+            let applied = migrate::run(db_cfg.url.expose(), db_cfg).await?;
             tracing::info!(applied = applied.len(), versions = ?applied, "migrations up to date");
         }
 

@@ -37,7 +37,9 @@ impl AppState {
 
     /// The read pool, once the schema is known not to be behind.
     pub fn db_read(&self) -> Result<&PgPool, ApiError> {
-        self.schema.check().map_err(ApiError::Unavailable)?;
+        self.schema
+            .check()
+            .map_err(|behind| ApiError::Unavailable(behind.0))?;
         self.read
             .as_ref()
             .ok_or_else(|| ApiError::internal("this role has no read pool"))

@@ -4,6 +4,7 @@
 //! pool's also sets `default_transaction_read_only = on`, so a query listener cannot write even
 //! when it is given the writer's credentials.
 
+pub mod error;
 pub mod migrate;
 pub mod prepared;
 pub mod read;
@@ -23,6 +24,8 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
 
 use crate::config::DatabaseConfig;
+
+pub use self::error::{DbError, ErrorClass};
 
 pub type PgPool = Pool<AsyncPgConnection>;
 pub type PgConn = Object<AsyncPgConnection>;
@@ -68,8 +71,24 @@ fn session_setup(cfg: &DatabaseConfig, access: Access) -> String {
     sql
 }
 
+/// Why a pool could not be built (its configuration, never the database: see [`build_pool`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PoolSetupError {
+    #[error(transparent)]
+    Tls(#[from] tls::TlsConfigError),
+    #[error("cannot build the {access} pool: {source}")]
+    Build {
+        access: &'static str,
+        source: diesel_async::pooled_connection::deadpool::BuildError,
+    },
+}
+
 /// Builds a pool; connections are made lazily, so this succeeds while the database is down.
-pub fn build_pool(url: &str, cfg: &DatabaseConfig, access: Access) -> Result<PgPool, String> {
+pub fn build_pool(
+    url: &str,
+    cfg: &DatabaseConfig,
+    access: Access,
+) -> Result<PgPool, PoolSetupError> {
     let setup = session_setup(cfg, access);
     let tls = match tls::wants_tls(url) {
         true => Some(tls::client_config(cfg.ssl_root_cert.as_deref())?),
@@ -117,7 +136,10 @@ pub fn build_pool(url: &str, cfg: &DatabaseConfig, access: Access) -> Result<PgP
         .recycle_timeout(timeout)
         .runtime(Runtime::Tokio1)
         .build()
-        .map_err(|e| format!("cannot build the {} pool: {e}", access.as_str()))
+        .map_err(|source| PoolSetupError::Build {
+            access: access.as_str(),
+            source,
+        })
 }
 
 /// A pool error as an operator may read it: the cause, never the URL or its credentials.
@@ -157,16 +179,15 @@ pub fn strip_credentials(msg: &str) -> String {
 }
 
 /// Runs `SELECT 1` on a connection from `pool` within `within`; the error says why not.
-pub async fn ping(pool: &PgPool, within: Duration) -> Result<(), String> {
+pub async fn ping(pool: &PgPool, within: Duration) -> Result<(), DbError> {
     let check = async {
-        let mut conn = pool.get().await.map_err(|e| describe_pool_error(&e))?;
-        conn.batch_execute("SELECT 1")
-            .await
-            .map_err(|e| strip_credentials(&e.to_string()))
+        let mut conn = pool.get().await?;
+        conn.batch_execute("SELECT 1").await?;
+        Ok(())
     };
     match tokio::time::timeout(within, check).await {
         Ok(result) => result,
-        Err(_) => Err(format!("no answer within {} ms", within.as_millis())),
+        Err(_) => Err(DbError::Timeout(within)),
     }
 }
 

@@ -10,7 +10,9 @@ use diesel::QueryableByName;
 use diesel::sql_types::{Nullable, Text};
 use diesel_async::RunQueryDsl;
 
-use super::{PgPool, migrate};
+use tokio_postgres::error::SqlState;
+
+use super::{PgPool, error, migrate};
 
 const RECHECK: Duration = Duration::from_secs(1);
 
@@ -22,6 +24,11 @@ pub enum SchemaState {
     Behind(String),
     Ready,
 }
+
+/// The schema is behind this binary: the reason, which says what to do.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SchemaBehind(pub String);
 
 #[derive(Debug)]
 pub struct SchemaGate {
@@ -56,9 +63,9 @@ impl SchemaGate {
     }
 
     /// `Err(reason)` while the schema is known to be behind.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), SchemaBehind> {
         match self.state() {
-            SchemaState::Behind(reason) => Err(reason),
+            SchemaState::Behind(reason) => Err(SchemaBehind(reason)),
             _ => Ok(()),
         }
     }
@@ -89,7 +96,8 @@ impl SchemaGate {
                         "Database schema is behind this version (at {}, needs {wanted}): run `agenttracer migrate`",
                         version.as_deref().unwrap_or("none")
                     )),
-                    Err(e) if e.to_string().contains("does not exist") => {
+                    // No migrations table (42P01).
+                    Err(e) if error::sqlstate(&e) == Some(SqlState::UNDEFINED_TABLE.code()) => {
                         SchemaState::Behind(format!(
                             "Database schema is missing (needs {wanted}): run `agenttracer migrate`"
                         ))

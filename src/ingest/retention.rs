@@ -7,22 +7,17 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use crate::config::RetentionConfig;
-use crate::db::PgPool;
+use crate::db::{DbError, PgPool};
 use crate::ingest::store;
 
 /// Purges once: deletes batch after batch until none is left; returns how many runs it deleted.
-pub async fn purge(pool: &PgPool, cfg: &RetentionConfig) -> Result<usize, String> {
+pub async fn purge(pool: &PgPool, cfg: &RetentionConfig) -> Result<usize, DbError> {
     let Some(days) = cfg.days else { return Ok(0) };
     let cutoff = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
     let mut total = 0;
     loop {
-        let mut conn = pool
-            .get()
-            .await
-            .map_err(|e| crate::db::describe_pool_error(&e))?;
-        let deleted = store::purge_before(&mut conn, cutoff, cfg.batch_size)
-            .await
-            .map_err(|e| e.to_string())?;
+        let mut conn = pool.get().await?;
+        let deleted = store::purge_before(&mut conn, cutoff, cfg.batch_size).await?;
         drop(conn);
         total += deleted;
         metrics::counter!("runs_purged_total").increment(deleted as u64);

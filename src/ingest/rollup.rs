@@ -16,8 +16,8 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde_json::{Map, Value};
 use time::{OffsetDateTime, Time, UtcOffset};
 
-use crate::db::PgPool;
 use crate::db::prepared::{Prepared, prepared};
+use crate::db::{DbError, PgPool};
 use crate::model::{FailureType, NewRun, StepType};
 
 /// `ln(γ)`, γ = 1.04 / 0.96: the histogram bucket width, as `agenttracer_bucket` has it.
@@ -227,18 +227,14 @@ struct Merged {
 }
 
 /// Merges every key that has deltas, a bounded number of keys per transaction; returns how many.
-pub async fn compact(pool: &PgPool) -> Result<usize, String> {
+pub async fn compact(pool: &PgPool) -> Result<usize, DbError> {
     let mut total = 0;
     loop {
-        let mut conn = pool
-            .get()
-            .await
-            .map_err(|e| crate::db::describe_pool_error(&e))?;
+        let mut conn = pool.get().await?;
         let Merged { merged } = prepared("SELECT agenttracer_rollup_compact($1) AS merged")
             .bind::<Integer, _>(KEYS_PER_TRANSACTION)
             .get_result(&mut conn)
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         total += merged as usize;
         if merged < KEYS_PER_TRANSACTION {
             return Ok(total);

@@ -22,8 +22,8 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::db::error::{is_data_error, is_retryable};
 use crate::db::prepared::prepared;
-use crate::error::is_transient;
 use crate::ingest::rollup::{self, Deltas, RunKey};
 use crate::model::input::FieldError;
 use crate::model::{NewRun, RunStatus};
@@ -146,14 +146,6 @@ pub async fn write_runs(
     }
 }
 
-pub(crate) fn is_retryable(err: &DieselError) -> bool {
-    match err {
-        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
-        DieselError::DatabaseError(_, info) => info.message().contains("deadlock detected"),
-        _ => false,
-    }
-}
-
 /// The set-based write of `sorted` in a savepoint; if one run's data breaks it, each run of
 /// `runs` in its own savepoint, in input order (so the first of two clashing runs wins).
 async fn write_or_fall_back(
@@ -193,29 +185,6 @@ async fn write_or_fall_back(
         }
     }
     Ok(outcomes)
-}
-
-/// Errors caused by one run's data rather than by the database's state.
-fn is_data_error(err: &DieselError) -> bool {
-    match err {
-        DieselError::DatabaseError(kind, info) => match kind {
-            DatabaseErrorKind::UniqueViolation
-            | DatabaseErrorKind::ForeignKeyViolation
-            | DatabaseErrorKind::CheckViolation
-            | DatabaseErrorKind::NotNullViolation => true,
-            DatabaseErrorKind::Unknown => {
-                let msg = info.message();
-                !is_transient(err)
-                    && (msg.contains("value too long")
-                        || msg.contains("out of range")
-                        || msg.contains("invalid input")
-                        || msg.contains("Unicode")
-                        || msg.contains("invalid byte sequence"))
-            }
-            _ => false,
-        },
-        _ => false,
-    }
 }
 
 fn describe_data_error(err: &DieselError) -> Vec<FieldError> {

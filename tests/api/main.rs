@@ -17,4 +17,5 @@ mod pg;
 mod query;
 mod replica;
 mod schema;
+mod sqlstate;
 mod tls;

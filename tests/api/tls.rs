@@ -154,14 +154,16 @@ async fn sslmode_require_connects_with_the_right_ca_and_refuses_another() {
     .unwrap();
     let err = agenttracer::db::ping(&pool, std::time::Duration::from_secs(5))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.to_lowercase().contains("certificate"), "{err}");
     assert!(!err.contains(ADMIN_PASSWORD), "{err}");
 
     // Without a root certificate the built-in public roots do not know this CA either.
     let err = agenttracer::db::migrate::run(&url, &agenttracer::config::DatabaseConfig::default())
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(err.to_lowercase().contains("certificate"), "{err}");
     let read: Value = app.get_run(&run_id_of(&run)).await.json().await.unwrap();
     assert_eq!(read["run_id"], run["run_id"]);

@@ -216,6 +216,9 @@ impl PgCluster {
             parent = std::process::id(),
         );
         let child = as_postgres(Command::new("sh").args(["-c", &script]))
+            // gettext prefers LANGUAGE to the server's lc_messages: messages in the language a
+            // test sets (tests/api/sqlstate.rs), whatever the desktop session's is.
+            .env_remove("LANGUAGE")
             .stdin(Stdio::null())
             .spawn()
             .expect("start postgres");

@@ -18,9 +18,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::map::{SpanFailure, TraceUpdate, derived_id};
+use crate::db::error::is_retryable;
 use crate::db::prepared::prepared;
 use crate::ingest::rollup::{self, Deltas, RunKey};
-use crate::ingest::store::is_retryable;
 
 /// What became of one trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
