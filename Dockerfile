@@ -14,6 +14,7 @@ RUN mkdir src benches && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && rm -rf src benches
 COPY src src
 COPY migrations migrations
+COPY build.rs build.rs
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin agenttracer
 
 FROM debian:bookworm-slim

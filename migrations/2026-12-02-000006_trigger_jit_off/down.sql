@@ -1,0 +1,11 @@
+ALTER FUNCTION agenttracer_runs_inserted() RESET jit;
+ALTER FUNCTION agenttracer_runs_updated() RESET jit;
+ALTER FUNCTION agenttracer_runs_deleted() RESET jit;
+ALTER FUNCTION agenttracer_run_dying() RESET jit;
+ALTER FUNCTION agenttracer_steps_inserted() RESET jit;
+ALTER FUNCTION agenttracer_steps_updated() RESET jit;
+ALTER FUNCTION agenttracer_steps_deleted() RESET jit;
+ALTER FUNCTION agenttracer_failures_inserted() RESET jit;
+ALTER FUNCTION agenttracer_failures_updated() RESET jit;
+ALTER FUNCTION agenttracer_failures_deleted() RESET jit;
+ALTER FUNCTION agenttracer_rollup_truncated() RESET jit;
