@@ -58,9 +58,12 @@ fn session_setup(cfg: &DatabaseConfig, access: Access) -> String {
     // index (stats come from the rollups), and a parallel plan forks worker processes for each
     // execution. Steps per run are easily misestimated (a sampled run_id looks rarer than it is),
     // which made the steps of a list page a parallel bitmap scan: two forks per request.
+    // No JIT either: no statement of the service runs long enough to repay compiling it, and a
+    // cost estimate inflated by a disabled plan node (the rollup triggers') made PostgreSQL
+    // compile one on every execution, seconds each (migration 000006 also sets it on them).
     let mut sql = format!(
         "SET application_name = 'agenttracer-{}'; SET statement_timeout = {}; SET lock_timeout = {}; \
-         SET max_parallel_workers_per_gather = 0;",
+         SET max_parallel_workers_per_gather = 0; SET jit = off;",
         access.as_str(),
         cfg.statement_timeout_ms,
         cfg.lock_timeout_ms

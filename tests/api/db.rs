@@ -112,7 +112,7 @@ async fn a_schema_ahead_of_the_query_role_is_fine() {
 /// statements touch a handful of rows by index, and a parallel plan forks worker processes on
 /// every execution (the steps of a list page were planned so, two forks per request).
 #[tokio::test]
-async fn pooled_connections_never_plan_parallel_workers() {
+async fn pooled_connections_never_plan_parallel_workers_or_jit() {
     use agenttracer::db::{Access, build_pool};
     use diesel::QueryableByName;
     use diesel::sql_types::Text;
@@ -122,6 +122,11 @@ async fn pooled_connections_never_plan_parallel_workers() {
     struct Setting {
         #[diesel(sql_type = Text)]
         max_parallel_workers_per_gather: String,
+    }
+    #[derive(QueryableByName)]
+    struct Jit {
+        #[diesel(sql_type = Text)]
+        jit: String,
     }
     let db = TestDb::new();
     let cfg = agenttracer::config::DatabaseConfig::default();
@@ -136,6 +141,11 @@ async fn pooled_connections_never_plan_parallel_workers() {
             .await
             .unwrap();
         assert_eq!(setting.max_parallel_workers_per_gather, "0", "{access:?}");
+        let jit: Jit = diesel::sql_query("SHOW jit")
+            .get_result(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(jit.jit, "off", "{access:?}");
     }
 }
 
