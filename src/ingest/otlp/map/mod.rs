@@ -9,72 +9,26 @@
 //! other attributes go through the privacy policy (dropped in `reject` mode, redacted in
 //! `redact` mode, since an exporter cannot fix one span). Everything dropped is counted.
 
+mod attrs;
+mod metadata;
+mod span;
+
 use std::collections::HashMap;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use opentelemetry_proto::tonic::trace::v1::{Span, status::StatusCode};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::config::PrivacyMode;
-use crate::model::input::{Rules, Shape, json_size};
-use crate::model::privacy::{self, REDACTED};
+use crate::model::input::Rules;
 use crate::model::{FailureType, StepType};
+use attrs::{Attrs, ident};
+pub use metadata::is_content_attribute;
+use metadata::metadata_of;
+use span::{failure_of, step_type};
 
 /// The namespace of step and failure ids derived from trace and span ids.
 const NAMESPACE: Uuid = Uuid::from_u128(0x6167_656e_7474_7261_6365_722d_6f74_6c70);
-
-/// Content attributes: dropped whatever the privacy mode, as exact keys…
-const CONTENT_KEYS: &[&str] = &[
-    "gen_ai.input.messages",
-    "gen_ai.output.messages",
-    "gen_ai.system_instructions",
-    "gen_ai.tool.call.arguments",
-    "gen_ai.tool.call.result",
-    "gen_ai.tool.definitions",
-    "input.value",
-    "output.value",
-    "traceloop.entity.input",
-    "traceloop.entity.output",
-    // The Vercel AI SDK's conventions.
-    "ai.prompt",
-    "ai.toolCall.args",
-    "ai.toolCall.result",
-    "ai.response.text",
-    "ai.response.object",
-    "ai.response.toolCalls",
-    "ai.response.reasoning",
-    // Bodies of HTTP requests and answers, which some instrumentations record.
-    "http.request.body",
-    "http.response.body",
-];
-
-/// …and as prefixes (indexed message lists, retrieved documents).
-const CONTENT_PREFIXES: &[&str] = &[
-    "llm.input_messages.",
-    "llm.output_messages.",
-    "llm.prompts.",
-    "gen_ai.prompt.",
-    "gen_ai.completion.",
-    "retrieval.documents.",
-    "reranker.input_documents.",
-    "reranker.output_documents.",
-    "embedding.embeddings.",
-    "gen_ai.tool.call.arguments.",
-    "gen_ai.tool.call.result.",
-    "gen_ai.input.messages.",
-    "gen_ai.output.messages.",
-    "ai.prompt.",
-    "ai.toolCall.",
-    "http.request.body.",
-    "http.response.body.",
-];
-
-pub fn is_content_attribute(key: &str) -> bool {
-    CONTENT_KEYS.contains(&key) || CONTENT_PREFIXES.iter().any(|p| key.starts_with(p))
-}
 
 /// A failure taken from a span in ERROR.
 #[derive(Clone, Debug, PartialEq)]
@@ -157,286 +111,10 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// An attribute value as JSON (bytes as hex); NUL characters, which PostgreSQL cannot store, removed.
-fn json_of(value: &AnyValue) -> Value {
-    match &value.value {
-        Some(any_value::Value::StringValue(s)) => Value::String(clean(s)),
-        Some(any_value::Value::BoolValue(b)) => Value::Bool(*b),
-        Some(any_value::Value::IntValue(i)) => Value::from(*i),
-        Some(any_value::Value::DoubleValue(d)) => {
-            serde_json::Number::from_f64(*d).map_or(Value::Null, Value::Number)
-        }
-        Some(any_value::Value::ArrayValue(a)) => {
-            Value::Array(a.values.iter().map(json_of).collect())
-        }
-        Some(any_value::Value::KvlistValue(kv)) => Value::Object(
-            kv.values
-                .iter()
-                .map(|k| (clean(&k.key), k.value.as_ref().map_or(Value::Null, json_of)))
-                .collect(),
-        ),
-        // Bytes can carry anything, content included, and nothing reads them: dropped.
-        Some(any_value::Value::BytesValue(_)) => Value::Null,
-        // None, and string-table references (used by profiles, not traces).
-        _ => Value::Null,
-    }
-}
-
-fn clean(s: &str) -> String {
-    s.replace('\0', "")
-}
-
-fn cut(s: &str, max: usize) -> String {
-    clean(s).chars().take(max).collect()
-}
-
-/// A name or code from a span (agent id, version, environment, step name, failure code, model,
-/// scope name): control characters, which would forge log lines, become spaces, and a
-/// credential in it is redacted (unless privacy is off) — names are free text too.
-fn ident(s: &str, max: usize, mode: PrivacyMode) -> String {
-    let mut out: String = s
-        .chars()
-        .filter(|&c| c != '\0')
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    redact_secrets(&mut out, mode);
-    out.chars().take(max).collect()
-}
-
-/// Redacts the credentials in `text` (unless privacy is off) and counts them; returns how many.
-fn redact_secrets(text: &mut String, mode: PrivacyMode) -> u64 {
-    if mode == PrivacyMode::Off {
-        return 0;
-    }
-    let n = u64::from(privacy::redact_secrets(text));
-    if n > 0 {
-        metrics::counter!("privacy_violations_total", "rule" => "secret_value", "action" => "redact")
-            .increment(n);
-    }
-    n
-}
-
-/// Attributes by key, later keys winning.
-struct Attrs<'a>(HashMap<&'a str, &'a AnyValue>);
-
-impl<'a> Attrs<'a> {
-    fn of(list: &'a [KeyValue]) -> Self {
-        Attrs(
-            list.iter()
-                .filter_map(|kv| Some((kv.key.as_str(), kv.value.as_ref()?)))
-                .collect(),
-        )
-    }
-
-    fn str(&self, key: &str) -> Option<String> {
-        match &self.0.get(key)?.value {
-            Some(any_value::Value::StringValue(s)) if !s.is_empty() => Some(clean(s)),
-            _ => None,
-        }
-    }
-
-    fn int(&self, key: &str) -> Option<i64> {
-        match &self.0.get(key)?.value {
-            Some(any_value::Value::IntValue(i)) => Some(*i),
-            Some(any_value::Value::DoubleValue(d)) if d.fract() == 0.0 => Some(*d as i64),
-            Some(any_value::Value::StringValue(s)) => s.trim().parse().ok(),
-            _ => None,
-        }
-    }
-
-    fn first_str(&self, keys: &[&str]) -> Option<String> {
-        keys.iter().find_map(|k| self.str(k))
-    }
-
-    fn first_tokens(&self, keys: &[&str]) -> Option<i32> {
-        keys.iter()
-            .find_map(|k| self.int(k))
-            .map(|n| n.clamp(0, i64::from(i32::MAX)) as i32)
-    }
-}
-
-fn step_type(attrs: &Attrs) -> StepType {
-    if let Some(op) = attrs.str("gen_ai.operation.name") {
-        match op.as_str() {
-            "chat" | "text_completion" | "generate_content" => return StepType::Llm,
-            "execute_tool" => return StepType::Tool,
-            "retrieval" | "embeddings" => return StepType::Retrieve,
-            "plan" | "create_agent" => return StepType::Plan,
-            _ => {}
-        }
-    }
-    if let Some(kind) = attrs.str("openinference.span.kind") {
-        match kind.to_ascii_uppercase().as_str() {
-            "LLM" => return StepType::Llm,
-            "TOOL" => return StepType::Tool,
-            "RETRIEVER" | "EMBEDDING" | "RERANKER" => return StepType::Retrieve,
-            _ => {}
-        }
-    }
-    // OpenLLMetry: LLM spans carry llm.request.type; tool spans traceloop.span.kind = tool.
-    match attrs.str("llm.request.type").as_deref() {
-        Some("embedding" | "rerank") => return StepType::Retrieve,
-        Some(_) => return StepType::Llm,
-        None => {}
-    }
-    match attrs.str("traceloop.span.kind").as_deref() {
-        Some("tool") => StepType::Tool,
-        _ => StepType::Other,
-    }
-}
-
 fn time_of(nanos: u64) -> OffsetDateTime {
     let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(nanos))
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     crate::model::timestamp::normalize(t).unwrap_or(t)
-}
-
-/// The failure of a span in ERROR: type from its step type, code from `error.type` or the
-/// exception event, message from the status or the exception (privacy applied).
-fn failure_of(
-    span: &Span,
-    attrs: &Attrs,
-    step_type: StepType,
-    rules: &Rules,
-    mapped: &mut Mapped,
-) -> Option<SpanFailure> {
-    let mode = rules.privacy;
-    let status = span.status.as_ref()?;
-    if status.code != StatusCode::Error as i32 {
-        return None;
-    }
-    let exception = span
-        .events
-        .iter()
-        .find(|e| e.name == "exception")
-        .map(|e| Attrs::of(&e.attributes));
-    let code = attrs
-        .str("error.type")
-        .or_else(|| exception.as_ref().and_then(|e| e.str("exception.type")))
-        .unwrap_or_else(|| "error".into());
-    let message = Some(clean(&status.message))
-        .filter(|m| !m.is_empty())
-        .or_else(|| exception.as_ref().and_then(|e| e.str("exception.message")))
-        .unwrap_or_else(|| "span status ERROR".into());
-    let mut message = cut(&message, rules.max_string_chars);
-    mapped.redacted_values += redact_secrets(&mut message, mode);
-    let failure_type = match step_type {
-        StepType::Tool => FailureType::Tool,
-        StepType::Llm => FailureType::Model,
-        StepType::Retrieve => FailureType::Retrieval,
-        _ => FailureType::Orchestration,
-    };
-    Some(SpanFailure {
-        failure_type,
-        code: ident(&code, 100, rules.privacy),
-        message,
-    })
-}
-
-fn count_privacy(rule: &'static str, action: &'static str) {
-    metrics::counter!("privacy_violations_total", "rule" => rule, "action" => action).increment(1);
-}
-
-/// A span's metadata: its attributes but content; privacy applied.
-fn metadata_of(span: &Span, scope: &str, rules: &Rules, mapped: &mut Mapped) -> Value {
-    let mode = rules.privacy;
-    let mut meta = Map::new();
-    for kv in &span.attributes {
-        let key = clean(&kv.key);
-        if is_content_attribute(&key) {
-            mapped.dropped_attributes += 1;
-            count_privacy("content_key", "drop");
-            continue;
-        }
-        if let Some(any_value::Value::BytesValue(_)) =
-            kv.value.as_ref().and_then(|v| v.value.as_ref())
-        {
-            mapped.dropped_attributes += 1;
-            count_privacy("content_key", "drop");
-            continue;
-        }
-        let mut value = kv.value.as_ref().map_or(Value::Null, json_of);
-        if mode != PrivacyMode::Off {
-            if let Some((rule, _)) = privacy::key_rule(&key, &value) {
-                if mode.redacts_attributes() {
-                    value = Value::String(REDACTED.into());
-                    mapped.redacted_values += 1;
-                    count_privacy(rule.as_str(), "redact");
-                } else {
-                    mapped.dropped_attributes += 1;
-                    count_privacy(rule.as_str(), "drop");
-                    continue;
-                }
-            }
-            // Inside the value: content keys and credentials at any depth, secret strings.
-            let mut scan = privacy::Scan::quiet();
-            scan.metadata(&mut value, PrivacyMode::Reject, &mut Vec::new());
-            if let Some(first) = scan.violations.first() {
-                if mode.redacts_attributes() {
-                    let mut redacting = privacy::Scan::quiet();
-                    redacting.metadata(&mut value, PrivacyMode::Redact, &mut Vec::new());
-                    mapped.redacted_values += u64::from(redacting.redacted);
-                    for v in &scan.violations {
-                        count_privacy(v.rule.as_str(), "redact");
-                    }
-                } else {
-                    mapped.dropped_attributes += 1;
-                    count_privacy(first.rule.as_str(), "drop");
-                    continue;
-                }
-            }
-        }
-        // Depth counts the metadata object itself, as for native runs.
-        if Shape::of(&value).depth + 1 > rules.max_metadata_depth {
-            mapped.over_limit_attributes += 1;
-            continue;
-        }
-        meta.insert(key, value);
-    }
-    // What every step carries besides its attributes: the span kind and the scope's name (left
-    // out if it would take more than half the limit).
-    let kind = match span.kind {
-        1 => "internal",
-        2 => "server",
-        3 => "client",
-        4 => "producer",
-        5 => "consumer",
-        _ => "unspecified",
-    };
-    let mut extras = Map::new();
-    extras.insert("otel.span.kind".into(), Value::from(kind));
-    if !scope.is_empty() {
-        extras.insert(
-            "otel.scope.name".into(),
-            Value::from(ident(scope, 255, rules.privacy)),
-        );
-        if json_size(&extras) > rules.max_metadata_bytes / 2 {
-            extras.remove("otel.scope.name");
-        }
-    }
-    // Over the size limit: the largest attributes go first, until the rest fits. An entry
-    // takes its key and value as JSON, a colon and a comma; the extras join after.
-    let budget = rules
-        .max_metadata_bytes
-        .saturating_sub(json_size(&extras) - 1);
-    let mut size = json_size(&meta);
-    if size > budget {
-        let mut by_size: Vec<(usize, String)> = meta
-            .iter()
-            .map(|(k, v)| (json_size(k) + json_size(v) + 2, k.clone()))
-            .collect();
-        by_size.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.0));
-        for (bytes, key) in by_size {
-            if size <= budget {
-                break;
-            }
-            meta.remove(&key);
-            size = size.saturating_sub(bytes);
-            mapped.over_limit_attributes += 1;
-        }
-    }
-    meta.extend(extras);
-    Value::Object(meta)
 }
 
 /// Maps a whole export request. Spans with invalid trace or span ids are rejected (counted for
@@ -578,6 +256,10 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+    use opentelemetry_proto::tonic::trace::v1::Span;
+
+    use crate::model::input::json_size;
 
     fn kv(key: &str, value: &str) -> KeyValue {
         KeyValue {
