@@ -3,9 +3,11 @@
 //! `Application::build` binds the role's listeners from the configuration; tests call
 //! `Application::build_with` with listeners bound to port 0. `run_until_stopped` waits for
 //! SIGINT/SIGTERM, then stops accepting, lets in-flight requests finish (every acknowledged run
-//! is committed) within `server.shutdown_timeout_s`, and closes the pools.
+//! is committed) within `server.shutdown_timeout_s`, stops the background tasks (each after the
+//! unit of work it is in, see [`tasks`]), and closes the pools.
 
 mod http;
+mod tasks;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -26,6 +28,7 @@ use crate::role::Listener;
 use crate::state::AppState;
 use crate::{ingest, telemetry};
 use http::http_server;
+use tasks::Background;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -56,7 +59,7 @@ pub struct Application {
     servers: Vec<BoxFuture<'static, std::io::Result<()>>>,
     stops: Vec<Stop>,
     ports: HashMap<Listener, u16>,
-    tasks: Vec<JoinHandle<()>>,
+    background: Background,
 }
 
 impl Application {
@@ -174,39 +177,43 @@ impl Application {
             tracing::info!(listener = listener.as_str(), port, "listening");
         }
 
-        let mut tasks = vec![tokio::spawn(crate::memory::trim_when_idle(
-            std::time::Duration::from_secs(2),
-        ))];
+        let mut background = Background::default();
+        background.spawn("memory trim", |stop| {
+            crate::memory::trim_when_idle(std::time::Duration::from_secs(2), stop)
+        });
         for pool in state.write.iter().chain(state.read.iter()) {
-            tasks.push(tokio::spawn(db::warm_up(
-                pool.clone(),
-                config.database.pool_size as usize,
-            )));
+            background.spawn_until_stopped(
+                "pool warm-up",
+                db::warm_up(pool.clone(), config.database.pool_size as usize),
+            );
         }
         if let Some(pool) = &state.read
             && schema.state() != SchemaState::Ready
         {
-            tasks.push(tokio::spawn(schema.clone().watch(pool.clone())));
+            let (schema, pool) = (schema.clone(), pool.clone());
+            background.spawn("schema watch", |stop| schema.watch(pool, stop));
         }
         if let (Some(pool), Some(_)) = (&state.write, config.retention.days) {
-            tasks.push(tokio::spawn(ingest::retention::run(
-                pool.clone(),
-                config.retention.clone(),
-            )));
+            let (pool, retention) = (pool.clone(), config.retention.clone());
+            background.spawn("retention", |stop| {
+                ingest::retention::run(pool, retention, stop)
+            });
         }
         if let Some(pool) = &state.write {
-            tasks.push(tokio::spawn(ingest::rollup::run(pool.clone())));
-            tasks.push(tokio::spawn(ingest::otlp::run_finalizer(
-                pool.clone(),
-                config.otlp.finalize_after_s,
-            )));
+            // The compactor's loop takes no token: it is dropped at its next await (a compaction
+            // is one statement per batch of keys, committed whole or not at all).
+            background.spawn_until_stopped("stats compaction", ingest::rollup::run(pool.clone()));
+            let (pool, after_s) = (pool.clone(), config.otlp.finalize_after_s);
+            background.spawn("OTLP finalizer", move |stop| {
+                ingest::otlp::run_finalizer(pool, after_s, stop)
+            });
         }
         Ok(Self {
             state,
             servers,
             stops,
             ports,
-            tasks,
+            background,
         })
     }
 
@@ -229,6 +236,9 @@ impl Application {
             _ = stop => tracing::info!("shutting down: finishing in-flight requests"),
             (result, _, _) = first_exit => tracing::warn!(?result, "a listener stopped; shutting down"),
         }
+        // The background tasks stop while the listeners finish their requests.
+        let deadline = tasks::deadline(self.state.config.server.shutdown_timeout_s);
+        self.background.cancel();
         for stop in self.stops {
             match stop {
                 Stop::Http(handle) => handle.stop(true).await,
@@ -242,9 +252,7 @@ impl Application {
                 tracing::warn!(%error, "listener ended with an error");
             }
         }
-        for task in self.tasks {
-            task.abort();
-        }
+        self.background.wait(deadline).await;
         if let Some(pool) = &self.state.write {
             pool.close();
         }
@@ -255,6 +263,7 @@ impl Application {
         Ok(())
     }
 }
+
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
