@@ -1,6 +1,6 @@
 //! OTLP export requests for the benchmarks: `traces` agent traces of 11 spans each (a root
 //! `invoke_agent` and ten children alternating `chat` and `execute_tool`, GenAI conventions).
-//! Included by path from `benches/load.rs` and `benches/ingest.rs`.
+//! Included by path from `benches/load/main.rs` and `benches/ingest.rs`.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
