@@ -31,7 +31,7 @@ mod data;
 mod driver;
 mod latency;
 mod latency_only;
-#[path = "../support/otlp.rs"]
+#[path = "../../tests/support/otlp.rs"]
 mod otlp;
 #[path = "../../tests/support/pg.rs"]
 mod pg;
