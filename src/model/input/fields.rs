@@ -39,17 +39,25 @@ impl Validator {
         self.errors.push(FieldError::new(kind, loc, msg));
     }
 
+    /// Records a problem at `path` and gives no value: what an invalid field reads as.
+    pub(super) fn invalid<T>(
+        &mut self,
+        path: &[Value],
+        kind: &str,
+        msg: impl Into<String>,
+    ) -> Option<T> {
+        self.error(path, kind, msg);
+        None
+    }
+
     pub(super) fn object(&mut self, value: Value, path: &[Value]) -> Option<Map<String, Value>> {
         match value {
             Value::Object(map) => Some(map),
-            _ => {
-                self.error(
-                    path,
-                    "model_attributes_type",
-                    "Input should be a valid dictionary or object to extract fields from",
-                );
-                None
-            }
+            _ => self.invalid(
+                path,
+                "model_attributes_type",
+                "Input should be a valid dictionary or object to extract fields from",
+            ),
         }
     }
 
@@ -105,37 +113,31 @@ impl Validator {
             Some(Value::String(s)) => {
                 let len = s.chars().count();
                 if s.contains('\0') {
-                    self.error(
+                    self.invalid(
                         &field,
                         "string_nul",
                         "String should not contain the NUL character (\\u0000)",
-                    );
-                    None
+                    )
                 } else if len < min {
-                    self.error(
+                    self.invalid(
                         &field,
                         "string_too_short",
                         format!(
                             "String should have at least {min} character{}",
                             if min == 1 { "" } else { "s" }
                         ),
-                    );
-                    None
+                    )
                 } else if len > max {
-                    self.error(
+                    self.invalid(
                         &field,
                         "string_too_long",
                         format!("String should have at most {max} characters"),
-                    );
-                    None
+                    )
                 } else {
                     Some(s)
                 }
             }
-            Some(_) => {
-                self.error(&field, "string_type", "Input should be a valid string");
-                None
-            }
+            Some(_) => self.invalid(&field, "string_type", "Input should be a valid string"),
         }
     }
 
@@ -150,15 +152,9 @@ impl Validator {
             None | Some(Value::Null) => Some(None),
             Some(Value::String(s)) => match Uuid::parse_str(&s) {
                 Ok(id) => Some(Some(id)),
-                Err(_) => {
-                    self.error(&field, "uuid_parsing", "Input should be a valid UUID");
-                    None
-                }
+                Err(_) => self.invalid(&field, "uuid_parsing", "Input should be a valid UUID"),
             },
-            Some(_) => {
-                self.error(&field, "uuid_type", "UUID input should be a string");
-                None
-            }
+            Some(_) => self.invalid(&field, "uuid_type", "UUID input should be a string"),
         }
     }
 
@@ -184,28 +180,19 @@ impl Validator {
             Some(_) => None,
         };
         match number {
-            None => {
-                self.error(&field, "int_parsing", "Input should be a valid integer");
-                None
-            }
-            Some(n) if n < 0 => {
-                self.error(
-                    &field,
-                    "greater_than_equal",
-                    "Input should be greater than or equal to 0",
-                );
-                None
-            }
+            None => self.invalid(&field, "int_parsing", "Input should be a valid integer"),
+            Some(n) if n < 0 => self.invalid(
+                &field,
+                "greater_than_equal",
+                "Input should be greater than or equal to 0",
+            ),
             Some(n) => match i32::try_from(n) {
                 Ok(n) => Some(n),
-                Err(_) => {
-                    self.error(
-                        &field,
-                        "less_than_equal",
-                        format!("Input should be less than or equal to {}", i32::MAX),
-                    );
-                    None
-                }
+                Err(_) => self.invalid(
+                    &field,
+                    "less_than_equal",
+                    format!("Input should be less than or equal to {}", i32::MAX),
+                ),
             },
         }
     }
@@ -237,14 +224,11 @@ impl Validator {
         };
         match parsed {
             Some(t) => Some(Some(t)),
-            None => {
-                self.error(
-                    &field,
-                    "datetime_parsing",
-                    "Input should be a valid datetime (RFC 3339, or ISO 8601 read as UTC)",
-                );
-                None
-            }
+            None => self.invalid(
+                &field,
+                "datetime_parsing",
+                "Input should be a valid datetime (RFC 3339, or ISO 8601 read as UTC)",
+            ),
         }
     }
 
@@ -258,19 +242,13 @@ impl Validator {
     ) -> Option<T> {
         let field = [path, &[Value::from(key)]].concat();
         match obj.remove(key) {
-            None | Some(Value::Null) => {
-                self.error(&field, "missing", "Field required");
-                None
-            }
+            None | Some(Value::Null) => self.invalid(&field, "missing", "Field required"),
             Some(Value::String(s)) if parse(&s).is_some() => parse(&s),
-            Some(_) => {
-                self.error(
-                    &field,
-                    "enum",
-                    format!("Input should be {}", quoted_list(values)),
-                );
-                None
-            }
+            Some(_) => self.invalid(
+                &field,
+                "enum",
+                format!("Input should be {}", quoted_list(values)),
+            ),
         }
     }
 
