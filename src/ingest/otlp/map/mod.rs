@@ -27,6 +27,9 @@ pub use metadata::is_content_attribute;
 use metadata::metadata_of;
 use span::{failure_of, step_type};
 
+/// The attributes naming a deployment's environment, preferred first.
+const ENVIRONMENT: [&str; 2] = ["deployment.environment.name", "deployment.environment"];
+
 /// The namespace of step and failure ids derived from trace and span ids.
 const NAMESPACE: Uuid = Uuid::from_u128(0x6167_656e_7474_7261_6365_722d_6f74_6c70);
 
@@ -151,36 +154,23 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                 let attrs = Attrs::of(&span.attributes);
                 let started_at = time_of(span.start_time_unix_nano);
                 let ended_at = time_of(span.end_time_unix_nano.max(span.start_time_unix_nano));
+                // The agent from the span, else from its resource; the environment the other way.
+                let agent_id = attrs
+                    .str("gen_ai.agent.name")
+                    .or_else(|| resource.str("service.name"));
+                let agent_version = attrs
+                    .str("gen_ai.agent.version")
+                    .or_else(|| resource.str("service.version"));
+                let environment = resource
+                    .first_str(&ENVIRONMENT)
+                    .or_else(|| attrs.first_str(&ENVIRONMENT));
+                let name = |value: Option<String>, default: &str, max: usize| {
+                    ident(&value.unwrap_or_else(|| default.into()), max, rules.privacy)
+                };
                 let agent = Root {
-                    agent_id: ident(
-                        &attrs
-                            .str("gen_ai.agent.name")
-                            .or_else(|| resource.str("service.name"))
-                            .unwrap_or_else(|| "unknown".into()),
-                        255,
-                        rules.privacy,
-                    ),
-                    agent_version: ident(
-                        &attrs
-                            .str("gen_ai.agent.version")
-                            .or_else(|| resource.str("service.version"))
-                            .unwrap_or_else(|| "unknown".into()),
-                        100,
-                        rules.privacy,
-                    ),
-                    environment: ident(
-                        &resource
-                            .first_str(&["deployment.environment.name", "deployment.environment"])
-                            .or_else(|| {
-                                attrs.first_str(&[
-                                    "deployment.environment.name",
-                                    "deployment.environment",
-                                ])
-                            })
-                            .unwrap_or_else(|| "production".into()),
-                        50,
-                        rules.privacy,
-                    ),
+                    agent_id: name(agent_id, "unknown", 255),
+                    agent_version: name(agent_version, "unknown", 100),
+                    environment: name(environment, "production", 50),
                     started_at,
                     ended_at,
                     failure: None,
