@@ -85,3 +85,29 @@ pub async fn check(res: reqwest::Result<reqwest::Response>, want: u16) -> Result
         )),
     }
 }
+
+/// The HTTP client of the throughput run and the soak: TCP_NODELAY, up to 64 idle connections
+/// kept per host.
+pub fn pooled_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .tcp_nodelay(true)
+        .build()
+        .unwrap()
+}
+
+/// A POST of the JSON `body` to `url`.
+pub fn post_json(client: &reqwest::Client, url: &str, body: Vec<u8>) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body)
+}
+
+/// How many runs a batch answer says were created (`"status":201` entries).
+pub fn created(body: &[u8]) -> usize {
+    const CREATED: &[u8] = b"\"status\":201";
+    body.windows(CREATED.len())
+        .filter(|w| *w == CREATED)
+        .count()
+}

@@ -27,43 +27,45 @@ pub struct Target {
     pub min_copy_ratio: Option<f64>,
 }
 
+impl Target {
+    /// At least `per_s` units a second, and a p99 of at most `p99_ms` if given.
+    const fn rate(text: &'static str, per_s: f64, p99_ms: Option<f64>) -> Target {
+        Target {
+            text,
+            min_per_s: Some(per_s),
+            max_p99_ms: p99_ms,
+            min_copy_ratio: None,
+        }
+    }
+
+    /// A p99 of at most `p99_ms`.
+    const fn p99(text: &'static str, p99_ms: f64) -> Target {
+        Target {
+            text,
+            min_per_s: None,
+            max_p99_ms: Some(p99_ms),
+            min_copy_ratio: None,
+        }
+    }
+
+    /// At least `ratio` times the rows a second COPY writes.
+    const fn copy_ratio(text: &'static str, ratio: f64) -> Target {
+        Target {
+            text,
+            min_per_s: None,
+            max_p99_ms: None,
+            min_copy_ratio: Some(ratio),
+        }
+    }
+}
+
 /// The targets on this machine.
-pub const SINGLE_TARGET: Target = Target {
-    text: ">= 2,500 runs/s, p99 <= 25 ms",
-    min_per_s: Some(2500.0),
-    max_p99_ms: Some(25.0),
-    min_copy_ratio: None,
-};
-pub const BATCH_TARGET: Target = Target {
-    text: ">= 60% of COPY rows/s",
-    min_per_s: None,
-    max_p99_ms: None,
-    min_copy_ratio: Some(0.6),
-};
-pub const OTLP_TARGET: Target = Target {
-    text: ">= 25,000 spans/s",
-    min_per_s: Some(25_000.0),
-    max_p99_ms: None,
-    min_copy_ratio: None,
-};
-pub const LIST_TARGET: Target = Target {
-    text: ">= 1,300 req/s, p99 <= 15 ms",
-    min_per_s: Some(1300.0),
-    max_p99_ms: Some(15.0),
-    min_copy_ratio: None,
-};
-pub const RUN_TARGET: Target = Target {
-    text: "p99 <= 5 ms",
-    min_per_s: None,
-    max_p99_ms: Some(5.0),
-    min_copy_ratio: None,
-};
-pub const STATS_TARGET: Target = Target {
-    text: "p99 <= 100 ms",
-    min_per_s: None,
-    max_p99_ms: Some(100.0),
-    min_copy_ratio: None,
-};
+pub const SINGLE_TARGET: Target = Target::rate(">= 2,500 runs/s, p99 <= 25 ms", 2500.0, Some(25.0));
+pub const BATCH_TARGET: Target = Target::copy_ratio(">= 60% of COPY rows/s", 0.6);
+pub const OTLP_TARGET: Target = Target::rate(">= 25,000 spans/s", 25_000.0, None);
+pub const LIST_TARGET: Target = Target::rate(">= 1,300 req/s, p99 <= 15 ms", 1300.0, Some(15.0));
+pub const RUN_TARGET: Target = Target::p99("p99 <= 5 ms", 5.0);
+pub const STATS_TARGET: Target = Target::p99("p99 <= 100 ms", 100.0);
 
 impl Row {
     pub fn per_s(&self) -> f64 {

@@ -9,7 +9,7 @@ use prost::Message;
 use serde_json::{Value, json};
 
 use crate::data::{Rng, Template, gen_run, rand_seed, run_json};
-use crate::driver::{check, percentile_ms};
+use crate::driver::{check, created, percentile_ms, pooled_client};
 use crate::otlp::otlp_request;
 use crate::pg::PgCluster;
 use crate::report::machine;
@@ -45,11 +45,7 @@ pub async fn soak(secs: f64, window_secs: f64) {
     let admin = cluster.admin();
     create_database(&admin, "bench", THIS_BIN);
     let server = Server::start(&admin.url("bench"), &cluster.root);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .tcp_nodelay(true)
-        .build()
-        .unwrap();
+    let client = pooled_client();
     server.wait_ready(&client).await;
 
     let mut rng = Rng(rand_seed() | 1);
@@ -122,10 +118,7 @@ pub async fn soak(secs: f64, window_secs: f64) {
                         check(req.timeout(Duration::from_secs(30)).send().await, want).await;
                     let latency_us = t.elapsed().as_micros() as u32;
                     let result = result.and_then(|body| {
-                        let created = body
-                            .windows(b"\"status\":201".len())
-                            .filter(|w| *w == b"\"status\":201")
-                            .count();
+                        let created = created(&body);
                         match class == 1 && created != 100 {
                             true => Err(format!("{created} of 100 runs created")),
                             false => Ok(body),
@@ -186,12 +179,7 @@ pub async fn soak(secs: f64, window_secs: f64) {
     .unwrap();
     writeln!(out, "|---|---:|---:|---:|---:|---:|---:|").unwrap();
     for w in 0..windows {
-        let mut lat: Vec<u32> = samples
-            .iter()
-            .filter(|s| s.window == w)
-            .map(|s| s.latency_us)
-            .collect();
-        lat.sort_unstable();
+        let lat = latencies(&samples, |s| s.window == w);
         let errors = samples
             .iter()
             .filter(|s| s.window == w && s.error.is_some())
@@ -221,12 +209,7 @@ pub async fn soak(secs: f64, window_secs: f64) {
     writeln!(out, "|---|---:|---:|---:|---:|---:|").unwrap();
     let mut json_classes = Vec::new();
     for (class, &(name, rate)) in SOAK_MIX.iter().enumerate() {
-        let mut lat: Vec<u32> = samples
-            .iter()
-            .filter(|s| s.class == class)
-            .map(|s| s.latency_us)
-            .collect();
-        lat.sort_unstable();
+        let lat = latencies(&samples, |s| s.class == class);
         let errors: Vec<&String> = samples
             .iter()
             .filter(|s| s.class == class)
@@ -266,4 +249,15 @@ pub async fn soak(secs: f64, window_secs: f64) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/soak.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
     eprintln!("soak: wrote {}", path.display());
+}
+
+/// The latencies of the samples `which` picks, in microseconds, sorted.
+fn latencies(samples: &[Sample], which: impl Fn(&Sample) -> bool) -> Vec<u32> {
+    let mut lat: Vec<u32> = samples
+        .iter()
+        .filter(|s| which(s))
+        .map(|s| s.latency_us)
+        .collect();
+    lat.sort_unstable();
+    lat
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::data::{Rng, Template, copy_runs, gen_run, rand_seed, run_json};
-use crate::driver::{Call, check, drive};
+use crate::driver::{Call, check, created, drive, pooled_client, post_json};
 use crate::otlp::otlp_request;
 use crate::pg::PgCluster;
 use crate::report::{
@@ -68,11 +68,7 @@ pub async fn run(secs: f64, max_runs: usize) {
 
     // 2. The server.
     let server = Server::start(&db_url, &cluster.root);
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(64)
-        .tcp_nodelay(true)
-        .build()
-        .unwrap();
+    let client = pooled_client();
     server.wait_ready(&client).await;
     let mut rows: Vec<Row> = Vec::new();
 
@@ -100,10 +96,7 @@ pub async fn run(secs: f64, max_runs: usize) {
     let url = format!("{}/v1/runs", server.ingest);
     let (c, t) = (client.clone(), single.clone());
     let call: Call = Arc::new(move |_| {
-        let req = c
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(t.fresh());
+        let req = post_json(&c, &url, t.fresh());
         Box::pin(async move { check(req.send().await, 201).await.map(|_| 1) })
     });
     eprintln!("load: POST /v1/runs");
@@ -125,17 +118,10 @@ pub async fn run(secs: f64, max_runs: usize) {
     let url = format!("{}/v1/runs/batch", server.ingest);
     let (c, t) = (client.clone(), batch.clone());
     let call: Call = Arc::new(move |_| {
-        let req = c
-            .post(&url)
-            .header("content-type", "application/json")
-            .body(t.fresh());
+        let req = post_json(&c, &url, t.fresh());
         Box::pin(async move {
             let body = check(req.send().await, 200).await?;
-            let created = body
-                .windows(b"\"status\":201".len())
-                .filter(|w| *w == b"\"status\":201")
-                .count();
-            match created {
+            match created(&body) {
                 100 => Ok(100),
                 n => Err(format!("{n} of 100 runs created")),
             }
