@@ -1,13 +1,38 @@
 //! Loading: the layers merged in order (file, the original plain environment names,
 //! `AGENTTRACER_*`, flags), then the values checked against each other.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
-use super::{Config, ConfigError, DEFAULT_CONFIG_FILE, parse_proxy};
+use super::sections::Config;
+use super::values::parse_proxy;
 use crate::role::Role;
+
+/// The default configuration file, read when it exists and no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "config/agenttracer.toml";
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(err: figment::Error) -> Self {
+        // Join every error figment found: each names its key (`for key "server.foo"`).
+        ConfigError::Invalid(
+            err.into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    }
+}
 
 /// The original deployment's environment names and the keys they set.
 const PLAIN_ENV: &[(&str, &str)] = &[

@@ -8,60 +8,12 @@ mod load;
 mod sections;
 mod values;
 
-use std::path::PathBuf;
-
-use serde::{Deserialize, Serialize};
-
-pub use load::normalize_level;
+pub use load::{ConfigError, DEFAULT_CONFIG_FILE, normalize_level};
 pub use sections::{
-    AuthConfig, DatabaseConfig, IngestConfig, LogConfig, LogFormat, OtlpConfig, PrivacyConfig,
-    PrivacyMode, QueryConfig, RetentionConfig, ServerConfig,
+    AuthConfig, Config, DatabaseConfig, IngestConfig, LogConfig, LogFormat, OtlpConfig,
+    PrivacyConfig, PrivacyMode, QueryConfig, RetentionConfig, ServerConfig,
 };
 pub use values::{DatabaseUrl, SecretList, StringList, mask_url, parse_proxy};
-
-/// The default configuration file, read when it exists and no `--config` is given.
-pub const DEFAULT_CONFIG_FILE: &str = "config/agenttracer.toml";
-
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("configuration file {0} does not exist")]
-    MissingFile(PathBuf),
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
-}
-
-impl From<figment::Error> for ConfigError {
-    fn from(err: figment::Error) -> Self {
-        // Join every error figment found: each names its key (`for key "server.foo"`).
-        ConfigError::Invalid(
-            err.into_iter()
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; "),
-        )
-    }
-}
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    pub server: ServerConfig,
-    pub database: DatabaseConfig,
-    pub auth: AuthConfig,
-    pub log: LogConfig,
-    pub privacy: PrivacyConfig,
-    pub ingest: IngestConfig,
-    pub query: QueryConfig,
-    pub retention: RetentionConfig,
-    pub otlp: OtlpConfig,
-}
-
-impl Config {
-    /// The effective configuration as TOML, secrets masked.
-    pub fn to_masked_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
-    }
-}
 
 #[cfg(test)]
 #[expect(

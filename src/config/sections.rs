@@ -1,12 +1,35 @@
-//! The sections of the configuration file, one struct each, with their built-in defaults.
+//! The configuration file: [`Config`], and its sections, one struct each, with their built-in
+//! defaults.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{DatabaseUrl, SecretList, StringList};
+use super::values::{DatabaseUrl, SecretList, StringList};
 use crate::role::Role;
+
+/// The whole configuration: a field per section of the file.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+    pub privacy: PrivacyConfig,
+    pub ingest: IngestConfig,
+    pub query: QueryConfig,
+    pub retention: RetentionConfig,
+    pub otlp: OtlpConfig,
+}
+
+impl Config {
+    /// The effective configuration as TOML, secrets masked.
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]

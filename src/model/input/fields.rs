@@ -5,7 +5,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::{FieldError, Rules};
+use super::error::FieldError;
+use super::rules::Rules;
 use crate::model::privacy::Scan;
 use crate::model::timestamp;
 

@@ -1,66 +1,20 @@
 //! From a JSON body to a validated [`NewRun`], collecting every problem as FastAPI would:
 //! `{"type", "loc": ["body", …], "msg"}` per problem, values never echoed.
 
+mod error;
 mod fields;
+mod rules;
 mod run;
 mod shape;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use super::NewRun;
 use super::privacy::{Rule, Scan};
-use crate::config::{IngestConfig, PrivacyMode};
+pub use error::{FieldError, json_error};
 use fields::Validator;
+pub use rules::Rules;
 pub use shape::{Shape, json_size, json_size_over};
-
-/// One problem with a request, in FastAPI's shape.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FieldError {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub loc: Vec<Value>,
-    pub msg: String,
-}
-
-impl FieldError {
-    pub fn new(kind: &str, loc: Vec<Value>, msg: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            loc,
-            msg: msg.into(),
-        }
-    }
-}
-
-/// What validation may accept.
-#[derive(Clone, Copy, Debug)]
-pub struct Rules {
-    pub max_steps: usize,
-    pub max_metadata_depth: usize,
-    pub max_metadata_bytes: usize,
-    pub max_string_chars: usize,
-    pub privacy: PrivacyMode,
-}
-
-impl Rules {
-    pub fn new(ingest: &IngestConfig, privacy: PrivacyMode) -> Self {
-        Self {
-            max_steps: ingest.max_steps_per_run,
-            max_metadata_depth: ingest.max_metadata_depth,
-            max_metadata_bytes: ingest.max_metadata_bytes,
-            max_string_chars: ingest.max_string_chars,
-            privacy,
-        }
-    }
-}
-
-impl Default for Rules {
-    /// The configuration's defaults.
-    fn default() -> Self {
-        Self::new(&IngestConfig::default(), PrivacyMode::default())
-    }
-}
 
 /// A valid run and how many values the privacy policy redacted in it.
 #[derive(Debug)]
@@ -104,18 +58,10 @@ pub fn parse_run(value: Value, loc: Vec<Value>, rules: &Rules) -> Result<Parsed,
     }
 }
 
-/// The error for a body that is not JSON at all.
-pub fn json_error(err: &serde_json::Error) -> FieldError {
-    FieldError::new(
-        "json_invalid",
-        vec![Value::from("body"), Value::from(err.column())],
-        format!("JSON decode error: {err}"),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::PrivacyMode;
     use serde_json::json;
 
     const RULES: Rules = Rules {

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use serde_json::Value;
 
-use super::Rule;
+use super::violation::Rule;
 
 /// Words that make a key content…
 const CONTENT_WORDS: &[&str] = &[

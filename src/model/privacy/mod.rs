@@ -18,44 +18,18 @@
 mod keys;
 mod scan;
 mod secrets;
-
-use serde_json::Value;
+mod violation;
 
 pub use keys::{KeyClass, classify, content_word, is_content_key, key_rule, key_words};
 pub use scan::Scan;
-pub use secrets::{find_secret, redact_secrets};
-
-pub const REDACTED: &str = "[REDACTED]";
-
-/// Which rule a violation broke; the `rule` label of `privacy_violations_total`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Rule {
-    ContentKey,
-    SecretValue,
-}
-
-impl Rule {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Rule::ContentKey => "content_key",
-            Rule::SecretValue => "secret_value",
-        }
-    }
-}
-
-/// One violation: where, which rule, and a description that never includes the value.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Violation {
-    pub loc: Vec<Value>,
-    pub rule: Rule,
-    pub what: String,
-}
+pub use secrets::{REDACTED, find_secret, redact_secrets};
+pub use violation::{Rule, Violation};
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::PrivacyMode;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn the_design_examples_of_content_keys() {

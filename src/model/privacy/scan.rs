@@ -3,7 +3,9 @@
 
 use serde_json::Value;
 
-use super::{REDACTED, Rule, Violation, find_secret, key_rule, redact_secrets};
+use super::keys::key_rule;
+use super::secrets::{REDACTED, find_secret, redact_secrets};
+use super::violation::{Rule, Violation};
 use crate::config::PrivacyMode;
 
 /// What a scan found: violations (in `reject` mode) and how many values it redacted.

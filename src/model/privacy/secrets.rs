@@ -4,7 +4,8 @@ use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
 
-use super::REDACTED;
+/// What a redacted value, or the credential inside a string, is replaced with.
+pub const REDACTED: &str = "[REDACTED]";
 
 struct SecretPattern {
     what: &'static str,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tonic::Status;
 
-use super::{HttpResponse, count};
+use super::service::{HttpResponse, count};
 
 /// At most so many requests read, decode and store their message at once, process-wide; the
 /// others wait (their bodies held back by HTTP/2 flow control) at most `wait`, then are answered

@@ -17,26 +17,15 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::web;
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService;
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use tokio::sync::{Semaphore, oneshot};
 use tonic::service::interceptor::InterceptedService;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Status};
 
 use crate::auth::key_matches;
 use crate::config::OtlpConfig;
-use crate::error::ApiError;
-use crate::state::AppState;
 use export_limit::ExportLimit;
-use service::ExportServer;
-
-pub struct OtlpGrpc {
-    pub state: web::Data<AppState>,
-    pub keys: Vec<String>,
-}
+pub use service::OtlpGrpc;
+use service::{ExportServer, count};
 
 /// The key check, on the request's headers only (its message is not read yet).
 fn authorize(keys: &[String], request: &Request<()>) -> Result<(), Status> {
@@ -69,40 +58,6 @@ pub fn check_key(keys: &[String], request: &Request<()>) -> Result<(), Status> {
         Some(_) => Err(Status::permission_denied("Invalid API key")),
     }
 }
-
-fn count(code: tonic::Code) {
-    let code = match code {
-        tonic::Code::Ok => "ok".to_owned(),
-        other => format!("{other:?}").to_lowercase(),
-    };
-    metrics::counter!("otlp_grpc_requests_total", "code" => code).increment(1);
-}
-
-#[tonic::async_trait]
-impl TraceService for OtlpGrpc {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let result = match super::export(&self.state, request.get_ref()).await {
-            Ok(response) => Ok(Response::new(response)),
-            Err(ApiError::Unavailable(message)) => Err(Status::unavailable(message)),
-            Err(ApiError::TooLarge(message)) => Err(Status::invalid_argument(message)),
-            Err(err) => {
-                tracing::error!(error = %err, "OTLP/gRPC export failed");
-                Err(Status::internal("internal error"))
-            }
-        };
-        count(
-            result
-                .as_ref()
-                .map_or_else(Status::code, |_| tonic::Code::Ok),
-        );
-        result
-    }
-}
-/// An HTTP answer of the gRPC listener.
-type HttpResponse = tonic::codegen::http::Response<tonic::body::Body>;
 
 /// Serves OTLP/gRPC on `tcp` until `stop` fires, then finishes in-flight exports.
 pub async fn serve(

@@ -1,9 +1,11 @@
-//! The one method served, `TraceService/Export`, as opentelemetry-proto's generated server
-//! serves it but with a codec that checks a message's decoded size before decoding it.
+//! The one method served, `TraceService/Export`: [`OtlpGrpc`] exports through the same path as
+//! OTLP/HTTP, served as opentelemetry-proto's generated server would but with a codec that checks
+//! a message's decoded size before decoding it; every answer is counted by its code.
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use actix_web::web;
 use futures_util::future::BoxFuture;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService;
 use opentelemetry_proto::tonic::collector::trace::v1::{
@@ -17,9 +19,51 @@ use tonic::codegen::http;
 use tonic::{Request, Response, Status};
 use tonic_prost::{ProstDecoder, ProstEncoder};
 
-use super::{HttpResponse, OtlpGrpc, count};
 use crate::error::ApiError;
-use crate::ingest::otlp::{check_decoded_size, wire};
+use crate::ingest::otlp::{self, check_decoded_size, wire};
+use crate::state::AppState;
+
+/// The gRPC service: the shared state and the ingest keys.
+pub struct OtlpGrpc {
+    pub state: web::Data<AppState>,
+    pub keys: Vec<String>,
+}
+
+/// Counts an answer in `otlp_grpc_requests_total` by its code.
+pub(super) fn count(code: tonic::Code) {
+    let code = match code {
+        tonic::Code::Ok => "ok".to_owned(),
+        other => format!("{other:?}").to_lowercase(),
+    };
+    metrics::counter!("otlp_grpc_requests_total", "code" => code).increment(1);
+}
+
+#[tonic::async_trait]
+impl TraceService for OtlpGrpc {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        let result = match otlp::export(&self.state, request.get_ref()).await {
+            Ok(response) => Ok(Response::new(response)),
+            Err(ApiError::Unavailable(message)) => Err(Status::unavailable(message)),
+            Err(ApiError::TooLarge(message)) => Err(Status::invalid_argument(message)),
+            Err(err) => {
+                tracing::error!(error = %err, "OTLP/gRPC export failed");
+                Err(Status::internal("internal error"))
+            }
+        };
+        count(
+            result
+                .as_ref()
+                .map_or_else(Status::code, |_| tonic::Code::Ok),
+        );
+        result
+    }
+}
+
+/// An HTTP answer of the gRPC listener.
+pub(super) type HttpResponse = tonic::codegen::http::Response<tonic::body::Body>;
 
 /// The path of the one method served.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";

@@ -5,8 +5,8 @@ use opentelemetry_proto::tonic::common::v1::any_value;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Map, Value};
 
-use super::Mapped;
 use super::attrs::{clean, ident, json_of};
+use super::trace::Mapped;
 use crate::config::PrivacyMode;
 use crate::model::input::{Rules, Shape, json_size};
 use crate::model::privacy::{self, REDACTED};

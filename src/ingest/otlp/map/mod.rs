@@ -12,94 +12,26 @@
 mod attrs;
 mod metadata;
 mod span;
+mod trace;
 
 use std::collections::HashMap;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::model::input::Rules;
-use crate::model::{FailureType, StepType};
 use attrs::{Attrs, ident};
 pub use metadata::is_content_attribute;
 use metadata::metadata_of;
 use span::{failure_of, step_type};
+pub use trace::{Mapped, Root, SpanFailure, SpanStep, TraceUpdate};
 
 /// The attributes naming a deployment's environment, preferred first.
 const ENVIRONMENT: [&str; 2] = ["deployment.environment.name", "deployment.environment"];
 
 /// The namespace of step and failure ids derived from trace and span ids.
 const NAMESPACE: Uuid = Uuid::from_u128(0x6167_656e_7474_7261_6365_722d_6f74_6c70);
-
-/// A failure taken from a span in ERROR.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SpanFailure {
-    pub failure_type: FailureType,
-    pub code: String,
-    pub message: String,
-}
-
-/// The run's own fields, from its root span.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Root {
-    pub agent_id: String,
-    pub agent_version: String,
-    pub environment: String,
-    pub started_at: OffsetDateTime,
-    pub ended_at: OffsetDateTime,
-    pub failure: Option<SpanFailure>,
-}
-
-/// A span that becomes a step.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SpanStep {
-    pub step_id: Uuid,
-    pub span_id: String,
-    pub parent_span_id: Option<String>,
-    pub step_type: StepType,
-    pub name: String,
-    pub latency_ms: i32,
-    pub started_at: OffsetDateTime,
-    pub ended_at: OffsetDateTime,
-    pub metadata: Value,
-    pub model: Option<String>,
-    pub input_tokens: Option<i32>,
-    pub output_tokens: Option<i32>,
-    pub failure: Option<SpanFailure>,
-}
-
-/// What one request brings to one trace.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TraceUpdate {
-    pub run_id: Uuid,
-    pub root: Option<Root>,
-    /// Provisional run fields, used until the root arrives.
-    pub fallback: Root,
-    pub steps: Vec<SpanStep>,
-}
-
-/// A request, mapped.
-#[derive(Debug, Default)]
-pub struct Mapped {
-    pub traces: Vec<TraceUpdate>,
-    pub rejected_spans: i64,
-    pub rejection: Option<String>,
-    pub dropped_attributes: u64,
-    /// Attributes dropped for `ingest.max_metadata_depth` / `max_metadata_bytes`.
-    pub over_limit_attributes: u64,
-    pub redacted_values: u64,
-}
-
-impl Mapped {
-    pub fn spans(&self) -> usize {
-        self.traces
-            .iter()
-            .map(|t| t.steps.len() + usize::from(t.root.is_some()))
-            .sum()
-    }
-}
 
 /// Derives a stable id from a trace id, a span id and a purpose: a resent span maps to the same rows.
 pub fn derived_id(trace: &[u8], span: &[u8], purpose: &str) -> Uuid {
@@ -249,6 +181,7 @@ mod tests {
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
     use opentelemetry_proto::tonic::trace::v1::Span;
 
+    use crate::model::StepType;
     use crate::model::input::json_size;
 
     fn kv(key: &str, value: &str) -> KeyValue {

@@ -4,7 +4,7 @@
 use opentelemetry_proto::tonic::trace::v1::{Span, status::StatusCode};
 
 use super::attrs::{Attrs, clean, cut, ident, redact_secrets};
-use super::{Mapped, SpanFailure};
+use super::trace::{Mapped, SpanFailure};
 use crate::model::input::Rules;
 use crate::model::{FailureType, StepType};
 
