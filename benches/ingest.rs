@@ -2,7 +2,7 @@
 //! decoding and mapping an OTLP export request. `cargo bench --bench ingest` prints the time per
 //! run (per request of 10 traces x 11 spans for OTLP).
 
-#[path = "support/otlp.rs"]
+#[path = "../tests/support/otlp.rs"]
 mod otlp;
 
 use std::hint::black_box;

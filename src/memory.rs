@@ -9,6 +9,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 static LARGE_WORK_DONE: AtomicU64 = AtomicU64::new(0);
 
 /// Large work (its memory freed) has just ended.
@@ -17,13 +19,12 @@ pub fn large_work_done() {
 }
 
 /// Every `every`, returns free memory to the system if large work ended before the last tick
-/// and none has ended since.
-pub async fn trim_when_idle(every: Duration) {
+/// and none has ended since; until `stop` is cancelled.
+pub async fn trim_when_idle(every: Duration, stop: CancellationToken) {
     let mut seen = LARGE_WORK_DONE.load(Ordering::Relaxed);
     let mut pending = false;
     let mut ticks = tokio::time::interval(every);
-    loop {
-        ticks.tick().await;
+    while stop.run_until_cancelled(ticks.tick()).await.is_some() {
         let now = LARGE_WORK_DONE.load(Ordering::Relaxed);
         if now != seen {
             seen = now;

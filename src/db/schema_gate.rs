@@ -11,6 +11,7 @@ use diesel::sql_types::{Nullable, Text};
 use diesel_async::RunQueryDsl;
 
 use tokio_postgres::error::SqlState;
+use tokio_util::sync::CancellationToken;
 
 use super::{PgPool, error, migrate};
 
@@ -110,8 +111,8 @@ impl SchemaGate {
         state
     }
 
-    /// Rechecks until the schema is ready, logging why it is not.
-    pub async fn watch(self: Arc<Self>, pool: PgPool) {
+    /// Rechecks until the schema is ready (or `stop` is cancelled), logging why it is not.
+    pub async fn watch(self: Arc<Self>, pool: PgPool, stop: CancellationToken) {
         let mut last_reason = None;
         loop {
             match self.refresh(&pool).await {
@@ -129,7 +130,13 @@ impl SchemaGate {
                 }
                 SchemaState::Unknown => {}
             }
-            tokio::time::sleep(RECHECK).await;
+            if stop
+                .run_until_cancelled(tokio::time::sleep(RECHECK))
+                .await
+                .is_none()
+            {
+                return;
+            }
         }
     }
 }

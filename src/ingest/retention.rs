@@ -5,13 +5,19 @@
 use std::time::Duration;
 
 use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::RetentionConfig;
 use crate::db::{DbError, PgPool};
 use crate::ingest::store;
 
-/// Purges once: deletes batch after batch until none is left; returns how many runs it deleted.
-pub async fn purge(pool: &PgPool, cfg: &RetentionConfig) -> Result<usize, DbError> {
+/// Purges once: deletes batch after batch until none is left, or `stop` is cancelled between two;
+/// returns how many runs it deleted.
+pub async fn purge(
+    pool: &PgPool,
+    cfg: &RetentionConfig,
+    stop: &CancellationToken,
+) -> Result<usize, DbError> {
     let Some(days) = cfg.days else { return Ok(0) };
     let cutoff = OffsetDateTime::now_utc() - time::Duration::days(i64::from(days));
     let mut total = 0;
@@ -24,17 +30,19 @@ pub async fn purge(pool: &PgPool, cfg: &RetentionConfig) -> Result<usize, DbErro
         if deleted < cfg.batch_size as usize {
             return Ok(total);
         }
-        // Leave room for ingest between batches.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Leave room for ingest between batches (and stop there at shutdown).
+        let pause = tokio::time::sleep(Duration::from_millis(50));
+        if stop.run_until_cancelled(pause).await.is_none() {
+            return Ok(total);
+        }
     }
 }
 
-/// Runs [`purge`] now and every `interval_s` until the task is dropped.
-pub async fn run(pool: PgPool, cfg: RetentionConfig) {
+/// Runs [`purge`] now and every `interval_s` until `stop` is cancelled.
+pub async fn run(pool: PgPool, cfg: RetentionConfig, stop: CancellationToken) {
     let mut tick = tokio::time::interval(Duration::from_secs(cfg.interval_s));
-    loop {
-        tick.tick().await;
-        match purge(&pool, &cfg).await {
+    while stop.run_until_cancelled(tick.tick()).await.is_some() {
+        match purge(&pool, &cfg, &stop).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(runs = n, days = cfg.days, "retention purged old runs"),
             Err(error) => tracing::warn!(%error, "retention purge failed; will retry"),

@@ -12,6 +12,8 @@ mod ingest;
 mod limits;
 mod ops;
 mod otlp;
+#[path = "../support/otlp.rs"]
+mod otlp_build;
 #[path = "../support/pg.rs"]
 mod pg;
 mod query;

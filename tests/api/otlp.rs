@@ -10,38 +10,19 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::Trac
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use opentelemetry_proto::tonic::common::v1::{AnyValue, InstrumentationScope, KeyValue, any_value};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::span::Event;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::span::{Event, SpanKind};
+use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 use prost::Message;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
+use crate::otlp_build;
+pub use crate::otlp_build::{i, kv, s};
 
 /// 2024-06-01T12:00:00Z in nanoseconds.
 const BASE_NS: u64 = 1_717_243_200_000_000_000;
-
-pub fn s(v: &str) -> AnyValue {
-    AnyValue {
-        value: Some(any_value::Value::StringValue(v.into())),
-    }
-}
-
-fn i(v: i64) -> AnyValue {
-    AnyValue {
-        value: Some(any_value::Value::IntValue(v)),
-    }
-}
-
-pub fn kv(key: &str, value: AnyValue) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(value),
-        ..Default::default()
-    }
-}
 
 pub fn trace_id() -> [u8; 16] {
     *uuid::Uuid::new_v4().as_bytes()
@@ -61,17 +42,20 @@ pub fn span(
     ms: u64,
     attributes: Vec<KeyValue>,
 ) -> Span {
-    Span {
-        trace_id: trace.to_vec(),
-        span_id: span_id(n),
-        parent_span_id: parent.map(span_id).unwrap_or_default(),
-        name: name.into(),
-        kind: 3,
-        start_time_unix_nano: BASE_NS + start_ms * 1_000_000,
-        end_time_unix_nano: BASE_NS + (start_ms + ms) * 1_000_000,
+    otlp_build::span(
+        (
+            &trace,
+            &span_id(n),
+            &parent.map(span_id).unwrap_or_default(),
+        ),
+        name,
+        SpanKind::Client,
+        (
+            BASE_NS + start_ms * 1_000_000,
+            BASE_NS + (start_ms + ms) * 1_000_000,
+        ),
         attributes,
-        ..Default::default()
-    }
+    )
 }
 
 fn failed(mut span: Span, message: &str) -> Span {
@@ -82,28 +66,17 @@ fn failed(mut span: Span, message: &str) -> Span {
     span
 }
 
+/// A request of `spans` from the `travel-svc` service (staging), scope `agent-sdk`.
 pub fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![
-                    kv("service.name", s("travel-svc")),
-                    kv("service.version", s("2.1.0")),
-                    kv("deployment.environment.name", s("staging")),
-                ],
-                ..Default::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope {
-                    name: "agent-sdk".into(),
-                    ..Default::default()
-                }),
-                spans,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
+    otlp_build::export(
+        vec![
+            kv("service.name", s("travel-svc")),
+            kv("service.version", s("2.1.0")),
+            kv("deployment.environment.name", s("staging")),
+        ],
+        "agent-sdk",
+        spans,
+    )
 }
 
 /// An agent trace in the OpenTelemetry GenAI conventions: an `invoke_agent` root, two `chat`

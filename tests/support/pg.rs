@@ -1,6 +1,6 @@
 //! A PostgreSQL cluster of our own, from Debian's server binaries: initdb into a temporary
 //! directory, start, stop, restart, standby. Shared by the integration tests (`tests/api`) and the
-//! load benchmark (`benches/load.rs`), which include this file by path.
+//! load benchmark (`benches/load/`), which include this file by path.
 #![allow(dead_code)]
 
 use std::net::TcpListener;

@@ -17,6 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
+use tokio_util::sync::CancellationToken;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::db::PgPool;
@@ -312,13 +313,13 @@ async fn post_traces(
     }
 }
 
-/// Closes stale OTLP runs every so often (a quarter of `after_s`, between 0.2 and 30 s).
-pub async fn run_finalizer(pool: PgPool, after_s: u64) {
+/// Closes stale OTLP runs every so often (a quarter of `after_s`, between 0.2 and 30 s), until
+/// `stop` is cancelled (a pass in progress ends after its current batch).
+pub async fn run_finalizer(pool: PgPool, after_s: u64, stop: CancellationToken) {
     let every = Duration::from_millis((after_s * 250).clamp(200, 30_000));
     // The first pass waits a period too: nothing can be stale at start, and the pool is busiest then.
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    loop {
-        tick.tick().await;
+    while stop.run_until_cancelled(tick.tick()).await.is_some() {
         let Ok(mut conn) = pool.get().await else {
             continue;
         };
@@ -328,7 +329,7 @@ pub async fn run_finalizer(pool: PgPool, after_s: u64) {
                 Ok(n) => {
                     metrics::counter!("otlp_runs_finalized_total").increment(n as u64);
                     tracing::info!(runs = n, after_s, "closed OTLP runs without a root span");
-                    if n < 1000 {
+                    if n < 1000 || stop.is_cancelled() {
                         break;
                     }
                 }

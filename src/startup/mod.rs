@@ -3,25 +3,22 @@
 //! `Application::build` binds the role's listeners from the configuration; tests call
 //! `Application::build_with` with listeners bound to port 0. `run_until_stopped` waits for
 //! SIGINT/SIGTERM, then stops accepting, lets in-flight requests finish (every acknowledged run
-//! is committed) within `server.shutdown_timeout_s`, and closes the pools.
+//! is committed) within `server.shutdown_timeout_s`, stops the background tasks (each after the
+//! unit of work it is in, see [`tasks`]), and closes the pools.
+
+mod http;
+mod tasks;
 
 use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_cors::Cors;
-use actix_web::dev::ResourceDef;
-use actix_web::dev::{Server, ServerHandle};
-use actix_web::http::header;
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::dev::ServerHandle;
+use actix_web::web;
 use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tracing_actix_web::TracingLogger;
-use utoipa_actix_web::AppExt;
 
-use crate::auth::{self, ListenerCtx};
 use crate::config::Config;
 use crate::db::schema_gate::{SchemaGate, SchemaState};
 use crate::db::{self, Access, migrate};
@@ -29,7 +26,9 @@ use crate::ingest::group::GroupCommit;
 use crate::ingest::otlp::grpc;
 use crate::role::Listener;
 use crate::state::AppState;
-use crate::{health, ingest, openapi, query, telemetry};
+use crate::{ingest, telemetry};
+use http::http_server;
+use tasks::Background;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -60,7 +59,7 @@ pub struct Application {
     servers: Vec<BoxFuture<'static, std::io::Result<()>>>,
     stops: Vec<Stop>,
     ports: HashMap<Listener, u16>,
-    tasks: Vec<JoinHandle<()>>,
+    background: Background,
 }
 
 impl Application {
@@ -178,39 +177,43 @@ impl Application {
             tracing::info!(listener = listener.as_str(), port, "listening");
         }
 
-        let mut tasks = vec![tokio::spawn(crate::memory::trim_when_idle(
-            std::time::Duration::from_secs(2),
-        ))];
+        let mut background = Background::default();
+        background.spawn("memory trim", |stop| {
+            crate::memory::trim_when_idle(std::time::Duration::from_secs(2), stop)
+        });
         for pool in state.write.iter().chain(state.read.iter()) {
-            tasks.push(tokio::spawn(db::warm_up(
-                pool.clone(),
-                config.database.pool_size as usize,
-            )));
+            background.spawn_until_stopped(
+                "pool warm-up",
+                db::warm_up(pool.clone(), config.database.pool_size as usize),
+            );
         }
         if let Some(pool) = &state.read
             && schema.state() != SchemaState::Ready
         {
-            tasks.push(tokio::spawn(schema.clone().watch(pool.clone())));
+            let (schema, pool) = (schema.clone(), pool.clone());
+            background.spawn("schema watch", |stop| schema.watch(pool, stop));
         }
         if let (Some(pool), Some(_)) = (&state.write, config.retention.days) {
-            tasks.push(tokio::spawn(ingest::retention::run(
-                pool.clone(),
-                config.retention.clone(),
-            )));
+            let (pool, retention) = (pool.clone(), config.retention.clone());
+            background.spawn("retention", |stop| {
+                ingest::retention::run(pool, retention, stop)
+            });
         }
         if let Some(pool) = &state.write {
-            tasks.push(tokio::spawn(ingest::rollup::run(pool.clone())));
-            tasks.push(tokio::spawn(ingest::otlp::run_finalizer(
-                pool.clone(),
-                config.otlp.finalize_after_s,
-            )));
+            // The compactor's loop takes no token: it is dropped at its next await (a compaction
+            // is one statement per batch of keys, committed whole or not at all).
+            background.spawn_until_stopped("stats compaction", ingest::rollup::run(pool.clone()));
+            let (pool, after_s) = (pool.clone(), config.otlp.finalize_after_s);
+            background.spawn("OTLP finalizer", move |stop| {
+                ingest::otlp::run_finalizer(pool, after_s, stop)
+            });
         }
         Ok(Self {
             state,
             servers,
             stops,
             ports,
-            tasks,
+            background,
         })
     }
 
@@ -233,6 +236,9 @@ impl Application {
             _ = stop => tracing::info!("shutting down: finishing in-flight requests"),
             (result, _, _) = first_exit => tracing::warn!(?result, "a listener stopped; shutting down"),
         }
+        // The background tasks stop while the listeners finish their requests.
+        let deadline = tasks::deadline(self.state.config.server.shutdown_timeout_s);
+        self.background.cancel();
         for stop in self.stops {
             match stop {
                 Stop::Http(handle) => handle.stop(true).await,
@@ -246,9 +252,7 @@ impl Application {
                 tracing::warn!(%error, "listener ended with an error");
             }
         }
-        for task in self.tasks {
-            task.abort();
-        }
+        self.background.wait(deadline).await;
         if let Some(pool) = &self.state.write {
             pool.close();
         }
@@ -258,193 +262,6 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
-}
-
-/// CORS for one listener: the configured origins, and the methods that listener serves (a
-/// browser posting runs to the ingest listener sends a preflight too).
-fn cors(config: &Config, listener: Listener) -> Cors {
-    let origins = &config.server.cors_origins.0;
-    let methods: &[&str] = match listener {
-        Listener::Query => &["GET", "HEAD", "OPTIONS"],
-        Listener::Ingest | Listener::OtlpGrpc => &["GET", "POST", "DELETE", "OPTIONS"],
-    };
-    let mut cors = Cors::default()
-        .allowed_methods(methods.iter().copied())
-        .allow_any_header()
-        .expose_headers([
-            query::NEXT_CURSOR_HEADER,
-            "Link",
-            crate::ingest::REDACTED_HEADER,
-            query::STEPS_TRUNCATED_HEADER,
-        ])
-        .max_age(3600);
-    if origins.iter().any(|o| o == "*") {
-        cors = cors.allow_any_origin();
-    } else {
-        for origin in origins {
-            cors = cors.allowed_origin(origin);
-        }
-    }
-    cors
-}
-
-/// The proxies whose forwarding headers are believed (`server.trusted_proxies`).
-struct TrustedProxies(Vec<ipnet::IpNet>);
-
-/// Headers a proxy sets about the client; believed only from a trusted proxy.
-const FORWARDING_HEADERS: [&str; 5] = [
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-real-ip",
-];
-
-/// Middleware: removes the forwarding headers of a request whose peer is not a trusted proxy,
-/// before the request log or anything else reads them (a client cannot forge its address).
-async fn untrusted_forwarding(
-    mut req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let trusted = match (req.peer_addr(), req.app_data::<web::Data<TrustedProxies>>()) {
-        (Some(peer), Some(proxies)) => proxies.0.iter().any(|net| net.contains(&peer.ip())),
-        _ => false,
-    };
-    if !trusted {
-        for name in FORWARDING_HEADERS {
-            req.headers_mut().remove(name);
-        }
-    }
-    next.call(req).await
-}
-
-/// A listener's OpenAPI document, rendered once per worker.
-struct OpenApiJson(web::Bytes);
-
-async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(doc.0.clone())
-}
-
-/// Which methods each route pattern of a listener answers, read from its OpenAPI document (the
-/// same registration that mounts the routes): what the fallback needs to tell a known path asked
-/// with another method (405 with `Allow`) from an unknown path (404).
-struct Routes(Vec<(ResourceDef, Vec<&'static str>)>);
-
-impl Routes {
-    fn of(doc: &utoipa::openapi::OpenApi) -> Routes {
-        let mut routes: Vec<(ResourceDef, Vec<&'static str>)> = doc
-            .paths
-            .paths
-            .iter()
-            .map(|(path, item)| {
-                let methods = [
-                    ("GET", item.get.is_some()),
-                    ("POST", item.post.is_some()),
-                    ("PUT", item.put.is_some()),
-                    ("PATCH", item.patch.is_some()),
-                    ("DELETE", item.delete.is_some()),
-                ];
-                let allowed = methods.iter().filter(|(_, on)| *on).map(|(m, _)| *m);
-                (ResourceDef::new(path.as_str()), allowed.collect())
-            })
-            .collect();
-        routes.push((ResourceDef::new("/openapi.json"), vec!["GET"]));
-        Routes(routes)
-    }
-
-    /// The methods `path` answers, sorted; empty for an unknown path.
-    fn allowed(&self, path: &str) -> Vec<&'static str> {
-        let mut allowed: Vec<&'static str> = Vec::new();
-        for (def, methods) in &self.0 {
-            if def.is_match(path) {
-                allowed.extend(methods);
-            }
-        }
-        allowed.sort_unstable();
-        allowed.dedup();
-        allowed
-    }
-}
-
-/// Every request no route took: 405 with `Allow` for a known path, else 404.
-async fn fallback(req: HttpRequest, routes: web::Data<Routes>) -> HttpResponse {
-    let allowed = routes.allowed(req.path());
-    if allowed.is_empty() {
-        return HttpResponse::NotFound().json(serde_json::json!({ "detail": "Not Found" }));
-    }
-    HttpResponse::MethodNotAllowed()
-        .insert_header((header::ALLOW, allowed.join(", ")))
-        .json(serde_json::json!({ "detail": "Method Not Allowed" }))
-}
-
-fn http_server(
-    listener: Listener,
-    tcp: TcpListener,
-    state: web::Data<AppState>,
-    config: &Config,
-) -> std::io::Result<Server> {
-    let keys = match listener {
-        Listener::Ingest | Listener::OtlpGrpc => config.auth.ingest_keys.expose().to_vec(),
-        Listener::Query => config.auth.query_keys.expose().to_vec(),
-    };
-    if keys.is_empty() {
-        tracing::warn!(
-            listener = listener.as_str(),
-            "no API keys configured: the listener is open to anyone who can reach it"
-        );
-    }
-    let ctx = web::Data::new(ListenerCtx { listener, keys });
-    let proxies = web::Data::new(TrustedProxies(
-        config
-            .server
-            .trusted_proxies
-            .0
-            .iter()
-            .filter_map(|p| crate::config::parse_proxy(p))
-            .collect(),
-    ));
-    let config_for_app = config.clone();
-    let workers = config
-        .server
-        .workers
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
-    let server = HttpServer::new(move || {
-        // The document is collected from the same `service(...)` calls that mount the routes.
-        let (app, doc) = App::new()
-            .into_utoipa_app()
-            .openapi(openapi::base(listener))
-            .app_data(state.clone())
-            .app_data(ctx.clone())
-            .app_data(proxies.clone())
-            .configure(health::configure)
-            .configure(|cfg| match listener {
-                Listener::Ingest | Listener::OtlpGrpc => ingest::configure(cfg),
-                Listener::Query => query::configure(cfg),
-            })
-            .split_for_parts();
-        let routes = web::Data::new(Routes::of(&doc));
-        let doc = web::Data::new(OpenApiJson(web::Bytes::from(
-            doc.to_json().unwrap_or_default(),
-        )));
-        app.app_data(doc)
-            .app_data(routes)
-            .route("/openapi.json", web::get().to(openapi_json))
-            .default_service(web::to(fallback))
-            .wrap(from_fn(auth::require_key))
-            .wrap(from_fn(crate::error::complete_error_bodies))
-            .wrap(cors(&config_for_app, listener))
-            .wrap(from_fn(telemetry::track_requests))
-            .wrap(TracingLogger::default())
-            .wrap(from_fn(untrusted_forwarding))
-    })
-    .workers(workers)
-    .shutdown_timeout(config.server.shutdown_timeout_s)
-    .disable_signals()
-    .listen(tcp)?
-    .run();
-    Ok(server)
 }
 
 async fn shutdown_signal() {

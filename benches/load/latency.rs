@@ -1,6 +1,6 @@
 //! Latency at rest (issue 13, item 3): one client sending one run at a time, as the original
 //! Python SDK does inline in an agent, against a bare `INSERT … ; COMMIT` of the same rows on the
-//! same PostgreSQL. Included as a module of `benches/load.rs`.
+//! same PostgreSQL. A module of the load benchmark (`benches/load/`).
 //!
 //! For each case (1 or 10 steps; back to back or with a pause between runs) the two are
 //! interleaved request by request — one `POST /v1/runs`, one bare transaction, each after the
@@ -25,10 +25,11 @@ use serde_json::{Value, json};
 use tokio_postgres::Client;
 use tokio_postgres::types::Type;
 
-use super::{
-    GenRun, PLACEHOLDER, ROLLUP_TRIGGERS_OFF, Rng, Template, check, env_or, gen_run, percentile_ms,
-    rand_seed, rfc3339,
-};
+use crate::data::{GenRun, PLACEHOLDER, Rng, Template, gen_run, rand_seed, rfc3339, run_json};
+use crate::driver::{check, percentile_ms};
+use crate::env_or;
+use crate::pg::Admin;
+use crate::throughput::ROLLUP_TRIGGERS_OFF;
 
 /// The issue's targets for the one-step run.
 const MAX_RATIO_TO_BARE: f64 = 2.0;
@@ -256,7 +257,7 @@ pub async fn measure(targets: &[Target], bare_url: &str, client: &reqwest::Clien
         (1, Duration::from_millis(100), paused_runs),
         (10, Duration::from_millis(100), paused_runs),
     ] {
-        let template = Template::new(&super::run_json(&run_with_steps(&mut rng, steps)));
+        let template = Template::new(&run_json(&run_with_steps(&mut rng, steps)));
         assert_eq!(template.offsets.len(), 1, "{PLACEHOLDER} once: the run id");
         let mut case = Case {
             steps,
@@ -377,7 +378,7 @@ pub const STATEMENTS_SETTINGS: &[&str] = &[
 
 /// What the sessions on database `db` ran per run, from pg_stat_statements (which then must be
 /// loaded): call with the number of runs written there since `pg_stat_statements_reset()`.
-pub fn statements_per_run(admin: &super::pg::Admin, db: &str, runs: usize) -> String {
+pub fn statements_per_run(admin: &Admin, db: &str, runs: usize) -> String {
     // The view (in `bench`, where the extension is) shows every database's statements.
     let rows = admin.psql(
         "bench",
@@ -403,7 +404,7 @@ pub fn statements_per_run(admin: &super::pg::Admin, db: &str, runs: usize) -> St
 }
 
 /// Prepares the bare database: the server's schema, no rollup triggers (the bare rows only).
-pub fn bare_database(admin: &super::pg::Admin) -> String {
+pub fn bare_database(admin: &Admin) -> String {
     admin.psql("postgres", "CREATE DATABASE bench_bare");
     let migrate = std::process::Command::new(env!("CARGO_BIN_EXE_agenttracer"))
         .arg("migrate")

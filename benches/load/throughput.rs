@@ -1,0 +1,306 @@
+//! The default run: COPY's limit, then the server's writes and reads against it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use prost::Message;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::data::{Rng, Template, copy_runs, gen_run, rand_seed, run_json};
+use crate::driver::{Call, check, created, drive, pooled_client, post_json};
+use crate::otlp::otlp_request;
+use crate::pg::PgCluster;
+use crate::report::{
+    BATCH_TARGET, LIST_TARGET, OTLP_TARGET, RUN_TARGET, Row, SINGLE_TARGET, STATS_TARGET, Target,
+    machine, print_table,
+};
+use crate::server::Server;
+use crate::{PG_SETTINGS, THIS_BIN, create_database, latency, write_report};
+
+/// The stats rollup triggers (user triggers; foreign keys stay checked).
+pub const ROLLUP_TRIGGERS_OFF: &str = "ALTER TABLE agent_runs DISABLE TRIGGER USER; \
+     ALTER TABLE agent_steps DISABLE TRIGGER USER; ALTER TABLE agent_failures DISABLE TRIGGER USER";
+
+pub async fn run(secs: f64, max_runs: usize) {
+    let started = Instant::now();
+    eprintln!("load: starting PostgreSQL (durability defaults)");
+    let cluster = PgCluster::start_with(PG_SETTINGS);
+    let admin = cluster.admin();
+    // COPY goes into a database of its own: emptied and analyzed afterwards, a shared one would
+    // leave the planner believing the server's tables are empty (foreign-key checks planned as
+    // sequential scans), which no fresh deployment sees.
+    for db in ["bench_copy", "bench"] {
+        create_database(&admin, db, THIS_BIN);
+    }
+    let db_url = admin.url("bench");
+    for setting in [
+        "fsync",
+        "synchronous_commit",
+        "full_page_writes",
+        "wal_sync_method",
+    ] {
+        eprintln!(
+            "load:   {setting} = {}",
+            admin.psql("bench", &format!("SHOW {setting}"))
+        );
+    }
+
+    // 1. The limit: COPY into the bare tables (without the stats rollup triggers, which are
+    // the server's own work).
+    eprintln!("load: COPY limit ({secs} s)");
+    admin.psql("bench_copy", ROLLUP_TRIGGERS_OFF);
+    let copy_started = Instant::now();
+    let (copy_runs_n, copy_rows) = copy_runs(
+        &admin.url("bench_copy"),
+        2,
+        usize::MAX / 4,
+        false,
+        Some(Instant::now() + Duration::from_secs_f64(secs)),
+    )
+    .await;
+    let copy_secs = copy_started.elapsed().as_secs_f64();
+    let copy_runs_per_s = copy_runs_n as f64 / copy_secs;
+    let copy_rows_per_s = copy_rows as f64 / copy_secs;
+    eprintln!("load:   {copy_runs_per_s:.0} runs/s, {copy_rows_per_s:.0} rows/s");
+    admin.psql("postgres", "DROP DATABASE bench_copy");
+
+    // 2. The server.
+    let server = Server::start(&db_url, &cluster.root);
+    let client = pooled_client();
+    server.wait_ready(&client).await;
+    let mut rows: Vec<Row> = Vec::new();
+
+    let latency_cases = match std::env::var("LOAD_LATENCY").as_deref() {
+        Ok("0") => Vec::new(),
+        _ => {
+            let bare_url = latency::bare_database(&admin);
+            let this = latency::Target {
+                label: "this".into(),
+                ingest: server.ingest.clone(),
+            };
+            let cases = latency::measure(&[this], &bare_url, &client).await;
+            admin.psql("postgres", "DROP DATABASE bench_bare");
+            cases
+        }
+    };
+
+    let mut rng = Rng(rand_seed() | 1);
+    let single = Template::new(&run_json(&gen_run(&mut rng, false)));
+    eprintln!(
+        "load: a run body is {} bytes ({} steps)",
+        single.bytes.len(),
+        10
+    );
+    let url = format!("{}/v1/runs", server.ingest);
+    let (c, t) = (client.clone(), single.clone());
+    let call: Call = Arc::new(move |_| {
+        let req = post_json(&c, &url, t.fresh());
+        Box::pin(async move { check(req.send().await, 201).await.map(|_| 1) })
+    });
+    eprintln!("load: POST /v1/runs");
+    let m = drive(16, secs, call).await;
+    rows.push(Row {
+        name: "POST /v1/runs (10 steps)".into(),
+        clients: 16,
+        m,
+        unit: "runs",
+        rows_per_unit: 11.0,
+        rss_mib: server.rss_mib().0,
+        target: Some(SINGLE_TARGET),
+    });
+
+    let batch_runs: Vec<Value> = (0..100)
+        .map(|_| run_json(&gen_run(&mut rng, false)))
+        .collect();
+    let batch = Template::new(&json!({ "runs": batch_runs }));
+    let url = format!("{}/v1/runs/batch", server.ingest);
+    let (c, t) = (client.clone(), batch.clone());
+    let call: Call = Arc::new(move |_| {
+        let req = post_json(&c, &url, t.fresh());
+        Box::pin(async move {
+            let body = check(req.send().await, 200).await?;
+            match created(&body) {
+                100 => Ok(100),
+                n => Err(format!("{n} of 100 runs created")),
+            }
+        })
+    });
+    eprintln!("load: POST /v1/runs/batch");
+    let m = drive(4, secs, call).await;
+    rows.push(Row {
+        name: "POST /v1/runs/batch (100 runs)".into(),
+        clients: 4,
+        m,
+        unit: "runs",
+        rows_per_unit: 11.0,
+        rss_mib: server.rss_mib().0,
+        target: Some(BATCH_TARGET),
+    });
+
+    let url = format!("{}/v1/traces", server.ingest);
+    let c = client.clone();
+    let call: Call = Arc::new(move |_| {
+        let body = otlp_request(10).encode_to_vec();
+        let req = c
+            .post(&url)
+            .header("content-type", "application/x-protobuf")
+            .body(body);
+        Box::pin(async move {
+            let body = check(req.send().await, 200).await?;
+            let res = ExportTraceServiceResponse::decode(body).map_err(|e| e.to_string())?;
+            match res.partial_success {
+                Some(p) if p.rejected_spans > 0 => {
+                    Err(format!("{} spans rejected", p.rejected_spans))
+                }
+                _ => Ok(110),
+            }
+        })
+    });
+    eprintln!("load: POST /v1/traces");
+    let m = drive(8, secs, call).await;
+    rows.push(Row {
+        name: "POST /v1/traces (10 traces x 11 spans)".into(),
+        clients: 8,
+        m,
+        unit: "spans",
+        rows_per_unit: 1.0,
+        rss_mib: server.rss_mib().0,
+        target: Some(OTLP_TARGET),
+    });
+
+    // 3. Reads, at 100k runs and then at the largest size.
+    let mut sizes = vec![100_000usize];
+    if max_runs == 0 {
+        sizes.clear();
+    }
+    if max_runs > 100_000 {
+        sizes.push(max_runs);
+    }
+    let mut read_ids: Vec<Uuid> = Vec::new();
+    for size in sizes {
+        let have: usize = admin
+            .psql("bench", "SELECT count(*) FROM agent_runs")
+            .parse()
+            .unwrap();
+        if have < size {
+            eprintln!("load: loading {} runs by COPY to reach {size}", size - have);
+            let fill_started = Instant::now();
+            // Bulk fill without the rollup triggers, then the rollups rebuilt from the rows in
+            // one pass (what the triggers would have kept, as the tests check) and merged.
+            admin.psql("bench", ROLLUP_TRIGGERS_OFF);
+            copy_runs(&db_url, 2, size - have, true, None).await;
+            admin.psql("bench", &ROLLUP_TRIGGERS_OFF.replace("DISABLE", "ENABLE"));
+            eprintln!(
+                "load:   in {:.0} s; rebuilding stats rollups",
+                fill_started.elapsed().as_secs_f64()
+            );
+            let rebuild_started = Instant::now();
+            admin.psql(
+                "bench",
+                "SELECT agenttracer_rollup_rebuild(); \
+                 SELECT agenttracer_rollup_compact(1000000)",
+            );
+            eprintln!(
+                "load:   in {:.0} s; VACUUM ANALYZE",
+                rebuild_started.elapsed().as_secs_f64()
+            );
+            admin.psql("bench", "VACUUM ANALYZE");
+        }
+        eprintln!(
+            "load:   stats rollup rows (grain|merged|rows): {}",
+            admin
+                .psql(
+                    "bench",
+                    "SELECT grain, compacted, count(*) FROM stats_rollup GROUP BY 1, 2 ORDER BY 1, 2"
+                )
+                .replace('\n', ", ")
+        );
+        if read_ids.is_empty() {
+            read_ids = admin
+                .psql(
+                    "bench",
+                    "SELECT run_id FROM agent_runs TABLESAMPLE SYSTEM (5) LIMIT 20000",
+                )
+                .lines()
+                .map(|l| l.parse().unwrap())
+                .collect();
+        }
+        let label = match size {
+            1_000_000 => "1M".to_owned(),
+            n if n % 1000 == 0 => format!("{}k", n / 1000),
+            n => n.to_string(),
+        };
+        let reads: Vec<(String, String, usize, Option<Target>)> = vec![
+            (
+                format!("GET /v1/runs?page_size=20 @{label}"),
+                "/v1/runs?page_size=20".into(),
+                8,
+                Some(LIST_TARGET),
+            ),
+            (
+                format!("GET /v1/runs?page_size=20&agent_id @{label}"),
+                "/v1/runs?page_size=20&agent_id=agent-07".into(),
+                8,
+                Some(LIST_TARGET),
+            ),
+            (
+                format!("GET /v1/runs/{{id}} @{label}"),
+                String::new(),
+                8,
+                Some(RUN_TARGET),
+            ),
+            (
+                format!("GET /v1/stats @{label}"),
+                "/v1/stats".into(),
+                2,
+                (size == 100_000).then_some(STATS_TARGET),
+            ),
+        ];
+        let ids = Arc::new(read_ids.clone());
+        for (name, path, clients, target) in reads {
+            let c = client.clone();
+            let base = server.query.clone();
+            let ids = ids.clone();
+            let call: Call = Arc::new(move |n| {
+                let url = match path.is_empty() {
+                    true => format!("{base}/v1/runs/{}", ids[(n as usize * 7919) % ids.len()]),
+                    false => format!("{base}{path}"),
+                };
+                let req = c.get(url);
+                Box::pin(async move { check(req.send().await, 200).await.map(|_| 1) })
+            });
+            eprintln!("load: {name}");
+            let m = drive(clients, secs, call).await;
+            rows.push(Row {
+                name,
+                clients,
+                m,
+                unit: "req",
+                rows_per_unit: 0.0,
+                rss_mib: server.rss_mib().0,
+                target,
+            });
+        }
+    }
+
+    let (_, peak_rss) = server.rss_mib();
+    print_table(&rows, copy_runs_per_s, copy_rows_per_s, peak_rss);
+    if !latency_cases.is_empty() {
+        println!("{}", latency::table(&latency_cases));
+    }
+    let out = json!({
+        "machine": machine(),
+        "seconds_per_scenario": secs,
+        "copy_limit": {"runs_per_second": copy_runs_per_s, "rows_per_second": copy_rows_per_s, "connections": 2, "runs_per_transaction": 1000},
+        "scenarios": rows.iter().map(|r| r.json(copy_rows_per_s)).collect::<Vec<_>>(),
+        "latency_at_rest": latency_cases.iter().map(latency::Case::json).collect::<Vec<_>>(),
+        "server_peak_rss_mib": peak_rss,
+        "server_peak_rss_target_met": peak_rss <= 100.0,
+        "total_seconds": started.elapsed().as_secs_f64(),
+    });
+    write_report("load-bench.json", &out);
+    drop(server);
+    drop(cluster);
+}

@@ -1,0 +1,186 @@
+//! Loading: the layers merged in order (file, the original plain environment names,
+//! `AGENTTRACER_*`, flags), then the values checked against each other.
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+
+use super::sections::Config;
+use super::values::parse_proxy;
+use crate::role::Role;
+
+/// The default configuration file, read when it exists and no `--config` is given.
+pub const DEFAULT_CONFIG_FILE: &str = "config/agenttracer.toml";
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl From<figment::Error> for ConfigError {
+    fn from(err: figment::Error) -> Self {
+        // Join every error figment found: each names its key (`for key "server.foo"`).
+        ConfigError::Invalid(
+            err.into_iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    }
+}
+
+/// The original deployment's environment names and the keys they set.
+const PLAIN_ENV: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database.url"),
+    ("DATABASE_READ_URL", "database.read_url"),
+    ("DATABASE_POOL_SIZE", "database.pool_size"),
+    ("DATABASE_MAX_OVERFLOW", "database.max_overflow"),
+    ("LOG_LEVEL", "log.level"),
+    ("LOG_FORMAT", "log.format"),
+    ("INGEST_API_HOST", "server.ingest_host"),
+    ("INGEST_API_PORT", "server.ingest_port"),
+    ("QUERY_API_HOST", "server.query_host"),
+    ("QUERY_API_PORT", "server.query_port"),
+];
+
+impl Config {
+    /// Loads every layer. `file` is `--config`; `role` is the `--role` flag.
+    pub fn load(file: Option<&Path>, role: Option<Role>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        match file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.into())),
+            Some(path) => figment = figment.merge(Toml::file(path)),
+            None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+        }
+        figment = figment
+            .merge(plain_env())
+            .merge(
+                Env::raw()
+                    .only(&["API_KEY"])
+                    .map(|_| "auth.ingest_keys".into()),
+            )
+            .merge(
+                Env::raw()
+                    .only(&["API_KEY"])
+                    .map(|_| "auth.query_keys".into()),
+            )
+            .merge(Env::prefixed("AGENTTRACER_").map(|key| {
+                // `AGENTTRACER_ROLE` is the documented short form of `server.role`.
+                if key.as_str().eq_ignore_ascii_case("role") {
+                    "server.role".into()
+                } else {
+                    key.as_str().replace("__", ".").into()
+                }
+            }));
+        if let Some(role) = role {
+            figment = figment.merge(Serialized::default("server.role", role));
+        }
+        let config: Config = figment.extract()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |msg: &str| Err(ConfigError::Invalid(msg.into()));
+        if self.server.max_body_bytes == 0 {
+            return invalid("server.max_body_bytes must be at least 1");
+        }
+        if self.ingest.max_batch_runs == 0 {
+            return invalid("ingest.max_batch_runs must be at least 1");
+        }
+        if self.ingest.max_metadata_depth == 0
+            || self.ingest.max_metadata_bytes < 256
+            || self.ingest.max_string_chars == 0
+        {
+            return invalid(
+                "ingest.max_metadata_depth and ingest.max_string_chars must be at least 1, ingest.max_metadata_bytes at least 256",
+            );
+        }
+        if self.otlp.max_spans_per_request == 0 {
+            return invalid("otlp.max_spans_per_request must be at least 1");
+        }
+        if let Some(bad) = self
+            .server
+            .trusted_proxies
+            .0
+            .iter()
+            .find(|p| parse_proxy(p).is_none())
+        {
+            return invalid(&format!(
+                "server.trusted_proxies: `{bad}` is not an IP address or CIDR range"
+            ));
+        }
+        if self.server.max_inflight_body_bytes < self.server.max_body_bytes
+            || self.server.body_read_timeout_s == 0
+        {
+            return invalid(
+                "server.max_inflight_body_bytes must be at least server.max_body_bytes, server.body_read_timeout_s at least 1",
+            );
+        }
+        if self.otlp.finalize_after_s == 0 {
+            return invalid("otlp.finalize_after_s must be at least 1");
+        }
+        let o = &self.otlp;
+        if o.grpc_max_connections == 0
+            || o.grpc_max_concurrent_streams == 0
+            || o.grpc_max_concurrent_exports == 0
+            || o.grpc_request_timeout_s == 0
+            || o.grpc_handshake_timeout_s == 0
+            || o.grpc_max_connection_age_s == 0
+        {
+            return invalid("otlp.grpc_* limits must be at least 1");
+        }
+        if self.query.list_max_steps_per_run < 1 || self.query.list_max_step_bytes < 1 {
+            return invalid(
+                "query.list_max_steps_per_run and query.list_max_step_bytes must be at least 1",
+            );
+        }
+        if self.server.workers == Some(0) {
+            return invalid("server.workers must be at least 1");
+        }
+        if self.retention.days == Some(0) {
+            return invalid(
+                "retention.days must be at least 1 (leave it unset to keep everything)",
+            );
+        }
+        if self.retention.batch_size == 0 || self.retention.interval_s == 0 {
+            return invalid("retention.batch_size and retention.interval_s must be at least 1");
+        }
+        let level = normalize_level(&self.log.level);
+        let is_level = ["off", "error", "warn", "info", "debug", "trace"].contains(&level.as_str());
+        if !(is_level
+            || level.contains('=') && tracing_subscriber::EnvFilter::try_new(&level).is_ok())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "log.level `{}` is not a level (error, warn, info, debug, trace) or a filter",
+                self.log.level
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn plain_env() -> Env {
+    let names: Vec<&str> = PLAIN_ENV.iter().map(|(name, _)| *name).collect();
+    Env::raw().only(&names).map(|name| {
+        PLAIN_ENV
+            .iter()
+            .find(|(plain, _)| name.as_str().eq_ignore_ascii_case(plain))
+            .map(|(_, key)| (*key).into())
+            .unwrap_or_else(|| name.into())
+    })
+}
+
+/// Python's level names (`WARNING`, `CRITICAL`) as tracing knows them.
+pub fn normalize_level(level: &str) -> String {
+    match level.to_ascii_lowercase().as_str() {
+        "warning" => "warn".into(),
+        "critical" | "fatal" => "error".into(),
+        other => other.into(),
+    }
+}

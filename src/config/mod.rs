@@ -1,0 +1,274 @@
+//! Configuration: built-in defaults → `config/agenttracer.toml` (or `--config FILE`) → the original
+//! design's plain environment names → `AGENTTRACER_*` (nested with `__`) → command-line flags.
+//!
+//! Unknown keys are an error naming the key. Secrets ([`Secret`], [`SecretList`], database URLs)
+//! print masked, so `agenttracer config` and `Debug` output never reveal them.
+
+mod load;
+mod sections;
+mod values;
+
+pub use load::{ConfigError, DEFAULT_CONFIG_FILE, normalize_level};
+pub use sections::{
+    AuthConfig, Config, DatabaseConfig, IngestConfig, LogConfig, LogFormat, OtlpConfig,
+    PrivacyConfig, PrivacyMode, QueryConfig, RetentionConfig, ServerConfig,
+};
+pub use values::{DatabaseUrl, SecretList, StringList, mask_url, parse_proxy};
+
+#[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment's Jail closures return figment::Error"
+)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+    use std::path::Path;
+
+    use figment::Figment;
+    use figment::providers::{Format, Toml};
+
+    use crate::role::Role;
+
+    fn load(jail: &Jail) -> Result<Config, ConfigError> {
+        let _ = jail;
+        Config::load(None, None)
+    }
+
+    #[test]
+    fn defaults_match_the_original_deployment() {
+        Jail::expect_with(|jail| {
+            let c = load(jail).map_err(|e| e.to_string())?;
+            assert_eq!(
+                c.database.url.expose(),
+                "postgresql://postgres:postgres@localhost:5433/agent_observability"
+            );
+            assert_eq!((c.server.ingest_port, c.server.query_port), (8000, 8001));
+            assert_eq!(c.server.role, Role::All);
+            assert_eq!(c.server.max_body_bytes, 10 * 1024 * 1024);
+            assert_eq!(c.database.acquire_timeout_ms, 2000);
+            assert_eq!(c.database.statement_timeout_ms, 5000);
+            assert_eq!(c.database.lock_timeout_ms, 2000);
+            assert!(c.database.migrate_on_start);
+            assert_eq!(c.privacy.mode, PrivacyMode::Compat);
+            assert!(c.auth.ingest_keys.is_empty());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_plain_env_prefixed_env_flag() {
+        Jail::expect_with(|jail| {
+            jail.create_dir("config")?;
+            jail.create_file(
+                DEFAULT_CONFIG_FILE,
+                r#"
+                [server]
+                ingest_port = 9000
+                query_port = 9001
+                role = "query"
+                [database]
+                pool_size = 3
+                "#,
+            )?;
+            let c = load(jail).map_err(|e| e.to_string())?;
+            assert_eq!(c.server.ingest_port, 9000);
+            assert_eq!(c.server.role, Role::Query);
+
+            jail.set_env("INGEST_API_PORT", "9100");
+            jail.set_env("DATABASE_POOL_SIZE", "4");
+            jail.set_env("DATABASE_MAX_OVERFLOW", "6");
+            let c = load(jail).map_err(|e| e.to_string())?;
+            assert_eq!(c.server.ingest_port, 9100);
+            assert_eq!(c.server.query_port, 9001);
+            assert_eq!(c.database.max_connections(), 10);
+
+            jail.set_env("AGENTTRACER_SERVER__INGEST_PORT", "9200");
+            jail.set_env("AGENTTRACER_DATABASE__POOL_SIZE", "5");
+            jail.set_env("AGENTTRACER_ROLE", "ingest");
+            let c = load(jail).map_err(|e| e.to_string())?;
+            assert_eq!(c.server.ingest_port, 9200);
+            assert_eq!(c.database.pool_size, 5);
+            assert_eq!(c.server.role, Role::Ingest);
+
+            let c = Config::load(None, Some(Role::All)).map_err(|e| e.to_string())?;
+            assert_eq!(c.server.role, Role::All);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn plain_names_of_the_original_work() {
+        Jail::expect_with(|jail| {
+            jail.set_env("DATABASE_URL", "postgresql://w:pw@db:5432/x");
+            jail.set_env("DATABASE_READ_URL", "postgresql://r:rpw@replica:5432/x");
+            jail.set_env("API_KEY", "12345");
+            jail.set_env("LOG_LEVEL", "WARNING");
+            jail.set_env("LOG_FORMAT", "json");
+            jail.set_env("QUERY_API_HOST", "127.0.0.1");
+            let c = load(jail).map_err(|e| e.to_string())?;
+            assert_eq!(c.database.url.expose(), "postgresql://w:pw@db:5432/x");
+            assert_eq!(
+                c.database.read_url.as_ref().map(DatabaseUrl::expose),
+                Some("postgresql://r:rpw@replica:5432/x")
+            );
+            assert_eq!(c.auth.ingest_keys.expose(), ["12345"]);
+            assert_eq!(c.auth.query_keys.expose(), ["12345"]);
+            assert_eq!(normalize_level(&c.log.level), "warn");
+            assert_eq!(c.log.format, LogFormat::Json);
+            assert_eq!(c.server.query_host, "127.0.0.1");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn key_lists_accept_commas_and_arrays() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "custom.toml",
+                "[auth]\ningest_keys = [\"a\", \"b\"]\n[server]\ncors_origins = \"*\"\n",
+            )?;
+            jail.set_env("AGENTTRACER_AUTH__QUERY_KEYS", "x, y");
+            let c =
+                Config::load(Some(Path::new("custom.toml")), None).map_err(|e| e.to_string())?;
+            assert_eq!(c.auth.ingest_keys.expose(), ["a", "b"]);
+            assert_eq!(c.auth.query_keys.expose(), ["x", "y"]);
+            assert_eq!(c.server.cors_origins.0, ["*"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key() {
+        Jail::expect_with(|jail| {
+            jail.create_dir("config")?;
+            jail.create_file(DEFAULT_CONFIG_FILE, "[server]\ningest_prot = 1\n")?;
+            let err = load(jail).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("ingest_prot"), "{err}");
+
+            jail.create_file(DEFAULT_CONFIG_FILE, "[databse]\nurl = \"x\"\n")?;
+            let err = load(jail).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("databse"), "{err}");
+
+            jail.create_file(DEFAULT_CONFIG_FILE, "")?;
+            jail.set_env("AGENTTRACER_DATABASE__POOLSIZE", "3");
+            let err = load(jail).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("poolsize"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        Jail::expect_with(|_| {
+            let err = Config::load(Some(Path::new("nope.toml")), None);
+            assert!(matches!(err, Err(ConfigError::MissingFile(_))));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_are_masked_when_printed() {
+        Jail::expect_with(|jail| {
+            jail.set_env(
+                "DATABASE_URL",
+                "postgresql://user:s3cret@db/x?password=other",
+            );
+            jail.set_env("API_KEY", "key-abcdef");
+            let c = load(jail).map_err(|e| e.to_string())?;
+            let printed = c.to_masked_toml();
+            let debugged = format!("{c:?}");
+            for out in [&printed, &debugged] {
+                assert!(!out.contains("s3cret") && !out.contains("other"), "{out}");
+                assert!(!out.contains("key-abcdef"), "{out}");
+            }
+            assert!(
+                printed.contains("postgresql://user:***@db/x?password=***"),
+                "{printed}"
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_shipped_file_is_the_defaults_and_documents_every_key() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/",
+            "config/agenttracer.toml"
+        ))
+        .unwrap_or_default();
+        let shipped: Config = Figment::new()
+            .merge(Toml::string(&text))
+            .extract()
+            .map_err(|e| e.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(shipped.to_masked_toml(), Config::default().to_masked_toml());
+        let defaults = toml::Value::try_from(Config::default()).unwrap_or_else(|e| panic!("{e}"));
+        let mut sections = vec![
+            "server",
+            "database",
+            "auth",
+            "log",
+            "privacy",
+            "ingest",
+            "query",
+            "retention",
+            "otlp",
+        ];
+        sections.sort_unstable();
+        let table = defaults.as_table().cloned().unwrap_or_default();
+        let mut found: Vec<&str> = table.keys().map(String::as_str).collect();
+        found.sort_unstable();
+        assert_eq!(found, sections, "a section is missing from this test");
+        let optional = ["workers", "read_url", "days", "ssl_root_cert"];
+        for (section, keys) in &table {
+            assert!(
+                text.contains(&format!("[{section}]")),
+                "[{section}] undocumented"
+            );
+            let keys: Vec<&String> = keys
+                .as_table()
+                .map(|t| t.keys().collect())
+                .unwrap_or_default();
+            for key in keys
+                .into_iter()
+                .map(String::as_str)
+                .chain(optional.iter().copied().filter(|k| {
+                    matches!(
+                        (section.as_str(), *k),
+                        ("server", "workers")
+                            | ("database", "read_url" | "ssl_root_cert")
+                            | ("retention", "days")
+                    )
+                }))
+            {
+                let documented = text.contains(&format!("\n{key} = "))
+                    || text.contains(&format!("\n# {key} = "));
+                assert!(
+                    documented,
+                    "{section}.{key} is not in config/agenttracer.toml"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mask_url_handles_urls_without_password() {
+        assert_eq!(mask_url("postgresql://u@h/db"), "postgresql://u@h/db");
+        assert_eq!(mask_url("postgresql://h/db"), "postgresql://h/db");
+        assert_eq!(mask_url("postgresql://u:p@h/db"), "postgresql://u:***@h/db");
+    }
+
+    #[test]
+    fn invalid_values_are_rejected() {
+        Jail::expect_with(|jail| {
+            jail.set_env("LOG_LEVEL", "loud");
+            assert!(load(jail).is_err());
+            jail.set_env("LOG_LEVEL", "info");
+            jail.set_env("AGENTTRACER_SERVER__MAX_BODY_BYTES", "0");
+            assert!(load(jail).is_err());
+            Ok(())
+        });
+    }
+}

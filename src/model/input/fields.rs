@@ -1,0 +1,275 @@
+//! The field validators: one JSON field of an object into a Rust value, or a FastAPI-shaped
+//! problem at its location.
+
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::error::FieldError;
+use super::rules::Rules;
+use crate::model::privacy::Scan;
+use crate::model::timestamp;
+
+/// Validation of one run: the problems found so far, where the run sits, what the privacy scan
+/// found, and the limits.
+pub(super) struct Validator {
+    pub(super) errors: Vec<FieldError>,
+    pub(super) loc: Vec<Value>,
+    pub(super) scan: Scan,
+    pub(super) rules: Rules,
+}
+
+fn quoted_list(values: &[&str]) -> String {
+    let quoted: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+    match quoted.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+impl Validator {
+    pub(super) fn at(&self, path: &[Value]) -> Vec<Value> {
+        let mut loc = self.loc.clone();
+        loc.extend_from_slice(path);
+        loc
+    }
+
+    pub(super) fn error(&mut self, path: &[Value], kind: &str, msg: impl Into<String>) {
+        let loc = self.at(path);
+        self.errors.push(FieldError::new(kind, loc, msg));
+    }
+
+    /// Records a problem at `path` and gives no value: what an invalid field reads as.
+    pub(super) fn invalid<T>(
+        &mut self,
+        path: &[Value],
+        kind: &str,
+        msg: impl Into<String>,
+    ) -> Option<T> {
+        self.error(path, kind, msg);
+        None
+    }
+
+    pub(super) fn object(&mut self, value: Value, path: &[Value]) -> Option<Map<String, Value>> {
+        match value {
+            Value::Object(map) => Some(map),
+            _ => self.invalid(
+                path,
+                "model_attributes_type",
+                "Input should be a valid dictionary or object to extract fields from",
+            ),
+        }
+    }
+
+    /// A name or code (an agent id, a version, an environment, a step name, a failure code):
+    /// a string without control characters, which would forge log lines and terminal output.
+    pub(super) fn identifier(
+        &mut self,
+        obj: &mut Map<String, Value>,
+        path: &[Value],
+        key: &str,
+        min: usize,
+        max: usize,
+        required: bool,
+    ) -> Option<String> {
+        let mut value = self.string(obj, path, key, min, max, required)?;
+        let field = [path, &[Value::from(key)]].concat();
+        if value.chars().any(char::is_control) {
+            self.error(
+                &field,
+                "string_control_character",
+                "String should not contain control characters (newlines, tabs, escapes)",
+            );
+            return None;
+        }
+        // Names and codes are free text too: a credential in one is refused or redacted.
+        let loc = self.at(&field);
+        self.scan.text(&mut value, self.rules.privacy, &loc);
+        if value.chars().count() > max {
+            // (`[REDACTED]` is longer than the shortest secret it replaces.)
+            value = value.chars().take(max).collect();
+        }
+        Some(value)
+    }
+
+    /// A string field: `None` when absent (an error if required) or invalid.
+    pub(super) fn string(
+        &mut self,
+        obj: &mut Map<String, Value>,
+        path: &[Value],
+        key: &str,
+        min: usize,
+        max: usize,
+        required: bool,
+    ) -> Option<String> {
+        let field = [path, &[Value::from(key)]].concat();
+        match obj.remove(key) {
+            None | Some(Value::Null) => {
+                if required {
+                    self.error(&field, "missing", "Field required");
+                }
+                None
+            }
+            Some(Value::String(s)) => {
+                let len = s.chars().count();
+                if s.contains('\0') {
+                    self.invalid(
+                        &field,
+                        "string_nul",
+                        "String should not contain the NUL character (\\u0000)",
+                    )
+                } else if len < min {
+                    self.invalid(
+                        &field,
+                        "string_too_short",
+                        format!(
+                            "String should have at least {min} character{}",
+                            if min == 1 { "" } else { "s" }
+                        ),
+                    )
+                } else if len > max {
+                    self.invalid(
+                        &field,
+                        "string_too_long",
+                        format!("String should have at most {max} characters"),
+                    )
+                } else {
+                    Some(s)
+                }
+            }
+            Some(_) => self.invalid(&field, "string_type", "Input should be a valid string"),
+        }
+    }
+
+    pub(super) fn uuid(
+        &mut self,
+        obj: &mut Map<String, Value>,
+        path: &[Value],
+        key: &str,
+    ) -> Option<Option<Uuid>> {
+        let field = [path, &[Value::from(key)]].concat();
+        match obj.remove(key) {
+            None | Some(Value::Null) => Some(None),
+            Some(Value::String(s)) => match Uuid::parse_str(&s) {
+                Ok(id) => Some(Some(id)),
+                Err(_) => self.invalid(&field, "uuid_parsing", "Input should be a valid UUID"),
+            },
+            Some(_) => self.invalid(&field, "uuid_type", "UUID input should be a string"),
+        }
+    }
+
+    /// A required integer in `0..=i32::MAX`; numeric strings and integral floats are accepted.
+    pub(super) fn non_negative_int(
+        &mut self,
+        obj: &mut Map<String, Value>,
+        path: &[Value],
+        key: &str,
+    ) -> Option<i32> {
+        let field = [path, &[Value::from(key)]].concat();
+        let number = match obj.remove(key) {
+            None | Some(Value::Null) => {
+                self.error(&field, "missing", "Field required");
+                return None;
+            }
+            Some(Value::Number(n)) => n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 1e18)
+                    .map(|f| f as i64)
+            }),
+            Some(Value::String(s)) => s.trim().parse::<i64>().ok(),
+            Some(_) => None,
+        };
+        match number {
+            None => self.invalid(&field, "int_parsing", "Input should be a valid integer"),
+            Some(n) if n < 0 => self.invalid(
+                &field,
+                "greater_than_equal",
+                "Input should be greater than or equal to 0",
+            ),
+            Some(n) => match i32::try_from(n) {
+                Ok(n) => Some(n),
+                Err(_) => self.invalid(
+                    &field,
+                    "less_than_equal",
+                    format!("Input should be less than or equal to {}", i32::MAX),
+                ),
+            },
+        }
+    }
+
+    pub(super) fn datetime(
+        &mut self,
+        obj: &mut Map<String, Value>,
+        path: &[Value],
+        key: &str,
+        required: bool,
+    ) -> Option<Option<OffsetDateTime>> {
+        let field = [path, &[Value::from(key)]].concat();
+        let parsed = match obj.remove(key) {
+            None | Some(Value::Null) => {
+                if required {
+                    self.error(&field, "missing", "Field required");
+                    return None;
+                }
+                return Some(None);
+            }
+            Some(Value::String(s)) => timestamp::parse(&s),
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .and_then(|secs| {
+                    OffsetDateTime::from_unix_timestamp_nanos((secs * 1e9) as i128).ok()
+                })
+                .and_then(timestamp::normalize),
+            Some(_) => None,
+        };
+        match parsed {
+            Some(t) => Some(Some(t)),
+            None => self.invalid(
+                &field,
+                "datetime_parsing",
+                "Input should be a valid datetime (RFC 3339, or ISO 8601 read as UTC)",
+            ),
+        }
+    }
+
+    pub(super) fn choice<T>(
+        &mut self,
+        obj: &mut Map<String, Value>,
+        path: &[Value],
+        key: &str,
+        values: &[&str],
+        parse: fn(&str) -> Option<T>,
+    ) -> Option<T> {
+        let field = [path, &[Value::from(key)]].concat();
+        match obj.remove(key) {
+            None | Some(Value::Null) => self.invalid(&field, "missing", "Field required"),
+            Some(Value::String(s)) if parse(&s).is_some() => parse(&s),
+            Some(_) => self.invalid(
+                &field,
+                "enum",
+                format!("Input should be {}", quoted_list(values)),
+            ),
+        }
+    }
+
+    pub(super) fn list(
+        &mut self,
+        obj: &mut Map<String, Value>,
+        path: &[Value],
+        key: &str,
+    ) -> Vec<Value> {
+        match obj.remove(key) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items,
+            Some(_) => {
+                self.error(
+                    &[path, &[Value::from(key)]].concat(),
+                    "list_type",
+                    "Input should be a valid list",
+                );
+                Vec::new()
+            }
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! From a JSON body to a validated [`NewRun`], collecting every problem as FastAPI would:
+//! `{"type", "loc": ["body", …], "msg"}` per problem, values never echoed.
+
+mod error;
+mod fields;
+mod rules;
+mod run;
+mod shape;
+
+use serde_json::Value;
+
+use super::NewRun;
+use super::privacy::{Rule, Scan};
+pub use error::{FieldError, json_error};
+use fields::Validator;
+pub use rules::Rules;
+pub use shape::{Shape, json_size, json_size_over};
+
+/// A valid run and how many values the privacy policy redacted in it.
+#[derive(Debug)]
+pub struct Parsed {
+    pub run: NewRun,
+    pub redacted: u32,
+}
+
+/// Validates one run; `loc` is where it sits (`["body"]`, or `["body", "runs", 3]` in a batch).
+pub fn parse_run(value: Value, loc: Vec<Value>, rules: &Rules) -> Result<Parsed, Vec<FieldError>> {
+    let mut v = Validator {
+        errors: Vec::new(),
+        loc,
+        scan: Scan::default(),
+        rules: *rules,
+    };
+    let run = v.run(value);
+    let mut errors = v.errors;
+    errors.extend(v.scan.violations.into_iter().map(|violation| {
+        let (kind, msg) = match violation.rule {
+            Rule::ContentKey => (
+                "privacy.content_key",
+                format!(
+                    "key holds content ({}); AgentTracer stores metadata only, never prompts or outputs",
+                    violation.what
+                ),
+            ),
+            Rule::SecretValue => (
+                "privacy.secret_value",
+                format!("value contains a credential ({}); it was not stored", violation.what),
+            ),
+        };
+        FieldError::new(kind, violation.loc, msg)
+    }));
+    match run {
+        Some(run) if errors.is_empty() => Ok(Parsed {
+            run,
+            redacted: v.scan.redacted,
+        }),
+        _ => Err(errors),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PrivacyMode;
+    use serde_json::json;
+
+    const RULES: Rules = Rules {
+        max_steps: 100,
+        max_metadata_depth: 4,
+        max_metadata_bytes: 1000,
+        max_string_chars: 500,
+        privacy: PrivacyMode::Reject,
+    };
+
+    fn step(seq: i64) -> Value {
+        json!({"seq": seq, "step_type": "llm", "name": "call", "latency_ms": 5,
+               "started_at": "2024-01-01T00:00:00Z", "ended_at": "2024-01-01T00:00:01Z",
+               "metadata": {"model": "gpt-4o", "input_tokens": 10}})
+    }
+
+    fn run(steps: Vec<Value>) -> Value {
+        json!({"agent_id": "a", "agent_version": "1", "status": "success",
+               "started_at": "2024-01-01T00:00:00", "ended_at": "2024-01-01 00:00:02", "steps": steps})
+    }
+
+    fn errors(value: Value) -> Vec<(String, String)> {
+        parse_run(value, vec![json!("body")], &RULES)
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| (serde_json::to_string(&e.loc).unwrap_or_default(), e.kind))
+            .collect()
+    }
+
+    #[test]
+    fn a_valid_run_parses_with_defaults() {
+        let parsed = parse_run(run(vec![step(1), step(0)]), vec![json!("body")], &RULES);
+        let Ok(parsed) = parsed else {
+            panic!("{parsed:?}")
+        };
+        assert_eq!(parsed.run.environment, "production");
+        assert_eq!(
+            parsed.run.steps.iter().map(|s| s.seq).collect::<Vec<_>>(),
+            [0, 1]
+        );
+        assert!(parsed.run.failures.is_empty());
+    }
+
+    #[test]
+    fn every_problem_is_listed_with_its_location() {
+        let mut body = run(vec![step(0), step(0), step(5)]);
+        body["agent_id"] = json!("");
+        body["status"] = json!("done");
+        body.as_object_mut().map(|o| o.remove("agent_version"));
+        body["steps"][0]["latency_ms"] = json!(-1);
+        body["steps"][1]["metadata"] = json!({"prompt": "hello"});
+        let got = errors(body);
+        let want = [
+            (r#"["body","agent_id"]"#, "string_too_short"),
+            (r#"["body","agent_version"]"#, "missing"),
+            (r#"["body","status"]"#, "enum"),
+            (r#"["body","steps",0,"latency_ms"]"#, "greater_than_equal"),
+            (r#"["body","steps",2,"seq"]"#, "value_error"),
+            (
+                r#"["body","steps",1,"metadata","prompt"]"#,
+                "privacy.content_key",
+            ),
+        ];
+        for (loc, kind) in want {
+            assert!(
+                got.contains(&(loc.to_owned(), kind.to_owned())),
+                "missing {loc} {kind} in {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn duplicate_seq_and_time_order_are_errors() {
+        let mut body = run(vec![step(0), step(0)]);
+        body["ended_at"] = json!("2023-12-31T00:00:00Z");
+        body["steps"][1]["ended_at"] = json!("2023-01-01T00:00:00Z");
+        let got = errors(body);
+        assert!(
+            got.contains(&(r#"["body","steps",1,"seq"]"#.into(), "value_error".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(r#"["body","ended_at"]"#.into(), "value_error".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(
+                r#"["body","steps",1,"ended_at"]"#.into(),
+                "value_error".into()
+            )),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn failure_status_needs_a_failure_and_step_ids_must_belong() {
+        let mut body = run(vec![step(0)]);
+        body["status"] = json!("failure");
+        assert_eq!(
+            errors(body.clone()),
+            [(r#"["body","status"]"#.to_owned(), "value_error".to_owned())]
+        );
+        body["failure"] = json!({"failure_type": "tool", "failure_code": "timeout", "message": "took too long",
+                                  "step_id": "8a0e1f4c-5b7e-4d0c-9c47-1f1f1f1f1f1f"});
+        assert_eq!(
+            errors(body),
+            [(
+                r#"["body","failure","step_id"]"#.to_owned(),
+                "value_error".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn failure_and_failures_combine() {
+        let mut body = run(vec![]);
+        body["status"] = json!("failure");
+        body["failure"] =
+            json!({"failure_type": "model", "failure_code": "refusal", "message": "m"});
+        body["failures"] = json!([{"failure_type": "tool", "failure_code": "x", "message": "m2"}]);
+        let parsed = parse_run(body, vec![], &RULES).map_err(|e| format!("{e:?}"));
+        assert_eq!(parsed.map(|p| p.run.failures.len()), Ok(2));
+    }
+
+    #[test]
+    fn nul_characters_are_rejected_everywhere() {
+        let mut body = run(vec![step(0)]);
+        body["agent_id"] = json!("a\u{0}b");
+        body["steps"][0]["metadata"] = json!({"k": ["ok", "x\u{0}"]});
+        let got = errors(body);
+        assert!(
+            got.contains(&(r#"["body","agent_id"]"#.into(), "string_nul".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(
+                r#"["body","steps",0,"metadata","k",1]"#.into(),
+                "string_nul".into()
+            )),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn not_an_object_and_wrong_types() {
+        assert_eq!(
+            errors(json!([1])),
+            [(r#"["body"]"#.to_owned(), "model_attributes_type".to_owned())]
+        );
+        let mut body = run(vec![json!("nope")]);
+        body["run_id"] = json!("not-a-uuid");
+        body["started_at"] = json!("soon");
+        let got = errors(body);
+        assert!(
+            got.contains(&(r#"["body","run_id"]"#.into(), "uuid_parsing".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(r#"["body","started_at"]"#.into(), "datetime_parsing".into())),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(
+                r#"["body","steps",0]"#.into(),
+                "model_attributes_type".into()
+            )),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn too_many_steps_is_one_error() {
+        let rules = Rules {
+            max_steps: 2,
+            ..RULES
+        };
+        let got = parse_run(
+            run(vec![step(0), step(1), step(2)]),
+            vec![json!("body")],
+            &rules,
+        )
+        .err()
+        .unwrap_or_default();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].kind, "too_long");
+    }
+
+    #[test]
+    fn metadata_depth_size_and_message_length_are_limited() {
+        // Depth 4 (the object, then three more levels) is the limit; 5 is one error at metadata.
+        let mut ok = step(0);
+        ok["metadata"] = json!({"a": {"b": [{"c": 1}]}});
+        assert_eq!(errors(run(vec![ok.clone()])), []);
+        assert_eq!(Shape::of(&ok["metadata"]).depth, 4);
+        let mut deep = step(0);
+        deep["metadata"] = json!({"a": {"b": [{"c": [1]}]}});
+        assert_eq!(
+            errors(run(vec![deep])),
+            [(
+                r#"["body","steps",0,"metadata"]"#.to_owned(),
+                "metadata_too_deep".to_owned()
+            )]
+        );
+        // Size is counted as compact JSON: 1000 bytes pass, 1001 do not.
+        let fill = |n: usize| json!({ "k": "x".repeat(n - r#"{"k":""}"#.len()) });
+        assert_eq!(json_size_over(&fill(1000), 1000), None);
+        assert_eq!(json_size_over(&fill(1001), 1000), Some(1001));
+        let mut big = step(0);
+        big["metadata"] = fill(1001);
+        assert_eq!(
+            errors(run(vec![big])),
+            [(
+                r#"["body","steps",0,"metadata"]"#.to_owned(),
+                "metadata_too_large".to_owned()
+            )]
+        );
+        let mut body = run(vec![]);
+        body["failures"] =
+            json!([{"failure_type": "tool", "failure_code": "x", "message": "é".repeat(500)}]);
+        assert_eq!(errors(body.clone()), []);
+        body["failures"][0]["message"] = json!("é".repeat(501));
+        assert_eq!(
+            errors(body),
+            [(
+                r#"["body","failures",0,"message"]"#.to_owned(),
+                "string_too_long".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn secrets_in_failure_messages() {
+        let mut body = run(vec![]);
+        body["failures"] = json!([{"failure_type": "tool", "failure_code": "auth", "message": "bad key sk-aaaaaaaaaaaaaaaaaaaaaaaaaa"}]);
+        assert_eq!(
+            errors(body.clone()),
+            [(
+                r#"["body","failures",0,"message"]"#.to_owned(),
+                "privacy.secret_value".to_owned()
+            )]
+        );
+        let rules = Rules {
+            max_steps: 10,
+            privacy: PrivacyMode::Redact,
+            ..RULES
+        };
+        let parsed = parse_run(body, vec![], &rules).map_err(|e| format!("{e:?}"));
+        assert_eq!(
+            parsed.map(|p| (p.redacted, p.run.failures[0].message.clone())),
+            Ok((1, "bad key [REDACTED]".to_owned()))
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! One HTTP listener's server: its routes (health, the role's routes, its OpenAPI document), the
+//! fallback that answers 405 with `Allow` for a known path and 404 otherwise, CORS, API keys, and
+//! the forwarding headers believed only from a trusted proxy.
+
+use std::net::TcpListener;
+
+use actix_cors::Cors;
+use actix_web::dev::{ResourceDef, Server};
+use actix_web::http::header;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
+
+use crate::auth::{self, ListenerCtx};
+use crate::config::Config;
+use crate::role::Listener;
+use crate::state::AppState;
+use crate::{health, ingest, openapi, query, telemetry};
+
+/// CORS for one listener: the configured origins, and the methods that listener serves (a
+/// browser posting runs to the ingest listener sends a preflight too).
+fn cors(config: &Config, listener: Listener) -> Cors {
+    let origins = &config.server.cors_origins.0;
+    let methods: &[&str] = match listener {
+        Listener::Query => &["GET", "HEAD", "OPTIONS"],
+        Listener::Ingest | Listener::OtlpGrpc => &["GET", "POST", "DELETE", "OPTIONS"],
+    };
+    let mut cors = Cors::default()
+        .allowed_methods(methods.iter().copied())
+        .allow_any_header()
+        .expose_headers([
+            query::NEXT_CURSOR_HEADER,
+            "Link",
+            crate::ingest::REDACTED_HEADER,
+            query::STEPS_TRUNCATED_HEADER,
+        ])
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        cors = cors.allow_any_origin();
+    } else {
+        for origin in origins {
+            cors = cors.allowed_origin(origin);
+        }
+    }
+    cors
+}
+
+/// The proxies whose forwarding headers are believed (`server.trusted_proxies`).
+struct TrustedProxies(Vec<ipnet::IpNet>);
+
+/// Headers a proxy sets about the client; believed only from a trusted proxy.
+const FORWARDING_HEADERS: [&str; 5] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-real-ip",
+];
+
+/// Middleware: removes the forwarding headers of a request whose peer is not a trusted proxy,
+/// before the request log or anything else reads them (a client cannot forge its address).
+async fn untrusted_forwarding(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let trusted = match (req.peer_addr(), req.app_data::<web::Data<TrustedProxies>>()) {
+        (Some(peer), Some(proxies)) => proxies.0.iter().any(|net| net.contains(&peer.ip())),
+        _ => false,
+    };
+    if !trusted {
+        for name in FORWARDING_HEADERS {
+            req.headers_mut().remove(name);
+        }
+    }
+    next.call(req).await
+}
+
+/// A listener's OpenAPI document, rendered once per worker.
+struct OpenApiJson(web::Bytes);
+
+async fn openapi_json(doc: web::Data<OpenApiJson>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.0.clone())
+}
+
+/// Which methods each route pattern of a listener answers, read from its OpenAPI document (the
+/// same registration that mounts the routes): what the fallback needs to tell a known path asked
+/// with another method (405 with `Allow`) from an unknown path (404).
+struct Routes(Vec<(ResourceDef, Vec<&'static str>)>);
+
+impl Routes {
+    fn of(doc: &utoipa::openapi::OpenApi) -> Routes {
+        let mut routes: Vec<(ResourceDef, Vec<&'static str>)> = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let allowed = methods.iter().filter(|(_, on)| *on).map(|(m, _)| *m);
+                (ResourceDef::new(path.as_str()), allowed.collect())
+            })
+            .collect();
+        routes.push((ResourceDef::new("/openapi.json"), vec!["GET"]));
+        Routes(routes)
+    }
+
+    /// The methods `path` answers, sorted; empty for an unknown path.
+    fn allowed(&self, path: &str) -> Vec<&'static str> {
+        let mut allowed: Vec<&'static str> = Vec::new();
+        for (def, methods) in &self.0 {
+            if def.is_match(path) {
+                allowed.extend(methods);
+            }
+        }
+        allowed.sort_unstable();
+        allowed.dedup();
+        allowed
+    }
+}
+
+/// Every request no route took: 405 with `Allow` for a known path, else 404.
+async fn fallback(req: HttpRequest, routes: web::Data<Routes>) -> HttpResponse {
+    let allowed = routes.allowed(req.path());
+    if allowed.is_empty() {
+        return HttpResponse::NotFound().json(serde_json::json!({ "detail": "Not Found" }));
+    }
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allowed.join(", ")))
+        .json(serde_json::json!({ "detail": "Method Not Allowed" }))
+}
+
+/// Builds the HTTP server of `listener` on `tcp`.
+pub(super) fn http_server(
+    listener: Listener,
+    tcp: TcpListener,
+    state: web::Data<AppState>,
+    config: &Config,
+) -> std::io::Result<Server> {
+    let keys = match listener {
+        Listener::Ingest | Listener::OtlpGrpc => config.auth.ingest_keys.expose().to_vec(),
+        Listener::Query => config.auth.query_keys.expose().to_vec(),
+    };
+    if keys.is_empty() {
+        tracing::warn!(
+            listener = listener.as_str(),
+            "no API keys configured: the listener is open to anyone who can reach it"
+        );
+    }
+    let ctx = web::Data::new(ListenerCtx { listener, keys });
+    let proxies = web::Data::new(TrustedProxies(
+        config
+            .server
+            .trusted_proxies
+            .0
+            .iter()
+            .filter_map(|p| crate::config::parse_proxy(p))
+            .collect(),
+    ));
+    let config_for_app = config.clone();
+    let workers = config
+        .server
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
+    let server = HttpServer::new(move || {
+        // The document is collected from the same `service(...)` calls that mount the routes.
+        let (app, doc) = App::new()
+            .into_utoipa_app()
+            .openapi(openapi::base(listener))
+            .app_data(state.clone())
+            .app_data(ctx.clone())
+            .app_data(proxies.clone())
+            .configure(health::configure)
+            .configure(|cfg| match listener {
+                Listener::Ingest | Listener::OtlpGrpc => ingest::configure(cfg),
+                Listener::Query => query::configure(cfg),
+            })
+            .split_for_parts();
+        let routes = web::Data::new(Routes::of(&doc));
+        let doc = web::Data::new(OpenApiJson(web::Bytes::from(
+            doc.to_json().unwrap_or_default(),
+        )));
+        app.app_data(doc)
+            .app_data(routes)
+            .route("/openapi.json", web::get().to(openapi_json))
+            .default_service(web::to(fallback))
+            .wrap(from_fn(auth::require_key))
+            .wrap(from_fn(crate::error::complete_error_bodies))
+            .wrap(cors(&config_for_app, listener))
+            .wrap(from_fn(telemetry::track_requests))
+            .wrap(TracingLogger::default())
+            .wrap(from_fn(untrusted_forwarding))
+    })
+    .workers(workers)
+    .shutdown_timeout(config.server.shutdown_timeout_s)
+    .disable_signals()
+    .listen(tcp)?
+    .run();
+    Ok(server)
+}
