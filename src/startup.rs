@@ -199,7 +199,7 @@ impl Application {
             )));
         }
         if let Some(pool) = &state.write {
-            tasks.push(tokio::spawn(ingest::rollup::run(pool.clone())));
+            tasks.push(tokio::spawn(crate::rollup::compactor::run(pool.clone())));
             tasks.push(tokio::spawn(ingest::otlp::run_finalizer(
                 pool.clone(),
                 config.otlp.finalize_after_s,

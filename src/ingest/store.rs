@@ -24,9 +24,10 @@ use uuid::Uuid;
 
 use crate::db::error::{is_data_error, is_retryable};
 use crate::db::prepared::prepared;
-use crate::ingest::rollup::{self, Deltas, RunKey};
 use crate::model::input::FieldError;
 use crate::model::{NewRun, RunStatus};
+use crate::rollup::deltas::SKIP_INSERT_TRIGGERS;
+use crate::rollup::{Deltas, RunKey};
 
 /// What happened to one run.
 #[derive(Clone, Debug, PartialEq)]
@@ -238,7 +239,7 @@ macro_rules! bind_run_columns {
 async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResult<Vec<Outcome>> {
     // This transaction's inserts add their own rollup deltas (below): the insert triggers skip
     // them. Deletes and updates (of a replaced run) still go through the triggers.
-    prepared(rollup::SKIP_INSERT_TRIGGERS).execute(conn).await?;
+    prepared(SKIP_INSERT_TRIGGERS).execute(conn).await?;
     let inserted: Vec<Written> = bind_run_columns!(prepared(INSERT_RUNS), runs)
         .load(conn)
         .await?;
@@ -318,7 +319,7 @@ async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResul
     let mut deltas = Deltas::default();
     for run in &fresh {
         if matches!(outcomes.get(&run.run_id), Some(Outcome::Created { .. })) {
-            deltas.run(RunKey::of(run), run.status.as_str(), run.ended_at);
+            deltas.run(RunKey::of(run), run.status, run.ended_at);
         }
         deltas.children(run);
     }
@@ -476,12 +477,12 @@ pub async fn write_one(conn: &mut AsyncPgConnection, run: &NewRun) -> QueryResul
 /// stored already (and nothing was written).
 async fn write_new(conn: &mut AsyncPgConnection, run: &NewRun) -> QueryResult<Option<Outcome>> {
     let mut deltas = Deltas::default();
-    deltas.run(RunKey::of(run), run.status.as_str(), run.ended_at);
+    deltas.run(RunKey::of(run), run.status, run.ended_at);
     deltas.children(run);
     let query = bind_run_columns!(prepared(WRITE_NEW_RUN), [run]);
     let query = bind_step_columns!(query, run_steps(&[run]));
     let query = bind_failure_columns!(query, run_failures(&[run]));
-    let written: Vec<Written> = deltas.bind_rows(query).load(conn).await?;
+    let written: Vec<Written> = deltas.bind(query).load(conn).await?;
     Ok(written.into_iter().next().map(|w| Outcome::Created {
         created_at: w.created_at,
         written_at: w.written_at,

@@ -20,7 +20,9 @@ use uuid::Uuid;
 use super::map::{SpanFailure, TraceUpdate, derived_id};
 use crate::db::error::is_retryable;
 use crate::db::prepared::prepared;
-use crate::ingest::rollup::{self, Deltas, RunKey};
+use crate::model::RunStatus;
+use crate::rollup::deltas::SKIP_INSERT_TRIGGERS;
+use crate::rollup::{Deltas, RunKey};
 
 /// What became of one trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,7 +174,7 @@ pub async fn write_traces(
                     .await?;
                 // The rows this transaction inserts get their rollup deltas from `write_set`;
                 // its updates and deletes (renumbering, recomputed status) from the triggers.
-                prepared(rollup::SKIP_INSERT_TRIGGERS).execute(conn).await?;
+                prepared(SKIP_INSERT_TRIGGERS).execute(conn).await?;
                 let sorted: Vec<&TraceUpdate> = order.iter().map(|&i| &traces[i]).collect();
                 let stored = write_set(conn, &sorted, max_steps).await?;
                 Ok(traces
@@ -197,7 +199,7 @@ type NewFailure<'a> = (Uuid, Uuid, Option<Uuid>, &'a SpanFailure);
 /// Inserts `failures` (a resent one is skipped) and counts those inserted in `deltas`.
 async fn insert_failures<'a>(
     conn: &mut AsyncPgConnection,
-    failures: &[NewFailure<'_>],
+    failures: &[NewFailure<'a>],
     keys: &HashMap<Uuid, RunKey<'a>>,
     deltas: &mut Deltas<'a>,
 ) -> QueryResult<()> {
@@ -297,7 +299,10 @@ async fn write_set(
     let keys: HashMap<Uuid, RunKey<'_>> = upserted.iter().map(|u| (u.run_id, u.key())).collect();
     let mut deltas = Deltas::default();
     for u in upserted.iter().filter(|u| u.inserted) {
-        deltas.run(u.key(), &u.status, u.ended_at);
+        // (Always one: the schema checks the status.)
+        if let Some(status) = RunStatus::parse(&u.status) {
+            deltas.run(u.key(), status, u.ended_at);
+        }
     }
     let traces: Vec<&TraceUpdate> = traces
         .iter()
