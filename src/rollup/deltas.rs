@@ -140,7 +140,8 @@ impl<'a> Deltas<'a> {
 
     /// Binds the delta rows to `query`'s next six placeholders, as arrays for UNNEST: grain,
     /// bucket, agent_id, agent_version, environment, counters (`text[]`, `timestamptz[]`,
-    /// `text[]` ×3, `jsonb[]`).
+    /// `text[]` ×3, `jsonb[]`), for the insert of [`super::single_statement`] or
+    /// [`super::SkipTriggers::write`].
     pub fn bind<'q>(&self, query: Prepared<'q>) -> Prepared<'q>
     where
         'a: 'q,
@@ -160,31 +161,8 @@ impl<'a> Deltas<'a> {
     }
 }
 
-/// The setting that makes the insert triggers skip a transaction's statements (its rows'
-/// deltas are written by [`Deltas::insert`] instead).
-pub const SKIP_INSERT_TRIGGERS: &str =
-    "SELECT set_config('agenttracer.rollup_by_writer', 'on', true)";
-
-impl Deltas<'_> {
-    /// Inserts the delta rows in the current transaction.
-    pub async fn insert(
-        &self,
-        conn: &mut diesel_async::AsyncPgConnection,
-    ) -> diesel::QueryResult<()> {
-        use diesel_async::RunQueryDsl;
-        static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| insert(1));
-        if self.hours.is_empty() {
-            return Ok(());
-        }
-        self.bind(crate::db::prepared::prepared(INSERT.as_str()))
-            .execute(conn)
-            .await
-            .map(|_| ())
-    }
-}
-
 /// The insert of the delta rows [`Deltas::bind`] binds, from its placeholders `$n`…`$n+5`.
-pub fn insert(n: usize) -> String {
+pub(super) fn insert(n: usize) -> String {
     format!(
         "INSERT INTO stats_rollup (grain, bucket, agent_id, agent_version, environment, c) \
          SELECT * FROM UNNEST(${}::text[], ${}::timestamptz[], ${}::text[], ${}::text[], ${}::text[], ${}::jsonb[])",

@@ -11,6 +11,7 @@
 //! - [`bucket`]: the histogram buckets of step latency and run duration.
 //! - [`plan`]: the grains, and where each part of a stats window is read from.
 //! - [`deltas`]: the deltas of the rows a write path inserts, computed in Rust.
+//! - [`writer`]: skipping the insert triggers for those rows, only together with their deltas.
 //! - [`compactor`]: the background merge.
 //!
 //! In the database (migrations/): the table, the functions that name each row's counters
@@ -24,7 +25,9 @@ pub mod compactor;
 pub mod counter;
 pub mod deltas;
 pub mod plan;
+pub mod writer;
 
 pub use counter::Counter;
 pub use deltas::{Deltas, RunKey};
 pub use plan::{Grain, Plan, Span};
+pub use writer::{DeltasWritten, SkipTriggers, single_statement, without_insert_triggers};

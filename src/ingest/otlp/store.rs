@@ -21,8 +21,7 @@ use super::map::{SpanFailure, TraceUpdate, derived_id};
 use crate::db::error::is_retryable;
 use crate::db::prepared::prepared;
 use crate::model::RunStatus;
-use crate::rollup::deltas::SKIP_INSERT_TRIGGERS;
-use crate::rollup::{Deltas, RunKey};
+use crate::rollup::{self, Deltas, DeltasWritten, RunKey, SkipTriggers};
 
 /// What became of one trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -174,9 +173,11 @@ pub async fn write_traces(
                     .await?;
                 // The rows this transaction inserts get their rollup deltas from `write_set`;
                 // its updates and deletes (renumbering, recomputed status) from the triggers.
-                prepared(SKIP_INSERT_TRIGGERS).execute(conn).await?;
                 let sorted: Vec<&TraceUpdate> = order.iter().map(|&i| &traces[i]).collect();
-                let stored = write_set(conn, &sorted, max_steps).await?;
+                let stored = rollup::without_insert_triggers(conn, async |conn, skip| {
+                    write_set(conn, &sorted, max_steps, skip).await
+                })
+                .await?;
                 Ok(traces
                     .iter()
                     .map(|t| match stored.get(&t.run_id) {
@@ -245,7 +246,8 @@ async fn write_set(
     conn: &mut AsyncPgConnection,
     traces: &[&TraceUpdate],
     max_steps: usize,
-) -> QueryResult<HashMap<Uuid, usize>> {
+    skip: SkipTriggers,
+) -> QueryResult<(HashMap<Uuid, usize>, DeltasWritten)> {
     let runs: Vec<(&TraceUpdate, &super::map::Root)> = traces
         .iter()
         .map(|t| (*t, t.root.as_ref().unwrap_or(&t.fallback)))
@@ -310,8 +312,8 @@ async fn write_set(
         .filter(|t| existing.contains_key(&t.run_id))
         .collect();
     if traces.is_empty() {
-        deltas.insert(conn).await?;
-        return Ok(capped);
+        let written = skip.write(conn, &deltas).await?;
+        return Ok((capped, written));
     }
 
     // Each run's new steps in the order RENUMBER keeps (start time, span id, step id), numbered
@@ -446,7 +448,7 @@ async fn write_set(
     .execute(conn)
     .await?;
 
-    deltas.insert(conn).await?;
+    let written = skip.write(conn, &deltas).await?;
     prepared(RENUMBER)
         .bind::<Array<SqlUuid>, _>(&ids)
         .execute(conn)
@@ -455,5 +457,5 @@ async fn write_set(
         .bind::<Array<SqlUuid>, _>(&ids)
         .execute(conn)
         .await?;
-    Ok(capped)
+    Ok((capped, written))
 }
