@@ -9,6 +9,7 @@
 //! success; `running` until the root arrives or the finalizer closes the run.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use diesel::QueryableByName;
 use diesel::result::QueryResult;
@@ -49,9 +50,8 @@ struct Upserted {
     started_at: OffsetDateTime,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     ended_at: Option<OffsetDateTime>,
-    /// Inserted by this statement rather than updated: `xmax = 0` on the returned row version
-    /// (one written by the `DO UPDATE` arm carries this transaction's id as its xmax). Counting
-    /// the run only then is what the OTLP rollup tests check against a rebuild.
+    /// Inserted by this statement rather than updated ([`INSERTED`]): only then is the run's
+    /// own delta this writer's to count.
     #[diesel(sql_type = Bool)]
     inserted: bool,
     /// Steps the run had before this statement.
@@ -77,7 +77,21 @@ struct Inserted {
     id: Uuid,
 }
 
-const UPSERT_RUNS: &str = "INSERT INTO agent_runs AS r \
+/// Whether [`UPSERT_RUNS`] inserted the row it returns (rather than updated it), by the one
+/// sign PostgreSQL leaves: the version the `DO UPDATE` arm writes carries the transaction's id
+/// as its `xmax` (the arm locks the row first), a freshly inserted one none. An implementation
+/// detail, but the only honest one in one statement: a CTE that tries `INSERT … ON CONFLICT DO
+/// NOTHING RETURNING` and then `UPDATE`s the rest is not the same under concurrency: its UPDATE
+/// reads the statement's snapshot, so a run another export inserted and committed while this
+/// one waited on the conflict would be neither inserted nor updated (and its trace answered as
+/// a native run's); only `ON CONFLICT DO UPDATE` updates a row its snapshot cannot see. A
+/// wrong answer here miscounts the run in the stats, which the OTLP rollup tests check against
+/// a rebuild from the rows.
+const INSERTED: &str = "(r.xmax = 0)";
+
+static UPSERT_RUNS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO agent_runs AS r \
     (run_id, agent_id, agent_version, environment, status, started_at, ended_at, source, otlp_root, otlp_root_error, last_span_at) \
     SELECT u.run_id, u.agent_id, u.agent_version, u.environment, 'running', u.started_at, u.ended_at, 'otlp', \
     u.otlp_root, u.otlp_root_error, now() FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], \
@@ -95,7 +109,9 @@ const UPSERT_RUNS: &str = "INSERT INTO agent_runs AS r \
     last_span_at = now() \
     WHERE r.source = 'otlp' \
     RETURNING r.run_id, r.agent_id, r.agent_version, r.environment, r.status, r.started_at, r.ended_at, \
-    (r.xmax = 0) AS inserted, (SELECT count(*) FROM agent_steps s WHERE s.run_id = r.run_id)::int4 AS steps";
+    {INSERTED} AS inserted, (SELECT count(*) FROM agent_steps s WHERE s.run_id = r.run_id)::int4 AS steps"
+    )
+});
 
 const INSERT_STEPS: &str = "INSERT INTO agent_steps \
     (step_id, run_id, seq, step_type, name, latency_ms, started_at, ended_at, metadata, span_id, parent_span_id, model, input_tokens, output_tokens) \
@@ -252,7 +268,7 @@ async fn write_set(
         .iter()
         .map(|t| (*t, t.root.as_ref().unwrap_or(&t.fallback)))
         .collect();
-    let upserted: Vec<Upserted> = prepared(UPSERT_RUNS)
+    let upserted: Vec<Upserted> = prepared(UPSERT_RUNS.as_str())
         .bind::<Array<SqlUuid>, _>(runs.iter().map(|(t, _)| t.run_id).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(
             runs.iter()
