@@ -18,7 +18,9 @@ use std::sync::LazyLock;
 use diesel::QueryableByName;
 use diesel::result::{DatabaseErrorKind, Error as DieselError, QueryResult};
 use diesel::sql_types::{Array, Int4, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{
+    AnsiTransactionManager, AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager,
+};
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -489,6 +491,13 @@ pub async fn write_one(conn: &mut AsyncPgConnection, run: &NewRun) -> QueryResul
 /// [`WRITE_NEW_RUN`] for `run`: `Some(Created)` once committed, `None` when the run_id is
 /// stored already (and nothing was written).
 async fn write_new(conn: &mut AsyncPgConnection, run: &NewRun) -> QueryResult<Option<Outcome>> {
+    debug_assert!(
+        matches!(
+            AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth(),
+            Ok(None)
+        ),
+        "the one-statement write runs outside a transaction block"
+    );
     let mut deltas = Deltas::default();
     deltas.run(RunKey::of(run), run.status, run.ended_at);
     deltas.children(run);

@@ -95,9 +95,10 @@ pub async fn without_insert_triggers<T>(
     Ok(result)
 }
 
-/// One statement that inserts rows and their deltas, with the insert triggers off for its rows
-/// (outside a transaction block it commits on its own, and the setting ends with it). `sql` has
-/// two markers:
+/// One statement that inserts rows and their deltas, with the insert triggers off for its rows.
+/// It must run outside a transaction block, where it commits on its own and the setting ends
+/// with it (in one, the setting would outlast the statement: it cannot turn the triggers back on
+/// itself, as its last inserts finish after its `SELECT`). `sql` has two markers:
 ///
 /// - `{triggers_off}`, a condition that turns the triggers off (and is true), for the `WHERE`
 ///   of the first insert: a statement-level trigger's `WHEN` is evaluated when its insert has
