@@ -138,6 +138,11 @@ impl<'a> Deltas<'a> {
             .collect()
     }
 
+    /// Whether no row was counted (then there is no delta row either: every row counts 1).
+    pub fn is_empty(&self) -> bool {
+        self.hours.is_empty()
+    }
+
     /// Binds the delta rows to `query`'s next six placeholders, as arrays for UNNEST: grain,
     /// bucket, agent_id, agent_version, environment, counters (`text[]`, `timestamptz[]`,
     /// `text[]` ×3, `jsonb[]`), for the insert of [`super::single_statement`] or

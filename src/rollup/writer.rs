@@ -10,7 +10,7 @@
 //! - [`without_insert_triggers`], for a transaction's statements: it turns the triggers off and
 //!   hands its body a [`SkipTriggers`], and the body must give back the [`DeltasWritten`] that only
 //!   [`SkipTriggers::write`] makes, which inserts the deltas and turns the triggers back on in one
-//!   statement. The body's rows and their deltas cannot come apart: a body that fails returns
+//!   statement (with no deltas it sends nothing). The body's rows and their deltas cannot come apart: a body that fails returns
 //!   its error, and its transaction (which this requires) rolls back the setting with the rows.
 //! - [`single_statement`], for one statement that inserts rows and their deltas together.
 //!
@@ -61,12 +61,17 @@ pub struct DeltasWritten(());
 
 impl SkipTriggers {
     /// Inserts `deltas` and turns the insert triggers back on (one statement): later inserts in
-    /// this transaction go through the triggers again.
+    /// this transaction go through the triggers again. With no deltas (the body counted nothing:
+    /// a resent run) it sends nothing, to cost no round trip there, and the triggers then stay
+    /// off until the transaction ends, which its callers do right after.
     pub async fn write(
         self,
         conn: &mut AsyncPgConnection,
         deltas: &Deltas<'_>,
     ) -> QueryResult<DeltasWritten> {
+        if deltas.is_empty() {
+            return Ok(DeltasWritten(()));
+        }
         deltas
             .bind(prepared(WRITE_DELTAS.as_str()))
             .execute(conn)
