@@ -147,6 +147,8 @@ $$;
 -- The trigger functions, generated from the builders above as static SQL (plpgsql plans each
 -- statement once per session; EXECUTE would plan it on every write). Without sorts, their
 -- aggregates hash (sorting text keys under a collation costs several times more).
+-- (2026-12-02-000007_rollup_triggers_plain replaces them with the same functions written out,
+-- and the rebuild with the statement it builds.)
 CREATE FUNCTION agenttracer_trigger_function(name text, body text) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -1,7 +1,8 @@
 -- The native and OTLP write paths compute the rollup deltas of the rows they insert themselves
--- (one small insert per transaction; src/ingest/rollup.rs) and say so with the transaction-local
+-- (one small insert per transaction; src/rollup/deltas.rs) and say so with the transaction-local
 -- setting agenttracer.rollup_by_writer: the insert triggers skip their statements. Every other
--- insert (psql, a restore) still goes through them, as do all updates and deletes.
+-- insert (psql, a restore) still goes through them, as do all updates and deletes. The setting
+-- is set only together with the deltas (src/rollup/writer.rs).
 DROP TRIGGER agent_runs_rollup_insert ON agent_runs;
 DROP TRIGGER agent_steps_rollup_insert ON agent_steps;
 DROP TRIGGER agent_failures_rollup_insert ON agent_failures;

@@ -4,7 +4,6 @@ pub mod body;
 pub mod group;
 pub mod otlp;
 pub mod retention;
-pub mod rollup;
 pub mod store;
 
 use std::collections::HashMap;

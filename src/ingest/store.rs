@@ -13,20 +13,23 @@
 //! known run, a run the database refuses) takes the general path above.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use diesel::QueryableByName;
 use diesel::result::{DatabaseErrorKind, Error as DieselError, QueryResult};
 use diesel::sql_types::{Array, Int4, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use diesel_async::{
+    AnsiTransactionManager, AsyncConnection, AsyncPgConnection, RunQueryDsl, TransactionManager,
+};
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::error::{is_data_error, is_retryable};
 use crate::db::prepared::prepared;
-use crate::ingest::rollup::{self, Deltas, RunKey};
 use crate::model::input::FieldError;
 use crate::model::{NewRun, RunStatus};
+use crate::rollup::{self, Deltas, DeltasWritten, RunKey, SkipTriggers};
 
 /// What happened to one run.
 #[derive(Clone, Debug, PartialEq)]
@@ -96,30 +99,31 @@ const INSERT_FAILURES: &str = "INSERT INTO agent_failures \
 /// the run insert does nothing and so, guarded by `EXISTS (SELECT FROM run)`, does every other
 /// insert — the statement changes nothing and the caller takes the general path.
 ///
-/// The insert triggers must skip these rows (their deltas are the `deltas` insert): the run
-/// insert sets `agenttracer.rollup_by_writer` as it reads its one source row, and it is local
-/// to the statement's implicit transaction. A statement-level trigger's `WHEN` is evaluated when
-/// its insert has finished, and every other insert waits for the run insert through its guard,
-/// so all of them see the setting. The foreign keys of steps and failures are checked at the end
-/// of the statement, when the run and the steps are in.
-const WRITE_NEW_RUN: &str = "WITH run AS (\
-    INSERT INTO agent_runs (run_id, agent_id, agent_version, environment, status, started_at, ended_at) \
-    SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[]) \
-    WHERE set_config('agenttracer.rollup_by_writer', 'on', true) = 'on' \
-    ON CONFLICT (run_id) DO NOTHING \
-    RETURNING run_id, created_at, now() AS written_at), \
-    steps AS (INSERT INTO agent_steps \
-    (step_id, run_id, seq, step_type, name, latency_ms, started_at, ended_at, metadata, model, input_tokens, output_tokens) \
-    SELECT * FROM UNNEST($8::uuid[], $9::uuid[], $10::int4[], $11::text[], $12::text[], $13::int4[], \
-    $14::timestamptz[], $15::timestamptz[], $16::jsonb[], $17::text[], $18::int4[], $19::int4[]) \
-    WHERE EXISTS (SELECT FROM run)), \
-    failures AS (INSERT INTO agent_failures (failure_id, run_id, step_id, failure_type, failure_code, message) \
-    SELECT * FROM UNNEST($20::uuid[], $21::uuid[], $22::uuid[], $23::text[], $24::text[], $25::text[]) \
-    WHERE EXISTS (SELECT FROM run)), \
-    deltas AS (INSERT INTO stats_rollup (grain, bucket, agent_id, agent_version, environment, c) \
-    SELECT * FROM UNNEST($26::text[], $27::timestamptz[], $28::text[], $29::text[], $30::text[], $31::jsonb[]) \
-    WHERE EXISTS (SELECT FROM run)) \
-    SELECT run_id, created_at, written_at FROM run";
+/// The insert triggers skip these rows (their deltas are the `deltas` insert): the run insert
+/// turns them off as it reads its one source row, and every other insert waits for it through
+/// its guard ([`rollup::single_statement`]). The foreign keys of steps and failures are checked
+/// at the end of the statement, when the run and the steps are in.
+static WRITE_NEW_RUN: LazyLock<String> = LazyLock::new(|| {
+    rollup::single_statement(
+        "WITH run AS (\
+         INSERT INTO agent_runs (run_id, agent_id, agent_version, environment, status, started_at, ended_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[]) \
+         WHERE {triggers_off} \
+         ON CONFLICT (run_id) DO NOTHING \
+         RETURNING run_id, created_at, now() AS written_at), \
+         steps AS (INSERT INTO agent_steps \
+         (step_id, run_id, seq, step_type, name, latency_ms, started_at, ended_at, metadata, model, input_tokens, output_tokens) \
+         SELECT * FROM UNNEST($8::uuid[], $9::uuid[], $10::int4[], $11::text[], $12::text[], $13::int4[], \
+         $14::timestamptz[], $15::timestamptz[], $16::jsonb[], $17::text[], $18::int4[], $19::int4[]) \
+         WHERE EXISTS (SELECT FROM run)), \
+         failures AS (INSERT INTO agent_failures (failure_id, run_id, step_id, failure_type, failure_code, message) \
+         SELECT * FROM UNNEST($20::uuid[], $21::uuid[], $22::uuid[], $23::text[], $24::text[], $25::text[]) \
+         WHERE EXISTS (SELECT FROM run)), \
+         deltas AS ({insert_deltas} WHERE EXISTS (SELECT FROM run)) \
+         SELECT run_id, created_at, written_at FROM run",
+        26,
+    )
+});
 
 /// How many times a transaction that deadlocked or failed to serialize is tried again.
 const RETRIES: usize = 3;
@@ -234,11 +238,21 @@ macro_rules! bind_run_columns {
     }};
 }
 
-/// One transaction's work for runs sorted by `run_id` with distinct ids.
+/// One transaction's work for runs sorted by `run_id` with distinct ids. Its inserts add their
+/// own rollup deltas; deletes and updates (of a replaced run) go through the triggers.
 async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResult<Vec<Outcome>> {
-    // This transaction's inserts add their own rollup deltas (below): the insert triggers skip
-    // them. Deletes and updates (of a replaced run) still go through the triggers.
-    prepared(rollup::SKIP_INSERT_TRIGGERS).execute(conn).await?;
+    rollup::without_insert_triggers(conn, async |conn, skip| {
+        write_counted(conn, runs, skip).await
+    })
+    .await
+}
+
+/// [`write_set`] with the insert triggers off: the deltas of its inserts are `skip`'s to write.
+async fn write_counted(
+    conn: &mut AsyncPgConnection,
+    runs: &[&NewRun],
+    skip: SkipTriggers,
+) -> QueryResult<(Vec<Outcome>, DeltasWritten)> {
     let inserted: Vec<Written> = bind_run_columns!(prepared(INSERT_RUNS), runs)
         .load(conn)
         .await?;
@@ -318,13 +332,14 @@ async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResul
     let mut deltas = Deltas::default();
     for run in &fresh {
         if matches!(outcomes.get(&run.run_id), Some(Outcome::Created { .. })) {
-            deltas.run(RunKey::of(run), run.status.as_str(), run.ended_at);
+            deltas.run(RunKey::of(run), run.status, run.ended_at);
         }
         deltas.children(run);
     }
-    deltas.insert(conn).await?;
+    let written = skip.write(conn, &deltas).await?;
 
-    runs.iter()
+    let outcomes = runs
+        .iter()
         .map(|r| {
             // Present in neither the insert nor the lock: deleted by another request meanwhile.
             outcomes.remove(&r.run_id).ok_or(DieselError::DatabaseError(
@@ -332,7 +347,8 @@ async fn write_set(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResul
                 Box::new(format!("run {} was deleted while being written", r.run_id)),
             ))
         })
-        .collect()
+        .collect::<QueryResult<_>>()?;
+    Ok((outcomes, written))
 }
 
 /// The steps of `runs` with their run's id.
@@ -475,13 +491,20 @@ pub async fn write_one(conn: &mut AsyncPgConnection, run: &NewRun) -> QueryResul
 /// [`WRITE_NEW_RUN`] for `run`: `Some(Created)` once committed, `None` when the run_id is
 /// stored already (and nothing was written).
 async fn write_new(conn: &mut AsyncPgConnection, run: &NewRun) -> QueryResult<Option<Outcome>> {
+    debug_assert!(
+        matches!(
+            AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth(),
+            Ok(None)
+        ),
+        "the one-statement write runs outside a transaction block"
+    );
     let mut deltas = Deltas::default();
-    deltas.run(RunKey::of(run), run.status.as_str(), run.ended_at);
+    deltas.run(RunKey::of(run), run.status, run.ended_at);
     deltas.children(run);
-    let query = bind_run_columns!(prepared(WRITE_NEW_RUN), [run]);
+    let query = bind_run_columns!(prepared(WRITE_NEW_RUN.as_str()), [run]);
     let query = bind_step_columns!(query, run_steps(&[run]));
     let query = bind_failure_columns!(query, run_failures(&[run]));
-    let written: Vec<Written> = deltas.bind_rows(query).load(conn).await?;
+    let written: Vec<Written> = deltas.bind(query).load(conn).await?;
     Ok(written.into_iter().next().map(|w| Outcome::Created {
         created_at: w.created_at,
         written_at: w.written_at,

@@ -2,6 +2,7 @@
 //! runs; nothing is loaded row by row into the server).
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use diesel::QueryableByName;
 use diesel::result::QueryResult;
@@ -14,6 +15,7 @@ use utoipa::ToSchema;
 use super::filters::{Bind, RunFilter, apply_binds};
 use crate::db::prepared::prepared;
 use crate::model::RunStatus;
+use crate::rollup::{Counter, Grain, Plan, Span};
 
 /// Percentiles of a distribution, in milliseconds; null when there is no data.
 #[derive(Debug, Default, PartialEq, Serialize, ToSchema)]
@@ -57,8 +59,8 @@ pub struct ModelUsage {
     pub output_tokens: i64,
 }
 
-/// The stats query's one row: every counter of the selected runs summed (`key: n`, see the
-/// `stats_rollup` migration for the keys) and the two distributions' percentiles.
+/// The stats query's one row: every counter of the selected runs summed (`key: n`, the keys of
+/// [`Counter`]) but the histograms, and the two distributions' percentiles.
 #[derive(QueryableByName)]
 struct Totals {
     #[diesel(sql_type = Jsonb)]
@@ -67,127 +69,6 @@ struct Totals {
     step_latency: Option<Vec<Option<f64>>>,
     #[diesel(sql_type = Nullable<Array<Nullable<Double>>>)]
     run_duration: Option<Vec<Option<f64>>>,
-}
-
-/// A half-open time range `[from, to)`; `None` is unbounded.
-type Span = (Option<OffsetDateTime>, Option<OffsetDateTime>);
-
-/// The rollups' grains, coarsest first: `stats_rollup.grain` and how a time rounds to one.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Grain {
-    Month,
-    Day,
-    Hour,
-}
-
-impl Grain {
-    const ALL: [Grain; 3] = [Grain::Month, Grain::Day, Grain::Hour];
-
-    fn code(self) -> &'static str {
-        match self {
-            Grain::Month => "m",
-            Grain::Day => "d",
-            Grain::Hour => "h",
-        }
-    }
-
-    /// The start of the grain that holds `t` (UTC).
-    fn floor(self, t: OffsetDateTime) -> OffsetDateTime {
-        let t = t.to_offset(time::UtcOffset::UTC);
-        let day = t.replace_time(time::Time::MIDNIGHT);
-        match self {
-            Grain::Month => day.replace_day(1).unwrap_or(day),
-            Grain::Day => day,
-            Grain::Hour => day.replace_hour(t.hour()).unwrap_or(day),
-        }
-    }
-
-    /// The first grain boundary at or after `t`; `None` past the last one `time` represents
-    /// (the end of year 9999).
-    fn ceil(self, t: OffsetDateTime) -> Option<OffsetDateTime> {
-        let floor = self.floor(t);
-        if floor == t {
-            return Some(t);
-        }
-        match self {
-            Grain::Month => {
-                let (year, month) = match floor.month() {
-                    time::Month::December => (floor.year() + 1, time::Month::January),
-                    m => (floor.year(), m.next()),
-                };
-                floor
-                    .replace_month(month)
-                    .and_then(|f| f.replace_year(year))
-                    .ok()
-            }
-            Grain::Day => floor.checked_add(time::Duration::DAY),
-            Grain::Hour => floor.checked_add(time::Duration::HOUR),
-        }
-    }
-}
-
-/// Where each part of a stats window is read from: whole UTC months, days and hours from
-/// `stats_rollup` (coarsest first), the partial hours at its edges (and everything, under a
-/// failure filter, which rollups do not key) from the rows themselves.
-#[derive(Debug, Default, PartialEq)]
-struct Plan {
-    rollups: Vec<(Grain, Span)>,
-    raw: Vec<Span>,
-}
-
-/// Whether `[from, to)` holds anything.
-fn nonempty((from, to): Span) -> bool {
-    !matches!((from, to), (Some(f), Some(t)) if f >= t)
-}
-
-impl Plan {
-    fn of(filter: &RunFilter) -> Plan {
-        let start = filter.start_time;
-        // Timestamps are kept to the microsecond: `<= end` is `< end + 1 µs` (unbounded when
-        // `end` is the last microsecond `time` represents: nothing is later).
-        let end = filter
-            .end_time
-            .and_then(|t| t.checked_add(time::Duration::microseconds(1)));
-        let mut plan = Plan::default();
-        if filter.failure_type.is_some() || filter.failure_code.is_some() {
-            plan.raw.push((start, end));
-        } else {
-            plan.cover((start, end), &Grain::ALL);
-        }
-        plan
-    }
-
-    /// Covers `[from, to)` with the whole grains of the coarsest of `grains` that fit, then
-    /// what is left at either edge with the finer ones, and rows for what no grain covers.
-    fn cover(&mut self, (from, to): Span, grains: &[Grain]) {
-        let Some((&grain, finer)) = grains.split_first() else {
-            self.raw.push((from, to));
-            return;
-        };
-        let inner_from = match from {
-            Some(t) => match grain.ceil(t) {
-                Some(c) => Some(c),
-                // No whole grain starts after `from`.
-                None => return self.cover((from, to), finer),
-            },
-            None => None,
-        };
-        let whole = (inner_from, to.map(|t| grain.floor(t)));
-        if !nonempty(whole) {
-            return self.cover((from, to), finer);
-        }
-        if let (Some(from), Some(inner)) = (from, whole.0)
-            && from < inner
-        {
-            self.cover((Some(from), Some(inner)), finer);
-        }
-        self.rollups.push((grain, whole));
-        if let (Some(inner), Some(to)) = (whole.1, to)
-            && inner < to
-        {
-            self.cover((Some(inner), Some(to)), finer);
-        }
-    }
 }
 
 /// `column` within one of `spans` (`FALSE` when there is none).
@@ -209,9 +90,19 @@ fn within(column: &str, spans: &[Span], binds: &mut Vec<Bind>) -> String {
     }
 }
 
+/// Where the stats of `filter` are read from: rollups are not keyed by failure, so under a
+/// failure filter every row is read.
+fn plan(filter: &RunFilter) -> Plan {
+    let (start, end) = (filter.start_time, filter.end_time);
+    match filter.failure_type.is_some() || filter.failure_code.is_some() {
+        true => Plan::rows_only(start, end),
+        false => Plan::of(start, end),
+    }
+}
+
 /// The stats query for a filter, with its binds: one statement, so one snapshot.
 pub(crate) fn stats_sql(filter: &RunFilter) -> (String, Vec<Bind>) {
-    let plan = Plan::of(filter);
+    let plan = plan(filter);
     let mut binds = Vec::new();
     let mut parts = Vec::new();
     // Rollup rows carry the run's agent_id, agent_version and environment as `r.*` does.
@@ -262,13 +153,17 @@ pub(crate) fn stats_sql(filter: &RunFilter) -> (String, Vec<Bind>) {
              agenttracer_failure_entries(f.failure_type, f.failure_code) e WHERE {raw}"
         ));
     }
+    // The histograms' counters, `lat:<bucket>` and `dur:<bucket>`, go to agenttracer_quantiles
+    // as `{bucket: n}`; the others are summed by key.
+    let (lat, dur) = (Counter::STEP_LATENCY, Counter::RUN_DURATION);
+    let (lat_from, dur_from) = (lat.len() + 1, dur.len() + 1);
     let sql = format!(
         "WITH t AS (SELECT k, sum(n)::bigint AS n FROM ({}) e GROUP BY k HAVING sum(n) <> 0) \
          SELECT (SELECT coalesce(jsonb_object_agg(k, n), '{{}}') FROM t \
-                 WHERE k NOT LIKE 'lat:%' AND k NOT LIKE 'dur:%') AS counters, \
-         agenttracer_quantiles((SELECT jsonb_object_agg(substr(k, 5), n) FROM t WHERE k LIKE 'lat:%'), \
+                 WHERE k NOT LIKE '{lat}%' AND k NOT LIKE '{dur}%') AS counters, \
+         agenttracer_quantiles((SELECT jsonb_object_agg(substr(k, {lat_from}), n) FROM t WHERE k LIKE '{lat}%'), \
                                '{{0.5,0.95,0.99}}') AS step_latency, \
-         agenttracer_quantiles((SELECT jsonb_object_agg(substr(k, 5), n) FROM t WHERE k LIKE 'dur:%'), \
+         agenttracer_quantiles((SELECT jsonb_object_agg(substr(k, {dur_from}), n) FROM t WHERE k LIKE '{dur}%'), \
                                '{{0.5,0.95,0.99}}') AS run_duration",
         parts.join(" UNION ALL ")
     );
@@ -322,27 +217,30 @@ pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryRes
         tokens_by_model: BTreeMap::new(),
     };
     let (mut steps, mut latency_sum) = (0, 0);
-    for (key, n) in counters {
+    for (key, n) in &counters {
         let n = n.as_i64().unwrap_or(0);
-        let (kind, name) = key.split_once(':').unwrap_or((key.as_str(), ""));
-        match kind {
-            "runs" => {
+        match Counter::parse(key) {
+            Some(Counter::Runs(status)) => {
                 stats.total_runs += n;
-                stats.status_breakdown.insert(name.to_owned(), n);
+                stats.status_breakdown.insert(status.as_str().to_owned(), n);
             }
-            "steps" => steps = n,
-            "latency_sum" => latency_sum = n,
-            "type" => {
-                stats.step_type_breakdown.insert(name.to_owned(), n);
+            Some(Counter::Steps) => steps = n,
+            Some(Counter::LatencySum) => latency_sum = n,
+            Some(Counter::StepType(step_type)) => {
+                stats
+                    .step_type_breakdown
+                    .insert(step_type.as_str().to_owned(), n);
             }
-            "fail" => {
+            Some(Counter::Failures(failure_type, code)) => {
                 stats.failure_count += n;
-                stats.failure_breakdown.insert(name.to_owned(), n);
+                let name = format!("{}/{code}", failure_type.as_str());
+                stats.failure_breakdown.insert(name, n);
             }
-            "model_steps" => model(&mut stats, name).steps = n,
-            "model_in" => model(&mut stats, name).input_tokens = n,
-            "model_out" => model(&mut stats, name).output_tokens = n,
-            _ => {}
+            Some(Counter::ModelSteps(name)) => model(&mut stats, name).steps = n,
+            Some(Counter::ModelInputTokens(name)) => model(&mut stats, name).input_tokens = n,
+            Some(Counter::ModelOutputTokens(name)) => model(&mut stats, name).output_tokens = n,
+            // The histograms are read as percentiles; a key this version does not know, not at all.
+            Some(Counter::StepLatency(_) | Counter::RunDuration(_)) | None => {}
         }
     }
     if steps > 0 {
@@ -385,145 +283,40 @@ pub struct Agent {
 /// run, exactly), the last run's time from the `(agent_id, started_at)` index — never a scan of
 /// the runs (that took 1.1 s at a million runs).
 pub async fn agents(conn: &mut AsyncPgConnection) -> QueryResult<Vec<Agent>> {
-    prepared(
-        "WITH k AS (SELECT r.agent_id::text AS agent_id, r.agent_version::text AS agent_version,            r.environment::text AS environment, x.key, sum(x.value::bigint) AS n            FROM stats_rollup r, jsonb_each_text(r.c) x            WHERE r.grain = 'm' AND (x.key LIKE 'runs:%' OR x.key LIKE 'fail:%')            GROUP BY 1, 2, 3, 4 HAVING sum(x.value::bigint) <> 0),          a AS (SELECT agent_id,            array_agg(DISTINCT agent_version) FILTER (WHERE key LIKE 'runs:%') AS versions,            array_agg(DISTINCT environment) FILTER (WHERE key LIKE 'runs:%') AS environments,            coalesce(sum(n) FILTER (WHERE key LIKE 'runs:%'), 0)::bigint AS run_count,            coalesce(sum(n) FILTER (WHERE key = 'runs:failure'), 0)::bigint AS failed_run_count,            coalesce(sum(n) FILTER (WHERE key LIKE 'fail:%'), 0)::bigint AS failure_count            FROM k GROUP BY agent_id HAVING sum(n) FILTER (WHERE key LIKE 'runs:%') > 0)          SELECT a.*, l.last_run_at FROM a, LATERAL (SELECT r.started_at AS last_run_at FROM agent_runs r            WHERE r.agent_id = a.agent_id ORDER BY r.started_at DESC LIMIT 1) l          ORDER BY l.last_run_at DESC, a.agent_id",
-    )
-    .load(conn)
-    .await
+    prepared(AGENTS.as_str()).load(conn).await
 }
+
+/// The query of [`agents`]: the month rollups' run and failure counters, per agent.
+static AGENTS: LazyLock<String> = LazyLock::new(|| {
+    let (runs, fail) = (Counter::RUNS, Counter::FAILURES);
+    let failed = Counter::Runs(RunStatus::Failure).key();
+    format!(
+        "WITH k AS (SELECT r.agent_id::text AS agent_id, r.agent_version::text AS agent_version, \
+           r.environment::text AS environment, x.key, sum(x.value::bigint) AS n \
+           FROM stats_rollup r, jsonb_each_text(r.c) x \
+           WHERE r.grain = '{month}' AND (x.key LIKE '{runs}%' OR x.key LIKE '{fail}%') \
+           GROUP BY 1, 2, 3, 4 HAVING sum(x.value::bigint) <> 0), \
+         a AS (SELECT agent_id, \
+           array_agg(DISTINCT agent_version) FILTER (WHERE key LIKE '{runs}%') AS versions, \
+           array_agg(DISTINCT environment) FILTER (WHERE key LIKE '{runs}%') AS environments, \
+           coalesce(sum(n) FILTER (WHERE key LIKE '{runs}%'), 0)::bigint AS run_count, \
+           coalesce(sum(n) FILTER (WHERE key = '{failed}'), 0)::bigint AS failed_run_count, \
+           coalesce(sum(n) FILTER (WHERE key LIKE '{fail}%'), 0)::bigint AS failure_count \
+           FROM k GROUP BY agent_id HAVING sum(n) FILTER (WHERE key LIKE '{runs}%') > 0) \
+         SELECT a.*, l.last_run_at FROM a, LATERAL (SELECT r.started_at AS last_run_at FROM agent_runs r \
+           WHERE r.agent_id = a.agent_id ORDER BY r.started_at DESC LIMIT 1) l \
+         ORDER BY l.last_run_at DESC, a.agent_id",
+        month = Grain::Month.code(),
+    )
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::datetime;
-
-    fn plan(start: Option<OffsetDateTime>, end: Option<OffsetDateTime>) -> Plan {
-        Plan::of(&RunFilter {
-            start_time: start,
-            end_time: end,
-            ..RunFilter::default()
-        })
-    }
-
-    #[test]
-    fn an_unbounded_window_reads_month_rollups_only() {
-        assert_eq!(
-            plan(None, None),
-            Plan {
-                rollups: vec![(Grain::Month, (None, None))],
-                raw: vec![],
-            }
-        );
-    }
-
-    #[test]
-    fn a_window_reads_whole_months_days_and_hours_then_its_edges_raw() {
-        let start = datetime!(2025-12-30 22:30 UTC);
-        let end = datetime!(2026-02-02 01:15 UTC);
-        let us = time::Duration::microseconds(1);
-        let t = |t: OffsetDateTime| Some(t);
-        assert_eq!(
-            plan(Some(start), Some(end)),
-            Plan {
-                rollups: vec![
-                    (
-                        Grain::Hour,
-                        (
-                            t(datetime!(2025-12-30 23:00 UTC)),
-                            t(datetime!(2025-12-31 0:00 UTC))
-                        )
-                    ),
-                    (
-                        Grain::Day,
-                        (
-                            t(datetime!(2025-12-31 0:00 UTC)),
-                            t(datetime!(2026-01-01 0:00 UTC))
-                        )
-                    ),
-                    (
-                        Grain::Month,
-                        (
-                            t(datetime!(2026-01-01 0:00 UTC)),
-                            t(datetime!(2026-02-01 0:00 UTC))
-                        )
-                    ),
-                    (
-                        Grain::Day,
-                        (
-                            t(datetime!(2026-02-01 0:00 UTC)),
-                            t(datetime!(2026-02-02 0:00 UTC))
-                        )
-                    ),
-                    (
-                        Grain::Hour,
-                        (
-                            t(datetime!(2026-02-02 0:00 UTC)),
-                            t(datetime!(2026-02-02 1:00 UTC))
-                        )
-                    ),
-                ],
-                raw: vec![
-                    (t(start), t(datetime!(2025-12-30 23:00 UTC))),
-                    (t(datetime!(2026-02-02 1:00 UTC)), t(end + us)),
-                ],
-            }
-        );
-    }
-
-    #[test]
-    fn aligned_bounds_need_few_raw_rows_and_short_windows_are_all_raw() {
-        // `end_time` is inclusive: a run starting exactly at 03:00 belongs, so 03:00 is raw.
-        let aligned = plan(
-            Some(datetime!(2026-01-01 1:00 UTC)),
-            Some(datetime!(2026-01-01 3:00 UTC)),
-        );
-        assert_eq!(
-            aligned.rollups,
-            vec![(
-                Grain::Hour,
-                (
-                    Some(datetime!(2026-01-01 1:00 UTC)),
-                    Some(datetime!(2026-01-01 3:00 UTC))
-                )
-            )]
-        );
-        assert_eq!(aligned.raw.len(), 1);
-        let short = plan(
-            Some(datetime!(2026-01-01 1:10 UTC)),
-            Some(datetime!(2026-01-01 1:50 UTC)),
-        );
-        assert_eq!((short.rollups.len(), short.raw.len()), (0, 1));
-        let open_end = plan(Some(datetime!(2026-03-31 23:10 UTC)), None);
-        assert_eq!(
-            open_end.rollups,
-            vec![(Grain::Month, (Some(datetime!(2026-04-01 0:00 UTC)), None))]
-        );
-        assert_eq!(open_end.raw.len(), 1);
-        // December rounds up into the next year.
-        assert_eq!(
-            Grain::Month.ceil(datetime!(2026-12-05 0:00 UTC)),
-            Some(datetime!(2027-01-01 0:00 UTC))
-        );
-        // The last representable instants have no grain after them, and plan without a panic.
-        let last = datetime!(9999-12-31 23:59:59.999999 UTC);
-        for grain in Grain::ALL {
-            assert_eq!(grain.ceil(last), None);
-        }
-        let to_the_end = plan(Some(datetime!(9999-12-31 23:59:59 UTC)), Some(last));
-        assert_eq!(
-            to_the_end.raw,
-            vec![(Some(datetime!(9999-12-31 23:59:59 UTC)), None)]
-        );
-        let backwards = plan(
-            Some(datetime!(9999-12-31 23:59:59 UTC)),
-            Some(datetime!(0000-01-01 0:00 UTC)),
-        );
-        assert!(backwards.rollups.is_empty());
-    }
 
     #[test]
     fn a_failure_filter_reads_every_row_raw() {
-        let plan = Plan::of(&RunFilter {
+        let plan = plan(&RunFilter {
             failure_code: Some("x".into()),
             ..RunFilter::default()
         });

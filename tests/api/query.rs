@@ -1069,3 +1069,49 @@ async fn rollups_computed_at_ingest_match_the_sql_bucket_for_bucket() {
         app.db.psql(rollups)
     );
 }
+
+/// The SQL names counters too: the triggers and the raw part of a stats query take them from
+/// agenttracer_run_entries, agenttracer_step_entries and agenttracer_failure_entries. For the
+/// same run, step and failure, those give exactly the keys and counts `rollup::Counter` writes
+/// for the write paths' deltas, and every key they give parses back to itself.
+#[test]
+fn the_sql_and_the_write_paths_name_every_counter_alike() {
+    use agenttracer::model::{FailureType, RunStatus, StepType};
+    use agenttracer::rollup::Counter;
+    use agenttracer::rollup::bucket::{bucket, duration_ms};
+
+    let db = TestDb::new();
+    let (model, code) = ("ns:model/v1", "http/503:busy");
+    let from_sql = db.psql(&format!(
+        "SELECT k || '=' || n FROM (\
+         SELECT * FROM agenttracer_run_entries('partial', '2024-06-01 12:00:00+00', '2024-06-01 12:00:01.234567+00') \
+         UNION ALL SELECT * FROM agenttracer_step_entries('llm', 1234, '{model}', 7, NULL) \
+         UNION ALL SELECT * FROM agenttracer_failure_entries('tool', '{code}')) e ORDER BY 1"
+    ));
+    let started = time::macros::datetime!(2024-06-01 12:00:00 UTC);
+    let ended = started + time::Duration::microseconds(1_234_567);
+    let mut from_rust: Vec<String> = [
+        (Counter::Runs(RunStatus::Partial), 1),
+        (
+            Counter::RunDuration(bucket(duration_ms(started, ended)).unwrap()),
+            1,
+        ),
+        (Counter::Steps, 1),
+        (Counter::LatencySum, 1234),
+        (Counter::StepType(StepType::Llm), 1),
+        (Counter::StepLatency(bucket(1234.0).unwrap()), 1),
+        (Counter::ModelSteps(model), 1),
+        (Counter::ModelInputTokens(model), 7),
+        (Counter::ModelOutputTokens(model), 0),
+        (Counter::Failures(FailureType::Tool, code), 1),
+    ]
+    .iter()
+    .map(|(counter, n)| format!("{}={n}", counter.key()))
+    .collect();
+    from_rust.sort();
+    assert_eq!(from_sql.lines().collect::<Vec<_>>(), from_rust);
+    for line in from_sql.lines() {
+        let (key, _) = line.rsplit_once('=').unwrap();
+        assert_eq!(Counter::parse(key).map(|c| c.key()).as_deref(), Some(key));
+    }
+}

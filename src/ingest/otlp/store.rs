@@ -9,6 +9,7 @@
 //! success; `running` until the root arrives or the finalizer closes the run.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use diesel::QueryableByName;
 use diesel::result::QueryResult;
@@ -20,7 +21,8 @@ use uuid::Uuid;
 use super::map::{SpanFailure, TraceUpdate, derived_id};
 use crate::db::error::is_retryable;
 use crate::db::prepared::prepared;
-use crate::ingest::rollup::{self, Deltas, RunKey};
+use crate::model::RunStatus;
+use crate::rollup::{self, Deltas, DeltasWritten, RunKey, SkipTriggers};
 
 /// What became of one trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,9 +50,8 @@ struct Upserted {
     started_at: OffsetDateTime,
     #[diesel(sql_type = Nullable<Timestamptz>)]
     ended_at: Option<OffsetDateTime>,
-    /// Inserted by this statement rather than updated: `xmax = 0` on the returned row version
-    /// (one written by the `DO UPDATE` arm carries this transaction's id as its xmax). Counting
-    /// the run only then is what the OTLP rollup tests check against a rebuild.
+    /// Inserted by this statement rather than updated ([`INSERTED`]): only then is the run's
+    /// own delta this writer's to count.
     #[diesel(sql_type = Bool)]
     inserted: bool,
     /// Steps the run had before this statement.
@@ -76,7 +77,21 @@ struct Inserted {
     id: Uuid,
 }
 
-const UPSERT_RUNS: &str = "INSERT INTO agent_runs AS r \
+/// Whether [`UPSERT_RUNS`] inserted the row it returns (rather than updated it), by the one
+/// sign PostgreSQL leaves: the version the `DO UPDATE` arm writes carries the transaction's id
+/// as its `xmax` (the arm locks the row first), a freshly inserted one none. An implementation
+/// detail, but the only honest one in one statement: a CTE that tries `INSERT … ON CONFLICT DO
+/// NOTHING RETURNING` and then `UPDATE`s the rest is not the same under concurrency: its UPDATE
+/// reads the statement's snapshot, so a run another export inserted and committed while this
+/// one waited on the conflict would be neither inserted nor updated (and its trace answered as
+/// a native run's); only `ON CONFLICT DO UPDATE` updates a row its snapshot cannot see. A
+/// wrong answer here miscounts the run in the stats, which the OTLP rollup tests check against
+/// a rebuild from the rows.
+const INSERTED: &str = "(r.xmax = 0)";
+
+static UPSERT_RUNS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO agent_runs AS r \
     (run_id, agent_id, agent_version, environment, status, started_at, ended_at, source, otlp_root, otlp_root_error, last_span_at) \
     SELECT u.run_id, u.agent_id, u.agent_version, u.environment, 'running', u.started_at, u.ended_at, 'otlp', \
     u.otlp_root, u.otlp_root_error, now() FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], \
@@ -94,7 +109,9 @@ const UPSERT_RUNS: &str = "INSERT INTO agent_runs AS r \
     last_span_at = now() \
     WHERE r.source = 'otlp' \
     RETURNING r.run_id, r.agent_id, r.agent_version, r.environment, r.status, r.started_at, r.ended_at, \
-    (r.xmax = 0) AS inserted, (SELECT count(*) FROM agent_steps s WHERE s.run_id = r.run_id)::int4 AS steps";
+    {INSERTED} AS inserted, (SELECT count(*) FROM agent_steps s WHERE s.run_id = r.run_id)::int4 AS steps"
+    )
+});
 
 const INSERT_STEPS: &str = "INSERT INTO agent_steps \
     (step_id, run_id, seq, step_type, name, latency_ms, started_at, ended_at, metadata, span_id, parent_span_id, model, input_tokens, output_tokens) \
@@ -172,9 +189,11 @@ pub async fn write_traces(
                     .await?;
                 // The rows this transaction inserts get their rollup deltas from `write_set`;
                 // its updates and deletes (renumbering, recomputed status) from the triggers.
-                prepared(rollup::SKIP_INSERT_TRIGGERS).execute(conn).await?;
                 let sorted: Vec<&TraceUpdate> = order.iter().map(|&i| &traces[i]).collect();
-                let stored = write_set(conn, &sorted, max_steps).await?;
+                let stored = rollup::without_insert_triggers(conn, async |conn, skip| {
+                    write_set(conn, &sorted, max_steps, skip).await
+                })
+                .await?;
                 Ok(traces
                     .iter()
                     .map(|t| match stored.get(&t.run_id) {
@@ -197,7 +216,7 @@ type NewFailure<'a> = (Uuid, Uuid, Option<Uuid>, &'a SpanFailure);
 /// Inserts `failures` (a resent one is skipped) and counts those inserted in `deltas`.
 async fn insert_failures<'a>(
     conn: &mut AsyncPgConnection,
-    failures: &[NewFailure<'_>],
+    failures: &[NewFailure<'a>],
     keys: &HashMap<Uuid, RunKey<'a>>,
     deltas: &mut Deltas<'a>,
 ) -> QueryResult<()> {
@@ -243,12 +262,13 @@ async fn write_set(
     conn: &mut AsyncPgConnection,
     traces: &[&TraceUpdate],
     max_steps: usize,
-) -> QueryResult<HashMap<Uuid, usize>> {
+    skip: SkipTriggers,
+) -> QueryResult<(HashMap<Uuid, usize>, DeltasWritten)> {
     let runs: Vec<(&TraceUpdate, &super::map::Root)> = traces
         .iter()
         .map(|t| (*t, t.root.as_ref().unwrap_or(&t.fallback)))
         .collect();
-    let upserted: Vec<Upserted> = prepared(UPSERT_RUNS)
+    let upserted: Vec<Upserted> = prepared(UPSERT_RUNS.as_str())
         .bind::<Array<SqlUuid>, _>(runs.iter().map(|(t, _)| t.run_id).collect::<Vec<_>>())
         .bind::<Array<Text>, _>(
             runs.iter()
@@ -297,7 +317,10 @@ async fn write_set(
     let keys: HashMap<Uuid, RunKey<'_>> = upserted.iter().map(|u| (u.run_id, u.key())).collect();
     let mut deltas = Deltas::default();
     for u in upserted.iter().filter(|u| u.inserted) {
-        deltas.run(u.key(), &u.status, u.ended_at);
+        // (Always one: the schema checks the status.)
+        if let Some(status) = RunStatus::parse(&u.status) {
+            deltas.run(u.key(), status, u.ended_at);
+        }
     }
     let traces: Vec<&TraceUpdate> = traces
         .iter()
@@ -305,8 +328,8 @@ async fn write_set(
         .filter(|t| existing.contains_key(&t.run_id))
         .collect();
     if traces.is_empty() {
-        deltas.insert(conn).await?;
-        return Ok(capped);
+        let written = skip.write(conn, &deltas).await?;
+        return Ok((capped, written));
     }
 
     // Each run's new steps in the order RENUMBER keeps (start time, span id, step id), numbered
@@ -441,7 +464,7 @@ async fn write_set(
     .execute(conn)
     .await?;
 
-    deltas.insert(conn).await?;
+    let written = skip.write(conn, &deltas).await?;
     prepared(RENUMBER)
         .bind::<Array<SqlUuid>, _>(&ids)
         .execute(conn)
@@ -450,5 +473,5 @@ async fn write_set(
         .bind::<Array<SqlUuid>, _>(&ids)
         .execute(conn)
         .await?;
-    Ok(capped)
+    Ok((capped, written))
 }
