@@ -92,6 +92,20 @@ impl Body {
     }
 }
 
+/// Runs `work` on the blocking pool when `large` (parsing, inflating or decoding a large body),
+/// off the worker's event loop, which serves other connections meanwhile; else here.
+pub async fn off_loop<T: Send + 'static>(
+    large: bool,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    if !large {
+        return Ok(work());
+    }
+    actix_web::web::block(work)
+        .await
+        .map_err(ApiError::internal)
+}
+
 /// Waits for `n` bytes of the budget. A body asks once, holding nothing of it before, so bodies
 /// cannot deadlock each holding part of the budget while waiting for more.
 async fn take(limits: &BodyLimits, n: usize) -> Option<OwnedSemaphorePermit> {
@@ -216,7 +230,7 @@ async fn read(
     let bytes = match encoding {
         Encoding::Identity => raw.freeze(),
         Encoding::Gzip => {
-            let off_loop = raw.len() > GZIP_INLINE;
+            let large = raw.len() > GZIP_INLINE;
             let inflate = move || {
                 let mut out = Vec::new();
                 let read = MultiGzDecoder::new(&raw[..])
@@ -226,13 +240,7 @@ async fn read(
             };
             // A few KB can inflate to the limit: anything but a tiny body is inflated off the
             // event loop.
-            let read = if off_loop {
-                actix_web::web::block(inflate)
-                    .await
-                    .map_err(ApiError::internal)?
-            } else {
-                inflate()
-            };
+            let read = off_loop(large, inflate).await?;
             match read {
                 Ok((n, _)) if n > limit => return Err(too_large()),
                 Ok((n, out)) => {

@@ -46,16 +46,8 @@ async fn read_json(
     let parse = |bytes: &[u8]| -> Result<Value, ApiError> {
         serde_json::from_slice(bytes).map_err(|e| ApiError::validation(vec![json_error(&e)]))
     };
-    let value = match body.is_large() {
-        // Off the worker's event loop, which serves other connections meanwhile.
-        true => {
-            let bytes = body.bytes.clone();
-            web::block(move || parse(&bytes))
-                .await
-                .map_err(ApiError::internal)??
-        }
-        false => parse(&body.bytes)?,
-    };
+    let bytes = body.bytes.clone();
+    let value = body::off_loop(body.is_large(), move || parse(&bytes)).await??;
     Ok((value, body))
 }
 
@@ -130,11 +122,8 @@ async fn ingest_one(
         .inspect_err(|_| record_invalid(1))?;
     let rules = state.rules();
     let validate = move || parse_run(value, vec![Value::from("body")], &rules);
-    let parsed = match body.is_large() {
-        // Validation (privacy included) of a large run, off the worker's event loop.
-        true => web::block(validate).await.map_err(ApiError::internal)?,
-        false => validate(),
-    };
+    // Validation (privacy included) of a large run, off the worker's event loop.
+    let parsed = body::off_loop(body.is_large(), validate).await?;
     drop(body);
     let Parsed { run, redacted } = parsed.map_err(|errors| {
         record_invalid(1);

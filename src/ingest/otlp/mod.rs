@@ -206,17 +206,6 @@ fn error_response(encoding: Encoding, err: ApiError) -> HttpResponse {
     status_response(encoding, status, err.to_string())
 }
 
-/// Runs `work` on the blocking pool when `large`, else here.
-async fn off_loop<T: Send + 'static>(
-    large: bool,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    if !large {
-        return Ok(work());
-    }
-    web::block(work).await.map_err(ApiError::internal)
-}
-
 /// OTLP/HTTP trace export (protobuf or JSON; gzip and chunked bodies accepted).
 #[utoipa::path(
     tag = "ingest",
@@ -254,7 +243,7 @@ async fn post_traces(
     // Large bodies are walked and decoded off the event loop.
     let estimate = {
         let bytes = body.bytes.clone();
-        off_loop(body.is_large(), move || match encoding {
+        body::off_loop(body.is_large(), move || match encoding {
             Encoding::Protobuf => Some(wire::estimate_protobuf(&bytes)),
             Encoding::Json => wire::estimate_json(&bytes),
         })
@@ -273,7 +262,7 @@ async fn post_traces(
         }
     }
     let bytes = body.bytes.clone();
-    let decoded = off_loop(body.is_large(), move || match encoding {
+    let decoded = body::off_loop(body.is_large(), move || match encoding {
         Encoding::Protobuf => {
             ExportTraceServiceRequest::decode(bytes.as_ref()).map_err(|e| e.to_string())
         }

@@ -160,24 +160,27 @@ impl Decoder for BoundedDecoder {
         buf: &mut DecodeBuf<'_>,
     ) -> Result<Option<ExportTraceServiceRequest>, Status> {
         use prost::bytes::Buf;
-        // The message is one contiguous buffer (tonic reads it whole before decoding).
-        let estimate = if buf.chunk().len() == buf.remaining() {
-            wire::estimate_protobuf(buf.chunk())
-        } else {
-            let bytes = buf.copy_to_bytes(buf.remaining());
-            let estimate = wire::estimate_protobuf(&bytes);
-            check_decoded_size(self.max_decoded, estimate).map_err(refused)?;
-            return ExportTraceServiceRequest::decode(bytes)
-                .map(Some)
-                .map_err(|e| Status::invalid_argument(e.to_string()));
-        };
-        check_decoded_size(self.max_decoded, estimate).map_err(refused)?;
-        self.inner.decode(buf)
+        // The message is one contiguous buffer (tonic reads it whole before decoding); were it
+        // not, it is copied into one.
+        if buf.chunk().len() == buf.remaining() {
+            check(self.max_decoded, buf.chunk())?;
+            return self.inner.decode(buf);
+        }
+        let bytes = buf.copy_to_bytes(buf.remaining());
+        check(self.max_decoded, &bytes)?;
+        ExportTraceServiceRequest::decode(bytes)
+            .map(Some)
+            .map_err(|e| Status::invalid_argument(e.to_string()))
     }
 
     fn buffer_settings(&self) -> BufferSettings {
         self.inner.buffer_settings()
     }
+}
+
+/// Refuses `message` when its decoded size would be over `max_decoded`.
+fn check(max_decoded: usize, message: &[u8]) -> Result<(), Status> {
+    check_decoded_size(max_decoded, wire::estimate_protobuf(message)).map_err(refused)
 }
 
 /// A message refused before decoding: INVALID_ARGUMENT (not retried), counted.
