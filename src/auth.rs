@@ -1,7 +1,8 @@
 //! API keys: `X-API-Key: <key>` or `Authorization: Bearer <key>`, compared in constant time.
 //!
-//! When a listener has keys, every route but `/health`, `/livez`, `/readyz`, `/metrics` and CORS
-//! preflights needs one: missing is 401 with `WWW-Authenticate: Bearer`, wrong is 403.
+//! When a listener has keys, every route but `/health`, `/livez`, `/readyz`, `/metrics`, CORS
+//! preflights and the web UI's pages (which check a session cookie, src/ui/session.rs) needs
+//! one: missing is 401 with `WWW-Authenticate: Bearer`, wrong is 403.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -17,12 +18,19 @@ use crate::role::Listener;
 pub struct ListenerCtx {
     pub listener: Listener,
     pub keys: Vec<String>,
+    /// Where this listener serves the web UI, if it does: its pages check a session cookie
+    /// instead (src/ui/session.rs).
+    pub ui_base: Option<String>,
 }
 
 const OPEN_PATHS: &[&str] = &["/health", "/livez", "/readyz", "/metrics"];
 
-fn is_exempt(req: &ServiceRequest) -> bool {
+fn is_exempt(req: &ServiceRequest, ctx: &ListenerCtx) -> bool {
     OPEN_PATHS.contains(&req.path())
+        || ctx
+            .ui_base
+            .as_deref()
+            .is_some_and(|base| crate::ui::is_ui_path(base, req.path()))
         || (req.method() == Method::OPTIONS
             && req
                 .headers()
@@ -59,7 +67,7 @@ pub async fn require_key(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let verdict = match req.app_data::<web::Data<ListenerCtx>>() {
-        Some(ctx) if !ctx.keys.is_empty() && !is_exempt(&req) => match presented_key(&req) {
+        Some(ctx) if !ctx.keys.is_empty() && !is_exempt(&req, ctx) => match presented_key(&req) {
             None => Some(ApiError::Unauthorized),
             Some(key) if key_matches(&ctx.keys, key) => None,
             Some(_) => Some(ApiError::Forbidden),

@@ -9,6 +9,7 @@
 //! - [`model`]: runs, steps and failures; validation of what agents send; the privacy policy.
 //! - [`ingest`]: the write side (single runs, batches, deletes, retention).
 //! - [`query`]: the read side.
+//! - [`ui`]: the web UI the query role serves (server-rendered pages, embedded assets).
 //! - [`rollup`]: the stats rollups: counters, deltas, grains, the triggers' switch, the compactor.
 //! - [`openapi`]: the OpenAPI documents, collected from the routes as they are mounted.
 //! - [`healthcheck`]: the `healthcheck` command's HTTP probe.
@@ -32,3 +33,4 @@ pub mod rollup;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod ui;

@@ -26,6 +26,8 @@ pub struct AppState {
     pub group: Option<GroupCommit>,
     /// How request bodies are read (size, deadline, the in-flight budget).
     pub bodies: crate::ingest::body::BodyLimits,
+    /// Newly committed runs for the live streams; present with the read pool.
+    pub live: Option<Arc<crate::query::live::LiveFeed>>,
 }
 
 impl AppState {

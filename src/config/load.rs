@@ -122,6 +122,27 @@ impl Config {
                 "server.max_inflight_body_bytes must be at least server.max_body_bytes, server.body_read_timeout_s at least 1",
             );
         }
+        let base = &self.ui.base_path;
+        if !base.is_empty()
+            && (!base.starts_with('/')
+                || base.ends_with('/')
+                || base.starts_with("/v1")
+                || !base
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/-_.~".contains(&b)))
+        {
+            return invalid(
+                "ui.base_path must be empty or a path like /agenttracer (no trailing slash, not under /v1)",
+            );
+        }
+        if self.query.stream_poll_ms < 10 || self.query.stream_heartbeat_s == 0 {
+            return invalid(
+                "query.stream_poll_ms must be at least 10, query.stream_heartbeat_s at least 1",
+            );
+        }
+        if self.ui.session_ttl_s == 0 {
+            return invalid("ui.session_ttl_s must be at least 1");
+        }
         if self.otlp.finalize_after_s == 0 {
             return invalid("otlp.finalize_after_s must be at least 1");
         }

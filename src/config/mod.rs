@@ -11,7 +11,7 @@ mod values;
 pub use load::{ConfigError, DEFAULT_CONFIG_FILE, normalize_level};
 pub use sections::{
     AuthConfig, Config, DatabaseConfig, IngestConfig, LogConfig, LogFormat, OtlpConfig,
-    PrivacyConfig, PrivacyMode, QueryConfig, RetentionConfig, ServerConfig,
+    PrivacyConfig, PrivacyMode, QueryConfig, RetentionConfig, ServerConfig, UiConfig,
 };
 pub use values::{DatabaseUrl, SecretList, StringList, mask_url, parse_proxy};
 

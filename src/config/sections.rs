@@ -22,6 +22,7 @@ pub struct Config {
     pub query: QueryConfig,
     pub retention: RetentionConfig,
     pub otlp: OtlpConfig,
+    pub ui: UiConfig,
 }
 
 impl Config {
@@ -223,6 +224,11 @@ pub struct QueryConfig {
     /// metadata's JSON and 256 bytes for the rest); the runs whose steps it cuts say
     /// `steps_truncated`.
     pub list_max_step_bytes: i64,
+    /// How often the live feed (`GET /v1/runs/stream`, the UI's live tail) looks for new runs
+    /// while anyone listens.
+    pub stream_poll_ms: u64,
+    /// Seconds between heartbeat comments on an idle stream.
+    pub stream_heartbeat_s: u64,
 }
 
 impl Default for QueryConfig {
@@ -230,6 +236,8 @@ impl Default for QueryConfig {
         Self {
             list_max_steps_per_run: 1000,
             list_max_step_bytes: 8 * 1024 * 1024,
+            stream_poll_ms: 500,
+            stream_heartbeat_s: 15,
         }
     }
 }
@@ -292,6 +300,29 @@ impl Default for RetentionConfig {
             days: None,
             interval_s: 3600,
             batch_size: 1000,
+        }
+    }
+}
+
+/// The web UI the query role serves (docs/ui.md).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// Whether the query role serves the UI.
+    pub enabled: bool,
+    /// The path prefix the UI lives under: empty for `/`, or `/prefix` behind a proxy that
+    /// forwards that prefix. The JSON API stays at `/v1/...` either way.
+    pub base_path: String,
+    /// How long a UI session lasts after login (with query keys).
+    pub session_ttl_s: u64,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            base_path: String::new(),
+            session_ttl_s: 12 * 3600,
         }
     }
 }

@@ -1,9 +1,14 @@
 //! The query listener's routes: runs (list, one, its steps, its failures), stats, agents.
 //! Every route reads through the read-only pool.
 
+pub mod failures;
 pub mod filters;
+pub mod live;
 pub mod runs;
+pub mod series;
 pub mod stats;
+pub mod stream;
+pub mod summary;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use diesel::prelude::*;
@@ -26,7 +31,9 @@ pub const STEPS_TRUNCATED_HEADER: &str = "X-AgentTracer-Steps-Truncated";
 
 /// Mounts the query routes.
 pub fn configure(cfg: &mut ServiceConfig) {
+    // Before `/v1/runs/{run_id}`, which would take `stream` for a run id.
     cfg.service(list_runs)
+        .service(stream_runs)
         .service(get_run)
         .service(get_run_steps)
         .service(get_run_failures)
@@ -84,6 +91,32 @@ async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
         res.insert_header((STEPS_TRUNCATED_HEADER, truncated.to_string()));
     }
     Ok(res.json(page.runs))
+}
+
+/// Newly committed runs as server-sent events: the list's filters, one `run` event per run in
+/// the list's run shape with an `id:` (send it back as `Last-Event-ID` to resume), a heartbeat
+/// comment every `query.stream_heartbeat_s`. See docs/api.md.
+#[utoipa::path(
+    tag = "query",
+    params(RunFilters, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
+    security((), ("api_key" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "`text/event-stream` of `run` events", content_type = "text/event-stream", body = String),
+        (status = 422, description = "An invalid query parameter or Last-Event-ID, named", body = ValidationErrors),
+        (status = 503, description = "Database unavailable", body = Detail),
+    )
+)]
+#[get("/v1/runs/stream")]
+async fn stream_runs(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.db_read()?;
+    let feed = state
+        .live
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("this role has no live feed"))?;
+    stream::open(&req, feed).await
 }
 
 /// One run with its steps (by seq) and failures.

@@ -16,7 +16,7 @@ use crate::auth::{self, ListenerCtx};
 use crate::config::Config;
 use crate::role::Listener;
 use crate::state::AppState;
-use crate::{health, ingest, openapi, query, telemetry};
+use crate::{health, ingest, openapi, query, telemetry, ui};
 
 /// CORS for one listener: the configured origins, and the methods that listener serves (a
 /// browser posting runs to the ingest listener sends a preflight too).
@@ -154,7 +154,22 @@ pub(super) fn http_server(
             "no API keys configured: the listener is open to anyone who can reach it"
         );
     }
-    let ctx = web::Data::new(ListenerCtx { listener, keys });
+    // The web UI: on the query listener unless `ui.enabled` is false. Its pages check a session
+    // cookie rather than a key header (src/ui/session.rs).
+    let ui_base =
+        (listener == Listener::Query && config.ui.enabled).then(|| config.ui.base_path.clone());
+    let sessions = web::Data::new(ui::session::Sessions::new(
+        keys.clone(),
+        &ui::session::generated_secret(),
+        config.ui.session_ttl_s,
+        config.ui.base_path.clone(),
+    ));
+    let ui_data = web::Data::new(ui::UiBase(config.ui.base_path.clone()));
+    let ctx = web::Data::new(ListenerCtx {
+        listener,
+        keys,
+        ui_base: ui_base.clone(),
+    });
     let proxies = web::Data::new(TrustedProxies(
         config
             .server
@@ -187,11 +202,20 @@ pub(super) fn http_server(
         let doc = web::Data::new(OpenApiJson(web::Bytes::from(
             doc.to_json().unwrap_or_default(),
         )));
+        let ui_base = ui_base.clone();
         app.app_data(doc)
             .app_data(routes)
+            .app_data(sessions.clone())
+            .app_data(ui_data.clone())
             .route("/openapi.json", web::get().to(openapi_json))
+            .configure(move |cfg| {
+                if let Some(base) = &ui_base {
+                    ui::configure(cfg, base);
+                }
+            })
             .default_service(web::to(fallback))
             .wrap(from_fn(auth::require_key))
+            .wrap(ui::security_headers())
             .wrap(from_fn(crate::error::complete_error_bodies))
             .wrap(cors(&config_for_app, listener))
             .wrap(from_fn(telemetry::track_requests))

@@ -134,6 +134,17 @@ impl Application {
                 config.ingest.group_commit_max_runs,
             )
         });
+        let live = read.as_ref().map(|pool| {
+            crate::query::live::LiveFeed::new(
+                pool.clone(),
+                db::read::PageBudget {
+                    steps_per_run: config.query.list_max_steps_per_run,
+                    step_bytes: config.query.list_max_step_bytes,
+                },
+                std::time::Duration::from_millis(config.query.stream_poll_ms),
+                std::time::Duration::from_secs(config.query.stream_heartbeat_s),
+            )
+        });
         let state = web::Data::new(AppState {
             config: config.clone(),
             write,
@@ -142,6 +153,7 @@ impl Application {
             schema: schema.clone(),
             group,
             bodies: crate::ingest::body::BodyLimits::new(&config.server),
+            live: live.clone(),
         });
         let mut servers: Vec<BoxFuture<'static, std::io::Result<()>>> = Vec::new();
         let mut stops = Vec::new();
@@ -192,6 +204,10 @@ impl Application {
         {
             let (schema, pool) = (schema.clone(), pool.clone());
             background.spawn("schema watch", |stop| schema.watch(pool, stop));
+        }
+        if let Some(feed) = live {
+            // Its streams end with it, when shutdown starts.
+            background.spawn("live feed", move |stop| feed.run(stop));
         }
         if let (Some(pool), Some(_)) = (&state.write, config.retention.days) {
             let (pool, retention) = (pool.clone(), config.retention.clone());

@@ -20,4 +20,6 @@ mod query;
 mod replica;
 mod schema;
 mod sqlstate;
+mod stream;
 mod tls;
+mod ui;

@@ -32,13 +32,18 @@ async fn the_query_role_reads_from_a_streaming_replica_within_a_bounded_lag() {
         READER_PASSWORD,
         "app",
     )));
+    config.query.stream_poll_ms = 100;
     let app = spawn_app_on(db, config).await;
+    // The live stream reads the replica too (a standby delivers no NOTIFY: it polls).
+    let mut stream = crate::stream::Sse::open(&app, "", None).await;
+    let mut posted = Vec::new();
 
     // Every run ingested on the primary becomes readable through the replica, within a bound.
     let mut worst = Duration::ZERO;
     for _ in 0..10 {
         let run = sample_run(3, "success");
         assert_eq!(app.post_run(&run).await.status(), 201);
+        posted.push(run_id_of(&run));
         let acknowledged = Instant::now();
         let visible = eventually(Duration::from_secs(5), || async {
             app.get_run(&run_id_of(&run)).await.status() == 200
@@ -50,6 +55,16 @@ async fn the_query_role_reads_from_a_streaming_replica_within_a_bounded_lag() {
     println!("worst replication lag seen through the query role: {worst:?}");
     let stats: serde_json::Value = app.get(&app.query, "/v1/stats").await.json().await.unwrap();
     assert_eq!(stats["total_runs"], 10);
+    let streamed: Vec<String> = stream
+        .runs(Duration::from_secs(2))
+        .await
+        .iter()
+        .map(|(_, run)| run_id_of(run))
+        .collect();
+    assert_eq!(
+        streamed, posted,
+        "every run, once, in commit order, through the replica"
+    );
 
     // The replica refuses writes, whatever the login.
     let refused = std::process::Command::new("psql")

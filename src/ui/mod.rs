@@ -1,0 +1,254 @@
+//! The web UI, served by the query listener at `ui.base_path` (`/` by default): server-rendered
+//! pages (askama templates, checked at compile time) that call the same query functions as the
+//! JSON API on the read-only pool, enhanced by htmx and a small script; every asset embedded.
+//! Every view's state is in its URL. See docs/ui.md.
+//!
+//! - [`assets`]: the embedded, content-hashed static files.
+//! - [`session`]: login with a query key, the signed session cookie, the [`session::Viewer`] guard.
+//! - [`format`]: numbers, durations and times as pages print them.
+//! - `pages`: one module per page.
+
+pub mod assets;
+pub mod format;
+mod pages;
+pub mod session;
+mod view;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::{Compress, DefaultHeaders};
+use actix_web::{HttpResponse, ResponseError, web};
+use askama::Template;
+
+use crate::error::ApiError;
+
+/// The Content-Security-Policy of every answer of the query listener: nothing inline, nothing
+/// from another origin, no framing.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The headers every answer of the query listener carries (the UI's pages and the JSON API).
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((header::CONTENT_SECURITY_POLICY, CSP))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::REFERRER_POLICY, "same-origin"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+}
+
+/// The UI's paths below its base path; the API key check lets them through (a page checks the
+/// session cookie instead, see [`session::Viewer`]).
+const PAGES: [&str; 7] = [
+    "/runs",
+    "/failures",
+    "/agents",
+    "/live",
+    "/login",
+    "/logout",
+    "/assets",
+];
+
+/// Whether `path` is one of the UI's (under `base`).
+pub fn is_ui_path(base: &str, path: &str) -> bool {
+    let Some(rest) = path.strip_prefix(base) else {
+        return false;
+    };
+    rest == "/"
+        || (rest.is_empty() && !base.is_empty())
+        || PAGES
+            .iter()
+            .any(|p| rest == *p || rest.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
+}
+
+/// Mounts the UI's routes under `base` ("" for `/`). Mounted after the API's routes.
+pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
+    let page = |path: &str| web::resource(format!("{base}{path}")).wrap(Compress::default());
+    if !base.is_empty() {
+        let home = format!("{base}/");
+        cfg.service(web::resource(base.to_owned()).route(web::get().to(move || {
+            let home = home.clone();
+            async move {
+                HttpResponse::PermanentRedirect()
+                    .insert_header((header::LOCATION, home))
+                    .finish()
+            }
+        })));
+    }
+    cfg.service(page("/").route(web::get().to(pages::overview::page)))
+        .service(page("/runs").route(web::get().to(pages::runs::page)))
+        .service(page("/runs/{run_id}").route(web::get().to(pages::run::page)))
+        .service(page("/agents").route(web::get().to(pages::agents::list)))
+        .service(page("/agents/{agent_id}").route(web::get().to(pages::agents::detail)))
+        .service(page("/failures").route(web::get().to(pages::failures::page)))
+        .service(page("/live").route(web::get().to(pages::live::page)))
+        // Not compressed: a stream is written as it goes.
+        .service(
+            web::resource(format!("{base}/live/stream")).route(web::get().to(pages::live::events)),
+        )
+        .service(
+            page("/login")
+                .route(web::get().to(pages::login::form))
+                .route(web::post().to(pages::login::submit)),
+        )
+        .service(page("/logout").route(web::post().to(pages::login::logout)))
+        .service(page("/assets/{name}").route(web::get().to(assets::serve)));
+}
+
+/// What every page's layout needs.
+pub struct Ctx {
+    /// `ui.base_path`: "" or "/prefix".
+    pub base: String,
+    /// The page the navigation marks as current.
+    pub nav: &'static str,
+    pub assets: assets::Names,
+    /// Whether the reader is logged in (the layout offers to log out).
+    pub session: bool,
+}
+
+/// Where the UI lives, shared with every page.
+pub struct UiBase(pub String);
+
+impl Ctx {
+    pub fn new(base: &UiBase, nav: &'static str, viewer: &session::Viewer) -> Ctx {
+        Ctx {
+            base: base.0.clone(),
+            nav,
+            assets: assets::names(),
+            session: viewer.session,
+        }
+    }
+}
+
+/// An error page: the API's error, shown as HTML with the same status (a 422 names the
+/// parameter, a 503 says to retry and carries `Retry-After`).
+#[derive(Debug)]
+pub struct PageError {
+    status: StatusCode,
+    title: String,
+    lines: Vec<String>,
+    base: String,
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    ctx: Ctx,
+    title: &'a str,
+    lines: &'a [String],
+}
+
+impl std::fmt::Display for PageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.title)
+    }
+}
+
+impl PageError {
+    pub fn new(base: &UiBase, err: ApiError) -> PageError {
+        let status = err.status_code();
+        let (title, lines) = match &err {
+            ApiError::Validation(errors) => (
+                "Invalid parameter".to_owned(),
+                errors
+                    .iter()
+                    .map(|e| {
+                        let name = e.loc.last().and_then(|v| v.as_str()).unwrap_or("request");
+                        format!("{name}: {}", e.msg)
+                    })
+                    .collect(),
+            ),
+            ApiError::NotFound(msg) => ("Not found".to_owned(), vec![msg.clone()]),
+            ApiError::Unavailable(msg) => (
+                "Database unavailable".to_owned(),
+                vec![
+                    msg.clone(),
+                    "This page will work again once it answers; reload to retry.".into(),
+                ],
+            ),
+            ApiError::Internal(_) => {
+                // Logged by the API error's own answer.
+                let _ = err.error_response();
+                (
+                    "Internal error".to_owned(),
+                    vec!["The error was logged.".into()],
+                )
+            }
+            other => (other.to_string(), Vec::new()),
+        };
+        PageError {
+            status,
+            title,
+            lines,
+            base: base.0.clone(),
+        }
+    }
+}
+
+impl ResponseError for PageError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let page = ErrorPage {
+            ctx: Ctx {
+                base: self.base.clone(),
+                nav: "",
+                assets: assets::names(),
+                session: false,
+            },
+            title: &self.title,
+            lines: &self.lines,
+        };
+        let mut res = HttpResponse::build(self.status);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((header::RETRY_AFTER, crate::error::RETRY_AFTER_S.to_string()));
+        }
+        res.content_type("text/html; charset=utf-8")
+            .body(page.render().unwrap_or_else(|_| self.title.clone()))
+    }
+}
+
+/// A rendered page, 200.
+pub fn html(page: impl Template) -> Result<HttpResponse, PageError> {
+    match page.render() {
+        Ok(body) => Ok(HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .body(body)),
+        Err(err) => Err(PageError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            title: "Internal error".into(),
+            lines: vec![{
+                tracing::error!(error = %err, "a page failed to render");
+                "The error was logged.".into()
+            }],
+            base: String::new(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ui_paths_under_the_base() {
+        for (base, path, ui) in [
+            ("", "/", true),
+            ("", "/runs", true),
+            ("", "/runs/abc", true),
+            ("", "/assets/app.0123.css", true),
+            ("", "/v1/runs", false),
+            ("", "/runsx", false),
+            ("", "/openapi.json", false),
+            ("/ui", "/ui", true),
+            ("/ui", "/ui/", true),
+            ("/ui", "/ui/live", true),
+            ("/ui", "/runs", false),
+            ("/ui", "/", false),
+        ] {
+            assert_eq!(is_ui_path(base, path), ui, "{base} {path}");
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! `/failures`: what fails in a window — failure records by type and code, their trend, which
+//! agents and versions and which steps fail most, and the latest failures with their runs.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use time::OffsetDateTime;
+
+use super::AgentPicker;
+use super::overview::{BarRow, WindowLink, chart_data};
+use crate::query::filters::{self, RunFilter};
+use crate::query::{failures, series, stats};
+use crate::state::AppState;
+use crate::ui::session::Viewer;
+use crate::ui::view::{self, PRESETS, When, Window, href};
+use crate::ui::{Ctx, PageError, UiBase, format, html};
+
+/// One failure type with its codes.
+pub struct TypeGroup {
+    pub failure_type: String,
+    pub total: String,
+    pub href: String,
+    pub codes: Vec<BarRow>,
+}
+
+pub struct AgentRow {
+    pub agent: String,
+    pub href: String,
+    pub failures: String,
+    pub runs: String,
+}
+
+pub struct StepRow {
+    pub step_type: String,
+    pub name: String,
+    pub failures: String,
+}
+
+pub struct Latest {
+    pub run_href: String,
+    pub agent: String,
+    pub code: String,
+    pub code_href: String,
+    pub message: String,
+    pub step: String,
+    pub step_href: String,
+    pub when: When,
+}
+
+#[derive(Template)]
+#[template(path = "failures.html")]
+pub struct FailuresPage {
+    pub ctx: Ctx,
+    pub f: AgentPicker,
+    pub window: Window,
+    pub windows: Vec<WindowLink>,
+    pub total: String,
+    pub types: Vec<TypeGroup>,
+    pub agents: Vec<AgentRow>,
+    pub steps: Vec<StepRow>,
+    pub latest: Vec<Latest>,
+    pub chart_json: String,
+}
+
+fn groups(stats: &stats::Stats, runs: &str, scope: &[(&'static str, String)]) -> Vec<TypeGroup> {
+    let mut by_type: BTreeMap<&str, Vec<(&str, i64)>> = BTreeMap::new();
+    for (key, n) in &stats.failure_breakdown {
+        let (t, c) = key.split_once('/').unwrap_or((key, ""));
+        by_type.entry(t).or_default().push((c, *n));
+    }
+    let mut out: Vec<TypeGroup> = by_type
+        .into_iter()
+        .map(|(t, mut codes)| {
+            codes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let total: i64 = codes.iter().map(|(_, n)| n).sum();
+            let max = codes.first().map_or(1, |(_, n)| (*n).max(1));
+            let mut params = scope.to_vec();
+            params.push(("failure_type", t.to_owned()));
+            TypeGroup {
+                failure_type: t.to_owned(),
+                total: format::count(total),
+                href: href(runs, &params),
+                codes: codes
+                    .into_iter()
+                    .map(|(c, n)| {
+                        let mut params = params.clone();
+                        params.push(("failure_code", c.to_owned()));
+                        BarRow {
+                            label: c.to_owned(),
+                            href: href(runs, &params),
+                            count: format::count(n),
+                            width: n * 1000 / max,
+                        }
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    out.sort_by_key(|g| std::cmp::Reverse(g.codes.len()));
+    out
+}
+
+pub async fn page(
+    req: HttpRequest,
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    base: web::Data<UiBase>,
+) -> Result<HttpResponse, PageError> {
+    let fail = |e| PageError::new(&base, e);
+    let now = OffsetDateTime::now_utc();
+    let pairs = filters::pairs(req.query_string());
+    let window = Window::parse(&pairs, now).map_err(fail)?;
+    let chosen = filters::parse_filter(&pairs, false).map_err(fail)?;
+    let filter = RunFilter {
+        agent_id: chosen.agent_id,
+        agent_version: chosen.agent_version,
+        environment: chosen.environment,
+        start_time: Some(window.from),
+        end_time: Some(window.to),
+        ..RunFilter::default()
+    };
+    let (stats, series, by_agent, by_step, latest, agents) = state
+        .read(async |conn| {
+            let stats = stats::stats(conn, &filter).await?;
+            let series = series::series(conn, &filter, window.from, window.to).await?;
+            let by_agent = failures::by_agent(conn, &filter).await?;
+            let by_step = failures::by_step(conn, &filter).await?;
+            let latest = failures::latest(conn, &filter, 20).await?;
+            let agents = stats::agents(conn).await?;
+            Ok((stats, series, by_agent, by_step, latest, agents))
+        })
+        .await
+        .map_err(fail)?;
+    let b = base.0.as_str();
+    let runs = format!("{b}/runs");
+    let agent_params = view::agent_params(&filter);
+    let mut scope = agent_params.clone();
+    scope.extend(window.as_filter());
+    let windows = PRESETS
+        .iter()
+        .map(|(key, label, _)| {
+            let mut params = agent_params.clone();
+            params.push(("window", (*key).to_owned()));
+            WindowLink {
+                label,
+                href: href(&format!("{b}/failures"), &params),
+                current: window.key == *key,
+            }
+        })
+        .collect();
+    html(FailuresPage {
+        ctx: Ctx::new(&base, "failures", &viewer),
+        f: AgentPicker::new(&filter, &agents),
+        windows,
+        total: format::count(stats.failure_count),
+        types: groups(&stats, &runs, &scope),
+        agents: by_agent
+            .into_iter()
+            .map(|a| {
+                let mut params = window.as_filter().to_vec();
+                params.push(("agent_id", a.agent_id.clone()));
+                params.push(("agent_version", a.agent_version.clone()));
+                params.push(("status", "failure".into()));
+                AgentRow {
+                    agent: format!("{}@{}", a.agent_id, a.agent_version),
+                    href: href(&runs, &params),
+                    failures: format::count(a.failures),
+                    runs: format::count(a.runs),
+                }
+            })
+            .collect(),
+        steps: by_step
+            .into_iter()
+            .map(|s| StepRow {
+                step_type: s.step_type,
+                name: s.name,
+                failures: format::count(s.failures),
+            })
+            .collect(),
+        latest: latest
+            .into_iter()
+            .map(|l| {
+                let run_href = format!("{b}/runs/{}", l.run_id);
+                Latest {
+                    step_href: l
+                        .step_seq
+                        .map(|seq| format!("{run_href}?step={seq}#detail"))
+                        .unwrap_or_default(),
+                    step: match (l.step_seq, l.step_name) {
+                        (Some(seq), Some(name)) => format!("#{seq} {name}"),
+                        _ => String::new(),
+                    },
+                    agent: format!("{}@{}", l.agent_id, l.agent_version),
+                    code: format!("{}/{}", l.failure_type, l.failure_code),
+                    code_href: href(
+                        &runs,
+                        &[
+                            ("failure_type", l.failure_type.as_str()),
+                            ("failure_code", l.failure_code.as_str()),
+                        ],
+                    ),
+                    message: l.message,
+                    when: When::of(l.started_at, now),
+                    run_href,
+                }
+            })
+            .collect(),
+        chart_json: view::script_json(&chart_data(&series, &window)),
+        window,
+    })
+}

@@ -1,0 +1,81 @@
+//! `/live`: new runs as they are committed (the list's filters), newest first. The page starts
+//! with the latest runs and follows `{base}/live/stream` — the same stream as
+//! `GET /v1/runs/stream`, authorised by the session rather than a key header.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use time::OffsetDateTime;
+
+use super::AgentPicker;
+use crate::model::RunStatus;
+use crate::query::filters::{self, Paging, Position};
+use crate::query::{stats, stream, summary};
+use crate::state::AppState;
+use crate::ui::session::Viewer;
+use crate::ui::view::{RunRow, agent_params, href};
+use crate::ui::{Ctx, PageError, UiBase, html};
+
+#[derive(Template)]
+#[template(path = "live.html")]
+pub struct LivePage {
+    pub ctx: Ctx,
+    pub f: AgentPicker,
+    pub status: String,
+    pub statuses: &'static [&'static str],
+    pub stream: String,
+    pub rows: Vec<RunRow>,
+}
+
+pub async fn page(
+    req: HttpRequest,
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    base: web::Data<UiBase>,
+) -> Result<HttpResponse, PageError> {
+    let fail = |e| PageError::new(&base, e);
+    let pairs = filters::pairs(req.query_string());
+    let filter = filters::parse_filter(&pairs, true).map_err(fail)?;
+    let paging = Paging {
+        page_size: 20,
+        position: Position::Page(1),
+    };
+    let (page, agents) = state
+        .read(async |conn| {
+            let page = summary::page(conn, &filter, &paging).await?;
+            let agents = stats::agents(conn).await?;
+            Ok((page, agents))
+        })
+        .await
+        .map_err(fail)?;
+    let now = OffsetDateTime::now_utc();
+    let b = base.0.as_str();
+    let mut params = agent_params(&filter);
+    if let Some(status) = filter.status {
+        params.push(("status", status.as_str().to_owned()));
+    }
+    html(LivePage {
+        ctx: Ctx::new(&base, "live", &viewer),
+        f: AgentPicker::new(&filter, &agents),
+        status: filter
+            .status
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        statuses: RunStatus::VALUES,
+        stream: href(&format!("{b}/live/stream"), &params),
+        rows: page.runs.iter().map(|r| RunRow::of(b, r, now)).collect(),
+    })
+}
+
+/// `{base}/live/stream`: the live stream for a reader with a session.
+pub async fn events(
+    req: HttpRequest,
+    _viewer: Viewer,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, crate::error::ApiError> {
+    state.db_read()?;
+    let feed = state
+        .live
+        .as_ref()
+        .ok_or_else(|| crate::error::ApiError::internal("this role has no live feed"))?;
+    stream::open(&req, feed).await
+}

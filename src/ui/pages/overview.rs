@@ -1,0 +1,293 @@
+//! `/`: the overview of a time window — runs, success rate, failed runs, percentiles, tokens by
+//! model, charts over time, top failure codes, recent runs. Every figure links into the explorer
+//! with its filter. Counts come from the rollups (`/v1/stats`'s own query).
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+
+use super::AgentPicker;
+use crate::query::filters::{self, Paging, Position, RunFilter};
+use crate::query::series::{Series, Source};
+use crate::query::stats::{Percentiles, Stats};
+use crate::query::{series, stats, summary};
+use crate::rollup::Grain;
+use crate::state::AppState;
+use crate::ui::session::Viewer;
+use crate::ui::view::{self, PRESETS, RunRow, Window, href};
+use crate::ui::{Ctx, PageError, UiBase, format, html};
+
+/// A figure on a card, linking to the runs behind it.
+pub struct Card {
+    pub label: &'static str,
+    pub value: String,
+    pub sub: String,
+    pub href: String,
+}
+
+/// A row of a breakdown with a proportional bar (0–1000 of the largest).
+pub struct BarRow {
+    pub label: String,
+    pub href: String,
+    pub count: String,
+    pub width: i64,
+}
+
+pub struct ModelRow {
+    pub model: String,
+    pub steps: String,
+    pub input: String,
+    pub output: String,
+}
+
+pub struct WindowLink {
+    pub label: &'static str,
+    pub href: String,
+    pub current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+pub struct OverviewPage {
+    pub ctx: Ctx,
+    pub f: AgentPicker,
+    pub window: Window,
+    pub window_from: String,
+    pub window_to: String,
+    pub windows: Vec<WindowLink>,
+    pub cards: Vec<Card>,
+    pub failures: Vec<BarRow>,
+    pub models: Vec<ModelRow>,
+    pub recent: Vec<RunRow>,
+    pub runs_href: String,
+    pub chart_json: String,
+    pub bin: String,
+    /// This page's own URL, which the recent runs reload from.
+    pub here: String,
+}
+
+fn pcts(p: &Percentiles) -> String {
+    format!(
+        "p95 {} · p99 {}",
+        format::duration_ms(p.p95),
+        format::duration_ms(p.p99)
+    )
+}
+
+/// The series as uPlot reads it: one time axis (unix seconds, every bin of the window, empty ones
+/// too) and aligned value arrays.
+pub fn chart_data(series: &Series, window: &Window) -> Value {
+    let step = series.source.step_s();
+    let first = match series.source {
+        Source::Rows { .. } => window.from,
+        Source::Rollup(grain) => grain.floor(window.from),
+    };
+    let mut times = Vec::new();
+    let mut t = first.unix_timestamp();
+    while t < window.to.unix_timestamp() && times.len() < 2000 {
+        times.push(t);
+        t += step;
+    }
+    let index = |at: OffsetDateTime| -> Option<usize> {
+        let offset = at.unix_timestamp() - first.unix_timestamp();
+        (offset >= 0 && offset % step == 0)
+            .then(|| usize::try_from(offset / step).ok())
+            .flatten()
+            .filter(|&i| i < times.len())
+    };
+    let mut runs: BTreeMap<&str, Vec<i64>> = ["success", "failure", "partial", "running"]
+        .into_iter()
+        .map(|s| (s, vec![0; times.len()]))
+        .collect();
+    let mut failures: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut p95_step = vec![Value::Null; times.len()];
+    let mut p95_run = vec![Value::Null; times.len()];
+    for bin in &series.bins {
+        let Some(i) = index(bin.start) else { continue };
+        for (status, n) in &bin.runs {
+            if let Some(v) = runs.get_mut(status.as_str()) {
+                v[i] += n;
+            }
+        }
+        for (t, n) in &bin.failures {
+            failures
+                .entry(t.clone())
+                .or_insert_with(|| vec![0; times.len()])[i] += n;
+        }
+        p95_step[i] = bin
+            .p95_step_latency_ms
+            .map_or(Value::Null, |v| json!(v.round()));
+        p95_run[i] = bin
+            .p95_run_duration_ms
+            .map_or(Value::Null, |v| json!(v.round()));
+    }
+    json!({
+        "t": times,
+        "runs": runs,
+        "failures": failures,
+        "p95_step_latency_ms": p95_step,
+        "p95_run_duration_ms": p95_run,
+    })
+}
+
+fn cards(stats: &Stats, base: &str, scope: &[(&'static str, String)]) -> Vec<Card> {
+    let runs = |extra: &[(&'static str, String)]| {
+        let mut params = scope.to_vec();
+        params.extend_from_slice(extra);
+        href(&format!("{base}/runs"), &params)
+    };
+    let tokens: i64 = stats
+        .tokens_by_model
+        .values()
+        .map(|m| m.input_tokens + m.output_tokens)
+        .sum();
+    let finals: i64 = ["success", "failure", "partial"]
+        .iter()
+        .filter_map(|s| stats.status_breakdown.get(*s))
+        .sum();
+    let running = stats.status_breakdown.get("running").copied().unwrap_or(0);
+    vec![
+        Card {
+            label: "Runs",
+            value: format::count(stats.total_runs),
+            sub: format!("{} running", format::count(running)),
+            href: runs(&[]),
+        },
+        Card {
+            label: "Success rate",
+            value: format::percent(stats.success_rate),
+            sub: format!("of {} finished runs", format::count(finals)),
+            href: runs(&[("status", "success".into())]),
+        },
+        Card {
+            label: "Failed runs",
+            value: format::count(stats.total_failures),
+            sub: format!("{} failure records", format::count(stats.failure_count)),
+            href: runs(&[("status", "failure".into())]),
+        },
+        Card {
+            label: "Run duration p50",
+            value: format::duration_ms(stats.run_duration_ms.p50),
+            sub: pcts(&stats.run_duration_ms),
+            href: runs(&[]),
+        },
+        Card {
+            label: "Step latency p50",
+            value: format::duration_ms(stats.step_latency_ms.p50),
+            sub: pcts(&stats.step_latency_ms),
+            href: runs(&[]),
+        },
+        Card {
+            label: "Tokens",
+            value: format::count(tokens),
+            sub: format!("{} models", stats.tokens_by_model.len()),
+            href: runs(&[]),
+        },
+    ]
+}
+
+fn failure_rows(stats: &Stats, base: &str, scope: &[(&'static str, String)]) -> Vec<BarRow> {
+    let mut top: Vec<(&String, &i64)> = stats.failure_breakdown.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    top.truncate(8);
+    let max = top.first().map_or(1, |(_, n)| (**n).max(1));
+    top.into_iter()
+        .map(|(key, n)| {
+            let (t, c) = key.split_once('/').unwrap_or((key, ""));
+            let mut params = scope.to_vec();
+            params.push(("failure_type", t.to_owned()));
+            params.push(("failure_code", c.to_owned()));
+            BarRow {
+                label: key.clone(),
+                href: href(&format!("{base}/runs"), &params),
+                count: format::count(*n),
+                width: n * 1000 / max,
+            }
+        })
+        .collect()
+}
+
+pub async fn page(
+    req: HttpRequest,
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    base: web::Data<UiBase>,
+) -> Result<HttpResponse, PageError> {
+    let fail = |e| PageError::new(&base, e);
+    let now = OffsetDateTime::now_utc();
+    let pairs = filters::pairs(req.query_string());
+    let window = Window::parse(&pairs, now).map_err(fail)?;
+    let chosen = filters::parse_filter(&pairs, false).map_err(fail)?;
+    let filter = RunFilter {
+        agent_id: chosen.agent_id,
+        agent_version: chosen.agent_version,
+        environment: chosen.environment,
+        start_time: Some(window.from),
+        end_time: Some(window.to),
+        ..RunFilter::default()
+    };
+    let recent_paging = Paging {
+        page_size: 10,
+        position: Position::Page(1),
+    };
+    let (stats, series, recent, agents) = state
+        .read(async |conn| {
+            let stats = stats::stats(conn, &filter).await?;
+            let series = series::series(conn, &filter, window.from, window.to).await?;
+            let recent = summary::page(conn, &filter, &recent_paging).await?;
+            let agents = stats::agents(conn).await?;
+            Ok((stats, series, recent, agents))
+        })
+        .await
+        .map_err(fail)?;
+    let b = base.0.as_str();
+    let agent_params = view::agent_params(&filter);
+    let mut scope = agent_params.clone();
+    scope.extend(window.as_filter());
+    let windows = PRESETS
+        .iter()
+        .map(|(key, label, _)| {
+            let mut params = agent_params.clone();
+            params.push(("window", (*key).to_owned()));
+            WindowLink {
+                label,
+                href: href(&format!("{b}/"), &params),
+                current: window.key == *key,
+            }
+        })
+        .collect();
+    let models = stats
+        .tokens_by_model
+        .iter()
+        .map(|(model, m)| ModelRow {
+            model: model.clone(),
+            steps: format::count(m.steps),
+            input: format::count(m.input_tokens),
+            output: format::count(m.output_tokens),
+        })
+        .collect();
+    let bin = match series.source {
+        Source::Rows { minutes } => format!("{minutes}-minute bins"),
+        Source::Rollup(Grain::Hour) => "hourly bins (UTC)".into(),
+        Source::Rollup(_) => "daily bins (UTC)".into(),
+    };
+    html(OverviewPage {
+        ctx: Ctx::new(&base, "overview", &viewer),
+        f: AgentPicker::new(&filter, &agents),
+        window_from: format::iso(window.from),
+        window_to: format::iso(window.to),
+        windows,
+        cards: cards(&stats, b, &scope),
+        failures: failure_rows(&stats, b, &scope),
+        models,
+        recent: recent.runs.iter().map(|r| RunRow::of(b, r, now)).collect(),
+        runs_href: href(&format!("{b}/runs"), &scope),
+        chart_json: view::script_json(&chart_data(&series, &window)),
+        bin,
+        window,
+        here: req.uri().to_string(),
+    })
+}

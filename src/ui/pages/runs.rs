@@ -1,0 +1,103 @@
+//! `/runs`: the run explorer — every filter of `GET /v1/runs`, cursor paging, one row per run
+//! (status, agent@version, environment, start, duration, steps, tokens, first failure).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use time::OffsetDateTime;
+
+use super::AgentPicker;
+use crate::model::{FailureType, RunStatus};
+use crate::query::filters::{self, Position};
+use crate::query::{stats, summary};
+use crate::state::AppState;
+use crate::ui::session::Viewer;
+use crate::ui::view::{RunRow, href};
+use crate::ui::{Ctx, PageError, UiBase, html};
+
+#[derive(Template)]
+#[template(path = "runs.html")]
+pub struct RunsPage {
+    pub ctx: Ctx,
+    pub f: AgentPicker,
+    pub status: String,
+    pub statuses: &'static [&'static str],
+    pub failure_type: String,
+    pub failure_types: &'static [&'static str],
+    pub failure_code: String,
+    pub start_time: String,
+    pub end_time: String,
+    pub page_size: i64,
+    pub rows: Vec<RunRow>,
+    /// The next page, when there is one.
+    pub next: Option<String>,
+    /// The first page of the same filters, when this is not it.
+    pub first: Option<String>,
+}
+
+/// The query string's pairs but the paging ones.
+fn without_paging(pairs: &[(String, String)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k != "cursor" && k != "page")
+        .cloned()
+        .collect()
+}
+
+pub async fn page(
+    req: HttpRequest,
+    viewer: Viewer,
+    state: web::Data<AppState>,
+    base: web::Data<UiBase>,
+) -> Result<HttpResponse, PageError> {
+    let fail = |e| PageError::new(&base, e);
+    let now = OffsetDateTime::now_utc();
+    let pairs = filters::pairs(req.query_string());
+    let (filter, paging) = filters::parse_list(&pairs).map_err(fail)?;
+    let (page, agents) = state
+        .read(async |conn| {
+            let page = summary::page(conn, &filter, &paging).await?;
+            let agents = stats::agents(conn).await?;
+            Ok((page, agents))
+        })
+        .await
+        .map_err(fail)?;
+    let b = base.0.as_str();
+    let path = format!("{b}/runs");
+    let kept = without_paging(&pairs);
+    let next = page.next.map(|cursor| {
+        let mut params = kept.clone();
+        params.push(("cursor".into(), cursor.encode()));
+        href(&path, &params)
+    });
+    let first = (paging.position != Position::Page(1)).then(|| href(&path, &kept));
+    let text = |v: &Option<String>| v.clone().unwrap_or_default();
+    let raw = |name: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    html(RunsPage {
+        ctx: Ctx::new(&base, "runs", &viewer),
+        f: AgentPicker::new(&filter, &agents),
+        status: filter
+            .status
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        statuses: RunStatus::VALUES,
+        failure_type: filter
+            .failure_type
+            .map(|t| t.as_str().to_owned())
+            .unwrap_or_default(),
+        failure_types: FailureType::VALUES,
+        failure_code: text(&filter.failure_code),
+        start_time: raw("start_time"),
+        end_time: raw("end_time"),
+        page_size: paging.page_size,
+        rows: page.runs.iter().map(|r| RunRow::of(b, r, now)).collect(),
+        next,
+        first,
+    })
+}

@@ -1,0 +1,375 @@
+//! The web UI at the HTML level: each page answers 200 with its key elements, stored values are
+//! escaped, the headers (CSP and the others) are on every answer, assets are content-hashed and
+//! immutable, bad parameters are 422 pages naming them, and with query keys the pages ask for a
+//! login and keep a signed session. (tests/api/browser.rs drives a real browser.)
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const QUERY_KEY: &str = "ui-query-key-0123456789";
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn page(app: &TestApp, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let res = no_redirects()
+        .get(format!("{}{path}", app.query))
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    (status, headers, res.text().await.unwrap())
+}
+
+/// A run of `steps` steps started now, with a failure at its last step.
+fn recent_run(steps: usize, note: &str) -> Value {
+    let mut run = sample_run(steps, "failure");
+    let now = time::OffsetDateTime::now_utc();
+    let iso = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    run["started_at"] = json!(iso(now - time::Duration::seconds(60)));
+    run["ended_at"] = json!(iso(now));
+    for (i, step) in run["steps"].as_array_mut().unwrap().iter_mut().enumerate() {
+        let start =
+            now - time::Duration::seconds(60) + time::Duration::milliseconds(i as i64 * 100);
+        step["started_at"] = json!(iso(start));
+        step["ended_at"] = json!(iso(start + time::Duration::milliseconds(80)));
+        step["metadata"]["note"] = json!(note);
+    }
+    let last = run["steps"][steps - 1]["step_id"].clone();
+    run["failure"]["step_id"] = last;
+    run
+}
+
+#[tokio::test]
+async fn every_page_answers_with_its_key_elements() {
+    let app = spawn_app().await;
+    let run = recent_run(5, "plain");
+    assert_eq!(app.post_run(&run).await.status(), StatusCode::CREATED);
+    let id = run_id_of(&run);
+    let pages: [(&str, &[&str]); 8] = [
+        (
+            "/",
+            &[
+                "<h1>Overview</h1>",
+                "id=\"chart-data\"",
+                "Success rate",
+                "id=\"recent-runs\"",
+                "support-bot",
+            ],
+        ),
+        (
+            "/runs",
+            &[
+                "<h1>Runs</h1>",
+                "id=\"run-table\"",
+                &format!("/runs/{id}"),
+                "tool/timeout",
+            ],
+        ),
+        (
+            &format!("/runs/{id}"),
+            &[
+                "id=\"waterfall\"",
+                "Failure analysis",
+                "search tool timed out",
+                "class=\"wf-row\"",
+            ],
+        ),
+        (
+            &format!("/runs/{id}?step=4"),
+            &[
+                "id=\"detail\"",
+                "#4 step-4",
+                "&#34;note&#34;: &#34;plain&#34;",
+            ],
+        ),
+        ("/failures", &["<h1>Failures", "timeout", "Latest failures"]),
+        ("/agents", &["<h1>Agents</h1>", "/agents/support-bot"]),
+        (
+            "/agents/support-bot",
+            &["Versions side by side", "1.4.2", "Success rate"],
+        ),
+        (
+            "/live",
+            &[
+                "<h1>Live</h1>",
+                "id=\"live-table\"",
+                "data-stream=\"/live/stream\"",
+            ],
+        ),
+    ];
+    for (path, markers) in pages {
+        let (status, headers, body) = page(&app, path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{path}"
+        );
+        for marker in markers {
+            assert!(body.contains(marker), "{path} lacks {marker}");
+        }
+    }
+    // The waterfall has a bar per step, and the failed step is marked.
+    let (_, _, body) = page(&app, &format!("/runs/{id}")).await;
+    assert_eq!(body.matches("class=\"wf-row\"").count(), 5);
+    assert_eq!(body.matches("class=\"failed\"").count(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn stored_values_are_escaped() {
+    let app = spawn_app().await;
+    let evil = "<script>alert('x')</script>";
+    let mut run = recent_run(2, evil);
+    run["agent_id"] = json!("<b>bold-agent</b>");
+    assert_eq!(app.post_run(&run).await.status(), StatusCode::CREATED);
+    let id = run_id_of(&run);
+    for path in [
+        format!("/runs/{id}?step=0"),
+        "/runs".to_owned(),
+        "/".to_owned(),
+        "/agents".to_owned(),
+    ] {
+        let (status, _, body) = page(&app, &path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(
+            !body.contains("<script>alert"),
+            "{path} carries the script as markup"
+        );
+        assert!(
+            !body.contains("<b>bold-agent"),
+            "{path} carries the agent id as markup"
+        );
+        assert!(body.contains("&#60;b&#62;bold-agent&#60;/b&#62;"), "{path}");
+    }
+    let (_, _, body) = page(&app, &format!("/runs/{id}?step=0")).await;
+    assert!(body.contains("&#60;script&#62;alert("), "shown as text");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn headers_assets_and_errors() {
+    let app = spawn_app().await;
+    let (_, headers, body) = page(&app, "/").await;
+    let csp = headers[CONTENT_SECURITY_POLICY].to_str().unwrap();
+    for part in [
+        "script-src 'self'",
+        "frame-ancestors 'none'",
+        "default-src 'none'",
+    ] {
+        assert!(csp.contains(part), "{csp}");
+    }
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"));
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    assert!(!body.contains("<script>"), "no inline script");
+    assert!(!body.contains(" style=\""), "no inline style");
+
+    // Every asset a page names is served, hashed and immutable; others are 404.
+    let assets: Vec<&str> = body
+        .split("/assets/")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert!(assets.len() >= 3, "{assets:?}");
+    for asset in assets {
+        let res = app
+            .client
+            .get(format!("{}/assets/{asset}", app.query))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{asset}");
+        assert!(
+            res.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+        assert!(res.headers().contains_key(CONTENT_SECURITY_POLICY));
+    }
+    let (status, _, _) = page(&app, "/assets/app.000000000000.css").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A bad parameter is a 422 page naming it; an unknown run a 404 page.
+    let (status, _, body) = page(&app, "/?window=2y").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("window:"), "{body}");
+    let (status, _, body) = page(&app, "/runs?status=nope").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("status:"), "{body}");
+    let (status, _, body) = page(&app, "/runs/not-a-uuid").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _, body) = page(&app, &format!("/runs/{}", uuid::Uuid::new_v4())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("not found"), "{body}");
+    let (status, _, _) = page(&app, "/agents/nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The JSON API is unchanged beside it.
+    let (status, headers, _) = page(&app, "/v1/runs").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    app.stop().await;
+}
+
+/// The session cookie's `name=value` from a login answer.
+fn session_cookie(res: &reqwest::Response) -> String {
+    let cookie = res.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert!(
+        !cookie.contains(QUERY_KEY),
+        "the cookie does not carry the key"
+    );
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn with_query_keys_pages_ask_for_a_login_and_keep_a_session() {
+    let app = spawn_app_with(|c| {
+        c.auth.query_keys = agenttracer::config::SecretList::new(vec![QUERY_KEY.into()])
+    })
+    .await;
+    let client = no_redirects();
+    let url = |p: &str| format!("{}{p}", app.query);
+
+    // No session: pages redirect to the login page, keeping where they were going.
+    let res = client
+        .get(url("/runs?status=failure"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        res.headers()[LOCATION],
+        "/login?next=%2Fruns%3Fstatus%3Dfailure"
+    );
+    // An htmx request is told to load the login page whole.
+    let res = client
+        .get(url("/runs"))
+        .header("HX-Request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        res.headers()["hx-redirect"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login")
+    );
+    // The stream too; the API still wants a key, and a cookie is no key.
+    let res = client.get(url("/live/stream")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = client.get(url("/v1/runs")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // The login page and the assets need no session.
+    let res = client.get(url("/login?next=/runs")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("type=\"password\""));
+
+    // A wrong key is refused; the right one gives a session and goes where it was going.
+    let res = client
+        .post(url("/login"))
+        .form(&[("key", "wrong"), ("next", "/runs")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert!(!res.headers().contains_key(SET_COOKIE));
+    let res = client
+        .post(url("/login"))
+        .form(&[("key", QUERY_KEY), ("next", "https://evil.example/")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/", "never off-site");
+    let cookie = session_cookie(&res);
+    for path in ["/", "/runs", "/failures", "/agents", "/live"] {
+        let res = client
+            .get(url(path))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert!(res.text().await.unwrap().contains("Log out"), "{path}");
+    }
+    let res = client
+        .get(url("/live/stream"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    drop(res);
+    // A forged or altered cookie is no session.
+    let forged = format!("{}x", cookie);
+    let res = client
+        .get(url("/"))
+        .header("Cookie", forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+
+    // Logging out removes the cookie.
+    let res = client
+        .post(url("/logout"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/login");
+    let removal = res.headers()[SET_COOKIE].to_str().unwrap();
+    assert!(
+        removal.contains("Max-Age=0") || removal.contains("expires"),
+        "{removal}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_ui_lives_under_its_base_path() {
+    let app = spawn_app_with(|c| c.ui.base_path = "/agenttracer".into()).await;
+    let (status, headers, _) = page(&app, "/agenttracer").await;
+    assert_eq!(status, StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(headers[LOCATION], "/agenttracer/");
+    let (status, _, body) = page(&app, "/agenttracer/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("href=\"/agenttracer/runs\""));
+    assert!(body.contains("/agenttracer/assets/app."));
+    let (status, _, _) = page(&app, "/agenttracer/runs").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, _) = page(&app, "/runs").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // And it can be turned off: the query role then serves the JSON API alone.
+    app.stop().await;
+    let app = spawn_app_with(|c| c.ui.enabled = false).await;
+    let (status, _, _) = page(&app, "/").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = page(&app, "/v1/runs").await;
+    assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+}

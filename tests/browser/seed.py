@@ -1,0 +1,116 @@
+"""Sends a realistic spread of runs to an AgentTracer ingest listener (Python stdlib only).
+
+Usage: seed.py INGEST_URL [RUNS] [API_KEY]
+Runs of three agents (two versions each, two environments) over the last 24 hours, with every
+status, step type, a few models and failure codes; one run of 50 steps; one whose metadata holds
+`<script>` (it must show as text); one OTLP/JSON trace with nested spans. Prints a JSON object
+naming the special runs: {"fifty": id, "script": id, "otlp": id}.
+"""
+
+import json
+import random
+import sys
+import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
+
+ingest = sys.argv[1].rstrip("/")
+count = int(sys.argv[2]) if len(sys.argv) > 2 else 120
+key = sys.argv[3] if len(sys.argv) > 3 else None
+rng = random.Random(20261202)
+now = datetime.now(timezone.utc)
+
+AGENTS = [("support-bot", ["1.4.2", "1.5.0"]), ("research-agent", ["0.9.0", "1.0.0"]), ("billing-agent", ["2.1.0", "2.2.0"])]
+MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4"]
+CODES = {"tool": ["timeout", "http_500"], "model": ["rate_limit", "context_length"], "retrieval": ["empty_result"], "orchestration": ["max_iterations"]}
+TYPES = ["plan", "retrieve", "tool", "llm", "respond"]
+
+
+def iso(t):
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def post(path, body, content_type="application/json"):
+    req = urllib.request.Request(f"{ingest}{path}", data=json.dumps(body).encode(), method="POST")
+    req.add_header("Content-Type", content_type)
+    if key:
+        req.add_header("X-API-Key", key)
+    with urllib.request.urlopen(req, timeout=30) as res:
+        return res.status
+
+
+def run(started, agent, version, env, status, steps, metadata=None):
+    run_id = str(uuid.uuid4())
+    t = started
+    out = []
+    for i in range(steps):
+        step_type = TYPES[i % len(TYPES)] if steps > 1 else "llm"
+        latency = rng.randint(20, 900) if step_type != "llm" else rng.randint(300, 4000)
+        meta = {"attempt": 1}
+        if step_type == "llm":
+            meta.update({"model": rng.choice(MODELS), "input_tokens": rng.randint(200, 3000), "output_tokens": rng.randint(20, 600)})
+        if metadata and i == 0:
+            meta.update(metadata)
+        out.append({"step_id": str(uuid.uuid4()), "seq": i, "step_type": step_type, "name": f"{step_type}-{i}",
+                    "latency_ms": latency, "started_at": iso(t), "ended_at": iso(t + timedelta(milliseconds=latency)), "metadata": meta})
+        t += timedelta(milliseconds=latency + rng.randint(0, 50))
+    body = {"run_id": run_id, "agent_id": agent, "agent_version": version, "environment": env, "status": status,
+            "started_at": iso(started), "steps": out}
+    if status != "running":
+        body["ended_at"] = iso(t)
+    if status in ("failure", "partial") and out:
+        ftype = rng.choice(list(CODES))
+        body["failure"] = {"failure_type": ftype, "failure_code": rng.choice(CODES[ftype]),
+                           "message": f"{ftype} failed after retries", "step_id": out[-1]["step_id"]}
+    return body
+
+
+def otlp_trace(started):
+    trace = uuid.uuid4().hex
+    span = lambda: uuid.uuid4().hex[:16]
+    root, plan, tool, llm = span(), span(), span(), span()
+    ns = lambda t: str(int(t.timestamp() * 1e9))
+    def s(sid, parent, name, start_ms, dur_ms, attrs):
+        out = {"traceId": trace, "spanId": sid, "name": name, "kind": 1,
+               "startTimeUnixNano": ns(started + timedelta(milliseconds=start_ms)),
+               "endTimeUnixNano": ns(started + timedelta(milliseconds=start_ms + dur_ms)),
+               "attributes": [{"key": k, "value": {"stringValue": v} if isinstance(v, str) else {"intValue": str(v)}} for k, v in attrs.items()],
+               "status": {"code": 1}}
+        if parent:
+            out["parentSpanId"] = parent
+        return out
+    spans = [
+        s(root, None, "invoke_agent planner", 0, 2400, {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "otel-planner"}),
+        s(plan, root, "plan trip", 10, 300, {"gen_ai.operation.name": "plan"}),
+        s(tool, plan, "execute_tool search_flights", 40, 200, {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search_flights"}),
+        s(llm, root, "chat gpt-4o", 400, 1800, {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+                                                 "gen_ai.usage.input_tokens": 812, "gen_ai.usage.output_tokens": 95}),
+    ]
+    body = {"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "otel-planner"}},
+        {"key": "service.version", "value": {"stringValue": "3.0.0"}},
+        {"key": "deployment.environment.name", "value": {"stringValue": "production"}}]},
+        "scopeSpans": [{"scope": {"name": "seed"}, "spans": spans}]}]}
+    post("/v1/traces", body)
+    return str(uuid.UUID(trace))
+
+
+special = {}
+batch = []
+for i in range(count):
+    agent, versions = AGENTS[i % len(AGENTS)]
+    version = versions[(i // 3) % 2]
+    env = "production" if i % 4 else "staging"
+    status = rng.choices(["success", "failure", "partial", "running"], [70, 18, 8, 4])[0]
+    started = now - timedelta(seconds=rng.randint(60, 23 * 3600))
+    batch.append(run(started, agent, version, env, status, rng.randint(1, 9)))
+fifty = run(now - timedelta(minutes=20), "research-agent", "1.0.0", "production", "failure", 50)
+special["fifty"] = fifty["run_id"]
+script = run(now - timedelta(minutes=10), "support-bot", "1.5.0", "staging", "success", 3,
+             metadata={"note": "<script>alert('x')</script>"})
+special["script"] = script["run_id"]
+batch += [fifty, script]
+for i in range(0, len(batch), 50):
+    post("/v1/runs/batch", {"runs": batch[i:i + 50]})
+special["otlp"] = otlp_trace(now - timedelta(minutes=5))
+print(json.dumps(special))
