@@ -179,6 +179,14 @@
     live(root);
   }
 
+  // A filter form sends (and the URL keeps) only the fields that are set.
+  document.addEventListener("htmx:configRequest", (e) => {
+    const params = e.detail.parameters;
+    for (const name of Array.from(Object.keys(params))) {
+      if (params[name] === "") delete params[name];
+    }
+  });
+
   document.addEventListener("DOMContentLoaded", () => enhance(document));
   document.addEventListener("htmx:afterSettle", (e) => enhance(e.target));
   setInterval(() => document.querySelectorAll("time[data-ago]").forEach((el) => {

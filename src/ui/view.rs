@@ -86,6 +86,14 @@ impl Window {
     }
 }
 
+/// A page's query string as pairs, without the empty values a submitted form carries for every
+/// field left blank (the API would read `status=` as an invalid status).
+pub fn pairs(query: &str) -> Vec<(String, String)> {
+    let mut pairs = crate::query::filters::pairs(query);
+    pairs.retain(|(_, v)| !v.is_empty());
+    pairs
+}
+
 /// `path?query` from pairs; empty values are left out.
 pub fn href<K: AsRef<str>, V: AsRef<str>>(path: &str, params: &[(K, V)]) -> String {
     let kept: Vec<(&str, &str)> = params

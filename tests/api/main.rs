@@ -3,6 +3,7 @@
 
 mod attacks;
 mod batch;
+mod browser;
 mod cli;
 mod db;
 mod exporters;

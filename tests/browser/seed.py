@@ -14,11 +14,10 @@ import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
 
-ingest = sys.argv[1].rstrip("/")
-count = int(sys.argv[2]) if len(sys.argv) > 2 else 120
-key = sys.argv[3] if len(sys.argv) > 3 else None
 rng = random.Random(20261202)
 now = datetime.now(timezone.utc)
+ingest = ""
+key = None
 
 AGENTS = [("support-bot", ["1.4.2", "1.5.0"]), ("research-agent", ["0.9.0", "1.0.0"]), ("billing-agent", ["2.1.0", "2.2.0"])]
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4"]
@@ -31,6 +30,7 @@ def iso(t):
 
 
 def post(path, body, content_type="application/json"):
+    """POSTs JSON to the ingest listener; raises on an answer other than 2xx."""
     req = urllib.request.Request(f"{ingest}{path}", data=json.dumps(body).encode(), method="POST")
     req.add_header("Content-Type", content_type)
     if key:
@@ -95,22 +95,38 @@ def otlp_trace(started):
     return str(uuid.UUID(trace))
 
 
-special = {}
-batch = []
-for i in range(count):
-    agent, versions = AGENTS[i % len(AGENTS)]
-    version = versions[(i // 3) % 2]
-    env = "production" if i % 4 else "staging"
-    status = rng.choices(["success", "failure", "partial", "running"], [70, 18, 8, 4])[0]
-    started = now - timedelta(seconds=rng.randint(60, 23 * 3600))
-    batch.append(run(started, agent, version, env, status, rng.randint(1, 9)))
-fifty = run(now - timedelta(minutes=20), "research-agent", "1.0.0", "production", "failure", 50)
-special["fifty"] = fifty["run_id"]
-script = run(now - timedelta(minutes=10), "support-bot", "1.5.0", "staging", "success", 3,
-             metadata={"note": "<script>alert('x')</script>"})
-special["script"] = script["run_id"]
-batch += [fifty, script]
-for i in range(0, len(batch), 50):
-    post("/v1/runs/batch", {"runs": batch[i:i + 50]})
-special["otlp"] = otlp_trace(now - timedelta(minutes=5))
-print(json.dumps(special))
+def seed(ingest_url, count=120, api_key=None):
+    """Sends the runs; returns the ids of the special ones."""
+    global ingest, key
+    ingest, key = ingest_url.rstrip("/"), api_key
+    special = {}
+    batch = []
+    for i in range(count):
+        agent, versions = AGENTS[i % len(AGENTS)]
+        version = versions[(i // 3) % 2]
+        env = "production" if i % 4 else "staging"
+        status = rng.choices(["success", "failure", "partial", "running"], [70, 18, 8, 4])[0]
+        started = now - timedelta(seconds=rng.randint(60, 23 * 3600))
+        batch.append(run(started, agent, version, env, status, rng.randint(1, 9)))
+    fifty = run(now - timedelta(minutes=20), "research-agent", "1.0.0", "production", "failure", 50)
+    special["fifty"] = fifty["run_id"]
+    script = run(now - timedelta(minutes=10), "support-bot", "1.5.0", "staging", "success", 3,
+                 metadata={"note": "<script>alert('x')</script>"})
+    special["script"] = script["run_id"]
+    batch += [fifty, script]
+    for i in range(0, len(batch), 50):
+        post("/v1/runs/batch", {"runs": batch[i:i + 50]})
+    special["otlp"] = otlp_trace(now - timedelta(minutes=5))
+    return special
+
+
+def one_run(agent="live-agent"):
+    """Posts one new run now; returns its id."""
+    body = run(datetime.now(timezone.utc), agent, "1.0.0", "production", "success", 2)
+    post("/v1/runs", body)
+    return body["run_id"]
+
+
+if __name__ == "__main__":
+    print(json.dumps(seed(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 120,
+                          sys.argv[3] if len(sys.argv) > 3 else None)))

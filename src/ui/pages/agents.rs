@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::overview::WindowLink;
 use crate::error::ApiError;
-use crate::query::filters::{self, RunFilter};
+use crate::query::filters::RunFilter;
 use crate::query::stats::{self, Stats};
 use crate::state::AppState;
 use crate::ui::session::Viewer;
@@ -233,7 +233,7 @@ pub async fn detail(
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&base, e);
     let agent_id = path.into_inner();
-    let pairs = filters::pairs(req.query_string());
+    let pairs = crate::ui::view::pairs(req.query_string());
     let mut pairs_with_default = vec![("window".to_owned(), "7d".to_owned())];
     pairs_with_default.extend(pairs);
     let window = Window::parse(&pairs_with_default, OffsetDateTime::now_utc()).map_err(fail)?;

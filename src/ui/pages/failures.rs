@@ -109,7 +109,7 @@ pub async fn page(
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&base, e);
     let now = OffsetDateTime::now_utc();
-    let pairs = filters::pairs(req.query_string());
+    let pairs = crate::ui::view::pairs(req.query_string());
     let window = Window::parse(&pairs, now).map_err(fail)?;
     let chosen = filters::parse_filter(&pairs, false).map_err(fail)?;
     let filter = RunFilter {

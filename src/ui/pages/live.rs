@@ -33,7 +33,7 @@ pub async fn page(
     base: web::Data<UiBase>,
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&base, e);
-    let pairs = filters::pairs(req.query_string());
+    let pairs = crate::ui::view::pairs(req.query_string());
     let filter = filters::parse_filter(&pairs, true).map_err(fail)?;
     let paging = Paging {
         page_size: 20,

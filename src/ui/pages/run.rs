@@ -13,7 +13,6 @@ use uuid::Uuid;
 use crate::db::read;
 use crate::error::ApiError;
 use crate::model::output::{FailureOut, RunOut, StepOut};
-use crate::query::filters;
 use crate::state::AppState;
 use crate::ui::session::Viewer;
 use crate::ui::view::{When, href};
@@ -331,7 +330,7 @@ pub async fn page(
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&base, e);
     let run_id = crate::ingest::parse_run_id(&path).map_err(fail)?;
-    let pairs = filters::pairs(req.query_string());
+    let pairs = crate::ui::view::pairs(req.query_string());
     let step = match pairs.iter().rev().find(|(k, _)| k == "step") {
         None => None,
         Some((_, v)) => Some(v.parse::<i32>().map_err(|_| {

@@ -51,7 +51,7 @@ pub async fn page(
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&base, e);
     let now = OffsetDateTime::now_utc();
-    let pairs = filters::pairs(req.query_string());
+    let pairs = crate::ui::view::pairs(req.query_string());
     let (filter, paging) = filters::parse_list(&pairs).map_err(fail)?;
     let (page, agents) = state
         .read(async |conn| {

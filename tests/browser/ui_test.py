@@ -1,0 +1,189 @@
+"""The web UI in a real browser: Playwright (PyPI) driving Debian's chromium.
+
+Usage: ui_test.py open|keys   (run by tests/api/browser.rs; scripts/venvs.sh makes .venv-browser)
+Environment: QUERY_URL, INGEST_URL, SHOTS_DIR, and with `keys` QUERY_KEY and INGEST_KEY.
+
+`open`: seeds runs, then on every page: no console error, no failed request; screenshots at
+1280x800 and 390x844, light and dark; filters and paging change the rows and the URL; a 50-step
+run's waterfall has 50 bars in time order; an OTLP run nests child spans; a run posted during the
+test shows on /live within 2 s.
+`keys`: the pages ask for a login; a key logs in, the pages show, logging out ends the session.
+Exits non-zero naming the first check that failed.
+"""
+
+import os
+import sys
+import time
+
+from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, os.path.dirname(__file__))
+import seed  # noqa: E402
+
+MODE = sys.argv[1]
+QUERY = os.environ["QUERY_URL"].rstrip("/")
+INGEST = os.environ["INGEST_URL"].rstrip("/")
+SHOTS = os.environ["SHOTS_DIR"]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SIZES = [(1280, 800), (390, 844)]
+
+
+def check(ok, what):
+    if not ok:
+        raise SystemExit(f"FAILED: {what}")
+    print(f"ok: {what}", flush=True)
+
+
+class Watched:
+    """A page whose console errors and failed requests are collected until `done`."""
+
+    def __init__(self, context):
+        self.page = context.new_page()
+        self.problems = []
+        self.watching = True
+        self.page.on("console", self.console)
+        self.page.on("pageerror", lambda e: self.note(f"page error: {e}"))
+        self.page.on("requestfailed", lambda r: self.note(f"request failed: {r.url} {r.failure}"))
+        self.page.on("response", lambda r: r.status >= 400 and self.note(f"HTTP {r.status}: {r.url}"))
+
+    def note(self, what):
+        if self.watching:
+            self.problems.append(what)
+
+    def console(self, msg):
+        if msg.type in ("error", "warning"):
+            self.note(f"console {msg.type}: {msg.text}")
+
+    def done(self, name):
+        self.watching = False
+        check(not self.problems, f"{name}: no console error, no failed request {self.problems}")
+        self.page.close()
+
+
+def shoot(browser, path, name):
+    """Screenshots of `path` at both sizes, light and dark; checks each load is clean."""
+    for width, height in SIZES:
+        for scheme in ("light", "dark"):
+            context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
+            w = Watched(context)
+            w.page.goto(f"{QUERY}{path}")
+            w.page.wait_for_load_state("networkidle") if "live" not in path else w.page.wait_for_timeout(500)
+            w.page.screenshot(path=os.path.join(SHOTS, f"{name}-{width}x{height}-{scheme}.png"))
+            w.done(f"{name} at {width}x{height} {scheme}")
+            context.close()
+
+
+def open_mode(browser):
+    special = seed.seed(INGEST, 120)
+    pages = [
+        ("/", "overview"),
+        ("/runs", "runs"),
+        (f"/runs/{special['fifty']}", "run-waterfall"),
+        (f"/runs/{special['fifty']}?step=49", "run-step"),
+        (f"/runs/{special['otlp']}", "run-otlp"),
+        ("/failures", "failures"),
+        ("/agents", "agents"),
+        ("/agents/support-bot", "agent"),
+        ("/live", "live"),
+    ]
+    for path, name in pages:
+        shoot(browser, path, name)
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    w = Watched(context)
+    page = w.page
+
+    # The overview draws its charts.
+    page.goto(f"{QUERY}/")
+    page.wait_for_selector(".chart canvas")
+    check(page.locator(".chart canvas").count() >= 3, "the overview draws its three charts")
+
+    # Filters and paging change the rows and the URL.
+    page.goto(f"{QUERY}/runs")
+    first_rows = page.locator("#run-table tbody tr").count()
+    check(first_rows == 20, f"the explorer shows a page of 20 runs ({first_rows})")
+    page.select_option("select[name=status]", "failure")
+    page.wait_for_url("**status=failure**")
+    page.wait_for_function("() => [...document.querySelectorAll('#run-table tbody tr .status')].every(s => s.textContent.trim() === 'failure')")
+    statuses = page.locator("#run-table tbody tr .status").all_text_contents()
+    check(statuses and all(s.strip() == "failure" for s in statuses), f"filtering by status shows failed runs only ({len(statuses)})")
+    page.select_option("select[name=status]", "")
+    page.wait_for_url(lambda url: "status=failure" not in url)
+    page.wait_for_function("() => document.querySelectorAll('#run-table tbody tr').length === 20")
+    before = page.locator("#run-table tbody tr").first.get_attribute("data-run")
+    page.click("a[rel=next]")
+    page.wait_for_url("**cursor=**")
+    page.wait_for_function(f"() => document.querySelector('#run-table tbody tr').dataset.run !== '{before}'")
+    check(True, "paging moves to older runs and puts the cursor in the URL")
+    check("agent_id=&" not in page.url, f"the URL keeps only the filters that are set ({page.url})")
+    page.go_back()
+    page.wait_for_url(lambda url: "cursor=" not in url)
+    page.wait_for_function(f"() => document.querySelector('#run-table tbody tr').dataset.run === '{before}'")
+    check(True, "back shows the newer page again")
+
+    # A 50-step run's waterfall: 50 bars in time order; a step's detail on selection.
+    page.goto(f"{QUERY}/runs/{special['fifty']}")
+    bars = page.locator("#waterfall .wf-row rect")
+    check(bars.count() == 50, f"the 50-step run shows 50 bars ({bars.count()})")
+    xs = [int(x) for x in page.eval_on_selector_all("#waterfall .wf-row rect", "els => els.map(e => e.getAttribute('x'))")]
+    check(xs == sorted(xs) and xs[-1] > xs[0], "the bars are in time order")
+    page.locator("#waterfall .wf-row").nth(7).click()
+    page.wait_for_url("**step=7**")
+    page.wait_for_selector("#detail h2:has-text('#7')")
+    check("Metadata" in page.inner_text("#detail"), "selecting a step shows its detail, and the URL holds it")
+
+    # An OTLP run nests child spans under their parents.
+    page.goto(f"{QUERY}/runs/{special['otlp']}")
+    check(page.locator("#waterfall .wf-name.d1").count() >= 1, "the OTLP run nests a child span")
+    names = page.locator("#waterfall .wf-label").all_inner_texts()
+    check(names.index("plan trip") + 1 == names.index("execute_tool search_flights"), f"the child follows its parent {names}")
+
+    # A metadata value holding <script> shows as text.
+    page.goto(f"{QUERY}/runs/{special['script']}?step=0")
+    check("<script>alert('x')</script>" in page.inner_text("#detail pre"), "a <script> metadata value shows as text")
+
+    # A run posted now appears on /live within 2 s.
+    page.goto(f"{QUERY}/live")
+    page.wait_for_function("() => document.querySelector('#live-state').textContent.startsWith('Connected')")
+    run_id = seed.one_run()
+    posted = time.monotonic()
+    page.wait_for_selector(f"#live-table tr[data-run='{run_id}']", timeout=2000)
+    check(True, f"a new run shows on /live after {time.monotonic() - posted:.2f} s")
+    w.done("the interactive checks")
+    context.close()
+
+
+def keys_mode(browser):
+    seed.seed(INGEST, 10, os.environ["INGEST_KEY"])
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    w = Watched(context)
+    page = w.page
+    page.goto(f"{QUERY}/runs?status=success")
+    check("/login" in page.url, "without a session a page leads to the login form")
+    page.screenshot(path=os.path.join(SHOTS, "login-1280x800-light.png"))
+    page.fill("input[name=key]", "not-the-key")
+    page.click("button[type=submit]")
+    check(page.locator("[role=alert]").count() == 1, "a wrong key is refused")
+    # The refusal itself is a 401 (the network and the console say so); nothing else may fail.
+    w.problems = [p for p in w.problems if "401" not in p]
+    page.fill("input[name=key]", os.environ["QUERY_KEY"])
+    page.click("button[type=submit]")
+    page.wait_for_url("**/runs?status=success")
+    check(page.locator("#run-table tbody tr").count() >= 1, "after login the page it asked for shows")
+    cookies = context.cookies()
+    check(any(c["name"] == "agenttracer_session" and c["httpOnly"] and c["sameSite"] == "Strict" for c in cookies),
+          "the session cookie is HttpOnly and SameSite=Strict")
+    page.click("text=Log out")
+    page.wait_for_url("**/login")
+    page.goto(f"{QUERY}/")
+    check("/login" in page.url, "after logout the pages ask again")
+    w.done("login and logout")
+    context.close()
+
+
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+    os.makedirs(SHOTS, exist_ok=True)
+    (open_mode if MODE == "open" else keys_mode)(browser)
+    browser.close()
+print("all browser checks passed")
