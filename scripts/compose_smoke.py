@@ -237,6 +237,15 @@ def run(services, binary, work, procs):
     if json.loads(text) != {"detail": "Not Found", "error": "Not Found", "status_code": 404, "path": "/metrics"}:
         fail(f"nginx's 404 body: {text}")
     say("/metrics is not public through nginx (404, with both error shapes)")
+    # The web UI is the query role's, at /: the overview, or its login form when keys are set.
+    status, text, answer_headers = http("GET", f"https://{NGINX}/")
+    if status == 303 and answer_headers.get("Location", "").startswith("/login"):
+        status, text, answer_headers = http("GET", f"https://{NGINX}/login")
+    if status != 200 or not answer_headers.get("Content-Type", "").startswith("text/html") \
+            or "script-src 'self'" not in answer_headers.get("Content-Security-Policy", "") \
+            or "AgentTracer" not in text:
+        fail(f"the web UI through nginx: {status} {dict(answer_headers)} {text[:300]}")
+    say("the web UI answers at / through nginx (HTML, with its CSP)")
     # A browser posting runs sends a preflight first: it reaches the ingest role and is answered.
     origin = "http://localhost:5173"
     status, text, answer_headers = http("OPTIONS", f"https://{NGINX}/v1/runs", headers={

@@ -11,7 +11,8 @@
 //!    it for a fixed duration each: single-run `POST /v1/runs`, `POST /v1/runs/batch` (100 runs a
 //!    request), OTLP `POST /v1/traces` (protobuf, 10 traces of 11 spans a request);
 //! 4. loads runs by COPY up to 100,000 (then 1,000,000) and drives the reads: `GET /v1/runs`
-//!    (page_size=20) with and without `agent_id`, `GET /v1/runs/{id}`, `GET /v1/stats`;
+//!    (page_size=20) with and without `agent_id`, `GET /v1/runs/{id}`, `GET /v1/stats`, and
+//!    each page of the web UI ([`ui`]: server time, and the gzipped JS + CSS each page loads);
 //! 5. prints a table (throughput, p50/p95/p99, errors, server RSS, ratio to COPY, target) and
 //!    writes it as JSON to `target/load-bench.json` (or `LOAD_JSON`).
 //!
@@ -39,6 +40,7 @@ mod report;
 mod server;
 mod soak;
 mod throughput;
+mod ui;
 
 use std::ffi::OsStr;
 use std::path::PathBuf;

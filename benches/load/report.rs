@@ -66,6 +66,8 @@ pub const OTLP_TARGET: Target = Target::rate(">= 25,000 spans/s", 25_000.0, None
 pub const LIST_TARGET: Target = Target::rate(">= 1,300 req/s, p99 <= 15 ms", 1300.0, Some(15.0));
 pub const RUN_TARGET: Target = Target::p99("p99 <= 5 ms", 5.0);
 pub const STATS_TARGET: Target = Target::p99("p99 <= 100 ms", 100.0);
+pub const PAGE_TARGET: Target = Target::p99("p99 <= 50 ms", 50.0);
+pub const OVERVIEW_TARGET: Target = Target::p99("p99 <= 100 ms", 100.0);
 
 impl Row {
     pub fn per_s(&self) -> f64 {

@@ -17,7 +17,7 @@ use crate::report::{
     machine, print_table,
 };
 use crate::server::Server;
-use crate::{PG_SETTINGS, THIS_BIN, create_database, latency, write_report};
+use crate::{PG_SETTINGS, THIS_BIN, create_database, latency, ui, write_report};
 
 /// The stats rollup triggers (user triggers; foreign keys stay checked).
 pub const ROLLUP_TRIGGERS_OFF: &str = "ALTER TABLE agent_runs DISABLE TRIGGER USER; \
@@ -232,7 +232,7 @@ pub async fn run(secs: f64, max_runs: usize) {
             n if n % 1000 == 0 => format!("{}k", n / 1000),
             n => n.to_string(),
         };
-        let reads: Vec<(String, String, usize, Option<Target>)> = vec![
+        let reads: Vec<(String, String, usize, Option<Target>)> = [
             (
                 format!("GET /v1/runs?page_size=20 @{label}"),
                 "/v1/runs?page_size=20".into(),
@@ -247,7 +247,7 @@ pub async fn run(secs: f64, max_runs: usize) {
             ),
             (
                 format!("GET /v1/runs/{{id}} @{label}"),
-                String::new(),
+                "/v1/runs/{id}".into(),
                 8,
                 Some(RUN_TARGET),
             ),
@@ -257,17 +257,18 @@ pub async fn run(secs: f64, max_runs: usize) {
                 2,
                 (size == 100_000).then_some(STATS_TARGET),
             ),
-        ];
+        ]
+        .into_iter()
+        .chain(ui::pages(&label, size))
+        .collect();
         let ids = Arc::new(read_ids.clone());
         for (name, path, clients, target) in reads {
             let c = client.clone();
             let base = server.query.clone();
             let ids = ids.clone();
             let call: Call = Arc::new(move |n| {
-                let url = match path.is_empty() {
-                    true => format!("{base}/v1/runs/{}", ids[(n as usize * 7919) % ids.len()]),
-                    false => format!("{base}{path}"),
-                };
+                let id = ids[(n as usize * 7919) % ids.len()].to_string();
+                let url = format!("{base}{}", path.replace("{id}", &id));
                 let req = c.get(url);
                 Box::pin(async move { check(req.send().await, 200).await.map(|_| 1) })
             });
@@ -285,8 +286,10 @@ pub async fn run(secs: f64, max_runs: usize) {
         }
     }
 
+    let assets = ui::asset_bytes(&client, &server.query, read_ids.first().copied()).await;
     let (_, peak_rss) = server.rss_mib();
     print_table(&rows, copy_runs_per_s, copy_rows_per_s, peak_rss);
+    println!("{}", ui::asset_table(&assets));
     if !latency_cases.is_empty() {
         println!("{}", latency::table(&latency_cases));
     }
@@ -296,6 +299,7 @@ pub async fn run(secs: f64, max_runs: usize) {
         "copy_limit": {"runs_per_second": copy_runs_per_s, "rows_per_second": copy_rows_per_s, "connections": 2, "runs_per_transaction": 1000},
         "scenarios": rows.iter().map(|r| r.json(copy_rows_per_s)).collect::<Vec<_>>(),
         "latency_at_rest": latency_cases.iter().map(latency::Case::json).collect::<Vec<_>>(),
+        "ui_assets_gzipped_bytes": ui::asset_json(&assets),
         "server_peak_rss_mib": peak_rss,
         "server_peak_rss_target_met": peak_rss <= 100.0,
         "total_seconds": started.elapsed().as_secs_f64(),

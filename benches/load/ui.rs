@@ -1,0 +1,95 @@
+//! The web UI's pages in the load benchmark: each page's server time under two clients (targets:
+//! p99 <= 50 ms, the overview <= 100 ms, at a million runs), and the bytes of JavaScript and CSS
+//! each page loads, gzipped as served (target: <= 100 KB).
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::report::{OVERVIEW_TARGET, PAGE_TARGET, Target};
+
+/// The pages as read scenarios: `(name, path, clients, target)`; `{id}` is a stored run's id.
+/// Targets apply at a million runs.
+pub fn pages(label: &str, size: usize) -> Vec<(String, String, usize, Option<Target>)> {
+    let at_scale = size >= 1_000_000;
+    [
+        ("/", "/", OVERVIEW_TARGET),
+        ("/runs", "/runs", PAGE_TARGET),
+        ("/runs?status=failure", "/runs?status=failure", PAGE_TARGET),
+        ("/runs/{id}", "/runs/{id}", PAGE_TARGET),
+        ("/failures", "/failures", PAGE_TARGET),
+        ("/agents", "/agents", PAGE_TARGET),
+        ("/agents/{agent}", "/agents/agent-07", PAGE_TARGET),
+        ("/live", "/live", PAGE_TARGET),
+    ]
+    .into_iter()
+    .map(|(name, path, target)| {
+        (
+            format!("UI {name} @{label}"),
+            path.to_owned(),
+            2,
+            at_scale.then_some(target),
+        )
+    })
+    .collect()
+}
+
+/// Per page: the gzipped bytes of the scripts and stylesheets it links to.
+pub async fn asset_bytes(
+    client: &reqwest::Client,
+    base: &str,
+    run: Option<Uuid>,
+) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let run = run.map(|id| format!("/runs/{id}")).unwrap_or_default();
+    for path in ["/", "/runs", run.as_str(), "/failures", "/agents", "/live"] {
+        if path.is_empty() {
+            continue;
+        }
+        let html = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut total = 0;
+        for asset in html.split("/assets/").skip(1) {
+            let name = asset.split('"').next().unwrap_or_default();
+            let res = client
+                .get(format!("{base}/assets/{name}"))
+                .header("Accept-Encoding", "gzip")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                res.headers().get("content-encoding").map(|v| v.as_bytes()),
+                Some(&b"gzip"[..]),
+                "{name} is served gzipped"
+            );
+            total += res.bytes().await.unwrap().len() as u64;
+        }
+        out.push((path.to_owned(), total));
+    }
+    out
+}
+
+pub fn asset_table(assets: &[(String, u64)]) -> String {
+    let mut out = String::from("UI page                                     JS + CSS gzipped   target\n");
+    for (page, bytes) in assets {
+        let page = if page.starts_with("/runs/") { "/runs/{id}" } else { page };
+        out.push_str(&format!(
+            "{page:<43} {:>9.1} KB        <= 100 KB: {}\n",
+            *bytes as f64 / 1000.0,
+            if *bytes <= 100_000 { "met" } else { "MISSED" }
+        ));
+    }
+    out
+}
+
+pub fn asset_json(assets: &[(String, u64)]) -> Value {
+    json!(assets
+        .iter()
+        .map(|(page, bytes)| json!({"page": page, "bytes": bytes, "target_met": *bytes <= 100_000}))
+        .collect::<Vec<_>>())
+}
