@@ -15,7 +15,7 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use serde_json::json;
 
 use crate::db::ErrorClass;
-use crate::model::input::FieldError;
+use crate::model::FieldError;
 
 /// Seconds a client should wait before retrying a 503.
 pub const RETRY_AFTER_S: u32 = 1;

@@ -8,10 +8,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde_json::Value;
 
-use crate::config::{IngestConfig, PrivacyMode};
 use crate::ingest::otlp::map::{Mapped, map_request};
 use crate::model::input::{Rules, Shape, json_size, parse_run};
-use crate::model::privacy::Scan;
+use crate::model::privacy::{PrivacyMode, Scan};
 
 /// Small limits, so that arbitrary inputs reach them.
 fn rules(privacy: PrivacyMode) -> Rules {
@@ -20,7 +19,7 @@ fn rules(privacy: PrivacyMode) -> Rules {
         max_metadata_depth: 6,
         max_metadata_bytes: 2048,
         max_string_chars: 512,
-        ..Rules::new(&IngestConfig::default(), privacy)
+        privacy,
     }
 }
 

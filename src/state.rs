@@ -46,7 +46,7 @@ impl AppState {
     }
 
     pub fn rules(&self) -> Rules {
-        Rules::new(&self.config.ingest, self.config.privacy.mode)
+        Rules::from(self.config.as_ref())
     }
 
     /// Runs `work` on a connection of the read pool, within [`Self::bounded`]'s limit.
@@ -83,6 +83,20 @@ impl AppState {
         work: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
         bounded(&self.config.database, work).await
+    }
+}
+
+/// What validation accepts: the limits of `[ingest]` and `privacy.mode`.
+impl From<&Config> for Rules {
+    fn from(config: &Config) -> Rules {
+        let ingest = &config.ingest;
+        Rules {
+            max_steps: ingest.max_steps_per_run,
+            max_metadata_depth: ingest.max_metadata_depth,
+            max_metadata_bytes: ingest.max_metadata_bytes,
+            max_string_chars: ingest.max_string_chars,
+            privacy: config.privacy.mode,
+        }
     }
 }
 

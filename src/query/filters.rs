@@ -11,8 +11,7 @@ use uuid::Uuid;
 
 use crate::db::prepared::Prepared;
 use crate::error::ApiError;
-use crate::model::input::FieldError;
-use crate::model::{FailureType, RunStatus, timestamp};
+use crate::model::{FailureType, FieldError, RunStatus, timestamp};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 pub const MAX_PAGE_SIZE: i64 = 100;

@@ -6,13 +6,12 @@ pub mod runs;
 pub mod stats;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::QueryResult;
+use diesel_async::AsyncPgConnection;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::db::read;
-use crate::db::schema::{agent_failures, agent_runs, agent_steps};
 use crate::error::ApiError;
 use crate::ingest::parse_run_id;
 use crate::model::output::{FailureOut, RunOut, StepOut};
@@ -111,14 +110,6 @@ async fn get_run(
         .ok_or_else(|| not_found(run_id))
 }
 
-async fn run_exists(conn: &mut AsyncPgConnection, run_id: Uuid) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        agent_runs::table.filter(agent_runs::run_id.eq(run_id)),
-    ))
-    .get_result(conn)
-    .await
-}
-
 /// Reads a list that belongs to one run: 404 when the run is unknown.
 async fn rows_of_run<T: serde::Serialize>(
     path: &str,
@@ -128,7 +119,7 @@ async fn rows_of_run<T: serde::Serialize>(
     let run_id = parse_run_id(path)?;
     let rows = state
         .read(async |conn| {
-            if !run_exists(conn, run_id).await? {
+            if !read::run_exists(conn, run_id).await? {
                 return Ok(None);
             }
             Ok(Some(load(conn, run_id).await?))
@@ -156,12 +147,7 @@ async fn get_run_steps(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     rows_of_run(&path, &state, async |conn, run_id| {
-        agent_steps::table
-            .filter(agent_steps::run_id.eq(run_id))
-            .order(agent_steps::seq)
-            .select(StepOut::as_select())
-            .load(conn)
-            .await
+        read::steps_of(conn, run_id).await
     })
     .await
 }
@@ -184,12 +170,7 @@ async fn get_run_failures(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     rows_of_run(&path, &state, async |conn, run_id| {
-        agent_failures::table
-            .filter(agent_failures::run_id.eq(run_id))
-            .order((agent_failures::created_at, agent_failures::failure_id))
-            .select(FailureOut::as_select())
-            .load(conn)
-            .await
+        read::failures_of(conn, run_id).await
     })
     .await
 }

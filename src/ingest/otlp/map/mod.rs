@@ -181,6 +181,7 @@ mod tests {
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
     use opentelemetry_proto::tonic::trace::v1::Span;
 
+    use crate::config::Config;
     use crate::model::StepType;
     use crate::model::input::json_size;
 
@@ -200,7 +201,7 @@ mod tests {
         use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
         let rules = Rules {
             max_metadata_bytes: 300,
-            ..Rules::default()
+            ..Rules::from(&Config::default())
         };
         let span = |attributes| Span {
             trace_id: vec![1; 16],
