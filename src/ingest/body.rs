@@ -19,6 +19,7 @@ use futures_util::StreamExt;
 
 use crate::config::ServerConfig;
 use crate::error::ApiError;
+use crate::model::input::json_error;
 
 /// Bodies up to this size take nothing from the budget (connections bound them already).
 const SMALL_BODY: usize = 64 * 1024;
@@ -169,6 +170,23 @@ fn encoding(req: &HttpRequest) -> Result<Encoding, ApiError> {
             "Unsupported Content-Encoding `{other}`: send gzip or no encoding"
         ))),
     }
+}
+
+/// The body as JSON (required by `Content-Type`, a missing one read as JSON), with its share of
+/// the in-flight budget: hold it while the value lives.
+pub async fn read_json(
+    req: &HttpRequest,
+    payload: Payload,
+    limits: &BodyLimits,
+) -> Result<(serde_json::Value, Body), ApiError> {
+    require_json(req)?;
+    let body = read_body(req, payload, limits).await?;
+    let bytes = body.bytes.clone();
+    let value = off_loop(body.is_large(), move || {
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::validation(vec![json_error(&e)]))
+    })
+    .await??;
+    Ok((value, body))
 }
 
 /// Reads the whole body, decompressing gzip, never holding more than `limits.max_bytes` of it,

@@ -1,8 +1,9 @@
 //! The query listener's routes: runs (list, one, its steps, its failures), stats, agents.
-//! Every route reads through the read-only pool.
+//! Every route reads through the read-only pool of its [`QueryState`].
 
 pub mod filters;
 pub mod runs;
+mod state;
 pub mod stats;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
@@ -13,24 +14,27 @@ use uuid::Uuid;
 
 use crate::db::read;
 use crate::error::ApiError;
-use crate::ingest::parse_run_id;
+use crate::extract::RunId;
 use crate::model::output::{FailureOut, RunOut, StepOut};
 use crate::openapi::{Detail, Paging, RunFilters, ValidationErrors};
-use crate::state::AppState;
+pub use state::QueryState;
 
 /// The header that carries the next page's cursor.
 pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
 /// The header that counts the runs of a page whose steps were cut to the page's cap.
 pub const STEPS_TRUNCATED_HEADER: &str = "X-AgentTracer-Steps-Truncated";
 
-/// Mounts the query routes.
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(list_runs)
-        .service(get_run)
-        .service(get_run_steps)
-        .service(get_run_failures)
-        .service(get_stats)
-        .service(get_agents);
+/// Mounts the query routes, with the state they run on.
+pub fn configure(state: web::Data<QueryState>) -> impl FnOnce(&mut ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
+            .service(list_runs)
+            .service(get_run)
+            .service(get_run_steps)
+            .service(get_run_failures)
+            .service(get_stats)
+            .service(get_agents);
+    }
 }
 
 fn not_found(run_id: Uuid) -> ApiError {
@@ -62,13 +66,13 @@ fn next_link(req: &HttpRequest, pairs: &[(String, String)], cursor: &str) -> Str
     )
 )]
 #[get("/v1/runs")]
-async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn list_runs(
+    req: HttpRequest,
+    state: web::Data<QueryState>,
+) -> Result<HttpResponse, ApiError> {
     let pairs = filters::pairs(req.query_string());
     let (filter, paging) = filters::parse_list(&pairs)?;
-    let budget = crate::db::read::PageBudget {
-        steps_per_run: state.config.query.list_max_steps_per_run,
-        step_bytes: state.config.query.list_max_step_bytes,
-    };
+    let budget = state.budget;
     let page = state
         .read(async |conn| Ok(runs::list(conn, &filter, &paging, budget).await?))
         .await?;
@@ -88,7 +92,7 @@ async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 /// One run with its steps (by seq) and failures.
 #[utoipa::path(
     tag = "query",
-    params(("run_id" = Uuid, Path, description = "The run's id")),
+    params(RunId),
     security((), ("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The run", body = RunOut),
@@ -99,10 +103,9 @@ async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 )]
 #[get("/v1/runs/{run_id}")]
 async fn get_run(
-    path: web::Path<String>,
-    state: web::Data<AppState>,
+    RunId(run_id): RunId,
+    state: web::Data<QueryState>,
 ) -> Result<HttpResponse, ApiError> {
-    let run_id = parse_run_id(&path)?;
     let run = state
         .read(async |conn| Ok(read::load_run(conn, run_id).await?))
         .await?;
@@ -112,11 +115,10 @@ async fn get_run(
 
 /// Reads a list that belongs to one run: 404 when the run is unknown.
 async fn rows_of_run<T: serde::Serialize>(
-    path: &str,
-    state: &AppState,
-    load: impl AsyncFnOnce(&mut AsyncPgConnection, Uuid) -> QueryResult<Vec<T>>,
+    run_id: Uuid,
+    state: &QueryState,
+    load: impl AsyncFn(&AsyncPgConnection, Uuid) -> QueryResult<Vec<T>>,
 ) -> Result<HttpResponse, ApiError> {
-    let run_id = parse_run_id(path)?;
     let rows = state
         .read(async |conn| {
             if !read::run_exists(conn, run_id).await? {
@@ -132,7 +134,7 @@ async fn rows_of_run<T: serde::Serialize>(
 /// A run's steps, by seq.
 #[utoipa::path(
     tag = "query",
-    params(("run_id" = Uuid, Path, description = "The run's id")),
+    params(RunId),
     security((), ("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Every step of the run", body = Vec<StepOut>),
@@ -143,19 +145,16 @@ async fn rows_of_run<T: serde::Serialize>(
 )]
 #[get("/v1/runs/{run_id}/steps")]
 async fn get_run_steps(
-    path: web::Path<String>,
-    state: web::Data<AppState>,
+    RunId(run_id): RunId,
+    state: web::Data<QueryState>,
 ) -> Result<HttpResponse, ApiError> {
-    rows_of_run(&path, &state, async |conn, run_id| {
-        read::steps_of(conn, run_id).await
-    })
-    .await
+    rows_of_run(run_id, &state, read::steps_of).await
 }
 
 /// A run's failures.
 #[utoipa::path(
     tag = "query",
-    params(("run_id" = Uuid, Path, description = "The run's id")),
+    params(RunId),
     security((), ("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Every failure of the run", body = Vec<FailureOut>),
@@ -166,13 +165,10 @@ async fn get_run_steps(
 )]
 #[get("/v1/runs/{run_id}/failures")]
 async fn get_run_failures(
-    path: web::Path<String>,
-    state: web::Data<AppState>,
+    RunId(run_id): RunId,
+    state: web::Data<QueryState>,
 ) -> Result<HttpResponse, ApiError> {
-    rows_of_run(&path, &state, async |conn, run_id| {
-        read::failures_of(conn, run_id).await
-    })
-    .await
+    rows_of_run(run_id, &state, read::failures_of).await
 }
 
 /// Failure and latency statistics of the runs the filters select (`status` is ignored).
@@ -187,7 +183,10 @@ async fn get_run_failures(
     )
 )]
 #[get("/v1/stats")]
-async fn get_stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn get_stats(
+    req: HttpRequest,
+    state: web::Data<QueryState>,
+) -> Result<HttpResponse, ApiError> {
     let filter = filters::parse_filter(&filters::pairs(req.query_string()), false)?;
     let stats = state
         .read(async |conn| Ok(stats::stats(conn, &filter).await?))
@@ -205,7 +204,7 @@ async fn get_stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
     )
 )]
 #[get("/v1/agents")]
-async fn get_agents(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn get_agents(state: web::Data<QueryState>) -> Result<HttpResponse, ApiError> {
     let agents = state
         .read(async |conn| Ok(stats::agents(conn).await?))
         .await?;

@@ -21,13 +21,14 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::db::schema_gate::{SchemaGate, SchemaState};
-use crate::db::{self, Access, migrate};
-use crate::ingest::group::GroupCommit;
+use crate::db::{self, Access, PgPool, migrate};
 use crate::ingest::otlp::grpc;
+use crate::ingest::{self, IngestState};
+use crate::query::QueryState;
 use crate::role::Listener;
 use crate::state::AppState;
-use crate::{ingest, telemetry};
-use http::http_server;
+use crate::telemetry;
+use http::{RoleState, http_server};
 use tasks::Background;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,11 @@ pub enum StartupError {
         listener: &'static str,
         source: std::io::Error,
     },
+    #[error("the {listener} listener is not part of role {role}")]
+    NotInRole {
+        listener: &'static str,
+        role: &'static str,
+    },
 }
 
 /// How to stop one listener gracefully.
@@ -55,7 +61,9 @@ enum Stop {
 }
 
 pub struct Application {
-    state: web::Data<AppState>,
+    config: Arc<Config>,
+    /// Every pool, closed at the end of the shutdown.
+    pools: Vec<PgPool>,
     servers: Vec<BoxFuture<'static, std::io::Result<()>>>,
     stops: Vec<Stop>,
     ports: HashMap<Listener, u16>,
@@ -126,22 +134,18 @@ impl Application {
             _ => SchemaGate::ready(),
         };
         let config = Arc::new(config);
-        let group = write.as_ref().map(|pool| {
-            GroupCommit::start(
-                pool.clone(),
-                config.database.clone(),
-                config.ingest.group_commit_writers,
-                config.ingest.group_commit_max_runs,
-            )
-        });
-        let state = web::Data::new(AppState {
-            config: config.clone(),
-            write,
-            read,
+        let ingest = write
+            .clone()
+            .map(|pool| web::Data::new(IngestState::start(config.clone(), pool)));
+        let query = read
+            .clone()
+            .map(|pool| web::Data::new(QueryState::new(&config, pool, schema.clone())));
+        let pools: Vec<(Access, PgPool)> = (write.iter().map(|p| (Access::Write, p.clone())))
+            .chain(read.iter().map(|p| (Access::ReadOnly, p.clone())))
+            .collect();
+        let shared = web::Data::new(AppState {
             metrics: telemetry::install_metrics(),
-            schema: schema.clone(),
-            group,
-            bodies: crate::ingest::body::BodyLimits::new(&config.server),
+            pools: pools.clone(),
         });
         let mut servers: Vec<BoxFuture<'static, std::io::Result<()>>> = Vec::new();
         let mut stops = Vec::new();
@@ -149,30 +153,43 @@ impl Application {
         for (listener, tcp) in listeners {
             let port = tcp.local_addr().map(|a| a.port()).unwrap_or_default();
             ports.insert(listener, port);
-            if listener == Listener::OtlpGrpc {
-                let service = grpc::OtlpGrpc {
-                    state: state.clone(),
-                    keys: config.auth.ingest_keys.expose().to_vec(),
-                };
-                let (stop, stopped) = oneshot::channel();
-                stops.push(Stop::Grpc(stop));
-                servers.push(Box::pin(grpc::serve(
-                    tcp,
-                    service,
-                    config.server.max_body_bytes,
-                    config.otlp.clone(),
-                    stopped,
-                )));
-            } else {
-                let server =
-                    http_server(listener, tcp, state.clone(), &config).map_err(|source| {
-                        StartupError::Server {
+            let routes = match (listener, &ingest, &query) {
+                (Listener::Ingest | Listener::OtlpGrpc, Some(state), _) => {
+                    RoleState::Ingest(state.clone())
+                }
+                (Listener::Query, _, Some(state)) => RoleState::Query(state.clone()),
+                _ => {
+                    return Err(StartupError::NotInRole {
+                        listener: listener.as_str(),
+                        role: role.as_str(),
+                    });
+                }
+            };
+            match routes {
+                RoleState::Ingest(state) if listener == Listener::OtlpGrpc => {
+                    let service = grpc::OtlpGrpc {
+                        state,
+                        keys: config.auth.ingest_keys.expose().to_vec(),
+                    };
+                    let (stop, stopped) = oneshot::channel();
+                    stops.push(Stop::Grpc(stop));
+                    servers.push(Box::pin(grpc::serve(
+                        tcp,
+                        service,
+                        config.server.max_body_bytes,
+                        config.otlp.clone(),
+                        stopped,
+                    )));
+                }
+                routes => {
+                    let server = http_server(listener, tcp, routes, shared.clone(), &config)
+                        .map_err(|source| StartupError::Server {
                             listener: listener.as_str(),
                             source,
-                        }
-                    })?;
-                stops.push(Stop::Http(server.handle()));
-                servers.push(Box::pin(server));
+                        })?;
+                    stops.push(Stop::Http(server.handle()));
+                    servers.push(Box::pin(server));
+                }
             }
             tracing::info!(listener = listener.as_str(), port, "listening");
         }
@@ -181,25 +198,25 @@ impl Application {
         background.spawn("memory trim", |stop| {
             crate::memory::trim_when_idle(std::time::Duration::from_secs(2), stop)
         });
-        for pool in state.write.iter().chain(state.read.iter()) {
+        for (_, pool) in &pools {
             background.spawn_until_stopped(
                 "pool warm-up",
                 db::warm_up(pool.clone(), config.database.pool_size as usize),
             );
         }
-        if let Some(pool) = &state.read
+        if let Some(pool) = &read
             && schema.state() != SchemaState::Ready
         {
             let (schema, pool) = (schema.clone(), pool.clone());
             background.spawn("schema watch", |stop| schema.watch(pool, stop));
         }
-        if let (Some(pool), Some(_)) = (&state.write, config.retention.days) {
+        if let (Some(pool), Some(_)) = (&write, config.retention.days) {
             let (pool, retention) = (pool.clone(), config.retention.clone());
             background.spawn("retention", |stop| {
                 ingest::retention::run(pool, retention, stop)
             });
         }
-        if let Some(pool) = &state.write {
+        if let Some(pool) = &write {
             // The compactor's loop takes no token: it is dropped at its next await (a compaction
             // is one statement per batch of keys, committed whole or not at all).
             background.spawn_until_stopped(
@@ -212,7 +229,8 @@ impl Application {
             });
         }
         Ok(Self {
-            state,
+            config,
+            pools: pools.into_iter().map(|(_, pool)| pool).collect(),
             servers,
             stops,
             ports,
@@ -240,7 +258,7 @@ impl Application {
             (result, _, _) = first_exit => tracing::warn!(?result, "a listener stopped; shutting down"),
         }
         // The background tasks stop while the listeners finish their requests.
-        let deadline = tasks::deadline(self.state.config.server.shutdown_timeout_s);
+        let deadline = tasks::deadline(self.config.server.shutdown_timeout_s);
         self.background.cancel();
         for stop in self.stops {
             match stop {
@@ -256,10 +274,7 @@ impl Application {
             }
         }
         self.background.wait(deadline).await;
-        if let Some(pool) = &self.state.write {
-            pool.close();
-        }
-        if let Some(pool) = &self.state.read {
+        for pool in &self.pools {
             pool.close();
         }
         tracing::info!("stopped");

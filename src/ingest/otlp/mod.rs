@@ -22,9 +22,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::db::PgPool;
 use crate::error::{ApiError, RETRY_AFTER_S};
-use crate::ingest::body;
+
 use crate::openapi::Detail;
-use crate::state::AppState;
+
+use super::IngestState;
+use super::body;
 use store::TraceOutcome;
 
 /// `google.rpc.Status`, the body of an OTLP/HTTP error (its `details` are never sent).
@@ -65,7 +67,7 @@ pub fn check_decoded_size(limit: usize, estimate: usize) -> Result<(), ApiError>
 
 /// Maps and stores one export request; shared by OTLP/HTTP and OTLP/gRPC.
 pub async fn export(
-    state: &AppState,
+    state: &IngestState,
     request: &ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ApiError> {
     let started = Instant::now();
@@ -76,12 +78,13 @@ pub async fn export(
             "An export request may carry at most {max_spans} spans (otlp.max_spans_per_request), not {spans}; send smaller batches"
         )));
     }
-    let mapped = map::map_request(request, &state.rules());
+    let mapped = map::map_request(request, &state.rules);
     let outcomes = match mapped.traces.is_empty() {
         true => Vec::new(),
         false => {
             state
-                .write(async |conn| {
+                .db
+                .run(async |conn| {
                     let max_steps = state.config.ingest.max_steps_per_run;
                     Ok(store::write_traces(conn, &mapped.traces, max_steps).await?)
                 })
@@ -226,7 +229,7 @@ fn error_response(encoding: Encoding, err: ApiError) -> HttpResponse {
 async fn post_traces(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    state: web::Data<IngestState>,
 ) -> HttpResponse {
     let Some(encoding) = Encoding::of(&req) else {
         return status_response(
