@@ -19,7 +19,8 @@ pub struct ListenerCtx {
     pub keys: Vec<String>,
 }
 
-const OPEN_PATHS: &[&str] = &["/health", "/livez", "/readyz", "/metrics"];
+/// The paths every listener serves without a key.
+pub const OPEN_PATHS: &[&str] = &["/health", "/livez", "/readyz", "/metrics"];
 
 fn is_exempt(req: &ServiceRequest) -> bool {
     OPEN_PATHS.contains(&req.path())

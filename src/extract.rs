@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Detail, ValidationErrors};
 use crate::model::FieldError;
 
 /// The `{run_id}` segment of a route's path, a UUID; a malformed one is a 422 naming it, as
@@ -19,6 +19,15 @@ pub struct RunId(
     /// The run's id
     pub Uuid,
 );
+
+/// What a route about one run answers for its `{run_id}`: listed in its `responses(...)`.
+#[derive(utoipa::IntoResponses)]
+pub enum RunIdRefused {
+    #[response(status = 404, description = "No such run")]
+    Unknown(Detail),
+    #[response(status = 422, description = "A malformed run id")]
+    Malformed(ValidationErrors<'static>),
+}
 
 /// The segment as actix-web's `web::Path` gives it: percent-decoded.
 #[derive(Deserialize)]

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::ListenerCtx;
 use crate::db::schema_gate::{SchemaBehind, SchemaGate};
 use crate::db::{self, DbError, PgPool};
-use crate::openapi::{Alive, Detail, Health};
+use crate::error::Detail;
 use crate::state::AppState;
 
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -28,6 +30,21 @@ pub fn configure(cfg: &mut ServiceConfig) {
 pub struct Readiness {
     pub pool: PgPool,
     pub schema: Arc<SchemaGate>,
+}
+
+/// `GET /health`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+    pub service: &'static str,
+    pub version: &'static str,
+}
+
+/// `GET /livez`.
+#[derive(Serialize, ToSchema)]
+pub struct Alive {
+    pub status: &'static str,
+    pub service: &'static str,
 }
 
 /// Why a listener is not ready.
@@ -48,11 +65,11 @@ async fn database_check(ready: &Readiness, ctx: &ListenerCtx) -> HttpResponse {
     }
     .await;
     match result {
-        Ok(()) => HttpResponse::Ok().json(json!({
-            "status": "healthy",
-            "service": ctx.listener.service_name(),
-            "version": env!("CARGO_PKG_VERSION"),
-        })),
+        Ok(()) => HttpResponse::Ok().json(Health {
+            status: "healthy",
+            service: ctx.listener.service_name(),
+            version: env!("CARGO_PKG_VERSION"),
+        }),
         Err(reason) => {
             tracing::warn!(listener = ctx.listener.as_str(), %reason, "health check failed");
             let detail = match reason {
@@ -96,7 +113,10 @@ async fn readyz(ready: web::Data<Readiness>, ctx: web::Data<ListenerCtx>) -> Htt
 #[utoipa::path(tag = "health", responses((status = 200, description = "The process runs", body = Alive)))]
 #[get("/livez")]
 async fn livez(ctx: web::Data<ListenerCtx>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "alive", "service": ctx.listener.service_name() }))
+    HttpResponse::Ok().json(Alive {
+        status: "alive",
+        service: ctx.listener.service_name(),
+    })
 }
 
 /// Prometheus text format; one process-wide registry, whichever listener is scraped.

@@ -5,34 +5,49 @@ use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ValidationErrors};
 use crate::model::input::parse_run;
 use crate::model::{FieldError, NewRun};
-use crate::openapi::{BatchIn, BatchOut, Detail, ValidationErrors};
+use crate::openapi::{BatchIn, Unavailable};
 
-use super::body;
+use super::body::{self, Refused};
 use super::group::record_written;
 use super::runs::{answer, record_invalid, timed};
 use super::state::IngestState;
 use super::store::{self, Outcome};
 
+/// The answer: one result per run, in input order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchOut {
+    pub results: Vec<BatchResult>,
+}
+
+/// One run's result in a batch.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResult {
+    /// As sent (or generated); null when it was not a valid UUID.
+    pub run_id: Option<String>,
+    /// 201 stored, 200 already stored (unchanged, or a running run replaced), 422 invalid.
+    pub status: u16,
+    /// The problems, for a 422.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Vec<FieldError>>,
+}
+
 /// Ingest many runs; each is validated on its own and the valid ones are stored together.
 #[utoipa::path(
     tag = "ingest",
     request_body(content = BatchIn, content_type = "application/json"),
-    security((), ("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "One result per run, in input order", body = BatchOut),
-        (status = 400, description = "An undecodable gzip body", body = Detail),
-        (status = 401, description = "No API key", body = Detail),
-        (status = 403, description = "A wrong API key", body = Detail),
-        (status = 413, description = "Over server.max_body_bytes", body = Detail),
-        (status = 415, description = "Not JSON", body = Detail),
+        Refused,
         (status = 422, description = "Not a batch, or more than ingest.max_batch_runs runs", body = ValidationErrors),
-        (status = 503, description = "Database unavailable; retry after Retry-After", body = Detail),
+        Unavailable,
     )
 )]
 #[post("/v1/runs/batch")]
@@ -154,27 +169,31 @@ async fn ingest_batch(
         .count();
     metrics::counter!("runs_duplicate_total").increment(repeats as u64);
 
-    let results: Vec<Value> = entries
+    let results: Vec<BatchResult> = entries
         .into_iter()
         .zip(run_ids)
         .enumerate()
-        .map(|(i, (entry, run_id))| match entry {
-            Entry::Invalid(errors) => json!({"run_id": run_id, "status": 422, "detail": errors}),
-            Entry::Repeat => json!({"run_id": run_id, "status": 200}),
-            Entry::Valid(at) => match &outcomes[at] {
-                Outcome::Created { .. } => json!({"run_id": run_id, "status": 201}),
-                Outcome::Replaced { .. } | Outcome::Unchanged => {
-                    json!({"run_id": run_id, "status": 200})
-                }
-                Outcome::Rejected(errors) => {
-                    let prefix = [Value::from("body"), Value::from("runs"), Value::from(i)];
-                    let errors: Vec<FieldError> =
-                        errors.iter().map(|e| e.clone().within(&prefix)).collect();
-                    json!({"run_id": run_id, "status": 422, "detail": errors})
-                }
-            },
+        .map(|(i, (entry, run_id))| {
+            let (status, detail) = match entry {
+                Entry::Invalid(errors) => (422, Some(errors)),
+                Entry::Repeat => (200, None),
+                Entry::Valid(at) => match &outcomes[at] {
+                    Outcome::Created { .. } => (201, None),
+                    Outcome::Replaced { .. } | Outcome::Unchanged => (200, None),
+                    Outcome::Rejected(errors) => {
+                        let prefix = [Value::from("body"), Value::from("runs"), Value::from(i)];
+                        let errors = errors.iter().map(|e| e.clone().within(&prefix));
+                        (422, Some(errors.collect()))
+                    }
+                },
+            };
+            BatchResult {
+                run_id,
+                status,
+                detail,
+            }
         })
         .collect();
     tracing::info!(runs = results.len(), stored = valid.len(), "batch ingested");
-    Ok(answer(StatusCode::OK, redacted).json(json!({ "results": results })))
+    Ok(answer(StatusCode::OK, redacted).json(BatchOut { results }))
 }

@@ -18,7 +18,7 @@ use flate2::read::MultiGzDecoder;
 use futures_util::StreamExt;
 
 use crate::config::ServerConfig;
-use crate::error::ApiError;
+use crate::error::{ApiError, Detail};
 use crate::model::input::json_error;
 
 /// Bodies up to this size take nothing from the budget (connections bound them already).
@@ -170,6 +170,17 @@ fn encoding(req: &HttpRequest) -> Result<Encoding, ApiError> {
             "Unsupported Content-Encoding `{other}`: send gzip or no encoding"
         ))),
     }
+}
+
+/// What a route answers when [`read_json`] refuses its body: listed in its `responses(...)`.
+#[derive(utoipa::IntoResponses)]
+pub enum Refused {
+    #[response(status = 400, description = "An undecodable gzip body")]
+    Undecodable(Detail),
+    #[response(status = 413, description = "Over server.max_body_bytes")]
+    TooLarge(Detail),
+    #[response(status = 415, description = "Not JSON")]
+    NotJson(Detail),
 }
 
 /// The body as JSON (required by `Content-Type`, a missing one read as JSON), with its share of

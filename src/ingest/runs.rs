@@ -8,13 +8,13 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, delete, post, we
 use serde_json::Value;
 
 use crate::db::read;
-use crate::error::ApiError;
-use crate::extract::RunId;
+use crate::error::{ApiError, ValidationErrors};
+use crate::extract::{RunId, RunIdRefused};
 use crate::model::input::{Parsed, parse_run};
 use crate::model::output::RunOut;
-use crate::openapi::{Detail, RunIn, ValidationErrors};
+use crate::openapi::{RunIn, Unavailable};
 
-use super::body;
+use super::body::{self, Refused};
 use super::state::IngestState;
 use super::store::{self, Outcome};
 
@@ -49,18 +49,13 @@ pub(super) fn record_invalid(n: usize) {
     tag = "ingest",
     request_body(content = RunIn, content_type = "application/json",
         description = "One run. `Content-Encoding: gzip` is accepted; a missing Content-Type is read as JSON."),
-    security((), ("api_key" = []), ("bearer" = [])),
     responses(
         (status = 201, description = "Stored; the stored run", body = RunOut,
             headers(("X-AgentTracer-Redacted" = u32, description = "Values redacted (privacy.mode = redact)"))),
         (status = 200, description = "Already stored: the stored run (unchanged if final, replaced if it was running)", body = RunOut),
-        (status = 400, description = "An undecodable gzip body", body = Detail),
-        (status = 401, description = "No API key", body = Detail),
-        (status = 403, description = "A wrong API key", body = Detail),
-        (status = 413, description = "Over server.max_body_bytes", body = Detail),
-        (status = 415, description = "Not JSON", body = Detail),
+        Refused,
         (status = 422, description = "Every problem found", body = ValidationErrors),
-        (status = 503, description = "Database unavailable; retry after Retry-After", body = Detail),
+        Unavailable,
     )
 )]
 #[post("/v1/runs")]
@@ -132,14 +127,10 @@ async fn ingest_one(
 #[utoipa::path(
     tag = "ingest",
     params(RunId),
-    security((), ("api_key" = []), ("bearer" = [])),
     responses(
         (status = 204, description = "Erased"),
-        (status = 401, description = "No API key", body = Detail),
-        (status = 403, description = "A wrong API key", body = Detail),
-        (status = 404, description = "No such run", body = Detail),
-        (status = 422, description = "A malformed run id", body = ValidationErrors),
-        (status = 503, description = "Database unavailable; retry after Retry-After", body = Detail),
+        RunIdRefused,
+        Unavailable,
     )
 )]
 #[delete("/v1/runs/{run_id}")]

@@ -13,10 +13,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::db::read;
-use crate::error::ApiError;
-use crate::extract::RunId;
+use crate::error::{ApiError, ValidationErrors};
+use crate::extract::{RunId, RunIdRefused};
 use crate::model::output::{FailureOut, RunOut, StepOut};
-use crate::openapi::{Detail, Paging, RunFilters, ValidationErrors};
+use crate::openapi::Unavailable;
+use filters::{Paging, RunFilter};
 pub use state::QueryState;
 
 /// The header that carries the next page's cursor.
@@ -56,13 +57,12 @@ fn next_link(req: &HttpRequest, pairs: &[(String, String)], cursor: &str) -> Str
 /// Runs, newest first (`started_at desc, run_id desc`), each with its steps and failures.
 #[utoipa::path(
     tag = "query",
-    params(RunFilters, Paging),
-    security((), ("api_key" = []), ("bearer" = [])),
+    params(RunFilter, Paging),
     responses(
         (status = 200, description = "A page of runs, a bare JSON array. When a next page exists, \
             `X-Next-Cursor` and `Link: <…>; rel=\"next\"` say where it starts.", body = Vec<RunOut>),
         (status = 422, description = "An invalid query parameter, named", body = ValidationErrors),
-        (status = 503, description = "Database unavailable", body = Detail),
+        Unavailable,
     )
 )]
 #[get("/v1/runs")]
@@ -93,12 +93,10 @@ async fn list_runs(
 #[utoipa::path(
     tag = "query",
     params(RunId),
-    security((), ("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The run", body = RunOut),
-        (status = 404, description = "No such run", body = Detail),
-        (status = 422, description = "A malformed run id", body = ValidationErrors),
-        (status = 503, description = "Database unavailable", body = Detail),
+        RunIdRefused,
+        Unavailable,
     )
 )]
 #[get("/v1/runs/{run_id}")]
@@ -135,12 +133,10 @@ async fn rows_of_run<T: serde::Serialize>(
 #[utoipa::path(
     tag = "query",
     params(RunId),
-    security((), ("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Every step of the run", body = Vec<StepOut>),
-        (status = 404, description = "No such run", body = Detail),
-        (status = 422, description = "A malformed run id", body = ValidationErrors),
-        (status = 503, description = "Database unavailable", body = Detail),
+        RunIdRefused,
+        Unavailable,
     )
 )]
 #[get("/v1/runs/{run_id}/steps")]
@@ -155,12 +151,10 @@ async fn get_run_steps(
 #[utoipa::path(
     tag = "query",
     params(RunId),
-    security((), ("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Every failure of the run", body = Vec<FailureOut>),
-        (status = 404, description = "No such run", body = Detail),
-        (status = 422, description = "A malformed run id", body = ValidationErrors),
-        (status = 503, description = "Database unavailable", body = Detail),
+        RunIdRefused,
+        Unavailable,
     )
 )]
 #[get("/v1/runs/{run_id}/failures")]
@@ -174,12 +168,11 @@ async fn get_run_failures(
 /// Failure and latency statistics of the runs the filters select (`status` is ignored).
 #[utoipa::path(
     tag = "query",
-    params(RunFilters),
-    security((), ("api_key" = []), ("bearer" = [])),
+    params(RunFilter),
     responses(
         (status = 200, description = "Statistics, computed in the database", body = stats::Stats),
         (status = 422, description = "An invalid query parameter, named", body = ValidationErrors),
-        (status = 503, description = "Database unavailable", body = Detail),
+        Unavailable,
     )
 )]
 #[get("/v1/stats")]
@@ -197,10 +190,9 @@ async fn get_stats(
 /// One row per agent: versions, environments, run and failure counts, last run time.
 #[utoipa::path(
     tag = "query",
-    security((), ("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Every agent, most recently active first", body = Vec<stats::Agent>),
-        (status = 503, description = "Database unavailable", body = Detail),
+        Unavailable,
     )
 )]
 #[get("/v1/agents")]

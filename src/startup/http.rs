@@ -12,6 +12,8 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
+use utoipa::Modify;
+
 use crate::auth::{self, ListenerCtx};
 use crate::config::Config;
 use crate::db::schema_gate::SchemaGate;
@@ -208,7 +210,7 @@ pub(super) fn http_server(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     let server = HttpServer::new(move || {
         // The document is collected from the same `service(...)` calls that mount the routes.
-        let (app, doc) = App::new()
+        let (app, mut doc) = App::new()
             .into_utoipa_app()
             .openapi(openapi::base(listener))
             .app_data(shared.clone())
@@ -218,6 +220,7 @@ pub(super) fn http_server(
             .configure(health::configure)
             .configure(|cfg| routes.configure(cfg))
             .split_for_parts();
+        openapi::SharedResponses.modify(&mut doc);
         let known = web::Data::new(Routes::of(&doc));
         let doc = web::Data::new(OpenApiJson(web::Bytes::from(
             doc.to_json().unwrap_or_default(),

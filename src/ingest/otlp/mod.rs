@@ -23,8 +23,6 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::db::PgPool;
 use crate::error::{ApiError, RETRY_AFTER_S};
 
-use crate::openapi::Detail;
-
 use super::IngestState;
 use super::body;
 use store::TraceOutcome;
@@ -214,12 +212,9 @@ fn error_response(encoding: Encoding, err: ApiError) -> HttpResponse {
     tag = "ingest",
     request_body(content = Vec<u8>, description = "An OTLP ExportTraceServiceRequest",
         content(("application/x-protobuf"), ("application/json"))),
-    security((), ("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "ExportTraceServiceResponse, in the request's encoding; `partial_success` counts rejected spans"),
         (status = 400, description = "An undecodable body: google.rpc.Status"),
-        (status = 401, description = "No API key", body = Detail),
-        (status = 403, description = "A wrong API key", body = Detail),
         (status = 413, description = "Over server.max_body_bytes or otlp.max_spans_per_request: google.rpc.Status"),
         (status = 415, description = "Neither application/x-protobuf nor application/json"),
         (status = 503, description = "Database unavailable; retry after Retry-After: google.rpc.Status"),
