@@ -1,6 +1,7 @@
 //! One integration-test binary against a real PostgreSQL (see `helpers`).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod architecture;
 mod attacks;
 mod batch;
 mod cli;
