@@ -7,7 +7,8 @@
 //! - [`state`], [`error`], [`auth`], [`health`], [`telemetry`]: what every route shares.
 //! - [`db`]: pools (writer, read-only), diesel schema, embedded migrations, the run reader.
 //! - [`model`]: runs, steps and failures; validation of what agents send; the privacy policy.
-//! - [`ingest`]: the write side (single runs, batches, deletes, retention).
+//! - [`ingest`]: the write side's routes (single runs, batches, deletes, OTLP, retention).
+//! - [`store`]: the write side's statements: native runs and OTLP traces, set-based.
 //! - [`query`]: the read side.
 //! - [`rollup`]: the stats rollups: counters, deltas, grains, the triggers' switch, the compactor.
 //! - [`openapi`]: the OpenAPI documents, collected from the routes as they are mounted.
@@ -31,4 +32,5 @@ pub mod role;
 pub mod rollup;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod telemetry;

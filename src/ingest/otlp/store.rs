@@ -18,11 +18,11 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::map::{SpanFailure, TraceUpdate, derived_id};
 use crate::db::error::is_retryable;
 use crate::db::prepared::prepared;
 use crate::model::RunStatus;
 use crate::rollup::{self, Deltas, DeltasWritten, RunKey, SkipTriggers};
+use crate::store::spans::{SpanFailure, TraceUpdate, derived_id};
 
 /// What became of one trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
