@@ -23,9 +23,9 @@ use uuid::Uuid;
 use crate::config::DatabaseConfig;
 use crate::db::PgPool;
 use crate::error::ApiError;
-use crate::ingest::store::{self, Outcome};
 use crate::model::NewRun;
 use crate::state::bounded;
+use crate::store::{self, Outcome};
 
 type Reply = Result<(NewRun, Outcome), ApiError>;
 

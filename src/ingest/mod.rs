@@ -4,7 +4,6 @@ pub mod body;
 pub mod group;
 pub mod otlp;
 pub mod retention;
-pub mod store;
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -22,7 +21,7 @@ use crate::model::input::{FieldError, Parsed, json_error, parse_run};
 use crate::model::output::RunOut;
 use crate::openapi::{BatchIn, BatchOut, Detail, RunIn, ValidationErrors};
 use crate::state::AppState;
-use store::Outcome;
+use crate::store::{self, Outcome};
 
 /// The header that tells how many values the privacy policy redacted.
 pub const REDACTED_HEADER: &str = "X-AgentTracer-Redacted";
