@@ -14,6 +14,7 @@
 //! - [`db`]: pools (writer, read-only), diesel schema, embedded migrations, the run reader.
 //! - [`model`]: runs, steps and failures; validation of what agents send; the privacy policy.
 //!   It uses no other module.
+//! - [`store`]: the write side's statements: native runs and OTLP traces, set-based.
 //! - [`healthcheck`]: the `healthcheck` command's HTTP probe; [`memory`]: giving memory back.
 //!
 //! The modules stand in layers, each using only modules of the layers below its own
@@ -38,4 +39,5 @@ pub mod role;
 pub mod rollup;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod telemetry;

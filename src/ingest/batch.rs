@@ -19,7 +19,7 @@ use super::body::{self, Refused};
 use super::group::record_written;
 use super::runs::{answer, record_invalid, timed};
 use super::state::IngestState;
-use super::store::{self, Outcome};
+use crate::store::{self, Outcome};
 
 /// The answer: one result per run, in input order.
 #[derive(Debug, Serialize, ToSchema)]

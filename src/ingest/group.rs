@@ -23,8 +23,7 @@ use uuid::Uuid;
 use crate::error::ApiError;
 use crate::model::NewRun;
 use crate::state::Db;
-
-use super::store::{self, Outcome};
+use crate::store::{self, Outcome};
 
 type Reply = Result<(NewRun, Outcome), ApiError>;
 

@@ -8,7 +8,6 @@ pub mod otlp;
 pub mod retention;
 mod runs;
 mod state;
-pub mod store;
 
 use actix_web::web;
 use utoipa_actix_web::service_config::ServiceConfig;

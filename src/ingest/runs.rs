@@ -16,7 +16,7 @@ use crate::openapi::{RunIn, Unavailable};
 
 use super::body::{self, Refused};
 use super::state::IngestState;
-use super::store::{self, Outcome};
+use crate::store::{self, Outcome};
 
 /// The header that tells how many values the privacy policy redacted.
 pub const REDACTED_HEADER: &str = "X-AgentTracer-Redacted";

@@ -5,7 +5,6 @@
 
 pub mod grpc;
 pub mod map;
-pub mod store;
 pub mod wire;
 
 use std::time::{Duration, Instant};
@@ -25,7 +24,7 @@ use crate::error::{ApiError, RETRY_AFTER_S};
 
 use super::IngestState;
 use super::body;
-use store::TraceOutcome;
+use crate::store::{self, TraceOutcome};
 
 /// `google.rpc.Status`, the body of an OTLP/HTTP error (its `details` are never sent).
 #[derive(Clone, PartialEq, prost::Message)]
