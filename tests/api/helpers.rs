@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use agenttracer::config::{Config, DatabaseUrl};
 use agenttracer::role::{Listener, Role};
 use agenttracer::startup::Application;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -99,8 +100,11 @@ pub fn prepare_database(admin: &Admin, db: &str) {
             .enable_all()
             .build()
             .expect("runtime");
-        rt.block_on(agenttracer::db::migrate::run(&url, &Default::default()))
-            .expect("migrations");
+        rt.block_on(agenttracer::db::migrate::run(
+            &database_url(&url),
+            &Default::default(),
+        ))
+        .expect("migrations");
     })
     .join()
     .expect("migration thread");
@@ -245,14 +249,19 @@ impl Drop for TestDb {
     }
 }
 
+/// A URL of the test cluster as the configuration holds it.
+pub fn database_url(url: &str) -> DatabaseUrl {
+    url.parse().expect("a database URL")
+}
+
 /// The configuration tests start from: both listeners, one worker each, the test database.
 pub fn test_config(db: &TestDb) -> Config {
     let mut config = Config::default();
     config.server.role = Role::All;
     config.server.workers = Some(1);
     config.server.shutdown_timeout_s = 5;
-    config.database.url = DatabaseUrl(db.writer_url());
-    config.database.read_url = Some(DatabaseUrl(db.reader_url()));
+    config.database.url = database_url(&db.writer_url());
+    config.database.read_url = Some(database_url(&db.reader_url()));
     config.database.pool_size = 4;
     config.database.max_overflow = 4;
     config
@@ -289,11 +298,11 @@ pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
     for key in config
         .auth
         .ingest_keys
-        .expose()
+        .keys()
         .iter()
-        .chain(config.auth.query_keys.expose())
+        .chain(config.auth.query_keys.keys())
     {
-        secret(key);
+        secret(key.expose_secret());
     }
     let listeners: Vec<(Listener, TcpListener)> = config
         .server

@@ -385,7 +385,7 @@ async fn the_query_pool_cannot_write() {
     let insert = "INSERT INTO agent_runs (run_id, agent_id, agent_version, status, started_at) \
                   VALUES (gen_random_uuid(), 'a', '1', 'success', now())";
     // Even on the writer's credentials, the read pool's sessions are read-only.
-    let pool = build_pool(&db.writer_url(), &config.database, Access::ReadOnly).unwrap();
+    let pool = build_pool(&config.database.url, &config.database, Access::ReadOnly).unwrap();
     let mut conn = pool.get().await.unwrap();
     let err = diesel::sql_query(insert)
         .execute(&mut conn)
@@ -402,7 +402,12 @@ async fn the_query_pool_cannot_write() {
         "{err:?}"
     );
     // And the read-only login has no INSERT privilege at all.
-    let pool = build_pool(&db.reader_url(), &config.database, Access::ReadOnly).unwrap();
+    let pool = build_pool(
+        &database_url(&db.reader_url()),
+        &config.database,
+        Access::ReadOnly,
+    )
+    .unwrap();
     let mut conn = pool.get().await.unwrap();
     diesel::sql_query("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
         .execute(&mut conn)

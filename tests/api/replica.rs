@@ -2,8 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use agenttracer::config::DatabaseUrl;
-
 use crate::helpers::*;
 
 #[tokio::test]
@@ -27,7 +25,7 @@ async fn the_query_role_reads_from_a_streaming_replica_within_a_bounded_lag() {
         name: "app".into(),
     };
     let mut config = test_config(&db);
-    config.database.read_url = Some(DatabaseUrl(replica.url_as(
+    config.database.read_url = Some(database_url(&replica.url_as(
         READER_ROLE,
         READER_PASSWORD,
         "app",

@@ -26,7 +26,7 @@ use crate::state::AppState;
 /// The gRPC service: the shared state and the ingest keys.
 pub struct OtlpGrpc {
     pub state: web::Data<AppState>,
-    pub keys: Vec<String>,
+    pub keys: crate::config::SecretList,
 }
 
 /// Counts an answer in `otlp_grpc_requests_total` by its code.
