@@ -200,12 +200,10 @@ impl Application {
             });
         }
         if let Some(pool) = &state.write {
-            // The compactor's loop takes no token: it is dropped at its next await (a compaction
-            // is one statement per batch of keys, committed whole or not at all).
-            background.spawn_until_stopped(
-                "stats compaction",
-                crate::rollup::compactor::run(pool.clone()),
-            );
+            let compactor = pool.clone();
+            background.spawn("stats compaction", |stop| {
+                crate::rollup::compactor::run(compactor, stop)
+            });
             let (pool, after_s) = (pool.clone(), config.otlp.finalize_after_s);
             background.spawn("OTLP finalizer", move |stop| {
                 ingest::otlp::run_finalizer(pool, after_s, stop)
