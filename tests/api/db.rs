@@ -10,7 +10,6 @@ use diesel::pg::Pg;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::MigrationHarness;
-use serde_json::Value;
 
 use crate::helpers::*;
 
@@ -73,11 +72,7 @@ async fn a_query_role_on_an_old_schema_answers_503_until_it_is_migrated() {
     let app = spawn_app_on(db, config).await;
 
     let res = app.get(&app.query, "/readyz").await;
-    assert_eq!(res.status(), 503);
-    let detail = res.json::<Value>().await.unwrap()["detail"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let detail = unavailable_detail(res).await;
     assert!(detail.contains("agenttracer migrate"), "{detail}");
     let res = app.get_run(&uuid::Uuid::new_v4().to_string()).await;
     assert_eq!(res.status(), 503);

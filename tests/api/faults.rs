@@ -47,11 +47,7 @@ async fn a_database_outage_gives_503s_then_recovers_without_a_restart() {
     assert_503_soon(res, started, Duration::from_secs(3)).await;
     for base in [&app.ingest, &app.query] {
         let res = app.get(base, "/health").await;
-        assert_eq!(res.status(), 503);
-        let detail = res.json::<Value>().await.unwrap()["detail"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let detail = unavailable_detail(res).await;
         assert!(
             detail.starts_with("Database connection failed: "),
             "{detail}"
@@ -135,11 +131,7 @@ async fn an_exhausted_pool_gives_503_at_the_acquire_timeout_and_readyz_says_so()
     let res = app.post_run(&sample_run(1, "success")).await;
     assert_503_soon(res, started, Duration::from_secs(2)).await;
     let res = app.get(&app.ingest, "/readyz").await;
-    assert_eq!(res.status(), 503);
-    let detail = res.json::<Value>().await.unwrap()["detail"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let detail = unavailable_detail(res).await;
     assert!(detail.contains("exhausted"), "{detail}");
     lock.wait().unwrap();
     assert_eq!(

@@ -413,6 +413,15 @@ impl TestApp {
             .expect("get")
     }
 
+    /// `GET {base}{path}`'s body, as JSON.
+    pub async fn get_json(&self, base: &str, path: &str) -> Value {
+        self.get(base, path)
+            .await
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     pub async fn get_metrics(&self) -> String {
         self.get(&self.ingest, "/metrics")
             .await
@@ -451,6 +460,16 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// The `detail` of an answer that must be a 503 (a database down, a schema behind, a pool
+/// exhausted).
+pub async fn unavailable_detail(res: reqwest::Response) -> String {
+    assert_eq!(res.status(), 503);
+    res.json::<Value>().await.expect("a JSON body")["detail"]
+        .as_str()
+        .expect("a detail")
+        .to_owned()
 }
 
 /// A valid run with `steps` steps, a fresh run_id, and the given status.
@@ -521,12 +540,7 @@ where
 /// (`cond` selects the runs, on `agent_runs AS r`): counts, breakdowns and means exactly, the
 /// percentiles within the 4 % the rollups' histograms promise.
 pub async fn assert_stats_match_rows(app: &TestApp, query: &str, cond: &str) {
-    let got: Value = app
-        .get(&app.query, &format!("/v1/stats{query}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let got: Value = app.get_json(&app.query, &format!("/v1/stats{query}")).await;
     let steps = format!("agent_steps s JOIN agent_runs r ON r.run_id = s.run_id WHERE {cond}");
     let pcts = |x: &str| {
         format!(

@@ -632,18 +632,12 @@ async fn reading_steps_and_failures_of_a_run() {
     let id = run_id_of(&run);
     app.post_run(&run).await;
     let steps: Value = app
-        .get(&app.query, &format!("/v1/runs/{id}/steps"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.query, &format!("/v1/runs/{id}/steps"))
+        .await;
     assert_eq!(seqs(&steps), [0, 1, 2]);
     let failures: Value = app
-        .get(&app.query, &format!("/v1/runs/{id}/failures"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.query, &format!("/v1/runs/{id}/failures"))
+        .await;
     assert_eq!(failures[0]["failure_code"], "timeout");
     let unknown = uuid::Uuid::new_v4();
     let res = app

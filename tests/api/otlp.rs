@@ -256,7 +256,7 @@ async fn an_agent_trace_over_protobuf_becomes_a_run_with_steps_and_a_failure() {
         metrics.contains(r#"privacy_violations_total{rule="content_key",action="drop"}"#),
         "{metrics}"
     );
-    let stats: Value = app.get(&app.query, "/v1/stats").await.json().await.unwrap();
+    let stats: Value = app.get_json(&app.query, "/v1/stats").await;
     assert_eq!(
         stats["tokens_by_model"],
         json!({
