@@ -44,10 +44,7 @@ fn send(flavour: &str, exporter: &str, endpoint: &str) -> String {
 }
 
 async fn check_mapping(exporter: &str, flavour: &str, via_grpc: bool) {
-    let app = spawn_app_with(|c| {
-        c.auth.ingest_keys = agenttracer::config::SecretList::new(vec![KEY.into()])
-    })
-    .await;
+    let app = spawn_app_with_keys(&[KEY], &[]).await;
     let endpoint = if via_grpc {
         app.grpc.clone()
     } else {

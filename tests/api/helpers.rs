@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use agenttracer::config::{Config, DatabaseUrl};
+use agenttracer::config::{Config, DatabaseUrl, SecretList};
 use agenttracer::role::{Listener, Role};
 use agenttracer::startup::Application;
 use secrecy::ExposeSecret;
@@ -290,6 +290,17 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_on(db, config).await
 }
 
+/// The service with API keys on: `ingest` for the ingest listeners, `query` for the query
+/// listener (none: that listener is open).
+pub async fn spawn_app_with_keys(ingest: &[&str], query: &[&str]) -> TestApp {
+    let keys = |keys: &[&str]| SecretList::new(keys.iter().map(|k| k.to_string()).collect());
+    spawn_app_with(|c| {
+        c.auth.ingest_keys = keys(ingest);
+        c.auth.query_keys = keys(query);
+    })
+    .await
+}
+
 /// Runs the service on a multi-threaded runtime of its own, in a thread of its own, as `main`
 /// does: nothing it does depends on the test's runtime (which blocks in psql, and ends first).
 pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
@@ -355,13 +366,40 @@ pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
 }
 
 impl TestApp {
-    pub async fn post_run(&self, body: &Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}/v1/runs", self.ingest))
-            .json(body)
+    /// Sends `method {base}{path}`, the request first given to `with`.
+    pub async fn request_with(
+        &self,
+        method: reqwest::Method,
+        url: (&str, &str),
+        with: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> reqwest::Response {
+        let (base, path) = url;
+        let req = self.client.request(method.clone(), format!("{base}{path}"));
+        with(req)
             .send()
             .await
-            .expect("post run")
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Sends `method {base}{path}` as it is.
+    pub async fn send(&self, method: reqwest::Method, base: &str, path: &str) -> reqwest::Response {
+        self.request_with(method, (base, path), |r| r).await
+    }
+
+    /// POSTs `body` as JSON to the ingest listener's `path`, the request first given to `with`.
+    pub async fn post_json_with(
+        &self,
+        path: &str,
+        body: &Value,
+        with: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> reqwest::Response {
+        let url = (self.ingest.as_str(), path);
+        self.request_with(reqwest::Method::POST, url, |r| with(r.json(body)))
+            .await
+    }
+
+    pub async fn post_run(&self, body: &Value) -> reqwest::Response {
+        self.post_json_with("/v1/runs", body, |r| r).await
     }
 
     pub async fn post_raw(
@@ -370,47 +408,33 @@ impl TestApp {
         body: Vec<u8>,
         headers: &[(&str, &str)],
     ) -> reqwest::Response {
-        let mut req = self
-            .client
-            .post(format!("{}{path}", self.ingest))
-            .body(body);
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        req.send().await.expect("post")
+        let url = (self.ingest.as_str(), path);
+        self.request_with(reqwest::Method::POST, url, |mut req| {
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            req.body(body)
+        })
+        .await
     }
 
     pub async fn post_batch(&self, runs: &[Value]) -> reqwest::Response {
-        self.client
-            .post(format!("{}/v1/runs/batch", self.ingest))
-            .json(&json!({ "runs": runs }))
-            .send()
-            .await
-            .expect("post batch")
+        let body = json!({ "runs": runs });
+        self.post_json_with("/v1/runs/batch", &body, |r| r).await
     }
 
     pub async fn get_run(&self, run_id: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}/v1/runs/{run_id}", self.query))
-            .send()
-            .await
-            .expect("get run")
+        self.get(&self.query, &format!("/v1/runs/{run_id}")).await
     }
 
     pub async fn delete_run(&self, run_id: &str) -> reqwest::Response {
-        self.client
-            .delete(format!("{}/v1/runs/{run_id}", self.ingest))
-            .send()
+        let path = format!("/v1/runs/{run_id}");
+        self.send(reqwest::Method::DELETE, &self.ingest, &path)
             .await
-            .expect("delete run")
     }
 
     pub async fn get(&self, base: &str, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{base}{path}"))
-            .send()
-            .await
-            .expect("get")
+        self.send(reqwest::Method::GET, base, path).await
     }
 
     /// `GET {base}{path}`'s body, as JSON.

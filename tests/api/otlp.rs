@@ -844,10 +844,7 @@ async fn bad_requests_415_400_413_and_partial_success() {
 
 #[tokio::test]
 async fn grpc_exports_are_stored_and_keys_are_checked() {
-    let app = spawn_app_with(|c| {
-        c.auth.ingest_keys = agenttracer::config::SecretList::new(vec!["grpc-key-1".into()])
-    })
-    .await;
+    let app = spawn_app_with_keys(&["grpc-key-1"], &[]).await;
     let trace = trace_id();
     let mut client = TraceServiceClient::connect(app.grpc.clone())
         .await

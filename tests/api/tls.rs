@@ -9,16 +9,8 @@ use serde_json::Value;
 use crate::helpers::*;
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let what = format!("openssl {args:?}");
+    run_ok(Command::new("openssl").current_dir(dir).args(args), &what);
 }
 
 /// A CA (`<name>.crt`, `<name>.key`) in `dir`.
