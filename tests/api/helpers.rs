@@ -530,14 +530,28 @@ pub fn sample_run(steps: usize, status: &str) -> Value {
     run
 }
 
+/// `f` of each element of the JSON array `list`, in order.
+pub fn each<'a, T>(list: &'a Value, f: impl FnMut(&'a Value) -> T) -> Vec<T> {
+    list.as_array().expect("an array").iter().map(f).collect()
+}
+
+/// The status of each run in a `POST /v1/runs/batch` answer, in order.
+pub fn batch_statuses(body: &Value) -> Vec<i64> {
+    each(&body["results"], |r| r["status"].as_i64().expect("status"))
+}
+
+/// A stored step's model and token counts: `(model, input_tokens, output_tokens)`.
+pub fn model_and_tokens(step: &Value) -> (Option<&str>, Option<i64>, Option<i64>) {
+    (
+        step["model"].as_str(),
+        step["input_tokens"].as_i64(),
+        step["output_tokens"].as_i64(),
+    )
+}
+
 /// The seq values of a list of steps, in order.
 pub fn seqs(steps: &Value) -> Vec<i64> {
-    steps
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| s["seq"].as_i64().expect("seq"))
-        .collect()
+    each(steps, |s| s["seq"].as_i64().expect("seq"))
 }
 
 pub fn run_id_of(run: &Value) -> String {

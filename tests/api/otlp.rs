@@ -304,12 +304,7 @@ async fn spans_merge_across_requests_in_any_order() {
         (run["status"].as_str(), run["agent_id"].as_str()),
         (Some("partial"), Some("travel-agent"))
     );
-    let names: Vec<&str> = run["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = each(&run["steps"], |s| s["name"].as_str().unwrap());
     assert_eq!(
         names,
         [
@@ -546,19 +541,11 @@ async fn openinference_and_openllmetry_spans_map_too() {
         .collect();
     assert_eq!(types, ["llm", "tool", "llm", "tool", "retrieve", "other"]);
     assert_eq!(
-        (
-            steps[0]["model"].as_str(),
-            steps[0]["input_tokens"].as_i64(),
-            steps[0]["output_tokens"].as_i64()
-        ),
+        model_and_tokens(&steps[0]),
         (Some("gpt-4.1"), Some(30), Some(5))
     );
     assert_eq!(
-        (
-            steps[2]["model"].as_str(),
-            steps[2]["input_tokens"].as_i64(),
-            steps[2]["output_tokens"].as_i64()
-        ),
+        model_and_tokens(&steps[2]),
         (Some("gpt-4o"), Some(11), Some(3))
     );
     let all_metadata = serde_json::to_string(&run["steps"]).unwrap();

@@ -44,11 +44,7 @@ async fn list(app: &TestApp, query: &str) -> (u16, Value, reqwest::header::Heade
 }
 
 fn ids(page: &Value) -> Vec<String> {
-    page.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["run_id"].as_str().unwrap().to_owned())
-        .collect()
+    each(page, |r| r["run_id"].as_str().unwrap().to_owned())
 }
 
 #[tokio::test]
@@ -75,14 +71,7 @@ async fn listing_filters_orders_and_carries_steps_and_failures() {
         run_at("beta", "production", 4, "running", &[], None),
     ];
     let body: Value = app.post_batch(&runs).await.json().await.unwrap();
-    assert!(
-        body["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] == 201),
-        "{body}"
-    );
+    assert!(batch_statuses(&body).iter().all(|&s| s == 201), "{body}");
     let id = |i: usize| run_id_of(&runs[i]);
 
     let (status, page, headers) = list(&app, "").await;
@@ -436,11 +425,7 @@ async fn total_failures_counts_failed_runs_and_failure_count_their_records() {
     ];
     let answer: Value = app.post_batch(&runs).await.json().await.unwrap();
     assert!(
-        answer["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] == 201),
+        batch_statuses(&answer).iter().all(|&s| s == 201),
         "{answer}"
     );
     let stats: Value = app.get_json(&app.query, "/v1/stats").await;
@@ -848,12 +833,9 @@ async fn each_listener_documents_exactly_the_routes_it_mounts() {
     assert!(ingest["components"]["schemas"]["RunIn"]["properties"]["steps"].is_object());
     let query: Value = app.get_json(&app.query, "/openapi.json").await;
     assert!(query["components"]["schemas"]["RunOut"]["properties"]["failures"].is_object());
-    let params: Vec<&str> = query["paths"]["/v1/runs"]["get"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let params: Vec<&str> = each(&query["paths"]["/v1/runs"]["get"]["parameters"], |p| {
+        p["name"].as_str().unwrap()
+    });
     for name in [
         "agent_id",
         "agent_version",
