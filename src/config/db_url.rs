@@ -78,6 +78,7 @@ enum Param {
     /// `sslrootcert=`: the certificate comes from `database.ssl_root_cert` instead, and
     /// tokio-postgres does not know the parameter, so it is not passed on.
     RootCert(String),
+    /// A `password=` pair, as written.
     Password(SecretString),
     Other(String),
 }
@@ -89,6 +90,8 @@ pub enum DatabaseUrlError {
     Syntax(#[from] url::ParseError),
     #[error("the scheme must be postgres:// or postgresql://")]
     Scheme,
+    #[error("a password needs a host")]
+    PasswordWithoutHost,
     #[error("sslmode `{0}` is not one of disable, allow, prefer, require, verify-ca, verify-full")]
     SslMode(String),
 }
@@ -113,27 +116,25 @@ impl FromStr for DatabaseUrl {
             return Err(DatabaseUrlError::Scheme);
         }
         let password = base.password().map(SecretString::from);
-        if password.is_some() {
-            // A URL with a password has a host, the one condition for removing it.
-            let _ = base.set_password(None);
+        if password.is_some() && base.set_password(None).is_err() {
+            return Err(DatabaseUrlError::PasswordWithoutHost);
         }
         let mut params = Vec::new();
         let mut sslmode = None;
         for pair in base.query().unwrap_or_default().split('&') {
-            let param = match pair.split_once('=') {
-                _ if pair.is_empty() => continue,
-                Some((key, value)) if key.eq_ignore_ascii_case("sslmode") => {
-                    let mode = SslMode::parse(value)
-                        .ok_or_else(|| DatabaseUrlError::SslMode(value.to_owned()))?;
+            // Told apart by their decoded keys, as tokio-postgres decodes them; kept as written.
+            let Some((key, value)) = url::form_urlencoded::parse(pair.as_bytes()).next() else {
+                continue;
+            };
+            let param = match key.to_ascii_lowercase().as_str() {
+                "sslmode" => {
+                    let mode = SslMode::parse(&value)
+                        .ok_or_else(|| DatabaseUrlError::SslMode(value.clone().into_owned()))?;
                     sslmode = Some(mode);
                     Param::SslMode(mode)
                 }
-                Some((key, _)) if key.eq_ignore_ascii_case("sslrootcert") => {
-                    Param::RootCert(pair.to_owned())
-                }
-                Some((key, value)) if key.eq_ignore_ascii_case("password") => {
-                    Param::Password(SecretString::from(value))
-                }
+                "sslrootcert" => Param::RootCert(pair.to_owned()),
+                "password" => Param::Password(SecretString::from(pair)),
                 _ => Param::Other(pair.to_owned()),
             };
             params.push(param);
@@ -176,7 +177,7 @@ impl DatabaseUrl {
         SecretString::from(self.render(true, |param| match param {
             Param::SslMode(mode) => Some(format!("sslmode={}", mode.for_tokio_postgres())),
             Param::RootCert(_) => None,
-            Param::Password(value) => Some(format!("password={}", value.expose_secret())),
+            Param::Password(pair) => Some(pair.expose_secret().to_owned()),
             Param::Other(pair) => Some(pair.clone()),
         }))
     }
@@ -262,6 +263,10 @@ mod tests {
                 "postgresql:///db?host=/run/postgresql",
                 "postgresql:///db?host=/run/postgresql",
             ),
+            (
+                "postgresql://h/db?PASS%57ORD=s3",
+                "postgresql://h/db?password=***",
+            ),
         ] {
             assert_eq!(parse(url).masked(), masked);
             assert_eq!(parse(url).to_string(), masked);
@@ -310,6 +315,7 @@ mod tests {
             "mysql://u:s3cret@h/db",
             "postgresql://u:s3cret@h:port/db",
             "postgresql://u:s3cret@h/db?sslmode=sometimes",
+            "postgresql://u:s3cret@/db",
         ] {
             let err = bad
                 .parse::<DatabaseUrl>()

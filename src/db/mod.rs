@@ -99,6 +99,12 @@ pub fn build_pool(
         true => Some(tls::client_config(cfg.ssl_root_cert.as_deref())?),
         false => None,
     };
+    tracing::debug!(
+        pool = access.as_str(),
+        host = url.host().unwrap_or("(from the URL's parameters)"),
+        tls = tls.is_some(),
+        "database pool"
+    );
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
     // A returned connection is reused without a `SELECT 1` round trip: one that broke (closed
     // socket, broken transaction) is dropped by diesel-async's `is_broken` check instead, and a
