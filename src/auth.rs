@@ -8,15 +8,17 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::web;
+use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
+use crate::config::SecretList;
 use crate::error::ApiError;
 use crate::role::Listener;
 
 /// What one listener knows about itself: which it is and the keys it accepts.
 pub struct ListenerCtx {
     pub listener: Listener,
-    pub keys: Vec<String>,
+    pub keys: SecretList,
 }
 
 /// The paths every listener serves without a key.
@@ -45,11 +47,12 @@ fn presented_key(req: &ServiceRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Whether `presented` is one of `keys`; every key is compared, in constant time per byte.
-pub fn key_matches(keys: &[String], presented: &str) -> bool {
+/// Whether `presented` is one of `keys`; every key is compared, in constant time per byte. The
+/// one place the keys are read (the HTTP and gRPC listeners both check here).
+pub fn key_matches(keys: &SecretList, presented: &str) -> bool {
     let mut found = subtle::Choice::from(0);
-    for key in keys {
-        found |= key.as_bytes().ct_eq(presented.as_bytes());
+    for key in keys.keys() {
+        found |= key.expose_secret().as_bytes().ct_eq(presented.as_bytes());
     }
     found.into()
 }
@@ -79,11 +82,11 @@ mod tests {
 
     #[test]
     fn keys_match_exactly() {
-        let keys = vec!["alpha-key".to_owned(), "beta-key".to_owned()];
+        let keys = SecretList::new(vec!["alpha-key".to_owned(), "beta-key".to_owned()]);
         assert!(key_matches(&keys, "beta-key"));
         assert!(!key_matches(&keys, "beta-ke"));
         assert!(!key_matches(&keys, "beta-keyy"));
         assert!(!key_matches(&keys, ""));
-        assert!(!key_matches(&[], "alpha-key"));
+        assert!(!key_matches(&SecretList::default(), "alpha-key"));
     }
 }

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::values::{DatabaseUrl, SecretList, StringList};
+use super::db_url::DatabaseUrl;
+use super::values::{SecretList, StringList};
 pub use crate::model::privacy::PrivacyMode;
 use crate::role::Role;
 
@@ -99,9 +100,9 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
-            url: DatabaseUrl(
-                "postgresql://postgres:postgres@localhost:5433/agent_observability".into(),
-            ),
+            url: "postgresql://postgres:postgres@localhost:5433/agent_observability"
+                .parse()
+                .unwrap_or_else(|e| panic!("the default database URL: {e}")),
             read_url: None,
             pool_size: 10,
             max_overflow: 10,

@@ -183,8 +183,8 @@ pub(super) fn http_server(
     config: &Config,
 ) -> std::io::Result<Server> {
     let keys = match listener {
-        Listener::Ingest | Listener::OtlpGrpc => config.auth.ingest_keys.expose().to_vec(),
-        Listener::Query => config.auth.query_keys.expose().to_vec(),
+        Listener::Ingest | Listener::OtlpGrpc => config.auth.ingest_keys.clone(),
+        Listener::Query => config.auth.query_keys.clone(),
     };
     if keys.is_empty() {
         tracing::warn!(

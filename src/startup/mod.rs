@@ -100,18 +100,18 @@ impl Application {
         let role = config.server.role;
         let db_cfg = &config.database;
         let write = match role.runs_ingest() {
-            true => Some(db::build_pool(db_cfg.url.expose(), db_cfg, Access::Write)?),
+            true => Some(db::build_pool(&db_cfg.url, db_cfg, Access::Write)?),
             false => None,
         };
         let read = match role.runs_query() {
             true => {
                 let url = match &db_cfg.read_url {
-                    Some(url) => url.expose(),
+                    Some(url) => url,
                     None => {
                         tracing::warn!(
                             "database.read_url is unset: the query listener uses database.url (its sessions are still read-only)"
                         );
-                        db_cfg.url.expose()
+                        &db_cfg.url
                     }
                 };
                 Some(db::build_pool(url, db_cfg, Access::ReadOnly)?)
@@ -119,7 +119,7 @@ impl Application {
             false => None,
         };
         if role.runs_ingest() && db_cfg.migrate_on_start {
-            let applied = migrate::run(db_cfg.url.expose(), db_cfg).await?;
+            let applied = migrate::run(&db_cfg.url, db_cfg).await?;
             tracing::info!(applied = applied.len(), versions = ?applied, "migrations up to date");
         }
 
@@ -169,7 +169,7 @@ impl Application {
                 RoleState::Ingest(state) if listener == Listener::OtlpGrpc => {
                     let service = grpc::OtlpGrpc {
                         state,
-                        keys: config.auth.ingest_keys.expose().to_vec(),
+                        keys: config.auth.ingest_keys.clone(),
                     };
                     let (stop, stopped) = oneshot::channel();
                     stops.push(Stop::Grpc(stop));
@@ -217,12 +217,10 @@ impl Application {
             });
         }
         if let Some(pool) = &write {
-            // The compactor's loop takes no token: it is dropped at its next await (a compaction
-            // is one statement per batch of keys, committed whole or not at all).
-            background.spawn_until_stopped(
-                "stats compaction",
-                crate::rollup::compactor::run(pool.clone()),
-            );
+            let compactor = pool.clone();
+            background.spawn("stats compaction", |stop| {
+                crate::rollup::compactor::run(compactor, stop)
+            });
             let (pool, after_s) = (pool.clone(), config.otlp.finalize_after_s);
             background.spawn("OTLP finalizer", move |stop| {
                 ingest::otlp::run_finalizer(pool, after_s, stop)

@@ -18,6 +18,8 @@ mod otlp_build;
 #[path = "../support/pg.rs"]
 mod pg;
 mod query;
+#[path = "../support/ready.rs"]
+mod ready;
 mod replica;
 mod schema;
 mod sqlstate;

@@ -26,7 +26,7 @@ use crate::ingest::otlp::{self, check_decoded_size, wire};
 /// The gRPC service: the ingest routes' state and the ingest keys.
 pub struct OtlpGrpc {
     pub state: web::Data<IngestState>,
-    pub keys: Vec<String>,
+    pub keys: crate::config::SecretList,
 }
 
 /// Counts an answer in `otlp_grpc_requests_total` by its code.
