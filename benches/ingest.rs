@@ -7,7 +7,7 @@ mod otlp;
 
 use std::hint::black_box;
 
-use agenttracer::config::PrivacyMode;
+use agenttracer::config::{Config, PrivacyMode};
 use agenttracer::ingest::otlp::map::map_request;
 use agenttracer::model::input::{Rules, parse_run};
 use agenttracer::model::privacy::Scan;
@@ -42,7 +42,7 @@ fn run_body() -> Vec<u8> {
 
 fn benches(c: &mut Criterion) {
     let body = run_body();
-    let rules = Rules::default();
+    let rules = Rules::from(&Config::default());
     let mut group = c.benchmark_group("ingest");
     group.throughput(Throughput::Elements(1));
     group.bench_function("decode_and_validate_run_10_steps", |b| {
@@ -68,7 +68,11 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             let request =
                 ExportTraceServiceRequest::decode(black_box(otlp.as_slice())).unwrap_or_default();
-            black_box(map_request(&request, &Rules::default()).traces.len())
+            black_box(
+                map_request(&request, &Rules::from(&Config::default()))
+                    .traces
+                    .len(),
+            )
         })
     });
     group.finish();

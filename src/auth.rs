@@ -9,28 +9,52 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::web;
+use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
+use crate::config::SecretList;
 use crate::error::ApiError;
 use crate::role::Listener;
 
 /// What one listener knows about itself: which it is and the keys it accepts.
 pub struct ListenerCtx {
     pub listener: Listener,
-    pub keys: Vec<String>,
-    /// Where this listener serves the web UI, if it does: its pages check a session cookie
-    /// instead (src/ui/session.rs).
-    pub ui_base: Option<String>,
+    pub keys: SecretList,
+    /// The web UI's pages, when this listener serves them: they check a session cookie instead
+    /// of a key (src/ui/session.rs).
+    pub session_paths: Option<SessionPaths>,
 }
 
-const OPEN_PATHS: &[&str] = &["/health", "/livez", "/readyz", "/metrics"];
+/// The paths every listener serves without a key.
+pub const OPEN_PATHS: &[&str] = &["/health", "/livez", "/readyz", "/metrics"];
+
+/// The paths that check a session rather than a key: the web UI's, under its base path — the
+/// base itself, `{base}/`, and each of `pages` with what is below it.
+pub struct SessionPaths {
+    pub base: String,
+    pub pages: &'static [&'static str],
+}
+
+impl SessionPaths {
+    pub fn contains(&self, path: &str) -> bool {
+        let Some(rest) = path.strip_prefix(self.base.as_str()) else {
+            return false;
+        };
+        rest == "/"
+            || (rest.is_empty() && !self.base.is_empty())
+            || self
+                .pages
+                .iter()
+                .any(|p| rest == *p || rest.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
+    }
+}
 
 fn is_exempt(req: &ServiceRequest, ctx: &ListenerCtx) -> bool {
     OPEN_PATHS.contains(&req.path())
         || ctx
-            .ui_base
-            .as_deref()
-            .is_some_and(|base| crate::ui::is_ui_path(base, req.path()))
+            .session_paths
+            .as_ref()
+            .is_some_and(|ui| ui.contains(req.path()))
         || (req.method() == Method::OPTIONS
             && req
                 .headers()
@@ -52,11 +76,12 @@ fn presented_key(req: &ServiceRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// Whether `presented` is one of `keys`; every key is compared, in constant time per byte.
-pub fn key_matches(keys: &[String], presented: &str) -> bool {
+/// Whether `presented` is one of `keys`; every key is compared, in constant time per byte. The
+/// one place the keys are read (the HTTP and gRPC listeners both check here).
+pub fn key_matches(keys: &SecretList, presented: &str) -> bool {
     let mut found = subtle::Choice::from(0);
-    for key in keys {
-        found |= key.as_bytes().ct_eq(presented.as_bytes());
+    for key in keys.keys() {
+        found |= key.expose_secret().as_bytes().ct_eq(presented.as_bytes());
     }
     found.into()
 }
@@ -85,12 +110,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn session_paths_under_the_base() {
+        let pages: &'static [&'static str] = &["/runs", "/assets"];
+        let at = |base: &str| SessionPaths {
+            base: base.into(),
+            pages,
+        };
+        for (base, path, ui) in [
+            ("", "/", true),
+            ("", "/runs", true),
+            ("", "/runs/abc", true),
+            ("", "/assets/app.0123.css", true),
+            ("", "/v1/runs", false),
+            ("", "/runsx", false),
+            ("", "/openapi.json", false),
+            ("/ui", "/ui", true),
+            ("/ui", "/ui/", true),
+            ("/ui", "/ui/runs", true),
+            ("/ui", "/runs", false),
+            ("/ui", "/", false),
+        ] {
+            assert_eq!(at(base).contains(path), ui, "{base} {path}");
+        }
+    }
+
+    #[test]
     fn keys_match_exactly() {
-        let keys = vec!["alpha-key".to_owned(), "beta-key".to_owned()];
+        let keys = SecretList::new(vec!["alpha-key".to_owned(), "beta-key".to_owned()]);
         assert!(key_matches(&keys, "beta-key"));
         assert!(!key_matches(&keys, "beta-ke"));
         assert!(!key_matches(&keys, "beta-keyy"));
         assert!(!key_matches(&keys, ""));
-        assert!(!key_matches(&[], "alpha-key"));
+        assert!(!key_matches(&SecretList::default(), "alpha-key"));
     }
 }

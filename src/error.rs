@@ -12,13 +12,35 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, ResponseError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
 use crate::db::ErrorClass;
-use crate::model::input::FieldError;
+use crate::model::FieldError;
 
 /// Seconds a client should wait before retrying a 503.
 pub const RETRY_AFTER_S: u32 = 1;
+
+/// Every error but validation: Phase 1's `{"detail": msg}` and the later original's
+/// `{"error": msg, "status_code": n, "path": p}` in one object.
+// (The shape of a body once `complete_error_bodies` completed it; this doc is the schema's.)
+#[derive(Serialize, ToSchema)]
+pub struct Detail {
+    pub detail: String,
+    /// The same message as `detail`.
+    pub error: String,
+    /// The HTTP status code.
+    pub status_code: u16,
+    /// The request's path.
+    pub path: String,
+}
+
+/// 422: every problem found.
+#[derive(Serialize, ToSchema)]
+pub struct ValidationErrors<'a> {
+    pub detail: &'a [FieldError],
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -109,7 +131,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.status_code());
         let body = match self {
-            ApiError::Validation(errors) => json!({ "detail": errors }),
+            ApiError::Validation(errors) => {
+                return res.json(ValidationErrors { detail: errors });
+            }
             ApiError::Internal(err) => {
                 let mut chain = err.to_string();
                 let mut source = err.source();

@@ -8,10 +8,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 use serde_json::Value;
 
-use crate::config::{IngestConfig, PrivacyMode};
 use crate::ingest::otlp::map::{Mapped, map_request};
 use crate::model::input::{Rules, Shape, json_size, parse_run};
-use crate::model::privacy::Scan;
+use crate::model::privacy::{PrivacyMode, Scan};
 
 /// Small limits, so that arbitrary inputs reach them.
 fn rules(privacy: PrivacyMode) -> Rules {
@@ -20,7 +19,7 @@ fn rules(privacy: PrivacyMode) -> Rules {
         max_metadata_depth: 6,
         max_metadata_bytes: 2048,
         max_string_chars: 512,
-        ..Rules::new(&IngestConfig::default(), privacy)
+        privacy,
     }
 }
 
@@ -263,7 +262,8 @@ pub fn grpc_export(data: &[u8]) {
     let (header, data) = rest.split_at((n as usize).min(rest.len()));
     {
         let value = String::from_utf8_lossy(header);
-        let keys = vec!["the-one-key-0123456789".to_owned()];
+        const KEY: &str = "the-one-key-0123456789";
+        let keys = crate::config::SecretList::new(vec![KEY.to_owned()]);
         for name in ["x-api-key", "authorization"] {
             if let Ok(v) = value.parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>() {
                 let mut request = tonic::Request::new(());
@@ -275,8 +275,8 @@ pub fn grpc_export(data: &[u8]) {
                     .filter(|(s, _)| s.eq_ignore_ascii_case("bearer"))
                     .map(|(_, t)| t.trim());
                 let is_key = match name {
-                    "x-api-key" => presented == keys[0],
-                    _ => bearer == Some(keys[0].as_str()),
+                    "x-api-key" => presented == KEY,
+                    _ => bearer == Some(KEY),
                 };
                 assert_eq!(accepted, is_key, "{name}: {value:?}");
             }

@@ -1,17 +1,19 @@
 //! `/health` and `/readyz` (a connection from this listener's pool and `SELECT 1` within 2 s),
 //! `/livez` (the process runs; the database is not touched) and `/metrics`, on every listener.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::auth::ListenerCtx;
-use crate::db::schema_gate::SchemaBehind;
-use crate::db::{self, Access, DbError};
-use crate::openapi::{Alive, Detail, Health};
-use crate::role::Listener;
+use crate::db::schema_gate::{SchemaBehind, SchemaGate};
+use crate::db::{self, DbError, PgPool};
+use crate::error::Detail;
 use crate::state::AppState;
 
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -23,11 +25,31 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(metrics);
 }
 
+/// What a listener's readiness check looks at: its pool, and the schema gate its routes wait on
+/// (on the ingest listener, a gate that never closes: its routes do not wait for the schema).
+pub struct Readiness {
+    pub pool: PgPool,
+    pub schema: Arc<SchemaGate>,
+}
+
+/// `GET /health`.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+    pub service: &'static str,
+    pub version: &'static str,
+}
+
+/// `GET /livez`.
+#[derive(Serialize, ToSchema)]
+pub struct Alive {
+    pub status: &'static str,
+    pub service: &'static str,
+}
+
 /// Why a listener is not ready.
 #[derive(Debug, thiserror::Error)]
 enum NotReady {
-    #[error("no pool for this listener")]
-    NoPool,
     #[error(transparent)]
     Database(#[from] DbError),
     /// A query listener on a schema it cannot read yet.
@@ -35,25 +57,19 @@ enum NotReady {
     Schema(#[from] SchemaBehind),
 }
 
-async fn database_check(state: &AppState, ctx: &ListenerCtx) -> HttpResponse {
-    let pool = match ctx.listener {
-        Listener::Ingest | Listener::OtlpGrpc => state.write.as_ref(),
-        Listener::Query => state.read.as_ref(),
-    };
+async fn database_check(ready: &Readiness, ctx: &ListenerCtx) -> HttpResponse {
     let result = async {
-        db::ping(pool.ok_or(NotReady::NoPool)?, HEALTH_TIMEOUT).await?;
-        if ctx.listener == Listener::Query {
-            state.schema.check()?;
-        }
+        db::ping(&ready.pool, HEALTH_TIMEOUT).await?;
+        ready.schema.check()?;
         Ok::<_, NotReady>(())
     }
     .await;
     match result {
-        Ok(()) => HttpResponse::Ok().json(json!({
-            "status": "healthy",
-            "service": ctx.listener.service_name(),
-            "version": env!("CARGO_PKG_VERSION"),
-        })),
+        Ok(()) => HttpResponse::Ok().json(Health {
+            status: "healthy",
+            service: ctx.listener.service_name(),
+            version: env!("CARGO_PKG_VERSION"),
+        }),
         Err(reason) => {
             tracing::warn!(listener = ctx.listener.as_str(), %reason, "health check failed");
             let detail = match reason {
@@ -76,8 +92,8 @@ async fn database_check(state: &AppState, ctx: &ListenerCtx) -> HttpResponse {
     )
 )]
 #[get("/health")]
-async fn health(state: web::Data<AppState>, ctx: web::Data<ListenerCtx>) -> HttpResponse {
-    database_check(&state, &ctx).await
+async fn health(ready: web::Data<Readiness>, ctx: web::Data<ListenerCtx>) -> HttpResponse {
+    database_check(&ready, &ctx).await
 }
 
 /// Readiness for orchestrators: the same check as `/health`.
@@ -89,15 +105,18 @@ async fn health(state: web::Data<AppState>, ctx: web::Data<ListenerCtx>) -> Http
     )
 )]
 #[get("/readyz")]
-async fn readyz(state: web::Data<AppState>, ctx: web::Data<ListenerCtx>) -> HttpResponse {
-    database_check(&state, &ctx).await
+async fn readyz(ready: web::Data<Readiness>, ctx: web::Data<ListenerCtx>) -> HttpResponse {
+    database_check(&ready, &ctx).await
 }
 
 /// Liveness: 200 while the process runs, whatever the database does.
 #[utoipa::path(tag = "health", responses((status = 200, description = "The process runs", body = Alive)))]
 #[get("/livez")]
 async fn livez(ctx: web::Data<ListenerCtx>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "alive", "service": ctx.listener.service_name() }))
+    HttpResponse::Ok().json(Alive {
+        status: "alive",
+        service: ctx.listener.service_name(),
+    })
 }
 
 /// Prometheus text format; one process-wide registry, whichever listener is scraped.
@@ -107,11 +126,8 @@ async fn livez(ctx: web::Data<ListenerCtx>) -> HttpResponse {
 )]
 #[get("/metrics")]
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    if let Some(pool) = &state.write {
-        db::record_pool_metrics(pool, Access::Write);
-    }
-    if let Some(pool) = &state.read {
-        db::record_pool_metrics(pool, Access::ReadOnly);
+    for (access, pool) in &state.pools {
+        db::record_pool_metrics(pool, *access);
     }
     state.metrics.run_upkeep();
     HttpResponse::Ok()

@@ -4,21 +4,29 @@
 //!
 //! - [`cli`], [`config`], [`role`]: the command line, the layered configuration, the roles.
 //! - [`startup`]: builds the listeners a role needs, mounts its route sets, shuts down gracefully.
-//! - [`state`], [`error`], [`auth`], [`health`], [`telemetry`]: what every route shares.
+//! - [`health`], [`telemetry`]: what every listener serves or wraps.
+//! - [`ingest`]: the write side (single runs, batches, deletes, OTLP, retention), on its
+//!   `IngestState`; [`query`]: the read side, on its `QueryState`.
+//! - [`state`], [`extract`], [`openapi`], [`auth`], [`error`]: what the route sets share: pools
+//!   with their bound, the `{run_id}` extractor, the documents' shared parts, API keys, the error
+//!   type.
+//! - [`rollup`]: the stats rollups: counters, deltas, grains, the triggers' switch, the compactor.
 //! - [`db`]: pools (writer, read-only), diesel schema, embedded migrations, the run reader.
 //! - [`model`]: runs, steps and failures; validation of what agents send; the privacy policy.
-//! - [`ingest`]: the write side (single runs, batches, deletes, retention).
-//! - [`query`]: the read side.
+//!   It uses no other module.
 //! - [`ui`]: the web UI the query role serves (server-rendered pages, embedded assets).
-//! - [`rollup`]: the stats rollups: counters, deltas, grains, the triggers' switch, the compactor.
-//! - [`openapi`]: the OpenAPI documents, collected from the routes as they are mounted.
-//! - [`healthcheck`]: the `healthcheck` command's HTTP probe.
+//! - [`store`]: the write side's statements: native runs and OTLP traces, set-based.
+//! - [`healthcheck`]: the `healthcheck` command's HTTP probe; [`memory`]: giving memory back.
+//!
+//! The modules stand in layers, each using only modules of the layers below its own
+//! (docs/architecture.md, The dependency rule; checked by `tests/api/architecture.rs`).
 
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod extract;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;
 pub mod health;
@@ -32,5 +40,6 @@ pub mod role;
 pub mod rollup;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 pub mod ui;

@@ -35,8 +35,7 @@ fn main() -> ExitCode {
         Command::Migrate => {
             telemetry::init_logging(&config.log);
             block_on(async {
-                let applied =
-                    db::migrate::run(config.database.url.expose(), &config.database).await?;
+                let applied = db::migrate::run(&config.database.url, &config.database).await?;
                 tracing::info!(applied = applied.len(), versions = ?applied, "migrations up to date");
                 Ok(())
             })

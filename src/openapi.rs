@@ -1,13 +1,24 @@
 //! The OpenAPI 3.1 documents. Each listener's document is collected by utoipa-actix-web from the
 //! very `service(...)` calls that mount its routes (see `startup`), so a route cannot be served
-//! undocumented. This module holds the base document and the schemas of bodies that the handlers
-//! read or write by hand (requests are validated from raw JSON to report every problem at once).
+//! undocumented; the schemas are derived on the types the routes answer with.
+//!
+//! This module holds what no single route owns: the base document, the answers of the API key
+//! ([`SharedResponses`], added to every operation behind one) and of a database outage
+//! ([`Unavailable`]), and the request body of a run ([`RunIn`]), which the routes validate from
+//! raw JSON (to report every problem at once) rather than deserialize into a type.
 
 use serde::Serialize;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{
+    ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Ref, RefOr, ResponseBuilder,
+};
+use utoipa::{IntoResponses, Modify, PartialSchema, ToSchema};
 
+use crate::auth::OPEN_PATHS;
+use crate::error::{Detail, ValidationErrors};
+use crate::model::{FailureType, RunStatus, StepType};
 use crate::role::Listener;
 
 /// The base document of a listener: title, version, and the two ways to send an API key.
@@ -33,69 +44,72 @@ pub fn base(listener: Listener) -> OpenApi {
     doc
 }
 
-/// Every error but validation: Phase 1's `{"detail": msg}` and the later original's
-/// `{"error": msg, "status_code": n, "path": p}` in one object.
-#[derive(Serialize, ToSchema)]
-pub struct Detail {
-    pub detail: String,
-    /// The same message as `detail`.
-    pub error: String,
-    /// The HTTP status code.
-    pub status_code: u16,
-    /// The request's path.
-    pub path: String,
+/// What no route writes itself, applied once to a listener's collected document: the schemas of
+/// the error bodies that shared answers ([`Unavailable`], `ingest::body::Refused`,
+/// `extract::RunIdRefused`) refer to, and on every operation behind an API key (all but `auth`'s
+/// open paths) the key, as `X-API-Key` or a bearer token (or none, for a listener without keys),
+/// with its answers 401 (no key) and 403 (a wrong key).
+pub struct SharedResponses;
+
+impl Modify for SharedResponses {
+    fn modify(&self, doc: &mut OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let mut schemas = vec![
+            (Detail::name().into_owned(), Detail::schema()),
+            (
+                ValidationErrors::name().into_owned(),
+                ValidationErrors::schema(),
+            ),
+        ];
+        ValidationErrors::schemas(&mut schemas);
+        for (name, schema) in schemas {
+            components.schemas.entry(name).or_insert(schema);
+        }
+        let answer = |description: &str| {
+            let detail = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(Detail::name())))
+                .build();
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content("application/json", detail)
+                    .build(),
+            )
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if OPEN_PATHS.contains(&path.as_str()) {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                operation.security = Some(vec![
+                    SecurityRequirement::default(),
+                    SecurityRequirement::new("api_key", Vec::<String>::new()),
+                    SecurityRequirement::new("bearer", Vec::<String>::new()),
+                ]);
+                let responses = &mut operation.responses.responses;
+                responses.insert("401".into(), answer("No API key"));
+                responses.insert("403".into(), answer("A wrong API key"));
+            }
+        }
+    }
 }
 
-/// One item of a location: a field name or a list index.
-#[derive(Serialize, ToSchema)]
-#[serde(untagged)]
-pub enum LocItem {
-    Key(String),
-    Index(u64),
-}
-
-/// One problem with a request.
-#[derive(Serialize, ToSchema)]
-pub struct FieldProblem {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub loc: Vec<LocItem>,
-    pub msg: String,
-}
-
-/// 422: every problem found.
-#[derive(Serialize, ToSchema)]
-pub struct ValidationErrors {
-    pub detail: Vec<FieldProblem>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum RunStatusDoc {
-    Success,
-    Failure,
-    Partial,
-    Running,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum StepTypeDoc {
-    Plan,
-    Retrieve,
-    Tool,
-    Llm,
-    Respond,
-    Other,
-}
-
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum FailureTypeDoc {
-    Tool,
-    Model,
-    Retrieval,
-    Orchestration,
+/// The answer of a route whose database is unavailable (`ApiError::Unavailable`): listed in the
+/// route's `responses(...)`.
+#[derive(IntoResponses)]
+pub enum Unavailable {
+    #[response(
+        status = 503,
+        description = "Database unavailable; retry after Retry-After"
+    )]
+    Unavailable(Detail),
 }
 
 /// A run as an agent sends it (`POST /v1/runs`). Unknown fields are ignored.
@@ -110,7 +124,7 @@ pub struct RunIn {
     /// Default `production`.
     #[schema(max_length = 50)]
     pub environment: Option<String>,
-    pub status: RunStatusDoc,
+    pub status: RunStatus,
     /// RFC 3339; without an offset it is read as UTC.
     pub started_at: String,
     pub ended_at: Option<String>,
@@ -127,7 +141,7 @@ pub struct StepIn {
     pub step_id: Option<uuid::Uuid>,
     #[schema(minimum = 0)]
     pub seq: i32,
-    pub step_type: StepTypeDoc,
+    pub step_type: StepType,
     #[schema(min_length = 1, max_length = 255)]
     pub name: String,
     #[schema(minimum = 0)]
@@ -143,7 +157,7 @@ pub struct StepIn {
 pub struct FailureIn {
     /// A step of this run.
     pub step_id: Option<uuid::Uuid>,
-    pub failure_type: FailureTypeDoc,
+    pub failure_type: FailureType,
     #[schema(min_length = 1, max_length = 100)]
     pub failure_code: String,
     #[schema(min_length = 1)]
@@ -154,67 +168,4 @@ pub struct FailureIn {
 #[derive(Serialize, ToSchema)]
 pub struct BatchIn {
     pub runs: Vec<RunIn>,
-}
-
-/// One run's result in a batch.
-#[derive(Serialize, ToSchema)]
-pub struct BatchResult {
-    /// As sent (or generated); null when it was not a valid UUID.
-    pub run_id: Option<String>,
-    /// 201 stored, 200 already stored (unchanged, or a running run replaced), 422 invalid.
-    pub status: u16,
-    /// The problems, for a 422.
-    pub detail: Option<Vec<FieldProblem>>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BatchOut {
-    pub results: Vec<BatchResult>,
-}
-
-/// `GET /health`.
-#[derive(Serialize, ToSchema)]
-pub struct Health {
-    pub status: String,
-    pub service: String,
-    pub version: String,
-}
-
-/// `GET /livez`.
-#[derive(Serialize, ToSchema)]
-pub struct Alive {
-    pub status: String,
-    pub service: String,
-}
-
-/// The filters of `GET /v1/runs` (and, but `status`, of `GET /v1/stats`).
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct RunFilters {
-    pub agent_id: Option<String>,
-    pub agent_version: Option<String>,
-    #[param(inline)]
-    pub status: Option<RunStatusDoc>,
-    pub environment: Option<String>,
-    /// Runs that started at or after this time (RFC 3339).
-    pub start_time: Option<String>,
-    /// Runs that started at or before this time (RFC 3339).
-    pub end_time: Option<String>,
-    /// Runs with a failure of this type.
-    #[param(inline)]
-    pub failure_type: Option<FailureTypeDoc>,
-    /// Runs with a failure of this code.
-    pub failure_code: Option<String>,
-}
-
-/// Paging of `GET /v1/runs`: `page`/`page_size` as the original, or `cursor` for deep pages.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Paging {
-    #[param(minimum = 1)]
-    pub page: Option<i64>,
-    #[param(minimum = 1, maximum = 100)]
-    pub page_size: Option<i64>,
-    /// The `X-Next-Cursor` of the previous page.
-    pub cursor: Option<String>,
 }

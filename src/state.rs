@@ -1,110 +1,74 @@
-//! The application state every route shares: configuration and the two typed pools.
+//! What the route sets share: a pool with the bound on each request's database work ([`Db`]),
+//! and what every listener of the process serves `/metrics` from ([`AppState`]).
+//!
+//! Each role's routes have a state of their own, registered on the listeners that mount them
+//! (`ingest::IngestState` with the writer pool, `query::QueryState` with the read-only pool), so
+//! a route cannot run without the pool it needs.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::config::Config;
-use crate::db::PgPool;
-use crate::db::schema_gate::SchemaGate;
+use crate::config::DatabaseConfig;
+use crate::db::{Access, PgPool};
 use crate::error::ApiError;
-use crate::ingest::group::GroupCommit;
-use crate::model::input::Rules;
 
+/// What every listener of the process shares: one metrics registry, and the process's pools
+/// (the writer pool with the ingest role, the read-only pool with the query role).
 pub struct AppState {
-    pub config: Arc<Config>,
-    /// The writer pool (`database.url`); present when the ingest listener runs.
-    pub write: Option<PgPool>,
-    /// The read-only pool (`database.read_url`); present when the query listener runs.
-    pub read: Option<PgPool>,
     pub metrics: PrometheusHandle,
-    /// Closed (503) while the schema is behind what the query role reads.
-    pub schema: Arc<SchemaGate>,
-    /// Group commit of single-run ingest; present with the writer pool.
-    pub group: Option<GroupCommit>,
-    /// How request bodies are read (size, deadline, the in-flight budget).
-    pub bodies: crate::ingest::body::BodyLimits,
-    /// Newly committed runs for the live streams; present with the read pool.
-    pub live: Option<Arc<crate::query::live::LiveFeed>>,
+    pub pools: Vec<(Access, PgPool)>,
 }
 
-impl AppState {
-    pub fn db_write(&self) -> Result<&PgPool, ApiError> {
-        self.write
-            .as_ref()
-            .ok_or_else(|| ApiError::internal("this role has no writer pool"))
+/// A pool, and the bound on each request's work on it.
+#[derive(Clone)]
+pub struct Db {
+    pool: PgPool,
+    limit: Duration,
+}
+
+impl Db {
+    /// The bound is the acquire timeout plus two statement timeouts (`[database]`).
+    pub fn new(pool: PgPool, config: &DatabaseConfig) -> Self {
+        let limit =
+            Duration::from_millis(config.acquire_timeout_ms + 2 * config.statement_timeout_ms);
+        Db { pool, limit }
     }
 
-    /// The read pool, once the schema is known not to be behind.
-    pub fn db_read(&self) -> Result<&PgPool, ApiError> {
-        self.schema
-            .check()
-            .map_err(|behind| ApiError::Unavailable(behind.0))?;
-        self.read
-            .as_ref()
-            .ok_or_else(|| ApiError::internal("this role has no read pool"))
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
-    pub fn rules(&self) -> Rules {
-        Rules::new(&self.config.ingest, self.config.privacy.mode)
-    }
-
-    /// Runs `work` on a connection of the read pool, within [`Self::bounded`]'s limit.
-    pub async fn read<T>(
+    /// Runs `work` on a connection of the pool, within [`Self::bounded`]'s limit.
+    pub async fn run<T>(
         &self,
-        work: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
-        self.on(self.db_read()?, work).await
-    }
-
-    /// Runs `work` on a connection of the writer pool, within [`Self::bounded`]'s limit.
-    pub async fn write<T>(
-        &self,
-        work: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
-        self.on(self.db_write()?, work).await
-    }
-
-    async fn on<T>(
-        &self,
-        pool: &PgPool,
         work: impl AsyncFnOnce(&mut AsyncPgConnection) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         self.bounded(async {
-            let mut conn = pool.get().await?;
+            let mut conn = self.pool.get().await?;
             work(&mut conn).await
         })
         .await
     }
 
-    /// Bounds a request's database work: see [`bounded`].
+    /// Bounds a request's database work. Past the bound the answer is 503, so a stalled
+    /// database never hangs a request.
     pub async fn bounded<T>(
         &self,
         work: impl Future<Output = Result<T, ApiError>>,
     ) -> Result<T, ApiError> {
-        bounded(&self.config.database, work).await
-    }
-}
-
-/// Bounds database work: the acquire timeout plus two statement timeouts. Past it the answer is
-/// 503, so a stalled database never hangs a request.
-pub async fn bounded<T>(
-    db: &crate::config::DatabaseConfig,
-    work: impl Future<Output = Result<T, ApiError>>,
-) -> Result<T, ApiError> {
-    let limit = Duration::from_millis(db.acquire_timeout_ms + 2 * db.statement_timeout_ms);
-    match tokio::time::timeout(limit, work).await {
-        Ok(result) => result,
-        Err(_) => {
-            tracing::warn!(
-                limit_ms = limit.as_millis() as u64,
-                "database work timed out"
-            );
-            Err(ApiError::Unavailable(
-                "Database did not answer in time, retry later".into(),
-            ))
+        match tokio::time::timeout(self.limit, work).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    limit_ms = self.limit.as_millis() as u64,
+                    "database work timed out"
+                );
+                Err(ApiError::Unavailable(
+                    "Database did not answer in time, retry later".into(),
+                ))
+            }
         }
     }
 }

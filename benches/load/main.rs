@@ -36,6 +36,8 @@ mod latency_only;
 mod otlp;
 #[path = "../../tests/support/pg.rs"]
 mod pg;
+#[path = "../../tests/support/ready.rs"]
+mod ready;
 mod report;
 mod server;
 mod soak;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::pg;
 
@@ -59,25 +59,8 @@ impl Server {
     }
 
     pub async fn wait_ready(&self, client: &reqwest::Client) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for base in [&self.ingest, &self.query] {
-            loop {
-                let ok = client
-                    .get(format!("{base}/readyz"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if ok {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "server not ready: {}",
-                    std::fs::read_to_string(&self.log).unwrap_or_default()
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+        let bases = [self.ingest.as_str(), self.query.as_str()];
+        crate::ready::wait_ready(client, &bases, Duration::from_secs(60), &self.log).await;
     }
 
     /// (current, peak) resident set size in MiB.

@@ -1,19 +1,22 @@
 //! Configuration: built-in defaults → `config/agenttracer.toml` (or `--config FILE`) → the original
 //! design's plain environment names → `AGENTTRACER_*` (nested with `__`) → command-line flags.
 //!
-//! Unknown keys are an error naming the key. Secrets ([`Secret`], [`SecretList`], database URLs)
-//! print masked, so `agenttracer config` and `Debug` output never reveal them.
+//! Unknown keys are an error naming the key. Secrets (API keys in a [`SecretList`], the passwords
+//! of a [`DatabaseUrl`]) are `secrecy` secrets that print masked, so `agenttracer config` and
+//! `Debug` output never reveal them. Database URLs are parsed when the configuration loads, once.
 
+mod db_url;
 mod load;
 mod sections;
 mod values;
 
+pub use db_url::{DatabaseUrl, DatabaseUrlError, SslMode};
 pub use load::{ConfigError, DEFAULT_CONFIG_FILE, normalize_level};
 pub use sections::{
     AuthConfig, Config, DatabaseConfig, IngestConfig, LogConfig, LogFormat, OtlpConfig,
     PrivacyConfig, PrivacyMode, QueryConfig, RetentionConfig, ServerConfig, UiConfig,
 };
-pub use values::{DatabaseUrl, SecretList, StringList, mask_url, parse_proxy};
+pub use values::{SecretList, StringList, parse_proxy};
 
 #[cfg(test)]
 #[expect(
@@ -28,6 +31,8 @@ mod tests {
     use figment::Figment;
     use figment::providers::{Format, Toml};
 
+    use secrecy::ExposeSecret;
+
     use crate::role::Role;
 
     fn load(jail: &Jail) -> Result<Config, ConfigError> {
@@ -35,12 +40,21 @@ mod tests {
         Config::load(None, None)
     }
 
+    /// The URL with its password, to compare.
+    fn exposed(url: &DatabaseUrl) -> String {
+        url.connection_string().expose_secret().to_owned()
+    }
+
+    fn keys(list: &SecretList) -> Vec<&str> {
+        list.keys().iter().map(|k| k.expose_secret()).collect()
+    }
+
     #[test]
     fn defaults_match_the_original_deployment() {
         Jail::expect_with(|jail| {
             let c = load(jail).map_err(|e| e.to_string())?;
             assert_eq!(
-                c.database.url.expose(),
+                exposed(&c.database.url),
                 "postgresql://postgres:postgres@localhost:5433/agent_observability"
             );
             assert_eq!((c.server.ingest_port, c.server.query_port), (8000, 8001));
@@ -107,13 +121,13 @@ mod tests {
             jail.set_env("LOG_FORMAT", "json");
             jail.set_env("QUERY_API_HOST", "127.0.0.1");
             let c = load(jail).map_err(|e| e.to_string())?;
-            assert_eq!(c.database.url.expose(), "postgresql://w:pw@db:5432/x");
+            assert_eq!(exposed(&c.database.url), "postgresql://w:pw@db:5432/x");
             assert_eq!(
-                c.database.read_url.as_ref().map(DatabaseUrl::expose),
+                c.database.read_url.as_ref().map(exposed).as_deref(),
                 Some("postgresql://r:rpw@replica:5432/x")
             );
-            assert_eq!(c.auth.ingest_keys.expose(), ["12345"]);
-            assert_eq!(c.auth.query_keys.expose(), ["12345"]);
+            assert_eq!(keys(&c.auth.ingest_keys), ["12345"]);
+            assert_eq!(keys(&c.auth.query_keys), ["12345"]);
             assert_eq!(normalize_level(&c.log.level), "warn");
             assert_eq!(c.log.format, LogFormat::Json);
             assert_eq!(c.server.query_host, "127.0.0.1");
@@ -131,8 +145,8 @@ mod tests {
             jail.set_env("AGENTTRACER_AUTH__QUERY_KEYS", "x, y");
             let c =
                 Config::load(Some(Path::new("custom.toml")), None).map_err(|e| e.to_string())?;
-            assert_eq!(c.auth.ingest_keys.expose(), ["a", "b"]);
-            assert_eq!(c.auth.query_keys.expose(), ["x", "y"]);
+            assert_eq!(keys(&c.auth.ingest_keys), ["a", "b"]);
+            assert_eq!(keys(&c.auth.query_keys), ["x", "y"]);
             assert_eq!(c.server.cors_origins.0, ["*"]);
             Ok(())
         });
@@ -251,13 +265,6 @@ mod tests {
                 );
             }
         }
-    }
-
-    #[test]
-    fn mask_url_handles_urls_without_password() {
-        assert_eq!(mask_url("postgresql://u@h/db"), "postgresql://u@h/db");
-        assert_eq!(mask_url("postgresql://h/db"), "postgresql://h/db");
-        assert_eq!(mask_url("postgresql://u:p@h/db"), "postgresql://u:***@h/db");
     }
 
     #[test]

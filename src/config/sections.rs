@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::values::{DatabaseUrl, SecretList, StringList};
+use super::db_url::DatabaseUrl;
+use super::values::{SecretList, StringList};
+pub use crate::model::privacy::PrivacyMode;
 use crate::role::Role;
 
 /// The whole configuration: a field per section of the file.
@@ -99,9 +101,9 @@ pub struct DatabaseConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
-            url: DatabaseUrl(
-                "postgresql://postgres:postgres@localhost:5433/agent_observability".into(),
-            ),
+            url: "postgresql://postgres:postgres@localhost:5433/agent_observability"
+                .parse()
+                .unwrap_or_else(|e| panic!("the default database URL: {e}")),
             read_url: None,
             pool_size: 10,
             max_overflow: 10,
@@ -153,28 +155,6 @@ impl Default for LogConfig {
             level: "info".into(),
             format: LogFormat::Text,
         }
-    }
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PrivacyMode {
-    /// Reject only what the original service refused too; redact every other violation.
-    #[default]
-    Compat,
-    /// Reject every violation (422 naming the key path and the rule).
-    Reject,
-    /// Redact every violation and store the run.
-    Redact,
-    /// Store everything.
-    Off,
-}
-
-impl PrivacyMode {
-    /// On OTLP nothing is rejected (an exporter cannot fix one span): whether an offending
-    /// attribute is redacted (`redact`, `compat`) rather than dropped (`reject`).
-    pub fn redacts_attributes(self) -> bool {
-        matches!(self, PrivacyMode::Redact | PrivacyMode::Compat)
     }
 }
 

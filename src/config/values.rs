@@ -1,12 +1,13 @@
-//! The value types the sections share: lists given as arrays or comma-separated strings, secrets
-//! and database URLs that print masked, and `server.trusted_proxies` entries.
+//! The value types the sections share: lists given as arrays or comma-separated strings, API keys
+//! that print masked, and `server.trusted_proxies` entries (database URLs: [`super::db_url`]).
 
 use std::fmt;
 
+use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Accepts any scalar as a string: figment reads `API_KEY=12345` as a number.
-fn scalar_to_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+pub(super) fn scalar_to_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Scalar {
@@ -51,17 +52,17 @@ fn comma_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> 
 #[serde(transparent)]
 pub struct StringList(#[serde(deserialize_with = "comma_list")] pub Vec<String>);
 
-/// A list of secrets (API keys); prints as `["***", …]`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct SecretList(#[serde(deserialize_with = "comma_list")] Vec<String>);
+/// A list of secrets (API keys), each a [`SecretString`]; prints as `["***", …]` and debugs as
+/// `[N masked]`. Only the key check reads them (src/auth.rs).
+#[derive(Clone, Default)]
+pub struct SecretList(Vec<SecretString>);
 
 impl SecretList {
     pub fn new(keys: Vec<String>) -> Self {
-        Self(keys)
+        Self(keys.into_iter().map(SecretString::from).collect())
     }
 
-    pub fn expose(&self) -> &[String] {
+    pub fn keys(&self) -> &[SecretString] {
         &self.0
     }
 
@@ -82,65 +83,10 @@ impl Serialize for SecretList {
     }
 }
 
-/// A PostgreSQL URL whose password prints as `***`.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct DatabaseUrl(#[serde(deserialize_with = "scalar_to_string")] pub String);
-
-impl DatabaseUrl {
-    pub fn expose(&self) -> &str {
-        &self.0
+impl<'de> Deserialize<'de> for SecretList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        comma_list(d).map(Self::new)
     }
-
-    /// The URL with its password (and any `password=` parameter) replaced by `***`.
-    pub fn masked(&self) -> String {
-        mask_url(&self.0)
-    }
-}
-
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.masked())
-    }
-}
-
-impl fmt::Display for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.masked())
-    }
-}
-
-impl Serialize for DatabaseUrl {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.masked())
-    }
-}
-
-/// Masks the userinfo password and a `password=` query parameter of a URL.
-pub fn mask_url(url: &str) -> String {
-    let mut out = url.to_owned();
-    if let Some(scheme_end) = out.find("://") {
-        let rest = scheme_end + 3;
-        let authority_end = out[rest..].find(['/', '?']).map_or(out.len(), |i| rest + i);
-        if let Some(at) = out[rest..authority_end].rfind('@') {
-            let userinfo = &out[rest..rest + at];
-            if let Some(colon) = userinfo.find(':') {
-                out.replace_range(rest + colon + 1..rest + at, "***");
-            }
-        }
-    }
-    if let Some(q) = out.find('?') {
-        let (head, query) = out.split_at(q + 1);
-        let masked: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        out = format!("{head}{}", masked.join("&"));
-    }
-    out
 }
 
 /// One `server.trusted_proxies` entry: an address (a range of one) or a CIDR range.

@@ -287,7 +287,7 @@ mod tests {
             Box::new(String::new()),
         );
         assert_eq!(ErrorClass::of(&closed), ErrorClass::Unavailable);
-        // store.rs reports a run deleted while being written so, to be written again.
+        // src/store/runs/set.rs reports a run deleted while being written so, to be written again.
         let deleted = DieselError::DatabaseError(
             DatabaseErrorKind::SerializationFailure,
             Box::new("run deleted while being written".to_owned()),

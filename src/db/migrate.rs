@@ -10,7 +10,7 @@ use diesel_async::pooled_connection::deadpool::PoolError;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::{Access, PgConn, PoolSetupError};
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, DatabaseUrl};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -36,7 +36,7 @@ pub enum MigrateError {
 
 /// Applies every pending migration over a connection to `url` (TLS as the URL asks, no statement
 /// timeout), under the advisory lock; returns the versions applied.
-pub async fn run(url: &str, db: &DatabaseConfig) -> Result<Vec<String>, MigrateError> {
+pub async fn run(url: &DatabaseUrl, db: &DatabaseConfig) -> Result<Vec<String>, MigrateError> {
     let pool = super::build_pool(url, db, Access::Migrate)?;
     let conn = pool.get().await.map_err(MigrateError::Connect)?;
     let applied = tokio::task::spawn_blocking(move || {

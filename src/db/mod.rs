@@ -22,8 +22,9 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::FutureExt;
+use secrecy::ExposeSecret;
 
-use crate::config::DatabaseConfig;
+use crate::config::{DatabaseConfig, DatabaseUrl};
 
 pub use self::error::{DbError, ErrorClass};
 
@@ -87,17 +88,23 @@ pub enum PoolSetupError {
 }
 
 /// Builds a pool; connections are made lazily, so this succeeds while the database is down.
+/// Over TLS when the URL's `sslmode` asks for it (src/db/tls.rs).
 pub fn build_pool(
-    url: &str,
+    url: &DatabaseUrl,
     cfg: &DatabaseConfig,
     access: Access,
 ) -> Result<PgPool, PoolSetupError> {
     let setup = session_setup(cfg, access);
-    let tls = match tls::wants_tls(url) {
+    let tls = match url.wants_tls() {
         true => Some(tls::client_config(cfg.ssl_root_cert.as_deref())?),
         false => None,
     };
-    let url = tls::connectable_url(url);
+    tracing::debug!(
+        pool = access.as_str(),
+        host = url.host().unwrap_or("(from the URL's parameters)"),
+        tls = tls.is_some(),
+        "database pool"
+    );
     let mut manager_config = ManagerConfig::<AsyncPgConnection>::default();
     // A returned connection is reused without a `SELECT 1` round trip: one that broke (closed
     // socket, broken transaction) is dropped by diesel-async's `is_broken` check instead, and a
@@ -125,7 +132,11 @@ pub fn build_pool(
         }
         .boxed()
     });
-    let manager = AsyncDieselConnectionManager::new_with_config(url, manager_config);
+    // The password leaves its secret here, for the pool's connections only.
+    let manager = AsyncDieselConnectionManager::new_with_config(
+        url.connection_string().expose_secret(),
+        manager_config,
+    );
     let size = if access == Access::Migrate {
         1
     } else {

@@ -3,7 +3,11 @@
 
 use std::collections::HashMap;
 
+use diesel::deserialize::{self, QueryableByName};
+use diesel::dsl::SqlTypeOf;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::row::NamedRow;
 use diesel::sql_types::{Array, BigInt, Integer, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use time::OffsetDateTime;
@@ -26,6 +30,64 @@ pub struct RunRow {
     pub ended_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub source: String,
+}
+
+/// A step of a statement in SQL text (`CAPPED_STEPS`), its columns named as in `agent_steps`.
+impl QueryableByName<Pg> for StepOut {
+    fn build<'a>(row: &impl NamedRow<'a, Pg>) -> deserialize::Result<Self> {
+        macro_rules! step {
+            ($($column:ident),+) => {
+                StepOut { $($column: NamedRow::get::<SqlTypeOf<agent_steps::$column>, _>(row, stringify!($column))?),+ }
+            };
+        }
+        Ok(step!(
+            step_id,
+            run_id,
+            seq,
+            step_type,
+            name,
+            latency_ms,
+            started_at,
+            ended_at,
+            metadata,
+            created_at,
+            span_id,
+            parent_span_id,
+            model,
+            input_tokens,
+            output_tokens
+        ))
+    }
+}
+
+/// Whether run `run_id` is stored.
+pub async fn run_exists(mut conn: &AsyncPgConnection, run_id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        agent_runs::table.filter(agent_runs::run_id.eq(run_id)),
+    ))
+    .get_result(&mut conn)
+    .await
+}
+
+/// The steps of a run, by seq (a [`StepOut`] is all of `agent_steps`' columns, in order).
+pub async fn steps_of(mut conn: &AsyncPgConnection, run_id: Uuid) -> QueryResult<Vec<StepOut>> {
+    agent_steps::table
+        .filter(agent_steps::run_id.eq(run_id))
+        .order(agent_steps::seq)
+        .load(&mut conn)
+        .await
+}
+
+/// The failures of a run, oldest first.
+pub async fn failures_of(
+    mut conn: &AsyncPgConnection,
+    run_id: Uuid,
+) -> QueryResult<Vec<FailureOut>> {
+    agent_failures::table
+        .filter(agent_failures::run_id.eq(run_id))
+        .order((agent_failures::created_at, agent_failures::failure_id))
+        .load(&mut conn)
+        .await
 }
 
 /// What a list page may carry: steps per run, and bytes of step data in all.
@@ -87,8 +149,7 @@ async fn children(
         .bind::<BigInt, _>(budget.step_bytes);
     let failures_query = agent_failures::table
         .filter(agent_failures::run_id.eq_any(ids))
-        .order((agent_failures::created_at, agent_failures::failure_id))
-        .select(FailureOut::as_select());
+        .order((agent_failures::created_at, agent_failures::failure_id));
     let (mut c1, mut c2) = (conn, conn);
     futures_util::try_join!(
         steps_query.load::<StepOut>(&mut c1),
@@ -144,23 +205,14 @@ fn assemble(
 /// order, whatever the planner believes about steps per run (a misestimate made the array form a
 /// bitmap scan and a sort).
 pub async fn load_run(conn: &mut AsyncPgConnection, run_id: Uuid) -> QueryResult<Option<RunOut>> {
-    let conn: &AsyncPgConnection = conn;
+    let mut conn: &AsyncPgConnection = conn;
     let run_query = agent_runs::table
         .filter(agent_runs::run_id.eq(run_id))
         .select(RunRow::as_select());
-    let steps_query = agent_steps::table
-        .filter(agent_steps::run_id.eq(run_id))
-        .order(agent_steps::seq)
-        .select(StepOut::as_select());
-    let failures_query = agent_failures::table
-        .filter(agent_failures::run_id.eq(run_id))
-        .order((agent_failures::created_at, agent_failures::failure_id))
-        .select(FailureOut::as_select());
-    let (mut c1, mut c2, mut c3) = (conn, conn, conn);
     let (rows, steps, failures) = futures_util::try_join!(
-        run_query.load::<RunRow>(&mut c1),
-        steps_query.load::<StepOut>(&mut c2),
-        failures_query.load::<FailureOut>(&mut c3)
+        run_query.load::<RunRow>(&mut conn),
+        steps_of(conn, run_id),
+        failures_of(conn, run_id)
     )?;
     Ok(assemble(rows, steps, failures, None).into_iter().next())
 }

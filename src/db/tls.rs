@@ -2,7 +2,8 @@
 //! `verify-full`) connects over TLS (rustls, ring), verifying the server's certificate chain and
 //! host name against `database.ssl_root_cert` when set, else the Mozilla roots built in
 //! (webpki-roots; the runtime image carries no CA bundle). Unlike libpq, `require` verifies: a
-//! connection that cannot be verified is refused rather than silently trusted.
+//! connection that cannot be verified is refused rather than silently trusted. The `sslmode` is
+//! read from the URL parsed at load ([`crate::config::DatabaseUrl`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,50 +11,6 @@ use std::sync::Arc;
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
-
-/// The `sslmode` a URL asks for, if any.
-fn sslmode(url: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        k.eq_ignore_ascii_case("sslmode")
-            .then(|| v.to_ascii_lowercase())
-    })
-}
-
-/// Whether connections to `url` must use TLS.
-pub fn wants_tls(url: &str) -> bool {
-    matches!(
-        sslmode(url).as_deref(),
-        Some("require" | "verify-ca" | "verify-full")
-    )
-}
-
-/// The URL as tokio-postgres accepts it: it knows `sslmode=require` but not `verify-ca`,
-/// `verify-full` or `sslrootcert` (the certificate comes from `database.ssl_root_cert`).
-pub fn connectable_url(url: &str) -> String {
-    let Some((base, query)) = url.split_once('?') else {
-        return url.to_owned();
-    };
-    let kept: Vec<String> = query
-        .split('&')
-        .filter(|pair| !pair.to_ascii_lowercase().starts_with("sslrootcert="))
-        .map(|pair| match pair.split_once('=') {
-            Some((k, v))
-                if k.eq_ignore_ascii_case("sslmode")
-                    && v.to_ascii_lowercase().starts_with("verify") =>
-            {
-                "sslmode=require".to_owned()
-            }
-            _ => pair.to_owned(),
-        })
-        .collect();
-    if kept.is_empty() {
-        base.to_owned()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    }
-}
 
 /// Why the TLS configuration for PostgreSQL could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -113,26 +70,6 @@ pub fn client_config(ssl_root_cert: Option<&Path>) -> Result<Arc<ClientConfig>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sslmodes_and_urls() {
-        assert!(wants_tls("postgresql://u@h/db?sslmode=require"));
-        assert!(wants_tls(
-            "postgresql://u@h/db?application_name=x&sslmode=verify-full"
-        ));
-        assert!(!wants_tls("postgresql://u@h/db?sslmode=disable"));
-        assert!(!wants_tls("postgresql://u@h/db"));
-        assert_eq!(
-            connectable_url(
-                "postgresql://u@h/db?sslmode=verify-full&sslrootcert=/ca.pem&connect_timeout=5"
-            ),
-            "postgresql://u@h/db?sslmode=require&connect_timeout=5"
-        );
-        assert_eq!(
-            connectable_url("postgresql://u@h/db"),
-            "postgresql://u@h/db"
-        );
-    }
 
     #[test]
     fn a_missing_root_certificate_file_is_a_clear_error() {

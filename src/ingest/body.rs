@@ -18,7 +18,8 @@ use flate2::read::MultiGzDecoder;
 use futures_util::StreamExt;
 
 use crate::config::ServerConfig;
-use crate::error::ApiError;
+use crate::error::{ApiError, Detail};
+use crate::model::input::json_error;
 
 /// Bodies up to this size take nothing from the budget (connections bound them already).
 const SMALL_BODY: usize = 64 * 1024;
@@ -169,6 +170,34 @@ fn encoding(req: &HttpRequest) -> Result<Encoding, ApiError> {
             "Unsupported Content-Encoding `{other}`: send gzip or no encoding"
         ))),
     }
+}
+
+/// What a route answers when [`read_json`] refuses its body: listed in its `responses(...)`.
+#[derive(utoipa::IntoResponses)]
+pub enum Refused {
+    #[response(status = 400, description = "An undecodable gzip body")]
+    Undecodable(Detail),
+    #[response(status = 413, description = "Over server.max_body_bytes")]
+    TooLarge(Detail),
+    #[response(status = 415, description = "Not JSON")]
+    NotJson(Detail),
+}
+
+/// The body as JSON (required by `Content-Type`, a missing one read as JSON), with its share of
+/// the in-flight budget: hold it while the value lives.
+pub async fn read_json(
+    req: &HttpRequest,
+    payload: Payload,
+    limits: &BodyLimits,
+) -> Result<(serde_json::Value, Body), ApiError> {
+    require_json(req)?;
+    let body = read_body(req, payload, limits).await?;
+    let bytes = body.bytes.clone();
+    let value = off_loop(body.is_large(), move || {
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::validation(vec![json_error(&e)]))
+    })
+    .await??;
+    Ok((value, body))
 }
 
 /// Reads the whole body, decompressing gzip, never holding more than `limits.max_bytes` of it,

@@ -20,12 +20,10 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::config::DatabaseConfig;
-use crate::db::PgPool;
 use crate::error::ApiError;
-use crate::ingest::store::{self, Outcome};
 use crate::model::NewRun;
-use crate::state::bounded;
+use crate::state::Db;
+use crate::store::{self, Outcome};
 
 type Reply = Result<(NewRun, Outcome), ApiError>;
 
@@ -42,13 +40,12 @@ pub struct GroupCommit {
 impl GroupCommit {
     /// Starts `writers` writer tasks on the current tokio runtime. They stop once this value (the
     /// last sender) is dropped and the queue is drained.
-    pub fn start(pool: PgPool, db: DatabaseConfig, writers: usize, max_runs: usize) -> GroupCommit {
+    pub fn start(db: Db, writers: usize, max_runs: usize) -> GroupCommit {
         let max_runs = max_runs.max(1);
         let (queue, receiver) = mpsc::channel(max_runs * writers.max(1) * 4);
         let receiver = Arc::new(Mutex::new(receiver));
-        let db = Arc::new(db);
         for _ in 0..writers.max(1) {
-            tokio::spawn(writer(receiver.clone(), pool.clone(), db.clone(), max_runs));
+            tokio::spawn(writer(receiver.clone(), db.clone(), max_runs));
         }
         GroupCommit { queue }
     }
@@ -66,12 +63,7 @@ impl GroupCommit {
     }
 }
 
-async fn writer(
-    receiver: Arc<Mutex<mpsc::Receiver<Job>>>,
-    pool: PgPool,
-    db: Arc<DatabaseConfig>,
-    max_runs: usize,
-) {
+async fn writer(receiver: Arc<Mutex<mpsc::Receiver<Job>>>, db: Db, max_runs: usize) {
     loop {
         let mut jobs = {
             let mut receiver = receiver.lock().await;
@@ -92,26 +84,27 @@ async fn writer(
             let mut seen: HashSet<Uuid> = HashSet::with_capacity(jobs.len());
             let (group, later): (Vec<Job>, Vec<Job>) =
                 jobs.into_iter().partition(|j| seen.insert(j.run.run_id));
-            commit(&pool, &db, group).await;
+            commit(&db, group).await;
             jobs = later;
         }
     }
 }
 
-async fn commit(pool: &PgPool, db: &DatabaseConfig, group: Vec<Job>) {
+async fn commit(db: &Db, group: Vec<Job>) {
     let runs: Vec<&NewRun> = group.iter().map(|j| &j.run).collect();
-    let result = bounded(db, async {
-        let mut conn = pool.get().await?;
-        // Alone in its group (an idle server, one request at a time): one statement, one commit.
-        if let [run] = runs[..] {
-            return Ok(vec![store::write_one(&mut conn, run).await?]);
-        }
-        Ok(store::write_runs(&mut conn, &runs).await?)
-    })
-    .await;
+    let result = db
+        .run(async |conn| {
+            // Alone in its group (an idle server, one request at a time): one statement, one
+            // commit.
+            if let [run] = runs[..] {
+                return Ok(vec![store::write_one(conn, run).await?]);
+            }
+            Ok(store::write_runs(conn, &runs).await?)
+        })
+        .await;
     match result {
         Ok(outcomes) => {
-            super::record_written(&runs, &outcomes);
+            record_written(&runs, &outcomes);
             for (job, outcome) in group.into_iter().zip(outcomes) {
                 // A requester that went away (client disconnect) no longer listens: its run is
                 // committed all the same, and a resend is answered 200.
@@ -121,6 +114,22 @@ async fn commit(pool: &PgPool, db: &DatabaseConfig, group: Vec<Job>) {
         Err(err) => {
             for job in group {
                 let _ = job.reply.send(Err(err.for_each_request()));
+            }
+        }
+    }
+}
+
+/// Counts what a write did with each run, for `runs_ingested_total` and its siblings.
+pub(super) fn record_written(runs: &[&NewRun], outcomes: &[Outcome]) {
+    for (run, outcome) in runs.iter().zip(outcomes) {
+        match outcome {
+            Outcome::Created { .. } | Outcome::Replaced { .. } => {
+                metrics::counter!("runs_ingested_total").increment(1);
+                metrics::counter!("steps_ingested_total").increment(run.steps.len() as u64);
+            }
+            Outcome::Unchanged => metrics::counter!("runs_duplicate_total").increment(1),
+            Outcome::Rejected(_) => {
+                metrics::counter!("runs_failed_total", "reason" => "rejected").increment(1)
             }
         }
     }

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::RetentionConfig;
 use crate::db::{DbError, PgPool};
-use crate::ingest::store;
+use crate::store;
 
 /// Purges once: deletes batch after batch until none is left, or `stop` is cancelled between two;
 /// returns how many runs it deleted.

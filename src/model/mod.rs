@@ -3,6 +3,7 @@
 //! [`input`] turns a JSON body into a validated [`NewRun`] (collecting every problem), [`privacy`]
 //! keeps prompts and credentials out, and [`output`] is the stored shape every endpoint answers with.
 
+mod field_error;
 pub mod input;
 pub mod output;
 pub mod privacy;
@@ -12,11 +13,13 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use field_error::{FieldError, LocItem};
+
 /// Defines a closed set of lowercase string values stored as text (and checked by the schema).
 macro_rules! string_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
         #[serde(rename_all = "lowercase")]
         pub enum $name { $($variant),+ }
 

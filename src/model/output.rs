@@ -1,10 +1,10 @@
 //! The stored shape of a run, as `GET /v1/runs/{id}` and the ingest answers give it: the run with
 //! its steps (by seq) and failures, always arrays, every step's `metadata` an object.
 
+use diesel::Queryable;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::pg::{Pg, PgValue};
 use diesel::sql_types::Jsonb;
-use diesel::{Queryable, QueryableByName, Selectable};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
@@ -38,8 +38,9 @@ pub struct RunOut {
 }
 
 /// A stored step; loaded straight from `agent_steps`.
-#[derive(Clone, Debug, PartialEq, Serialize, Queryable, QueryableByName, Selectable, ToSchema)]
-#[diesel(table_name = crate::db::schema::agent_steps, check_for_backend(diesel::pg::Pg))]
+// Loaded by position: the fields are in the table's column order, and the reader (`db::read`)
+// selects all its columns.
+#[derive(Clone, Debug, PartialEq, Serialize, Queryable, ToSchema)]
 pub struct StepOut {
     pub step_id: Uuid,
     pub run_id: Uuid,
@@ -111,8 +112,8 @@ impl FromSql<Jsonb, Pg> for RawJson {
 }
 
 /// A stored failure; loaded straight from `agent_failures`.
-#[derive(Clone, Debug, PartialEq, Serialize, Queryable, Selectable, ToSchema)]
-#[diesel(table_name = crate::db::schema::agent_failures, check_for_backend(diesel::pg::Pg))]
+// Loaded by position, as `StepOut` is.
+#[derive(Clone, Debug, PartialEq, Serialize, Queryable, ToSchema)]
 pub struct FailureOut {
     pub failure_id: Uuid,
     pub run_id: Uuid,

@@ -7,25 +7,37 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use diesel::sql_types::{Text, Timestamptz, Uuid as SqlUuid};
 use serde_json::Value;
 use time::OffsetDateTime;
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::{KnownFormat, ObjectBuilder, Required, SchemaFormat, Type};
 use uuid::Uuid;
 
 use crate::db::prepared::Prepared;
 use crate::error::ApiError;
-use crate::model::input::FieldError;
-use crate::model::{FailureType, RunStatus, timestamp};
+use crate::model::{FailureType, FieldError, RunStatus, timestamp};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 pub const MAX_PAGE_SIZE: i64 = 100;
 
-#[derive(Clone, Debug, Default, PartialEq)]
+/// The filters of `GET /v1/runs` (and, but `status`, of `GET /v1/stats`).
+#[derive(Clone, Debug, Default, PartialEq, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunFilter {
     pub agent_id: Option<String>,
     pub agent_version: Option<String>,
+    #[param(inline)]
     pub status: Option<RunStatus>,
     pub environment: Option<String>,
+    /// Runs that started at or after this time (RFC 3339).
+    #[param(value_type = Option<String>)]
     pub start_time: Option<OffsetDateTime>,
+    /// Runs that started at or before this time (RFC 3339).
+    #[param(value_type = Option<String>)]
     pub end_time: Option<OffsetDateTime>,
+    /// Runs with a failure of this type.
+    #[param(inline)]
     pub failure_type: Option<FailureType>,
+    /// Runs with a failure of this code.
     pub failure_code: Option<String>,
 }
 
@@ -36,10 +48,42 @@ pub enum Position {
     After(Cursor),
 }
 
+/// Paging of `GET /v1/runs`: `page`/`page_size` as the original, or `cursor` for deep pages.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Paging {
     pub page_size: i64,
     pub position: Position,
+}
+
+/// The query parameters [`parse_list`] reads into a [`Paging`].
+impl IntoParams for Paging {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let param = |name: &str, description: Option<&str>, schema: ObjectBuilder| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .description(description)
+                .required(Required::False)
+                .schema(Some(schema))
+                .build()
+        };
+        let count = |max: Option<i64>| {
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+                .minimum(Some(1))
+                .maximum(max)
+        };
+        vec![
+            param("page", None, count(None)),
+            param("page_size", None, count(Some(MAX_PAGE_SIZE))),
+            param(
+                "cursor",
+                Some("The `X-Next-Cursor` of the previous page."),
+                ObjectBuilder::new().schema_type(Type::String),
+            ),
+        ]
+    }
 }
 
 /// The last run of a page: `(started_at, run_id)`, the list's order.

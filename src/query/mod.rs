@@ -1,44 +1,48 @@
 //! The query listener's routes: runs (list, one, its steps, its failures), stats, agents.
-//! Every route reads through the read-only pool.
+//! Every route reads through the read-only pool of its [`QueryState`].
 
 pub mod failures;
 pub mod filters;
 pub mod live;
 pub mod runs;
 pub mod series;
+mod state;
 pub mod stats;
 pub mod stream;
 pub mod summary;
 
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel::QueryResult;
+use diesel_async::AsyncPgConnection;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
 use crate::db::read;
-use crate::db::schema::{agent_failures, agent_runs, agent_steps};
-use crate::error::ApiError;
-use crate::ingest::parse_run_id;
+use crate::error::{ApiError, ValidationErrors};
+use crate::extract::{RunId, RunIdRefused};
 use crate::model::output::{FailureOut, RunOut, StepOut};
-use crate::openapi::{Detail, Paging, RunFilters, ValidationErrors};
-use crate::state::AppState;
+use crate::openapi::Unavailable;
+use filters::{Paging, RunFilter};
+pub use state::QueryState;
 
 /// The header that carries the next page's cursor.
 pub const NEXT_CURSOR_HEADER: &str = "X-Next-Cursor";
 /// The header that counts the runs of a page whose steps were cut to the page's cap.
 pub const STEPS_TRUNCATED_HEADER: &str = "X-AgentTracer-Steps-Truncated";
 
-/// Mounts the query routes.
-pub fn configure(cfg: &mut ServiceConfig) {
-    // Before `/v1/runs/{run_id}`, which would take `stream` for a run id.
-    cfg.service(list_runs)
-        .service(stream_runs)
-        .service(get_run)
-        .service(get_run_steps)
-        .service(get_run_failures)
-        .service(get_stats)
-        .service(get_agents);
+/// Mounts the query routes, with the state they run on.
+pub fn configure(state: web::Data<QueryState>) -> impl FnOnce(&mut ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(state)
+            // Before `/v1/runs/{run_id}`, which would take `stream` for a run id.
+            .service(list_runs)
+            .service(stream_runs)
+            .service(get_run)
+            .service(get_run_steps)
+            .service(get_run_failures)
+            .service(get_stats)
+            .service(get_agents);
+    }
 }
 
 fn not_found(run_id: Uuid) -> ApiError {
@@ -60,23 +64,22 @@ fn next_link(req: &HttpRequest, pairs: &[(String, String)], cursor: &str) -> Str
 /// Runs, newest first (`started_at desc, run_id desc`), each with its steps and failures.
 #[utoipa::path(
     tag = "query",
-    params(RunFilters, Paging),
-    security((), ("api_key" = []), ("bearer" = [])),
+    params(RunFilter, Paging),
     responses(
         (status = 200, description = "A page of runs, a bare JSON array. When a next page exists, \
             `X-Next-Cursor` and `Link: <…>; rel=\"next\"` say where it starts.", body = Vec<RunOut>),
         (status = 422, description = "An invalid query parameter, named", body = ValidationErrors),
-        (status = 503, description = "Database unavailable", body = Detail),
+        Unavailable,
     )
 )]
 #[get("/v1/runs")]
-async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn list_runs(
+    req: HttpRequest,
+    state: web::Data<QueryState>,
+) -> Result<HttpResponse, ApiError> {
     let pairs = filters::pairs(req.query_string());
     let (filter, paging) = filters::parse_list(&pairs)?;
-    let budget = crate::db::read::PageBudget {
-        steps_per_run: state.config.query.list_max_steps_per_run,
-        step_bytes: state.config.query.list_max_step_bytes,
-    };
+    let budget = state.budget;
     let page = state
         .read(async |conn| Ok(runs::list(conn, &filter, &paging, budget).await?))
         .await?;
@@ -98,45 +101,37 @@ async fn list_runs(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 /// comment every `query.stream_heartbeat_s`. See docs/api.md.
 #[utoipa::path(
     tag = "query",
-    params(RunFilters, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
-    security((), ("api_key" = []), ("bearer" = [])),
+    params(RunFilter, ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event")),
     responses(
         (status = 200, description = "`text/event-stream` of `run` events", content_type = "text/event-stream", body = String),
         (status = 422, description = "An invalid query parameter or Last-Event-ID, named", body = ValidationErrors),
-        (status = 503, description = "Database unavailable", body = Detail),
+        Unavailable,
     )
 )]
 #[get("/v1/runs/stream")]
 async fn stream_runs(
     req: HttpRequest,
-    state: web::Data<AppState>,
+    state: web::Data<QueryState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.db_read()?;
-    let feed = state
-        .live
-        .as_ref()
-        .ok_or_else(|| ApiError::internal("this role has no live feed"))?;
-    stream::open(&req, feed).await
+    state.ready()?;
+    stream::open(&req, &state.live).await
 }
 
 /// One run with its steps (by seq) and failures.
 #[utoipa::path(
     tag = "query",
-    params(("run_id" = Uuid, Path, description = "The run's id")),
-    security((), ("api_key" = []), ("bearer" = [])),
+    params(RunId),
     responses(
         (status = 200, description = "The run", body = RunOut),
-        (status = 404, description = "No such run", body = Detail),
-        (status = 422, description = "A malformed run id", body = ValidationErrors),
-        (status = 503, description = "Database unavailable", body = Detail),
+        RunIdRefused,
+        Unavailable,
     )
 )]
 #[get("/v1/runs/{run_id}")]
 async fn get_run(
-    path: web::Path<String>,
-    state: web::Data<AppState>,
+    RunId(run_id): RunId,
+    state: web::Data<QueryState>,
 ) -> Result<HttpResponse, ApiError> {
-    let run_id = parse_run_id(&path)?;
     let run = state
         .read(async |conn| Ok(read::load_run(conn, run_id).await?))
         .await?;
@@ -144,24 +139,15 @@ async fn get_run(
         .ok_or_else(|| not_found(run_id))
 }
 
-async fn run_exists(conn: &mut AsyncPgConnection, run_id: Uuid) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        agent_runs::table.filter(agent_runs::run_id.eq(run_id)),
-    ))
-    .get_result(conn)
-    .await
-}
-
 /// Reads a list that belongs to one run: 404 when the run is unknown.
 async fn rows_of_run<T: serde::Serialize>(
-    path: &str,
-    state: &AppState,
-    load: impl AsyncFnOnce(&mut AsyncPgConnection, Uuid) -> QueryResult<Vec<T>>,
+    run_id: Uuid,
+    state: &QueryState,
+    load: impl AsyncFn(&AsyncPgConnection, Uuid) -> QueryResult<Vec<T>>,
 ) -> Result<HttpResponse, ApiError> {
-    let run_id = parse_run_id(path)?;
     let rows = state
         .read(async |conn| {
-            if !run_exists(conn, run_id).await? {
+            if !read::run_exists(conn, run_id).await? {
                 return Ok(None);
             }
             Ok(Some(load(conn, run_id).await?))
@@ -174,72 +160,54 @@ async fn rows_of_run<T: serde::Serialize>(
 /// A run's steps, by seq.
 #[utoipa::path(
     tag = "query",
-    params(("run_id" = Uuid, Path, description = "The run's id")),
-    security((), ("api_key" = []), ("bearer" = [])),
+    params(RunId),
     responses(
         (status = 200, description = "Every step of the run", body = Vec<StepOut>),
-        (status = 404, description = "No such run", body = Detail),
-        (status = 422, description = "A malformed run id", body = ValidationErrors),
-        (status = 503, description = "Database unavailable", body = Detail),
+        RunIdRefused,
+        Unavailable,
     )
 )]
 #[get("/v1/runs/{run_id}/steps")]
 async fn get_run_steps(
-    path: web::Path<String>,
-    state: web::Data<AppState>,
+    RunId(run_id): RunId,
+    state: web::Data<QueryState>,
 ) -> Result<HttpResponse, ApiError> {
-    rows_of_run(&path, &state, async |conn, run_id| {
-        agent_steps::table
-            .filter(agent_steps::run_id.eq(run_id))
-            .order(agent_steps::seq)
-            .select(StepOut::as_select())
-            .load(conn)
-            .await
-    })
-    .await
+    rows_of_run(run_id, &state, read::steps_of).await
 }
 
 /// A run's failures.
 #[utoipa::path(
     tag = "query",
-    params(("run_id" = Uuid, Path, description = "The run's id")),
-    security((), ("api_key" = []), ("bearer" = [])),
+    params(RunId),
     responses(
         (status = 200, description = "Every failure of the run", body = Vec<FailureOut>),
-        (status = 404, description = "No such run", body = Detail),
-        (status = 422, description = "A malformed run id", body = ValidationErrors),
-        (status = 503, description = "Database unavailable", body = Detail),
+        RunIdRefused,
+        Unavailable,
     )
 )]
 #[get("/v1/runs/{run_id}/failures")]
 async fn get_run_failures(
-    path: web::Path<String>,
-    state: web::Data<AppState>,
+    RunId(run_id): RunId,
+    state: web::Data<QueryState>,
 ) -> Result<HttpResponse, ApiError> {
-    rows_of_run(&path, &state, async |conn, run_id| {
-        agent_failures::table
-            .filter(agent_failures::run_id.eq(run_id))
-            .order((agent_failures::created_at, agent_failures::failure_id))
-            .select(FailureOut::as_select())
-            .load(conn)
-            .await
-    })
-    .await
+    rows_of_run(run_id, &state, read::failures_of).await
 }
 
 /// Failure and latency statistics of the runs the filters select (`status` is ignored).
 #[utoipa::path(
     tag = "query",
-    params(RunFilters),
-    security((), ("api_key" = []), ("bearer" = [])),
+    params(RunFilter),
     responses(
         (status = 200, description = "Statistics, computed in the database", body = stats::Stats),
         (status = 422, description = "An invalid query parameter, named", body = ValidationErrors),
-        (status = 503, description = "Database unavailable", body = Detail),
+        Unavailable,
     )
 )]
 #[get("/v1/stats")]
-async fn get_stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn get_stats(
+    req: HttpRequest,
+    state: web::Data<QueryState>,
+) -> Result<HttpResponse, ApiError> {
     let filter = filters::parse_filter(&filters::pairs(req.query_string()), false)?;
     let stats = state
         .read(async |conn| Ok(stats::stats(conn, &filter).await?))
@@ -250,14 +218,13 @@ async fn get_stats(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
 /// One row per agent: versions, environments, run and failure counts, last run time.
 #[utoipa::path(
     tag = "query",
-    security((), ("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Every agent, most recently active first", body = Vec<stats::Agent>),
-        (status = 503, description = "Database unavailable", body = Detail),
+        Unavailable,
     )
 )]
 #[get("/v1/agents")]
-async fn get_agents(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn get_agents(state: web::Data<QueryState>) -> Result<HttpResponse, ApiError> {
     let agents = state
         .read(async |conn| Ok(stats::agents(conn).await?))
         .await?;

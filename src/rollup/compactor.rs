@@ -7,6 +7,7 @@ use std::time::Duration;
 use diesel::QueryableByName;
 use diesel::sql_types::Integer;
 use diesel_async::RunQueryDsl;
+use tokio_util::sync::CancellationToken;
 
 use crate::db::prepared::prepared;
 use crate::db::{DbError, PgPool};
@@ -21,8 +22,9 @@ struct Merged {
     merged: i32,
 }
 
-/// Merges every key that has deltas, a bounded number of keys per transaction; returns how many.
-pub async fn compact(pool: &PgPool) -> Result<usize, DbError> {
+/// Merges every key that has deltas, a bounded number of keys per transaction, or stops between
+/// two transactions once `stop` is cancelled; returns how many keys it merged.
+pub async fn compact(pool: &PgPool, stop: &CancellationToken) -> Result<usize, DbError> {
     let mut total = 0;
     loop {
         let mut conn = pool.get().await?;
@@ -31,19 +33,19 @@ pub async fn compact(pool: &PgPool) -> Result<usize, DbError> {
             .get_result(&mut conn)
             .await?;
         total += merged as usize;
-        if merged < KEYS_PER_TRANSACTION {
+        if merged < KEYS_PER_TRANSACTION || stop.is_cancelled() {
             return Ok(total);
         }
     }
 }
 
 /// Runs [`compact`] every [`INTERVAL`], the first time one interval after startup (when the pool
-/// is busiest opening connections), until the task is dropped.
-pub async fn run(pool: PgPool) {
+/// is busiest opening connections), until `stop` is cancelled: at shutdown a compaction in
+/// progress ends after its current transaction (src/startup/tasks.rs).
+pub async fn run(pool: PgPool, stop: CancellationToken) {
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + INTERVAL, INTERVAL);
-    loop {
-        tick.tick().await;
-        match compact(&pool).await {
+    while stop.run_until_cancelled(tick.tick()).await.is_some() {
+        match compact(&pool, &stop).await {
             Ok(merged) => tracing::debug!(merged, "stats rollups compacted"),
             Err(error) => tracing::warn!(%error, "stats rollup compaction failed; will retry"),
         }

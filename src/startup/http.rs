@@ -12,11 +12,48 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
+use utoipa::Modify;
+
 use crate::auth::{self, ListenerCtx};
 use crate::config::Config;
+use crate::db::schema_gate::SchemaGate;
+use crate::health::Readiness;
+use crate::ingest::IngestState;
+use crate::query::QueryState;
 use crate::role::Listener;
 use crate::state::AppState;
 use crate::{health, ingest, openapi, query, telemetry, ui};
+
+/// The state of the routes a listener mounts: the ingest routes' or the query routes'.
+#[derive(Clone)]
+pub(super) enum RoleState {
+    Ingest(web::Data<IngestState>),
+    Query(web::Data<QueryState>),
+}
+
+impl RoleState {
+    /// What the listener's `/health` and `/readyz` check: its pool, and the gate its routes wait on.
+    fn readiness(&self) -> Readiness {
+        match self {
+            RoleState::Ingest(state) => Readiness {
+                pool: state.db.pool().clone(),
+                schema: SchemaGate::ready(),
+            },
+            RoleState::Query(state) => Readiness {
+                pool: state.db.pool().clone(),
+                schema: state.schema.clone(),
+            },
+        }
+    }
+
+    /// Mounts the routes with their state.
+    fn configure(&self, cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+        match self {
+            RoleState::Ingest(state) => ingest::configure(state.clone())(cfg),
+            RoleState::Query(state) => query::configure(state.clone())(cfg),
+        }
+    }
+}
 
 /// CORS for one listener: the configured origins, and the methods that listener serves (a
 /// browser posting runs to the ingest listener sends a preflight too).
@@ -32,7 +69,7 @@ fn cors(config: &Config, listener: Listener) -> Cors {
         .expose_headers([
             query::NEXT_CURSOR_HEADER,
             "Link",
-            crate::ingest::REDACTED_HEADER,
+            ingest::REDACTED_HEADER,
             query::STEPS_TRUNCATED_HEADER,
         ])
         .max_age(3600);
@@ -141,12 +178,13 @@ async fn fallback(req: HttpRequest, routes: web::Data<Routes>) -> HttpResponse {
 pub(super) fn http_server(
     listener: Listener,
     tcp: TcpListener,
-    state: web::Data<AppState>,
+    routes: RoleState,
+    shared: web::Data<AppState>,
     config: &Config,
 ) -> std::io::Result<Server> {
     let keys = match listener {
-        Listener::Ingest | Listener::OtlpGrpc => config.auth.ingest_keys.expose().to_vec(),
-        Listener::Query => config.auth.query_keys.expose().to_vec(),
+        Listener::Ingest | Listener::OtlpGrpc => config.auth.ingest_keys.clone(),
+        Listener::Query => config.auth.query_keys.clone(),
     };
     if keys.is_empty() {
         tracing::warn!(
@@ -168,8 +206,12 @@ pub(super) fn http_server(
     let ctx = web::Data::new(ListenerCtx {
         listener,
         keys,
-        ui_base: ui_base.clone(),
+        session_paths: ui_base.clone().map(|base| auth::SessionPaths {
+            base,
+            pages: &ui::PAGES,
+        }),
     });
+    let readiness = web::Data::new(routes.readiness());
     let proxies = web::Data::new(TrustedProxies(
         config
             .server
@@ -186,25 +228,24 @@ pub(super) fn http_server(
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from));
     let server = HttpServer::new(move || {
         // The document is collected from the same `service(...)` calls that mount the routes.
-        let (app, doc) = App::new()
+        let (app, mut doc) = App::new()
             .into_utoipa_app()
             .openapi(openapi::base(listener))
-            .app_data(state.clone())
+            .app_data(shared.clone())
+            .app_data(readiness.clone())
             .app_data(ctx.clone())
             .app_data(proxies.clone())
             .configure(health::configure)
-            .configure(|cfg| match listener {
-                Listener::Ingest | Listener::OtlpGrpc => ingest::configure(cfg),
-                Listener::Query => query::configure(cfg),
-            })
+            .configure(|cfg| routes.configure(cfg))
             .split_for_parts();
-        let routes = web::Data::new(Routes::of(&doc));
+        openapi::SharedResponses.modify(&mut doc);
+        let known = web::Data::new(Routes::of(&doc));
         let doc = web::Data::new(OpenApiJson(web::Bytes::from(
             doc.to_json().unwrap_or_default(),
         )));
         let ui_base = ui_base.clone();
         app.app_data(doc)
-            .app_data(routes)
+            .app_data(known)
             .app_data(sessions.clone())
             .app_data(ui_data.clone())
             .route("/openapi.json", web::get().to(openapi_json))

@@ -21,13 +21,14 @@ use tokio::task::JoinHandle;
 
 use crate::config::Config;
 use crate::db::schema_gate::{SchemaGate, SchemaState};
-use crate::db::{self, Access, migrate};
-use crate::ingest::group::GroupCommit;
+use crate::db::{self, Access, PgPool, migrate};
 use crate::ingest::otlp::grpc;
+use crate::ingest::{self, IngestState};
+use crate::query::QueryState;
 use crate::role::Listener;
 use crate::state::AppState;
-use crate::{ingest, telemetry};
-use http::http_server;
+use crate::telemetry;
+use http::{RoleState, http_server};
 use tasks::Background;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,11 @@ pub enum StartupError {
         listener: &'static str,
         source: std::io::Error,
     },
+    #[error("the {listener} listener is not part of role {role}")]
+    NotInRole {
+        listener: &'static str,
+        role: &'static str,
+    },
 }
 
 /// How to stop one listener gracefully.
@@ -55,7 +61,9 @@ enum Stop {
 }
 
 pub struct Application {
-    state: web::Data<AppState>,
+    config: Arc<Config>,
+    /// Every pool, closed at the end of the shutdown.
+    pools: Vec<PgPool>,
     servers: Vec<BoxFuture<'static, std::io::Result<()>>>,
     stops: Vec<Stop>,
     ports: HashMap<Listener, u16>,
@@ -92,18 +100,18 @@ impl Application {
         let role = config.server.role;
         let db_cfg = &config.database;
         let write = match role.runs_ingest() {
-            true => Some(db::build_pool(db_cfg.url.expose(), db_cfg, Access::Write)?),
+            true => Some(db::build_pool(&db_cfg.url, db_cfg, Access::Write)?),
             false => None,
         };
         let read = match role.runs_query() {
             true => {
                 let url = match &db_cfg.read_url {
-                    Some(url) => url.expose(),
+                    Some(url) => url,
                     None => {
                         tracing::warn!(
                             "database.read_url is unset: the query listener uses database.url (its sessions are still read-only)"
                         );
-                        db_cfg.url.expose()
+                        &db_cfg.url
                     }
                 };
                 Some(db::build_pool(url, db_cfg, Access::ReadOnly)?)
@@ -111,7 +119,7 @@ impl Application {
             false => None,
         };
         if role.runs_ingest() && db_cfg.migrate_on_start {
-            let applied = migrate::run(db_cfg.url.expose(), db_cfg).await?;
+            let applied = migrate::run(&db_cfg.url, db_cfg).await?;
             tracing::info!(applied = applied.len(), versions = ?applied, "migrations up to date");
         }
 
@@ -126,34 +134,18 @@ impl Application {
             _ => SchemaGate::ready(),
         };
         let config = Arc::new(config);
-        let group = write.as_ref().map(|pool| {
-            GroupCommit::start(
-                pool.clone(),
-                config.database.clone(),
-                config.ingest.group_commit_writers,
-                config.ingest.group_commit_max_runs,
-            )
-        });
-        let live = read.as_ref().map(|pool| {
-            crate::query::live::LiveFeed::new(
-                pool.clone(),
-                db::read::PageBudget {
-                    steps_per_run: config.query.list_max_steps_per_run,
-                    step_bytes: config.query.list_max_step_bytes,
-                },
-                std::time::Duration::from_millis(config.query.stream_poll_ms),
-                std::time::Duration::from_secs(config.query.stream_heartbeat_s),
-            )
-        });
-        let state = web::Data::new(AppState {
-            config: config.clone(),
-            write,
-            read,
+        let ingest = write
+            .clone()
+            .map(|pool| web::Data::new(IngestState::start(config.clone(), pool)));
+        let query = read
+            .clone()
+            .map(|pool| web::Data::new(QueryState::new(&config, pool, schema.clone())));
+        let pools: Vec<(Access, PgPool)> = (write.iter().map(|p| (Access::Write, p.clone())))
+            .chain(read.iter().map(|p| (Access::ReadOnly, p.clone())))
+            .collect();
+        let shared = web::Data::new(AppState {
             metrics: telemetry::install_metrics(),
-            schema: schema.clone(),
-            group,
-            bodies: crate::ingest::body::BodyLimits::new(&config.server),
-            live: live.clone(),
+            pools: pools.clone(),
         });
         let mut servers: Vec<BoxFuture<'static, std::io::Result<()>>> = Vec::new();
         let mut stops = Vec::new();
@@ -161,30 +153,43 @@ impl Application {
         for (listener, tcp) in listeners {
             let port = tcp.local_addr().map(|a| a.port()).unwrap_or_default();
             ports.insert(listener, port);
-            if listener == Listener::OtlpGrpc {
-                let service = grpc::OtlpGrpc {
-                    state: state.clone(),
-                    keys: config.auth.ingest_keys.expose().to_vec(),
-                };
-                let (stop, stopped) = oneshot::channel();
-                stops.push(Stop::Grpc(stop));
-                servers.push(Box::pin(grpc::serve(
-                    tcp,
-                    service,
-                    config.server.max_body_bytes,
-                    config.otlp.clone(),
-                    stopped,
-                )));
-            } else {
-                let server =
-                    http_server(listener, tcp, state.clone(), &config).map_err(|source| {
-                        StartupError::Server {
+            let routes = match (listener, &ingest, &query) {
+                (Listener::Ingest | Listener::OtlpGrpc, Some(state), _) => {
+                    RoleState::Ingest(state.clone())
+                }
+                (Listener::Query, _, Some(state)) => RoleState::Query(state.clone()),
+                _ => {
+                    return Err(StartupError::NotInRole {
+                        listener: listener.as_str(),
+                        role: role.as_str(),
+                    });
+                }
+            };
+            match routes {
+                RoleState::Ingest(state) if listener == Listener::OtlpGrpc => {
+                    let service = grpc::OtlpGrpc {
+                        state,
+                        keys: config.auth.ingest_keys.clone(),
+                    };
+                    let (stop, stopped) = oneshot::channel();
+                    stops.push(Stop::Grpc(stop));
+                    servers.push(Box::pin(grpc::serve(
+                        tcp,
+                        service,
+                        config.server.max_body_bytes,
+                        config.otlp.clone(),
+                        stopped,
+                    )));
+                }
+                routes => {
+                    let server = http_server(listener, tcp, routes, shared.clone(), &config)
+                        .map_err(|source| StartupError::Server {
                             listener: listener.as_str(),
                             source,
-                        }
-                    })?;
-                stops.push(Stop::Http(server.handle()));
-                servers.push(Box::pin(server));
+                        })?;
+                    stops.push(Stop::Http(server.handle()));
+                    servers.push(Box::pin(server));
+                }
             }
             tracing::info!(listener = listener.as_str(), port, "listening");
         }
@@ -193,42 +198,42 @@ impl Application {
         background.spawn("memory trim", |stop| {
             crate::memory::trim_when_idle(std::time::Duration::from_secs(2), stop)
         });
-        for pool in state.write.iter().chain(state.read.iter()) {
+        for (_, pool) in &pools {
             background.spawn_until_stopped(
                 "pool warm-up",
                 db::warm_up(pool.clone(), config.database.pool_size as usize),
             );
         }
-        if let Some(pool) = &state.read
+        if let Some(pool) = &read
             && schema.state() != SchemaState::Ready
         {
             let (schema, pool) = (schema.clone(), pool.clone());
             background.spawn("schema watch", |stop| schema.watch(pool, stop));
         }
-        if let Some(feed) = live {
+        if let Some(state) = &query {
             // Its streams end with it, when shutdown starts.
+            let feed = state.live.clone();
             background.spawn("live feed", move |stop| feed.run(stop));
         }
-        if let (Some(pool), Some(_)) = (&state.write, config.retention.days) {
+        if let (Some(pool), Some(_)) = (&write, config.retention.days) {
             let (pool, retention) = (pool.clone(), config.retention.clone());
             background.spawn("retention", |stop| {
                 ingest::retention::run(pool, retention, stop)
             });
         }
-        if let Some(pool) = &state.write {
-            // The compactor's loop takes no token: it is dropped at its next await (a compaction
-            // is one statement per batch of keys, committed whole or not at all).
-            background.spawn_until_stopped(
-                "stats compaction",
-                crate::rollup::compactor::run(pool.clone()),
-            );
+        if let Some(pool) = &write {
+            let compactor = pool.clone();
+            background.spawn("stats compaction", |stop| {
+                crate::rollup::compactor::run(compactor, stop)
+            });
             let (pool, after_s) = (pool.clone(), config.otlp.finalize_after_s);
             background.spawn("OTLP finalizer", move |stop| {
                 ingest::otlp::run_finalizer(pool, after_s, stop)
             });
         }
         Ok(Self {
-            state,
+            config,
+            pools: pools.into_iter().map(|(_, pool)| pool).collect(),
             servers,
             stops,
             ports,
@@ -256,7 +261,7 @@ impl Application {
             (result, _, _) = first_exit => tracing::warn!(?result, "a listener stopped; shutting down"),
         }
         // The background tasks stop while the listeners finish their requests.
-        let deadline = tasks::deadline(self.state.config.server.shutdown_timeout_s);
+        let deadline = tasks::deadline(self.config.server.shutdown_timeout_s);
         self.background.cancel();
         for stop in self.stops {
             match stop {
@@ -272,10 +277,7 @@ impl Application {
             }
         }
         self.background.wait(deadline).await;
-        if let Some(pool) = &self.state.write {
-            pool.close();
-        }
-        if let Some(pool) = &self.state.read {
+        for pool in &self.pools {
             pool.close();
         }
         tracing::info!("stopped");

@@ -36,9 +36,9 @@ pub fn security_headers() -> DefaultHeaders {
         .add((header::X_FRAME_OPTIONS, "DENY"))
 }
 
-/// The UI's paths below its base path; the API key check lets them through (a page checks the
-/// session cookie instead, see [`session::Viewer`]).
-const PAGES: [&str; 7] = [
+/// The UI's paths below its base path (and `/` itself); the API key check lets them through
+/// (`auth::SessionPaths`): a page checks the session cookie instead, see [`session::Viewer`].
+pub const PAGES: [&str; 7] = [
     "/runs",
     "/failures",
     "/agents",
@@ -47,18 +47,6 @@ const PAGES: [&str; 7] = [
     "/logout",
     "/assets",
 ];
-
-/// Whether `path` is one of the UI's (under `base`).
-pub fn is_ui_path(base: &str, path: &str) -> bool {
-    let Some(rest) = path.strip_prefix(base) else {
-        return false;
-    };
-    rest == "/"
-        || (rest.is_empty() && !base.is_empty())
-        || PAGES
-            .iter()
-            .any(|p| rest == *p || rest.strip_prefix(p).is_some_and(|r| r.starts_with('/')))
-}
 
 /// Mounts the UI's routes under `base` ("" for `/`). Mounted after the API's routes.
 pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
@@ -225,30 +213,5 @@ pub fn html(page: impl Template) -> Result<HttpResponse, PageError> {
             }],
             base: String::new(),
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ui_paths_under_the_base() {
-        for (base, path, ui) in [
-            ("", "/", true),
-            ("", "/runs", true),
-            ("", "/runs/abc", true),
-            ("", "/assets/app.0123.css", true),
-            ("", "/v1/runs", false),
-            ("", "/runsx", false),
-            ("", "/openapi.json", false),
-            ("/ui", "/ui", true),
-            ("/ui", "/ui/", true),
-            ("/ui", "/ui/live", true),
-            ("/ui", "/runs", false),
-            ("/ui", "/", false),
-        ] {
-            assert_eq!(is_ui_path(base, path), ui, "{base} {path}");
-        }
     }
 }

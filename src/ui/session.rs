@@ -16,14 +16,17 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::hmac;
 use time::OffsetDateTime;
 
+use secrecy::ExposeSecret;
+
 use crate::auth::key_matches;
+use crate::config::SecretList;
 
 /// The cookie's name.
 pub const COOKIE: &str = "agenttracer_session";
 
 /// What the UI needs to check sessions: the keys, the signing key, how long a session lasts.
 pub struct Sessions {
-    keys: Vec<String>,
+    keys: SecretList,
     signer: hmac::Key,
     ttl_s: i64,
     /// Where the UI lives (`ui.base_path`), for redirects and the cookie's path.
@@ -31,7 +34,7 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    pub fn new(keys: Vec<String>, secret: &[u8], ttl_s: u64, base: String) -> Sessions {
+    pub fn new(keys: SecretList, secret: &[u8], ttl_s: u64, base: String) -> Sessions {
         Sessions {
             keys,
             signer: hmac::Key::new(hmac::HMAC_SHA256, secret),
@@ -83,7 +86,12 @@ impl Sessions {
             return false;
         };
         let age = now.unix_timestamp() - issued;
-        (0..=self.ttl_s).contains(&age) && self.keys.iter().any(|k| self.tag(k) == tag)
+        (0..=self.ttl_s).contains(&age)
+            && self
+                .keys
+                .keys()
+                .iter()
+                .any(|k| self.tag(k.expose_secret()) == tag)
     }
 
     /// Whether `key` is one of the query keys (constant time).
@@ -219,7 +227,7 @@ mod tests {
 
     fn sessions() -> Sessions {
         Sessions::new(
-            vec!["k1".into(), "k2".into()],
+            SecretList::new(vec!["k1".into(), "k2".into()]),
             b"secret",
             3600,
             String::new(),
@@ -236,9 +244,9 @@ mod tests {
         assert!(s.accepts(&cookie, now + time::Duration::seconds(3600)));
         assert!(!s.accepts(&cookie, now + time::Duration::seconds(3601)));
         assert!(!s.accepts(&cookie, now - time::Duration::seconds(1)));
-        let rotated = Sessions::new(vec!["k1".into()], b"secret", 3600, String::new());
+        let rotated = Sessions::new(SecretList::new(vec!["k1".into()]), b"secret", 3600, String::new());
         assert!(!rotated.accepts(&cookie, now), "its key was removed");
-        let other = Sessions::new(vec!["k2".into()], b"other", 3600, String::new());
+        let other = Sessions::new(SecretList::new(vec!["k2".into()]), b"other", 3600, String::new());
         assert!(!other.accepts(&cookie, now), "another secret");
     }
 

@@ -7,6 +7,10 @@ use std::fs::File;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+use serde_json::Value;
+
 use crate::cli::ingest_server;
 use crate::helpers::*;
 
@@ -52,23 +56,8 @@ impl Server {
             db,
         };
         let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let ready = client
-                .get(format!("{}/readyz", server.base))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            if ready {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not become ready: {}",
-                std::fs::read_to_string(&server.log).unwrap_or_default()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let within = Duration::from_secs(30);
+        crate::ready::wait_ready(&client, &[&server.base], within, &server.log).await;
         server
     }
 
@@ -87,6 +76,33 @@ impl Server {
     pub fn key(&self) -> &'static str {
         KEY
     }
+
+    /// POSTs `run` to `/v1/runs` with the server's key.
+    pub async fn post_run(&self, client: &reqwest::Client, run: &Value) -> reqwest::Response {
+        client
+            .post(format!("{}/v1/runs", self.base))
+            .header("X-API-Key", KEY)
+            .json(run)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs an OTLP export, as protobuf, to `/v1/traces` with the server's key.
+    pub async fn post_traces(
+        &self,
+        client: &reqwest::Client,
+        export: &ExportTraceServiceRequest,
+    ) -> reqwest::Response {
+        client
+            .post(format!("{}/v1/traces", self.base))
+            .header("X-API-Key", KEY)
+            .header("Content-Type", "application/x-protobuf")
+            .body(export.encode_to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
 }
 
 impl Drop for Server {
@@ -99,15 +115,28 @@ impl Drop for Server {
 /// How long a valid single-run POST takes, end to end.
 pub async fn small_post_takes(server: &Server, client: &reqwest::Client) -> Duration {
     let started = Instant::now();
-    let res = client
-        .post(format!("{}/v1/runs", server.base))
-        .header("X-API-Key", server.key())
-        .json(&sample_run(1, "success"))
-        .send()
-        .await
-        .unwrap();
+    let res = server.post_run(client, &sample_run(1, "success")).await;
     assert_eq!(res.status(), 201);
     started.elapsed()
+}
+
+/// The server's RSS before an attack, once a first valid POST has warmed it up.
+async fn rss_before(server: &Server, client: &reqwest::Client) -> f64 {
+    small_post_takes(server, client).await;
+    server.rss_mib()
+}
+
+/// What [`probe_while`] saw while an attack ran was bounded: the RSS rose by less than `max_mib`
+/// from `before`, and no valid POST took a second.
+fn assert_bounded((slowest, peak): (Duration, f64), before: f64, max_mib: f64, under: &str) {
+    assert!(
+        peak - before < max_mib,
+        "RSS rose from {before:.1} to {peak:.1} MiB under {under}"
+    );
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a valid POST took {slowest:?}"
+    );
 }
 
 /// While `attack` runs: the slowest of small valid POSTs sent one after another, and the peak
@@ -139,27 +168,21 @@ async fn made_up_methods_do_not_grow_metrics() {
             .await
             .unwrap()
     };
+    // An unauthenticated request with a made-up method: 401.
+    let unauthenticated = |method: String, id: String| {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let request = client.request(method, format!("{}/v1/runs/{id}", server.base));
+        async move { assert_eq!(request.send().await.unwrap().status(), 401) }
+    };
     // Warm up every label a normal request creates.
     for i in 0..3 {
-        let method = reqwest::Method::from_bytes(format!("WARM{i}").as_bytes()).unwrap();
-        let res = client
-            .request(method, format!("{}/v1/runs/warm{i}", server.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 401);
+        unauthenticated(format!("WARM{i}"), format!("warm{i}")).await;
     }
     metrics().await; // (the scrape's own series)
     let before_text = metrics().await;
     let before = before_text.len();
     for i in 0..2000 {
-        let method = reqwest::Method::from_bytes(format!("X{i:05}ATTACK").as_bytes()).unwrap();
-        let res = client
-            .request(method, format!("{}/v1/runs/{i}", server.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 401);
+        unauthenticated(format!("X{i:05}ATTACK"), i.to_string()).await;
     }
     let after = metrics().await;
     assert!(
@@ -206,8 +229,7 @@ async fn unauthenticated_grpc_bombs_are_refused_before_their_message_is_read() {
     use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
     let server = Server::start(&[]).await;
     let http = reqwest::Client::new();
-    small_post_takes(&server, &http).await;
-    let before = server.rss_mib();
+    let before = rss_before(&server, &http).await;
     let message = bomb(9 * 1024 * 1024);
     // The attackers run on threads of their own: compressing 9 MiB in a debug build must not
     // stall the runtime that times the valid POSTs.
@@ -234,18 +256,11 @@ async fn unauthenticated_grpc_bombs_are_refused_before_their_message_is_read() {
             })
         })
         .collect::<Vec<_>>();
-    let (slowest, peak) = probe_while(&server, || attackers.iter().any(|a| !a.is_finished())).await;
+    let probed = probe_while(&server, || attackers.iter().any(|a| !a.is_finished())).await;
     for attacker in attackers {
         attacker.join().unwrap();
     }
-    assert!(
-        peak - before < 40.0,
-        "RSS rose from {before:.1} to {peak:.1} MiB under 40 unauthenticated 9 MiB exports"
-    );
-    assert!(
-        slowest < Duration::from_secs(1),
-        "a valid POST took {slowest:?}"
-    );
+    assert_bounded(probed, before, 40.0, "40 unauthenticated 9 MiB exports");
 }
 
 /// Item 1: connections are bounded — those over `otlp.grpc_max_connections` are closed as
@@ -307,8 +322,7 @@ async fn idle_grpc_connections_are_bounded_and_closed() {
 async fn unfinished_grpc_streams_are_bounded_and_timed_out() {
     let server = Server::start(&[("AGENTTRACER_OTLP__GRPC_REQUEST_TIMEOUT_S", "3")]).await;
     let http_client = reqwest::Client::new();
-    small_post_takes(&server, &http_client).await;
-    let before = server.rss_mib();
+    let before = rss_before(&server, &http_client).await;
     let addr = server.grpc.trim_start_matches("http://").to_owned();
     let mut responses = Vec::new();
     let mut keep = Vec::new();
@@ -372,8 +386,7 @@ async fn control_characters_in_identifiers_cannot_forge_log_lines() {
     for (field, set) in [
         (
             "agent_id",
-            &(|r: &mut serde_json::Value, v: &str| r["agent_id"] = v.into())
-                as &dyn Fn(&mut serde_json::Value, &str),
+            &(|r: &mut Value, v: &str| r["agent_id"] = v.into()) as &dyn Fn(&mut Value, &str),
         ),
         ("agent_version", &|r, v| r["agent_version"] = v.into()),
         ("environment", &|r, v| r["environment"] = v.into()),
@@ -384,39 +397,22 @@ async fn control_characters_in_identifiers_cannot_forge_log_lines() {
     ] {
         let mut run = sample_run(1, "failure");
         set(&mut run, &format!("x{forged}\u{1b}[31m"));
-        let res = client
-            .post(format!("{}/v1/runs", server.base))
-            .header("X-API-Key", server.key())
-            .json(&run)
-            .send()
-            .await
-            .unwrap();
+        let res = server.post_run(&client, &run).await;
         assert_eq!(res.status(), 422, "{field}");
-        let body: serde_json::Value = res.json().await.unwrap();
+        let body: Value = res.json().await.unwrap();
         let loc = body["detail"][0]["loc"].as_array().unwrap();
         assert_eq!(loc.last().unwrap(), field, "{body}");
         assert_eq!(body["detail"][0]["type"], "string_control_character");
     }
     // Over OTLP nothing is refused: the service name's newline becomes a space.
-    use crate::otlp::{request, span, trace_id};
-    use prost::Message;
+    use crate::otlp::{kv, s, span, trace_id};
     let trace = trace_id();
-    let mut export = request(vec![span(trace, 1, None, "root\nFORGED", 0, 10, vec![])]);
-    export.resource_spans[0].resource = Some(opentelemetry_proto::tonic::resource::v1::Resource {
-        attributes: vec![crate::otlp::kv(
-            "service.name",
-            crate::otlp::s(&format!("svc{forged}")),
-        )],
-        ..Default::default()
-    });
-    let res = client
-        .post(format!("{}/v1/traces", server.base))
-        .header("X-API-Key", server.key())
-        .header("Content-Type", "application/x-protobuf")
-        .body(export.encode_to_vec())
-        .send()
-        .await
-        .unwrap();
+    let export = crate::otlp_build::export(
+        vec![kv("service.name", s(&format!("svc{forged}")))],
+        "agent-sdk",
+        vec![span(trace, 1, None, "root\nFORGED", 0, 10, vec![])],
+    );
+    let res = server.post_traces(&client, &export).await;
     assert_eq!(res.status(), 200);
     let stored = server.db.psql(
         "SELECT agent_id || '|' || coalesce((SELECT string_agg(name, ',') FROM agent_steps), '') FROM agent_runs",
@@ -470,8 +466,7 @@ async fn large_bodies_at_once_share_a_bounded_budget() {
     let server =
         Server::start(&[("AGENTTRACER_SERVER__MAX_INFLIGHT_BODY_BYTES", "20971520")]).await;
     let http_client = reqwest::Client::new();
-    small_post_takes(&server, &http_client).await;
-    let before = server.rss_mib();
+    let before = rss_before(&server, &http_client).await;
     // A run whose step metadata holds 6 MiB of strings (refused as too large, after parsing).
     let mut run = sample_run(1, "success");
     run["steps"][0]["metadata"]["blob"] = serde_json::json!(vec!["x".repeat(1024); 6 * 1024]);
@@ -502,16 +497,10 @@ async fn large_bodies_at_once_share_a_bounded_budget() {
                 .collect::<Vec<_>>()
         })
     });
-    let (slowest, peak) = probe_while(&server, || !senders.is_finished()).await;
+    let probed = probe_while(&server, || !senders.is_finished()).await;
     assert!(senders.join().unwrap().iter().all(|s| *s == 422));
-    assert!(
-        peak - before < 250.0,
-        "RSS rose from {before:.1} to {peak:.1} MiB under 40 concurrent 6 MiB bodies"
-    );
-    assert!(
-        slowest < Duration::from_secs(1),
-        "a valid POST took {slowest:?}"
-    );
+    assert_bounded(probed, before, 250.0, "40 concurrent 6 MiB bodies");
+    let peak = probed.1;
     // Once idle, the memory the bodies took is given back to the system.
     let started = Instant::now();
     let mut after = server.rss_mib();
@@ -566,8 +555,7 @@ async fn forwarding_headers_are_believed_from_trusted_proxies_only() {
 /// default), on the native and the OTLP path, and nothing of it reaches the database or the log.
 #[tokio::test]
 async fn privacy_walk_arounds_reach_neither_the_database_nor_the_log() {
-    use crate::otlp::{kv, request, s, span, trace_id};
-    use prost::Message;
+    use crate::otlp::{kv, s, span, trace_id};
     let prose = "CANARYPROSE the customer wrote about their refund";
     let secret = "sk-proj-CANARYSECRETabcdefghijklmnop";
     let keys = [
@@ -594,13 +582,6 @@ async fn privacy_walk_arounds_reach_neither_the_database_nor_the_log() {
         ])
         .await;
         let client = reqwest::Client::new();
-        let post = |body: serde_json::Value| {
-            client
-                .post(format!("{}/v1/runs", server.base))
-                .header("X-API-Key", server.key())
-                .json(&body)
-                .send()
-        };
         let mut runs = Vec::new();
         for key in keys {
             let mut run = sample_run(1, "success");
@@ -632,7 +613,7 @@ async fn privacy_walk_arounds_reach_neither_the_database_nor_the_log() {
         run["failure"]["failure_code"] = serde_json::json!(format!("e {secret}"));
         runs.push(run);
         for run in runs {
-            let res = post(run).await.unwrap();
+            let res = server.post_run(&client, &run).await;
             let status = res.status().as_u16();
             let text = res.text().await.unwrap();
             match mode {
@@ -675,26 +656,12 @@ async fn privacy_walk_arounds_reach_neither_the_database_nor_the_log() {
                 ),
             ],
         );
-        let mut export = request(vec![root, child]);
-        export.resource_spans[0].resource =
-            Some(opentelemetry_proto::tonic::resource::v1::Resource {
-                attributes: vec![kv("service.name", s(&format!("svc {secret}")))],
-                ..Default::default()
-            });
-        export.resource_spans[0].scope_spans[0].scope = Some(
-            opentelemetry_proto::tonic::common::v1::InstrumentationScope {
-                name: format!("scope {secret}"),
-                ..Default::default()
-            },
+        let export = crate::otlp_build::export(
+            vec![kv("service.name", s(&format!("svc {secret}")))],
+            &format!("scope {secret}"),
+            vec![root, child],
         );
-        let res = client
-            .post(format!("{}/v1/traces", server.base))
-            .header("X-API-Key", server.key())
-            .header("Content-Type", "application/x-protobuf")
-            .body(export.encode_to_vec())
-            .send()
-            .await
-            .unwrap();
+        let res = server.post_traces(&client, &export).await;
         assert_eq!(res.status(), 200, "{mode}");
         let dump = server.db.psql(
             "SELECT string_agg(t, ' ') FROM (SELECT row_to_json(r)::text AS t FROM agent_runs r \
@@ -721,7 +688,6 @@ async fn privacy_walk_arounds_reach_neither_the_database_nor_the_log() {
 /// `KeyValue` each once decoded.
 fn empty_attributes(n: usize) -> Vec<u8> {
     use crate::otlp::{request, span, trace_id};
-    use prost::Message;
     let mut root = span(trace_id(), 1, None, "root", 0, 10, vec![]);
     root.attributes = vec![Default::default(); n];
     request(vec![root]).encode_to_vec()
@@ -777,8 +743,7 @@ async fn grpc_export_raw(addr: &str, key: &str, gzipped: &[u8]) -> (String, Stri
 async fn authenticated_decoding_bombs_are_refused_before_they_are_decoded() {
     let server = Server::start(&[]).await;
     let http = reqwest::Client::new();
-    small_post_takes(&server, &http).await;
-    let before = server.rss_mib();
+    let before = rss_before(&server, &http).await;
     let protobuf = crate::ingest::gzip(&empty_attributes(1_500_000));
     let spans = vec!["{}"; 1_000_000].join(",");
     let json = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{spans}]}}]}}]}}"#);
@@ -816,18 +781,17 @@ async fn authenticated_decoding_bombs_are_refused_before_they_are_decoded() {
             }
         }));
     }
-    let (slowest, peak) = probe_while(&server, || attackers.iter().any(|a| !a.is_finished())).await;
+    let probed = probe_while(&server, || attackers.iter().any(|a| !a.is_finished())).await;
     for attacker in attackers {
         attacker.await.unwrap();
     }
+    let (slowest, peak) = probed;
     eprintln!("RSS {before:.1} -> {peak:.1} MiB, slowest valid POST {slowest:?}");
-    assert!(
-        peak - before < 150.0,
-        "RSS rose from {before:.1} to {peak:.1} MiB under 18 decoding bombs (326 MiB without the check)"
-    );
-    assert!(
-        slowest < Duration::from_secs(1),
-        "a valid POST took {slowest:?}"
+    assert_bounded(
+        probed,
+        before,
+        150.0,
+        "18 decoding bombs (326 MiB without the check)",
     );
     let metrics = reqwest::get(format!("{}/metrics", server.base))
         .await
@@ -865,8 +829,7 @@ async fn list_pages_of_huge_runs_stay_within_their_byte_budget() {
          FROM agent_runs r, generate_series(0, 999) s",
     );
     let http = reqwest::Client::new();
-    small_post_takes(&server, &http).await;
-    let before = server.rss_mib();
+    let before = rss_before(&server, &http).await;
     let url = format!("http://127.0.0.1:{query_port}/v1/runs?agent_id=big&page_size=30");
     let readers = (0..4)
         .map(|_| {
@@ -889,7 +852,8 @@ async fn list_pages_of_huge_runs_stay_within_their_byte_budget() {
             })
         })
         .collect::<Vec<_>>();
-    let (slowest, peak) = probe_while(&server, || readers.iter().any(|r| !r.is_finished())).await;
+    let probed = probe_while(&server, || readers.iter().any(|r| !r.is_finished())).await;
+    let (slowest, peak) = probed;
     let mut largest = 0;
     for reader in readers {
         largest = largest.max(reader.await.unwrap());
@@ -899,12 +863,5 @@ async fn list_pages_of_huge_runs_stay_within_their_byte_budget() {
     );
     // The default budget, 8 MiB of step metadata, plus the runs' and steps' own fields.
     assert!(largest < 10 * 1024 * 1024, "a page of {largest} bytes");
-    assert!(
-        peak - before < 250.0,
-        "RSS rose from {before:.1} to {peak:.1} MiB under four readers of 300 MB of steps"
-    );
-    assert!(
-        slowest < Duration::from_secs(1),
-        "a valid POST took {slowest:?}"
-    );
+    assert_bounded(probed, before, 250.0, "four readers of 300 MB of steps");
 }

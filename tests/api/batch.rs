@@ -4,15 +4,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn statuses(body: &Value) -> Vec<i64> {
-    body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["status"].as_i64().unwrap())
-        .collect()
-}
-
 #[tokio::test]
 async fn valid_runs_are_stored_even_when_others_are_not() {
     let app = spawn_app().await;
@@ -25,7 +16,7 @@ async fn valid_runs_are_stored_even_when_others_are_not() {
         .await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    assert_eq!(statuses(&body), [201, 422, 201]);
+    assert_eq!(batch_statuses(&body), [201, 422, 201]);
     let results = body["results"].as_array().unwrap();
     assert_eq!(results[0]["run_id"], good["run_id"]);
     assert_eq!(results[1]["run_id"], bad["run_id"]);
@@ -60,7 +51,7 @@ async fn known_runs_repeats_and_running_runs() {
         .json()
         .await
         .unwrap();
-    assert_eq!(statuses(&body), [200, 200, 201, 200]);
+    assert_eq!(batch_statuses(&body), [200, 200, 201, 200]);
     assert_eq!(
         app.count("agent_steps", &run_id_of(&running)),
         2,
@@ -89,7 +80,7 @@ async fn one_run_breaking_a_statement_does_not_lose_the_others() {
         .json()
         .await
         .unwrap();
-    assert_eq!(statuses(&body), [201, 422, 201]);
+    assert_eq!(batch_statuses(&body), [201, 422, 201]);
     assert_eq!(
         body["results"][1]["detail"][0]["loc"],
         json!(["body", "runs", 1, "steps"])
@@ -106,7 +97,7 @@ async fn a_large_batch_is_stored_whole() {
         .map(|i| sample_run(i % 7, if i % 3 == 0 { "failure" } else { "success" }))
         .collect();
     let body: Value = app.post_batch(&runs).await.json().await.unwrap();
-    assert!(statuses(&body).iter().all(|&s| s == 201));
+    assert!(batch_statuses(&body).iter().all(|&s| s == 201));
     assert_eq!(app.db.psql("SELECT count(*) FROM agent_runs"), "300");
     let steps: usize = (0..300).map(|i| i % 7).sum();
     assert_eq!(

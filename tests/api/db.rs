@@ -10,7 +10,6 @@ use diesel::pg::Pg;
 use diesel_async::AsyncPgConnection;
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_migrations::MigrationHarness;
-use serde_json::Value;
 
 use crate::helpers::*;
 
@@ -28,7 +27,7 @@ fn empty_db() -> TestDb {
 #[tokio::test]
 async fn replicas_starting_together_migrate_once_under_the_advisory_lock() {
     let db = empty_db();
-    let url = db.writer_url();
+    let url = database_url(&db.writer_url());
     let db_cfg = agenttracer::config::DatabaseConfig::default();
     let runs = (0..4).map(|_| migrate::run(&url, &db_cfg));
     let results = futures_util::future::join_all(runs).await;
@@ -73,18 +72,16 @@ async fn a_query_role_on_an_old_schema_answers_503_until_it_is_migrated() {
     let app = spawn_app_on(db, config).await;
 
     let res = app.get(&app.query, "/readyz").await;
-    assert_eq!(res.status(), 503);
-    let detail = res.json::<Value>().await.unwrap()["detail"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let detail = unavailable_detail(res).await;
     assert!(detail.contains("agenttracer migrate"), "{detail}");
     let res = app.get_run(&uuid::Uuid::new_v4().to_string()).await;
     assert_eq!(res.status(), 503);
     assert!(res.headers().contains_key("retry-after"));
     assert_eq!(app.get(&app.query, "/livez").await.status(), 200);
 
-    migrate::run(&writer, &Default::default()).await.unwrap();
+    migrate::run(&database_url(&writer), &Default::default())
+        .await
+        .unwrap();
     let opened = eventually(Duration::from_secs(10), || async {
         app.get(&app.query, "/readyz").await.status() == 200
     })
@@ -134,7 +131,7 @@ async fn pooled_connections_never_plan_parallel_workers_or_jit() {
         (db.writer_url(), Access::Write),
         (db.reader_url(), Access::ReadOnly),
     ] {
-        let pool = build_pool(&url, &cfg, access).unwrap();
+        let pool = build_pool(&database_url(&url), &cfg, access).unwrap();
         let mut conn = pool.get().await.unwrap();
         let setting: Setting = diesel::sql_query("SHOW max_parallel_workers_per_gather")
             .get_result(&mut conn)

@@ -44,10 +44,7 @@ fn send(flavour: &str, exporter: &str, endpoint: &str) -> String {
 }
 
 async fn check_mapping(exporter: &str, flavour: &str, via_grpc: bool) {
-    let app = spawn_app_with(|c| {
-        c.auth.ingest_keys = agenttracer::config::SecretList::new(vec![KEY.into()])
-    })
-    .await;
+    let app = spawn_app_with_keys(&[KEY], &[]).await;
     let endpoint = if via_grpc {
         app.grpc.clone()
     } else {
@@ -87,19 +84,11 @@ async fn check_mapping(exporter: &str, flavour: &str, via_grpc: bool) {
         "{exporter}"
     );
     assert_eq!(
-        (
-            steps[0]["model"].as_str(),
-            steps[0]["input_tokens"].as_i64(),
-            steps[0]["output_tokens"].as_i64()
-        ),
+        model_and_tokens(&steps[0]),
         (Some("gpt-4o"), Some(120), Some(30))
     );
     assert_eq!(
-        (
-            steps[3]["model"].as_str(),
-            steps[3]["input_tokens"].as_i64(),
-            steps[3]["output_tokens"].as_i64()
-        ),
+        model_and_tokens(&steps[3]),
         (Some("claude-x"), Some(50), Some(7))
     );
     let stored = serde_json::to_string(&run).unwrap();

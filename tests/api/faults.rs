@@ -16,24 +16,35 @@ async fn assert_503_soon(res: reqwest::Response, started: Instant, within: Durat
     assert!(body["detail"].is_string());
 }
 
+/// The service on database `name` of `cluster` (a cluster of the test's own, to stop or kill),
+/// with an acquire timeout of `acquire_timeout_ms`.
+async fn app_on_cluster(cluster: &PgCluster, name: &str, acquire_timeout_ms: u64) -> TestApp {
+    let admin = cluster.admin();
+    prepare_database(&admin, name);
+    let db = TestDb {
+        admin,
+        name: name.into(),
+    };
+    let mut config = test_config(&db);
+    config.database.acquire_timeout_ms = acquire_timeout_ms;
+    spawn_app_on(db, config).await
+}
+
+/// Whether a run of `steps` steps is stored (201) within `within`, trying again and again.
+async fn stores_a_run_within(app: &TestApp, steps: usize, within: Duration) -> bool {
+    eventually(within, || async {
+        app.post_run(&sample_run(steps, "success")).await.status() == 201
+    })
+    .await
+}
+
 #[tokio::test]
 async fn a_database_outage_gives_503s_then_recovers_without_a_restart() {
     let mut cluster = PgCluster::start_new(&[]);
-    let admin = cluster.admin();
-    prepare_database(&admin, "outage");
-    let db = TestDb {
-        admin,
-        name: "outage".into(),
-    };
-    let mut config = test_config(&db);
-    config.database.acquire_timeout_ms = 500;
-    let app = spawn_app_on(db, config).await;
+    let app = app_on_cluster(&cluster, "outage", 500).await;
 
     // Up before the outage (a fresh cluster on a loaded machine may first need a moment).
-    let up = eventually(Duration::from_secs(10), || async {
-        app.post_run(&sample_run(2, "success")).await.status() == 201
-    })
-    .await;
+    let up = stores_a_run_within(&app, 2, Duration::from_secs(10)).await;
     assert!(up, "the service stores runs before the outage");
     cluster.stop();
 
@@ -47,11 +58,7 @@ async fn a_database_outage_gives_503s_then_recovers_without_a_restart() {
     assert_503_soon(res, started, Duration::from_secs(3)).await;
     for base in [&app.ingest, &app.query] {
         let res = app.get(base, "/health").await;
-        assert_eq!(res.status(), 503);
-        let detail = res.json::<Value>().await.unwrap()["detail"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let detail = unavailable_detail(res).await;
         assert!(
             detail.starts_with("Database connection failed: "),
             "{detail}"
@@ -68,10 +75,7 @@ async fn a_database_outage_gives_503s_then_recovers_without_a_restart() {
     }
 
     cluster.start();
-    let recovered = eventually(Duration::from_secs(15), || async {
-        app.post_run(&sample_run(1, "success")).await.status() == 201
-    })
-    .await;
+    let recovered = stores_a_run_within(&app, 1, Duration::from_secs(15)).await;
     assert!(recovered, "ingest did not recover");
     assert_eq!(app.get(&app.query, "/health").await.status(), 200);
     assert_eq!(
@@ -135,11 +139,7 @@ async fn an_exhausted_pool_gives_503_at_the_acquire_timeout_and_readyz_says_so()
     let res = app.post_run(&sample_run(1, "success")).await;
     assert_503_soon(res, started, Duration::from_secs(2)).await;
     let res = app.get(&app.ingest, "/readyz").await;
-    assert_eq!(res.status(), 503);
-    let detail = res.json::<Value>().await.unwrap()["detail"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let detail = unavailable_detail(res).await;
     assert!(detail.contains("exhausted"), "{detail}");
     lock.wait().unwrap();
     assert_eq!(
@@ -163,19 +163,8 @@ enum Outcome {
 async fn postgres_killed_under_load_loses_no_acknowledged_run() {
     // PostgreSQL's durability defaults (fsync on): a crash, not a clean stop.
     let mut cluster = PgCluster::start_with(&[]);
-    let admin = cluster.admin();
-    prepare_database(&admin, "crash");
-    let db = TestDb {
-        admin,
-        name: "crash".into(),
-    };
-    let mut config = test_config(&db);
-    config.database.acquire_timeout_ms = 1000;
-    let app = spawn_app_on(db, config).await;
-    let up = eventually(Duration::from_secs(10), || async {
-        app.post_run(&sample_run(1, "success")).await.status() == 201
-    })
-    .await;
+    let app = app_on_cluster(&cluster, "crash", 1000).await;
+    let up = stores_a_run_within(&app, 1, Duration::from_secs(10)).await;
     assert!(up, "the service stores runs before the crash");
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -239,10 +228,7 @@ async fn postgres_killed_under_load_loses_no_acknowledged_run() {
     let res = app.post_run(&sample_run(1, "success")).await;
     assert_503_soon(res, started, Duration::from_secs(3)).await;
     tokio::task::block_in_place(|| cluster.start());
-    let recovered = eventually(Duration::from_secs(20), || async {
-        app.post_run(&sample_run(1, "success")).await.status() == 201
-    })
-    .await;
+    let recovered = stores_a_run_within(&app, 1, Duration::from_secs(20)).await;
     assert!(recovered, "ingest did not recover after the restart");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -6,9 +6,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use agenttracer::config::{Config, DatabaseUrl};
+use agenttracer::config::{Config, DatabaseUrl, SecretList};
 use agenttracer::role::{Listener, Role};
 use agenttracer::startup::Application;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -99,8 +100,11 @@ pub fn prepare_database(admin: &Admin, db: &str) {
             .enable_all()
             .build()
             .expect("runtime");
-        rt.block_on(agenttracer::db::migrate::run(&url, &Default::default()))
-            .expect("migrations");
+        rt.block_on(agenttracer::db::migrate::run(
+            &database_url(&url),
+            &Default::default(),
+        ))
+        .expect("migrations");
     })
     .join()
     .expect("migration thread");
@@ -245,14 +249,19 @@ impl Drop for TestDb {
     }
 }
 
+/// A URL of the test cluster as the configuration holds it.
+pub fn database_url(url: &str) -> DatabaseUrl {
+    url.parse().expect("a database URL")
+}
+
 /// The configuration tests start from: both listeners, one worker each, the test database.
 pub fn test_config(db: &TestDb) -> Config {
     let mut config = Config::default();
     config.server.role = Role::All;
     config.server.workers = Some(1);
     config.server.shutdown_timeout_s = 5;
-    config.database.url = DatabaseUrl(db.writer_url());
-    config.database.read_url = Some(DatabaseUrl(db.reader_url()));
+    config.database.url = database_url(&db.writer_url());
+    config.database.read_url = Some(database_url(&db.reader_url()));
     config.database.pool_size = 4;
     config.database.max_overflow = 4;
     config
@@ -281,6 +290,17 @@ pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_on(db, config).await
 }
 
+/// The service with API keys on: `ingest` for the ingest listeners, `query` for the query
+/// listener (none: that listener is open).
+pub async fn spawn_app_with_keys(ingest: &[&str], query: &[&str]) -> TestApp {
+    let keys = |keys: &[&str]| SecretList::new(keys.iter().map(|k| k.to_string()).collect());
+    spawn_app_with(|c| {
+        c.auth.ingest_keys = keys(ingest);
+        c.auth.query_keys = keys(query);
+    })
+    .await
+}
+
 /// Runs the service on a multi-threaded runtime of its own, in a thread of its own, as `main`
 /// does: nothing it does depends on the test's runtime (which blocks in psql, and ends first).
 pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
@@ -289,11 +309,11 @@ pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
     for key in config
         .auth
         .ingest_keys
-        .expose()
+        .keys()
         .iter()
-        .chain(config.auth.query_keys.expose())
+        .chain(config.auth.query_keys.keys())
     {
-        secret(key);
+        secret(key.expose_secret());
     }
     let listeners: Vec<(Listener, TcpListener)> = config
         .server
@@ -346,13 +366,40 @@ pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
 }
 
 impl TestApp {
-    pub async fn post_run(&self, body: &Value) -> reqwest::Response {
-        self.client
-            .post(format!("{}/v1/runs", self.ingest))
-            .json(body)
+    /// Sends `method {base}{path}`, the request first given to `with`.
+    pub async fn request_with(
+        &self,
+        method: reqwest::Method,
+        url: (&str, &str),
+        with: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> reqwest::Response {
+        let (base, path) = url;
+        let req = self.client.request(method.clone(), format!("{base}{path}"));
+        with(req)
             .send()
             .await
-            .expect("post run")
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// Sends `method {base}{path}` as it is.
+    pub async fn send(&self, method: reqwest::Method, base: &str, path: &str) -> reqwest::Response {
+        self.request_with(method, (base, path), |r| r).await
+    }
+
+    /// POSTs `body` as JSON to the ingest listener's `path`, the request first given to `with`.
+    pub async fn post_json_with(
+        &self,
+        path: &str,
+        body: &Value,
+        with: impl FnOnce(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> reqwest::Response {
+        let url = (self.ingest.as_str(), path);
+        self.request_with(reqwest::Method::POST, url, |r| with(r.json(body)))
+            .await
+    }
+
+    pub async fn post_run(&self, body: &Value) -> reqwest::Response {
+        self.post_json_with("/v1/runs", body, |r| r).await
     }
 
     pub async fn post_raw(
@@ -361,47 +408,42 @@ impl TestApp {
         body: Vec<u8>,
         headers: &[(&str, &str)],
     ) -> reqwest::Response {
-        let mut req = self
-            .client
-            .post(format!("{}{path}", self.ingest))
-            .body(body);
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        req.send().await.expect("post")
+        let url = (self.ingest.as_str(), path);
+        self.request_with(reqwest::Method::POST, url, |mut req| {
+            for (name, value) in headers {
+                req = req.header(*name, *value);
+            }
+            req.body(body)
+        })
+        .await
     }
 
     pub async fn post_batch(&self, runs: &[Value]) -> reqwest::Response {
-        self.client
-            .post(format!("{}/v1/runs/batch", self.ingest))
-            .json(&json!({ "runs": runs }))
-            .send()
-            .await
-            .expect("post batch")
+        let body = json!({ "runs": runs });
+        self.post_json_with("/v1/runs/batch", &body, |r| r).await
     }
 
     pub async fn get_run(&self, run_id: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{}/v1/runs/{run_id}", self.query))
-            .send()
-            .await
-            .expect("get run")
+        self.get(&self.query, &format!("/v1/runs/{run_id}")).await
     }
 
     pub async fn delete_run(&self, run_id: &str) -> reqwest::Response {
-        self.client
-            .delete(format!("{}/v1/runs/{run_id}", self.ingest))
-            .send()
+        let path = format!("/v1/runs/{run_id}");
+        self.send(reqwest::Method::DELETE, &self.ingest, &path)
             .await
-            .expect("delete run")
     }
 
     pub async fn get(&self, base: &str, path: &str) -> reqwest::Response {
-        self.client
-            .get(format!("{base}{path}"))
-            .send()
+        self.send(reqwest::Method::GET, base, path).await
+    }
+
+    /// `GET {base}{path}`'s body, as JSON.
+    pub async fn get_json(&self, base: &str, path: &str) -> Value {
+        self.get(base, path)
             .await
-            .expect("get")
+            .json()
+            .await
+            .expect("a JSON body")
     }
 
     pub async fn get_metrics(&self) -> String {
@@ -444,6 +486,16 @@ impl Drop for TestApp {
     }
 }
 
+/// The `detail` of an answer that must be a 503 (a database down, a schema behind, a pool
+/// exhausted).
+pub async fn unavailable_detail(res: reqwest::Response) -> String {
+    assert_eq!(res.status(), 503);
+    res.json::<Value>().await.expect("a JSON body")["detail"]
+        .as_str()
+        .expect("a detail")
+        .to_owned()
+}
+
 /// A valid run with `steps` steps, a fresh run_id, and the given status.
 pub fn sample_run(steps: usize, status: &str) -> Value {
     let run_id = Uuid::new_v4();
@@ -478,14 +530,28 @@ pub fn sample_run(steps: usize, status: &str) -> Value {
     run
 }
 
+/// `f` of each element of the JSON array `list`, in order.
+pub fn each<'a, T>(list: &'a Value, f: impl FnMut(&'a Value) -> T) -> Vec<T> {
+    list.as_array().expect("an array").iter().map(f).collect()
+}
+
+/// The status of each run in a `POST /v1/runs/batch` answer, in order.
+pub fn batch_statuses(body: &Value) -> Vec<i64> {
+    each(&body["results"], |r| r["status"].as_i64().expect("status"))
+}
+
+/// A stored step's model and token counts: `(model, input_tokens, output_tokens)`.
+pub fn model_and_tokens(step: &Value) -> (Option<&str>, Option<i64>, Option<i64>) {
+    (
+        step["model"].as_str(),
+        step["input_tokens"].as_i64(),
+        step["output_tokens"].as_i64(),
+    )
+}
+
 /// The seq values of a list of steps, in order.
 pub fn seqs(steps: &Value) -> Vec<i64> {
-    steps
-        .as_array()
-        .expect("steps")
-        .iter()
-        .map(|s| s["seq"].as_i64().expect("seq"))
-        .collect()
+    each(steps, |s| s["seq"].as_i64().expect("seq"))
 }
 
 pub fn run_id_of(run: &Value) -> String {
@@ -512,12 +578,7 @@ where
 /// (`cond` selects the runs, on `agent_runs AS r`): counts, breakdowns and means exactly, the
 /// percentiles within the 4 % the rollups' histograms promise.
 pub async fn assert_stats_match_rows(app: &TestApp, query: &str, cond: &str) {
-    let got: Value = app
-        .get(&app.query, &format!("/v1/stats{query}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let got: Value = app.get_json(&app.query, &format!("/v1/stats{query}")).await;
     let steps = format!("agent_steps s JOIN agent_runs r ON r.run_id = s.run_id WHERE {cond}");
     let pcts = |x: &str| {
         format!(

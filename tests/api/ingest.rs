@@ -229,12 +229,7 @@ async fn every_problem_is_listed_in_one_422() {
     let res = app.post_run(&run).await;
     assert_eq!(res.status(), 422);
     let body: Value = res.json().await.unwrap();
-    let locs: Vec<String> = body["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["loc"].to_string())
-        .collect();
+    let locs: Vec<String> = each(&body["detail"], |e| e["loc"].to_string());
     for want in [
         r#"["body","agent_id"]"#,
         r#"["body","status"]"#,
@@ -434,12 +429,9 @@ async fn privacy_reject_names_the_key_and_never_echoes_the_value() {
         "{text}"
     );
     let body: Value = serde_json::from_str(&text).unwrap();
-    let found: Vec<(String, String)> = body["detail"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| (e["loc"].to_string(), e["type"].as_str().unwrap().to_owned()))
-        .collect();
+    let found: Vec<(String, String)> = each(&body["detail"], |e| {
+        (e["loc"].to_string(), e["type"].as_str().unwrap().to_owned())
+    });
     assert_eq!(
         found,
         [
@@ -632,18 +624,12 @@ async fn reading_steps_and_failures_of_a_run() {
     let id = run_id_of(&run);
     app.post_run(&run).await;
     let steps: Value = app
-        .get(&app.query, &format!("/v1/runs/{id}/steps"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.query, &format!("/v1/runs/{id}/steps"))
+        .await;
     assert_eq!(seqs(&steps), [0, 1, 2]);
     let failures: Value = app
-        .get(&app.query, &format!("/v1/runs/{id}/failures"))
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.query, &format!("/v1/runs/{id}/failures"))
+        .await;
     assert_eq!(failures[0]["failure_code"], "timeout");
     let unknown = uuid::Uuid::new_v4();
     let res = app

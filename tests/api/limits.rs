@@ -95,13 +95,7 @@ async fn each_limit_is_configurable_and_answered_413_or_422_naming_the_field() {
     let res = app.post_batch(&runs).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
-    let statuses: Vec<i64> = body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["status"].as_i64().unwrap())
-        .collect();
-    assert_eq!(statuses, [201, 422, 201]);
+    assert_eq!(batch_statuses(&body), [201, 422, 201]);
     assert_eq!(
         body["results"][1]["detail"][0]["loc"],
         json!(["body", "runs", 1, "steps", 0, "metadata"])

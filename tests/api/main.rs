@@ -1,6 +1,7 @@
 //! One integration-test binary against a real PostgreSQL (see `helpers`).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod architecture;
 mod attacks;
 mod batch;
 mod browser;
@@ -18,6 +19,8 @@ mod otlp_build;
 #[path = "../support/pg.rs"]
 mod pg;
 mod query;
+#[path = "../support/ready.rs"]
+mod ready;
 mod replica;
 mod schema;
 mod sqlstate;

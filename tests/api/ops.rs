@@ -1,8 +1,29 @@
 //! Health, metrics, auth, CORS and what each listener mounts.
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
+
+/// A browser's CORS preflight of `method {base}{path}` from `origin`, asking to send `headers`.
+async fn preflight(
+    app: &TestApp,
+    (base, path): (&str, &str),
+    origin: &str,
+    method: &str,
+    headers: Option<&str>,
+) -> reqwest::Response {
+    app.request_with(Method::OPTIONS, (base, path), |r| {
+        let r = r
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", method);
+        match headers {
+            Some(headers) => r.header("Access-Control-Request-Headers", headers),
+            None => r,
+        }
+    })
+    .await
+}
 
 #[tokio::test]
 async fn health_readyz_and_livez_on_both_listeners() {
@@ -57,90 +78,45 @@ async fn metrics_use_the_original_names_and_route_patterns() {
 
 #[tokio::test]
 async fn api_keys_guard_routes_but_not_health_or_metrics() {
-    let app = spawn_app_with(|c| {
-        c.auth.ingest_keys = agenttracer::config::SecretList::new(vec!["ingest-key-1".into()]);
-        c.auth.query_keys =
-            agenttracer::config::SecretList::new(vec!["query-key-1".into(), "query-key-2".into()]);
-    })
-    .await;
+    let app = spawn_app_with_keys(&["ingest-key-1"], &["query-key-1", "query-key-2"]).await;
     let run = sample_run(1, "success");
-    let url = format!("{}/v1/runs", app.ingest);
-    let res = app.client.post(&url).json(&run).send().await.unwrap();
+    let res = app.post_run(&run).await;
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["www-authenticate"], "Bearer");
     assert_eq!(
         res.json::<Value>().await.unwrap()["detail"],
         "Not authenticated"
     );
-    let res = app
-        .client
-        .post(&url)
-        .header("X-API-Key", "query-key-1")
-        .json(&run)
-        .send()
-        .await
-        .unwrap();
+    let with_key = |r: reqwest::RequestBuilder| r.header("X-API-Key", "query-key-1");
+    let res = app.post_json_with("/v1/runs", &run, with_key).await;
     assert_eq!(res.status(), 403, "a query key is not an ingest key");
     assert_eq!(
         res.json::<Value>().await.unwrap()["detail"],
         "Invalid API key"
     );
-    let res = app
-        .client
-        .post(&url)
-        .header("X-API-Key", "ingest-key-1")
-        .json(&run)
-        .send()
-        .await
-        .unwrap();
+    let with_key = |r: reqwest::RequestBuilder| r.header("X-API-Key", "ingest-key-1");
+    let res = app.post_json_with("/v1/runs", &run, with_key).await;
     assert_eq!(res.status(), 201);
-    let res = app
-        .client
-        .post(&url)
-        .bearer_auth("ingest-key-1")
-        .json(&run)
-        .send()
-        .await
-        .unwrap();
+    let with_bearer = |r: reqwest::RequestBuilder| r.bearer_auth("ingest-key-1");
+    let res = app.post_json_with("/v1/runs", &run, with_bearer).await;
     assert_eq!(res.status(), 200);
 
-    let get = format!("{}/v1/runs/{}", app.query, run_id_of(&run));
-    assert_eq!(app.client.get(&get).send().await.unwrap().status(), 401);
-    assert_eq!(
-        app.client
-            .get(&get)
-            .bearer_auth("query-key-2")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        app.client
-            .get(&get)
-            .bearer_auth("wrong")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
+    let run_path = format!("/v1/runs/{}", run_id_of(&run));
+    let get_with_bearer = |key: &'static str| {
+        let url = (app.query.as_str(), run_path.as_str());
+        app.request_with(Method::GET, url, move |r| r.bearer_auth(key))
+    };
+    assert_eq!(app.get_run(&run_id_of(&run)).await.status(), 401);
+    assert_eq!(get_with_bearer("query-key-2").await.status(), 200);
+    assert_eq!(get_with_bearer("wrong").await.status(), 403);
     for base in [&app.ingest, &app.query] {
         for path in ["/health", "/livez", "/readyz", "/metrics"] {
             assert_eq!(app.get(base, path).await.status(), 200, "{path} is open");
         }
     }
     // CORS preflights pass without a key.
-    let res = app
-        .client
-        .request(reqwest::Method::OPTIONS, &get)
-        .header("Origin", "http://localhost:3000")
-        .header("Access-Control-Request-Method", "GET")
-        .header("Access-Control-Request-Headers", "x-api-key")
-        .send()
-        .await
-        .unwrap();
+    let url = (app.query.as_str(), run_path.as_str());
+    let res = preflight(&app, url, "http://localhost:3000", "GET", Some("x-api-key")).await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.headers()["access-control-allow-origin"],
@@ -156,13 +132,8 @@ async fn each_listener_mounts_only_its_routes_and_a_wrong_method_is_405_with_all
     let app = spawn_app().await;
     let run = sample_run(1, "success");
     let id = run_id_of(&run);
-    let res = app
-        .client
-        .post(format!("{}/v1/runs", app.query))
-        .json(&run)
-        .send()
-        .await
-        .unwrap();
+    let url = (app.query.as_str(), "/v1/runs");
+    let res = app.request_with(Method::POST, url, |r| r.json(&run)).await;
     assert_eq!(res.status(), 405, "the query listener has no ingest route");
     assert_eq!(res.headers()["allow"], "GET");
     assert_eq!(
@@ -176,11 +147,8 @@ async fn each_listener_mounts_only_its_routes_and_a_wrong_method_is_405_with_all
     assert_eq!(res.status(), 405);
     assert_eq!(res.headers()["allow"], "DELETE");
     let res = app
-        .client
-        .delete(format!("{}/v1/runs/{id}", app.query))
-        .send()
-        .await
-        .unwrap();
+        .send(Method::DELETE, &app.query, &format!("/v1/runs/{id}"))
+        .await;
     assert_eq!(res.status(), 405);
     assert_eq!(res.headers()["allow"], "GET");
     assert_eq!(
@@ -188,20 +156,10 @@ async fn each_listener_mounts_only_its_routes_and_a_wrong_method_is_405_with_all
         1,
         "the query listener deletes nothing"
     );
-    let res = app
-        .client
-        .put(format!("{}/v1/runs/batch", app.ingest))
-        .send()
-        .await
-        .unwrap();
+    let res = app.send(Method::PUT, &app.ingest, "/v1/runs/batch").await;
     assert_eq!(res.status(), 405);
     assert_eq!(res.headers()["allow"], "DELETE, POST");
-    let res = app
-        .client
-        .post(format!("{}/health", app.ingest))
-        .send()
-        .await
-        .unwrap();
+    let res = app.send(Method::POST, &app.ingest, "/health").await;
     assert_eq!(
         (res.status().as_u16(), &res.headers()["allow"]),
         (405, &"GET".parse().unwrap())
@@ -212,20 +170,15 @@ async fn each_listener_mounts_only_its_routes_and_a_wrong_method_is_405_with_all
 /// later version's `error`, `status_code` and `path`, whichever part of the service answers.
 #[tokio::test]
 async fn error_bodies_carry_detail_error_status_code_and_path() {
-    let app = spawn_app_with(|c| {
-        c.auth.query_keys =
-            agenttracer::config::SecretList::new(vec!["query-key-0123456789".into()]);
-    })
-    .await;
+    let app = spawn_app_with_keys(&[], &["query-key-0123456789"]).await;
     let id = uuid::Uuid::new_v4();
     // A route's own 404.
+    let path = format!("/v1/runs/{id}");
+    let with_key =
+        |r: reqwest::RequestBuilder| r.header("X-API-Key", secret("query-key-0123456789"));
     let res = app
-        .client
-        .get(format!("{}/v1/runs/{id}", app.query))
-        .header("X-API-Key", secret("query-key-0123456789"))
-        .send()
-        .await
-        .unwrap();
+        .request_with(Method::GET, (&app.query, &path), with_key)
+        .await;
     assert_eq!(res.status(), 404);
     assert_eq!(
         res.json::<Value>().await.unwrap(),
@@ -275,23 +228,10 @@ async fn error_bodies_carry_detail_error_status_code_and_path() {
 /// listener first; it is answered with the CORS headers, without a key.
 #[tokio::test]
 async fn the_ingest_listener_answers_cors_preflights() {
-    let app = spawn_app_with(|c| {
-        c.auth.ingest_keys =
-            agenttracer::config::SecretList::new(vec!["ingest-key-0123456789".into()]);
-    })
-    .await;
-    let res = app
-        .client
-        .request(reqwest::Method::OPTIONS, format!("{}/v1/runs", app.ingest))
-        .header("Origin", "http://localhost:5173")
-        .header("Access-Control-Request-Method", "POST")
-        .header(
-            "Access-Control-Request-Headers",
-            "content-type, authorization",
-        )
-        .send()
-        .await
-        .unwrap();
+    let app = spawn_app_with_keys(&["ingest-key-0123456789"], &[]).await;
+    let url = (app.ingest.as_str(), "/v1/runs");
+    let headers = Some("content-type, authorization");
+    let res = preflight(&app, url, "http://localhost:5173", "POST", headers).await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.headers()["access-control-allow-origin"],
@@ -316,14 +256,11 @@ async fn the_ingest_listener_answers_cors_preflights() {
         ("http://elsewhere.example", false),
     ] {
         let res = app
-            .client
-            .post(format!("{}/v1/runs", app.ingest))
-            .header("Origin", origin)
-            .bearer_auth(secret("ingest-key-0123456789"))
-            .json(&sample_run(1, "success"))
-            .send()
-            .await
-            .unwrap();
+            .post_json_with("/v1/runs", &sample_run(1, "success"), |r| {
+                r.header("Origin", origin)
+                    .bearer_auth(secret("ingest-key-0123456789"))
+            })
+            .await;
         assert_eq!(res.status(), 201);
         let header = res.headers().get("access-control-allow-origin");
         assert_eq!(
@@ -332,14 +269,8 @@ async fn the_ingest_listener_answers_cors_preflights() {
         );
     }
     // The query listener's preflight offers only what it serves.
-    let res = app
-        .client
-        .request(reqwest::Method::OPTIONS, format!("{}/v1/runs", app.query))
-        .header("Origin", "http://localhost:5173")
-        .header("Access-Control-Request-Method", "GET")
-        .send()
-        .await
-        .unwrap();
+    let url = (app.query.as_str(), "/v1/runs");
+    let res = preflight(&app, url, "http://localhost:5173", "GET", None).await;
     assert_eq!(res.status(), 200);
     let methods = res.headers()["access-control-allow-methods"]
         .to_str()
@@ -355,13 +286,12 @@ async fn cors_allows_the_original_ui_origins_and_exposes_our_headers() {
     let app = spawn_app().await;
     let run = sample_run(1, "success");
     app.post_run(&run).await;
+    let path = format!("/v1/runs/{}", run_id_of(&run));
     let res = app
-        .client
-        .get(format!("{}/v1/runs/{}", app.query, run_id_of(&run)))
-        .header("Origin", "http://localhost:5173")
-        .send()
-        .await
-        .unwrap();
+        .request_with(Method::GET, (&app.query, &path), |r| {
+            r.header("Origin", "http://localhost:5173")
+        })
+        .await;
     assert_eq!(
         res.headers()["access-control-allow-origin"],
         "http://localhost:5173"
@@ -385,7 +315,7 @@ async fn the_query_pool_cannot_write() {
     let insert = "INSERT INTO agent_runs (run_id, agent_id, agent_version, status, started_at) \
                   VALUES (gen_random_uuid(), 'a', '1', 'success', now())";
     // Even on the writer's credentials, the read pool's sessions are read-only.
-    let pool = build_pool(&db.writer_url(), &config.database, Access::ReadOnly).unwrap();
+    let pool = build_pool(&config.database.url, &config.database, Access::ReadOnly).unwrap();
     let mut conn = pool.get().await.unwrap();
     let err = diesel::sql_query(insert)
         .execute(&mut conn)
@@ -402,7 +332,12 @@ async fn the_query_pool_cannot_write() {
         "{err:?}"
     );
     // And the read-only login has no INSERT privilege at all.
-    let pool = build_pool(&db.reader_url(), &config.database, Access::ReadOnly).unwrap();
+    let pool = build_pool(
+        &database_url(&db.reader_url()),
+        &config.database,
+        Access::ReadOnly,
+    )
+    .unwrap();
     let mut conn = pool.get().await.unwrap();
     diesel::sql_query("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE")
         .execute(&mut conn)

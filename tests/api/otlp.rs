@@ -256,7 +256,7 @@ async fn an_agent_trace_over_protobuf_becomes_a_run_with_steps_and_a_failure() {
         metrics.contains(r#"privacy_violations_total{rule="content_key",action="drop"}"#),
         "{metrics}"
     );
-    let stats: Value = app.get(&app.query, "/v1/stats").await.json().await.unwrap();
+    let stats: Value = app.get_json(&app.query, "/v1/stats").await;
     assert_eq!(
         stats["tokens_by_model"],
         json!({
@@ -304,12 +304,7 @@ async fn spans_merge_across_requests_in_any_order() {
         (run["status"].as_str(), run["agent_id"].as_str()),
         (Some("partial"), Some("travel-agent"))
     );
-    let names: Vec<&str> = run["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = each(&run["steps"], |s| s["name"].as_str().unwrap());
     assert_eq!(
         names,
         [
@@ -546,19 +541,11 @@ async fn openinference_and_openllmetry_spans_map_too() {
         .collect();
     assert_eq!(types, ["llm", "tool", "llm", "tool", "retrieve", "other"]);
     assert_eq!(
-        (
-            steps[0]["model"].as_str(),
-            steps[0]["input_tokens"].as_i64(),
-            steps[0]["output_tokens"].as_i64()
-        ),
+        model_and_tokens(&steps[0]),
         (Some("gpt-4.1"), Some(30), Some(5))
     );
     assert_eq!(
-        (
-            steps[2]["model"].as_str(),
-            steps[2]["input_tokens"].as_i64(),
-            steps[2]["output_tokens"].as_i64()
-        ),
+        model_and_tokens(&steps[2]),
         (Some("gpt-4o"), Some(11), Some(3))
     );
     let all_metadata = serde_json::to_string(&run["steps"]).unwrap();
@@ -844,10 +831,7 @@ async fn bad_requests_415_400_413_and_partial_success() {
 
 #[tokio::test]
 async fn grpc_exports_are_stored_and_keys_are_checked() {
-    let app = spawn_app_with(|c| {
-        c.auth.ingest_keys = agenttracer::config::SecretList::new(vec!["grpc-key-1".into()])
-    })
-    .await;
+    let app = spawn_app_with_keys(&["grpc-key-1"], &[]).await;
     let trace = trace_id();
     let mut client = TraceServiceClient::connect(app.grpc.clone())
         .await

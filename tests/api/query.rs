@@ -44,11 +44,7 @@ async fn list(app: &TestApp, query: &str) -> (u16, Value, reqwest::header::Heade
 }
 
 fn ids(page: &Value) -> Vec<String> {
-    page.as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["run_id"].as_str().unwrap().to_owned())
-        .collect()
+    each(page, |r| r["run_id"].as_str().unwrap().to_owned())
 }
 
 #[tokio::test]
@@ -75,14 +71,7 @@ async fn listing_filters_orders_and_carries_steps_and_failures() {
         run_at("beta", "production", 4, "running", &[], None),
     ];
     let body: Value = app.post_batch(&runs).await.json().await.unwrap();
-    assert!(
-        body["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] == 201),
-        "{body}"
-    );
+    assert!(batch_statuses(&body).iter().all(|&s| s == 201), "{body}");
     let id = |i: usize| run_id_of(&runs[i]);
 
     let (status, page, headers) = list(&app, "").await;
@@ -321,7 +310,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[tokio::test]
 async fn stats_are_computed_as_the_design_defines_them() {
     let app = spawn_app().await;
-    let empty: Value = app.get(&app.query, "/v1/stats").await.json().await.unwrap();
+    let empty: Value = app.get_json(&app.query, "/v1/stats").await;
     assert_eq!(empty["total_runs"], 0);
     assert_eq!(empty["success_rate"], 0.0);
     assert_eq!(empty["avg_latency_ms"], 0.0);
@@ -356,7 +345,7 @@ async fn stats_are_computed_as_the_design_defines_them() {
         ),
     ];
     app.post_batch(&runs).await;
-    let stats: Value = app.get(&app.query, "/v1/stats").await.json().await.unwrap();
+    let stats: Value = app.get_json(&app.query, "/v1/stats").await;
     assert_eq!(stats["total_runs"], 5);
     // The original's count: runs whose status is failure; the records are failure_count.
     assert_eq!(stats["total_failures"], 2);
@@ -398,19 +387,13 @@ async fn stats_are_computed_as_the_design_defines_them() {
         json!({"gpt-4o": {"steps": 7, "input_tokens": 704, "output_tokens": 140}})
     );
     let filtered: Value = app
-        .get(&app.query, "/v1/stats?agent_id=a&status=running")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.query, "/v1/stats?agent_id=a&status=running")
+        .await;
     assert_eq!(filtered["total_runs"], 3, "status is not a stats filter");
     assert_eq!(filtered["success_rate"], 66.67);
     let by_failure: Value = app
-        .get(&app.query, "/v1/stats?failure_code=refusal")
-        .await
-        .json()
-        .await
-        .unwrap();
+        .get_json(&app.query, "/v1/stats?failure_code=refusal")
+        .await;
     assert_eq!(by_failure["total_runs"], 1);
     assert_eq!(by_failure["avg_latency_ms"], 0.0);
 }
@@ -442,14 +425,10 @@ async fn total_failures_counts_failed_runs_and_failure_count_their_records() {
     ];
     let answer: Value = app.post_batch(&runs).await.json().await.unwrap();
     assert!(
-        answer["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] == 201),
+        batch_statuses(&answer).iter().all(|&s| s == 201),
         "{answer}"
     );
-    let stats: Value = app.get(&app.query, "/v1/stats").await.json().await.unwrap();
+    let stats: Value = app.get_json(&app.query, "/v1/stats").await;
     assert_eq!(stats["total_runs"], 4);
     assert_eq!(
         stats["total_failures"], 2,
@@ -576,12 +555,7 @@ fn run_started(
 
 /// `GET /v1/agents` (read from the rollups) against the same computed from the rows.
 async fn assert_agents_match_rows(app: &TestApp) {
-    let got: Value = app
-        .get(&app.query, "/v1/agents")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let got: Value = app.get_json(&app.query, "/v1/agents").await;
     let exact: Value = serde_json::from_str(&app.db.psql(
         "SELECT coalesce(json_agg(a ORDER BY a.last_run_at DESC, a.agent_id), '[]') FROM \
          (SELECT r.agent_id, array_agg(DISTINCT r.agent_version) AS versions, \
@@ -758,12 +732,7 @@ async fn agents_are_listed_with_their_versions_environments_and_counts() {
         run_at("b", "production", 3, "success", &[], None),
     ])
     .await;
-    let agents: Value = app
-        .get(&app.query, "/v1/agents")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let agents: Value = app.get_json(&app.query, "/v1/agents").await;
     assert_eq!(
         agents,
         json!([
@@ -860,26 +829,13 @@ async fn each_listener_documents_exactly_the_routes_it_mounts() {
             assert!(schemas.contains_key(name), "{name}");
         }
     }
-    let ingest: Value = app
-        .get(&app.ingest, "/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let ingest: Value = app.get_json(&app.ingest, "/openapi.json").await;
     assert!(ingest["components"]["schemas"]["RunIn"]["properties"]["steps"].is_object());
-    let query: Value = app
-        .get(&app.query, "/openapi.json")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let query: Value = app.get_json(&app.query, "/openapi.json").await;
     assert!(query["components"]["schemas"]["RunOut"]["properties"]["failures"].is_object());
-    let params: Vec<&str> = query["paths"]["/v1/runs"]["get"]["parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let params: Vec<&str> = each(&query["paths"]["/v1/runs"]["get"]["parameters"], |p| {
+        p["name"].as_str().unwrap()
+    });
     for name in [
         "agent_id",
         "agent_version",
@@ -977,12 +933,7 @@ async fn filter_parameters_carrying_sql_are_harmless() {
         .unwrap();
         let (status, page, _) = list(&app, &format!("?{q}")).await;
         assert_eq!((status, page), (200, json!([])), "{attack}");
-        let stats: Value = app
-            .get(&app.query, &format!("/v1/stats?{q}"))
-            .await
-            .json()
-            .await
-            .unwrap();
+        let stats: Value = app.get_json(&app.query, &format!("/v1/stats?{q}")).await;
         assert_eq!(stats["total_runs"], 0, "{attack}");
         let res = app.get_run(attack).await;
         assert_eq!(res.status(), 422, "{attack}");

@@ -2,8 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use agenttracer::config::DatabaseUrl;
-
 use crate::helpers::*;
 
 #[tokio::test]
@@ -27,7 +25,7 @@ async fn the_query_role_reads_from_a_streaming_replica_within_a_bounded_lag() {
         name: "app".into(),
     };
     let mut config = test_config(&db);
-    config.database.read_url = Some(DatabaseUrl(replica.url_as(
+    config.database.read_url = Some(database_url(&replica.url_as(
         READER_ROLE,
         READER_PASSWORD,
         "app",
@@ -53,7 +51,7 @@ async fn the_query_role_reads_from_a_streaming_replica_within_a_bounded_lag() {
         worst = worst.max(acknowledged.elapsed());
     }
     println!("worst replication lag seen through the query role: {worst:?}");
-    let stats: serde_json::Value = app.get(&app.query, "/v1/stats").await.json().await.unwrap();
+    let stats: serde_json::Value = app.get_json(&app.query, "/v1/stats").await;
     assert_eq!(stats["total_runs"], 10);
     let streamed: Vec<String> = stream
         .runs(Duration::from_secs(2))

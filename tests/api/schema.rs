@@ -6,8 +6,6 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use agenttracer::config::SecretList;
-
 use crate::helpers::*;
 
 const INGEST_KEY: &str = "schemathesis-ingest-key-1";
@@ -69,11 +67,7 @@ async fn check(base: String, key: &'static str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_requests_get_no_5xx_and_only_documented_answers() {
-    let app = spawn_app_with(|c| {
-        c.auth.ingest_keys = SecretList::new(vec![INGEST_KEY.into()]);
-        c.auth.query_keys = SecretList::new(vec![QUERY_KEY.into()]);
-    })
-    .await;
+    let app = spawn_app_with_keys(&[INGEST_KEY], &[QUERY_KEY]).await;
     check(app.ingest.clone(), INGEST_KEY).await;
     check(app.query.clone(), QUERY_KEY).await;
 }

@@ -4,22 +4,13 @@
 use std::path::Path;
 use std::process::Command;
 
-use agenttracer::config::DatabaseUrl;
 use serde_json::Value;
 
 use crate::helpers::*;
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let what = format!("openssl {args:?}");
+    run_ok(Command::new("openssl").current_dir(dir).args(args), &what);
 }
 
 /// A CA (`<name>.crt`, `<name>.key`) in `dir`.
@@ -124,7 +115,7 @@ async fn sslmode_require_connects_with_the_right_ca_and_refuses_another() {
         cluster.port
     );
     let mut config = test_config(&db);
-    config.database.url = DatabaseUrl(url.clone());
+    config.database.url = database_url(&url);
     config.database.read_url = None;
     config.database.ssl_root_cert = Some(certs.join("ca.crt"));
     let app = spawn_app_on(db, config.clone()).await;
@@ -144,7 +135,7 @@ async fn sslmode_require_connects_with_the_right_ca_and_refuses_another() {
 
     // Another CA: refused, and said so without credentials.
     let pool = agenttracer::db::build_pool(
-        &url,
+        &config.database.url,
         &agenttracer::config::DatabaseConfig {
             ssl_root_cert: Some(certs.join("other-ca.crt")),
             ..config.database.clone()
@@ -160,10 +151,13 @@ async fn sslmode_require_connects_with_the_right_ca_and_refuses_another() {
     assert!(!err.contains(ADMIN_PASSWORD), "{err}");
 
     // Without a root certificate the built-in public roots do not know this CA either.
-    let err = agenttracer::db::migrate::run(&url, &agenttracer::config::DatabaseConfig::default())
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = agenttracer::db::migrate::run(
+        &config.database.url,
+        &agenttracer::config::DatabaseConfig::default(),
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(err.to_lowercase().contains("certificate"), "{err}");
     let read: Value = app.get_run(&run_id_of(&run)).await.json().await.unwrap();
     assert_eq!(read["run_id"], run["run_id"]);

@@ -138,6 +138,17 @@ def open_mode(browser):
     names = page.locator("#waterfall .wf-label").all_inner_texts()
     check(names.index("plan trip") + 1 == names.index("execute_tool search_flights"), f"the child follows its parent {names}")
 
+    # A run of 10,000 steps: every bar is there, and the last one can be selected.
+    big = seed.run(seed.now, "research-agent", "1.0.0", "production", "success", 10000)
+    seed.post("/v1/runs", big)
+    started = time.monotonic()
+    page.goto(f"{QUERY}/runs/{big['run_id']}")
+    check(page.locator("#waterfall .wf-row").count() == 10000, f"a 10,000-step run shows every bar ({time.monotonic() - started:.1f} s to load)")
+    page.locator("#waterfall .wf-row").last.click()
+    page.wait_for_url("**step=9999**")
+    page.wait_for_selector("#detail h2:has-text('#9999')")
+    check(True, "its last step can be selected")
+
     # A metadata value holding <script> shows as text.
     page.goto(f"{QUERY}/runs/{special['script']}?step=0")
     check("<script>alert('x')</script>" in page.inner_text("#detail pre"), "a <script> metadata value shows as text")

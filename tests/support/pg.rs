@@ -77,6 +77,16 @@ fn as_postgres(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// Runs `cmd` to its end; panics with its stderr when it fails.
+pub fn run_ok(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -108,12 +118,7 @@ impl PgCluster {
 
     /// Runs a PostgreSQL tool as the postgres user; panics with its stderr when it fails.
     fn run_tool(cmd: &mut Command, what: &str) {
-        let out = as_postgres(cmd).output().expect(what);
-        assert!(
-            out.status.success(),
-            "{what} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_ok(as_postgres(cmd), what);
     }
 
     /// initdb and start a cluster for tests: durability off (fsync, full_page_writes), since a
@@ -274,15 +279,7 @@ impl PgCluster {
             .expect("postmaster.pid");
         // Stopped first, so that it forks no backend between the two kills.
         let script = format!("kill -STOP {pid}; pkill -KILL -P {pid}; kill -KILL {pid}");
-        let out = Command::new("sh")
-            .args(["-c", &script])
-            .output()
-            .expect("kill");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_ok(Command::new("sh").args(["-c", &script]), "kill");
         if let Some(mut child) = self.server.take() {
             let _ = child.wait();
         }

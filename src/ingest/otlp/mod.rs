@@ -5,7 +5,6 @@
 
 pub mod grpc;
 pub mod map;
-pub mod store;
 pub mod wire;
 
 use std::time::{Duration, Instant};
@@ -22,10 +21,10 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::db::PgPool;
 use crate::error::{ApiError, RETRY_AFTER_S};
-use crate::ingest::body;
-use crate::openapi::Detail;
-use crate::state::AppState;
-use store::TraceOutcome;
+
+use super::IngestState;
+use super::body;
+use crate::store::{self, TraceOutcome};
 
 /// `google.rpc.Status`, the body of an OTLP/HTTP error (its `details` are never sent).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -65,7 +64,7 @@ pub fn check_decoded_size(limit: usize, estimate: usize) -> Result<(), ApiError>
 
 /// Maps and stores one export request; shared by OTLP/HTTP and OTLP/gRPC.
 pub async fn export(
-    state: &AppState,
+    state: &IngestState,
     request: &ExportTraceServiceRequest,
 ) -> Result<ExportTraceServiceResponse, ApiError> {
     let started = Instant::now();
@@ -76,12 +75,13 @@ pub async fn export(
             "An export request may carry at most {max_spans} spans (otlp.max_spans_per_request), not {spans}; send smaller batches"
         )));
     }
-    let mapped = map::map_request(request, &state.rules());
+    let mapped = map::map_request(request, &state.rules);
     let outcomes = match mapped.traces.is_empty() {
         true => Vec::new(),
         false => {
             state
-                .write(async |conn| {
+                .db
+                .run(async |conn| {
                     let max_steps = state.config.ingest.max_steps_per_run;
                     Ok(store::write_traces(conn, &mapped.traces, max_steps).await?)
                 })
@@ -211,12 +211,9 @@ fn error_response(encoding: Encoding, err: ApiError) -> HttpResponse {
     tag = "ingest",
     request_body(content = Vec<u8>, description = "An OTLP ExportTraceServiceRequest",
         content(("application/x-protobuf"), ("application/json"))),
-    security((), ("api_key" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "ExportTraceServiceResponse, in the request's encoding; `partial_success` counts rejected spans"),
         (status = 400, description = "An undecodable body: google.rpc.Status"),
-        (status = 401, description = "No API key", body = Detail),
-        (status = 403, description = "A wrong API key", body = Detail),
         (status = 413, description = "Over server.max_body_bytes or otlp.max_spans_per_request: google.rpc.Status"),
         (status = 415, description = "Neither application/x-protobuf nor application/json"),
         (status = 503, description = "Database unavailable; retry after Retry-After: google.rpc.Status"),
@@ -226,7 +223,7 @@ fn error_response(encoding: Encoding, err: ApiError) -> HttpResponse {
 async fn post_traces(
     req: HttpRequest,
     payload: web::Payload,
-    state: web::Data<AppState>,
+    state: web::Data<IngestState>,
 ) -> HttpResponse {
     let Some(encoding) = Encoding::of(&req) else {
         return status_response(

@@ -5,8 +5,8 @@ use serde_json::{Map, Value};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::error::FieldError;
 use super::rules::Rules;
+use crate::model::FieldError;
 use crate::model::privacy::Scan;
 use crate::model::timestamp;
 

@@ -1,7 +1,6 @@
 //! From a JSON body to a validated [`NewRun`], collecting every problem as FastAPI would:
 //! `{"type", "loc": ["body", …], "msg"}` per problem, values never echoed.
 
-mod error;
 mod fields;
 mod rules;
 mod run;
@@ -9,12 +8,21 @@ mod shape;
 
 use serde_json::Value;
 
+pub use super::FieldError;
 use super::NewRun;
 use super::privacy::{Rule, Scan};
-pub use error::{FieldError, json_error};
 use fields::Validator;
 pub use rules::Rules;
 pub use shape::{Shape, json_size, json_size_over};
+
+/// The error for a body that is not JSON at all.
+pub fn json_error(err: &serde_json::Error) -> FieldError {
+    FieldError::new(
+        "json_invalid",
+        vec![Value::from("body"), Value::from(err.column())],
+        format!("JSON decode error: {err}"),
+    )
+}
 
 /// A valid run and how many values the privacy policy redacted in it.
 #[derive(Debug)]
@@ -61,7 +69,7 @@ pub fn parse_run(value: Value, loc: Vec<Value>, rules: &Rules) -> Result<Parsed,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PrivacyMode;
+    use crate::model::privacy::PrivacyMode;
     use serde_json::json;
 
     const RULES: Rules = Rules {

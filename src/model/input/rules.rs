@@ -1,6 +1,7 @@
-//! What validation may accept: the limits of `[ingest]` and the privacy mode.
+//! What validation may accept: the limits of `[ingest]` and the privacy mode, which the
+//! ingest role takes from its configuration (docs/operations.md, Limits).
 
-use crate::config::{IngestConfig, PrivacyMode};
+use crate::model::privacy::PrivacyMode;
 
 /// What validation may accept.
 #[derive(Clone, Copy, Debug)]
@@ -10,23 +11,4 @@ pub struct Rules {
     pub max_metadata_bytes: usize,
     pub max_string_chars: usize,
     pub privacy: PrivacyMode,
-}
-
-impl Rules {
-    pub fn new(ingest: &IngestConfig, privacy: PrivacyMode) -> Self {
-        Self {
-            max_steps: ingest.max_steps_per_run,
-            max_metadata_depth: ingest.max_metadata_depth,
-            max_metadata_bytes: ingest.max_metadata_bytes,
-            max_string_chars: ingest.max_string_chars,
-            privacy,
-        }
-    }
-}
-
-impl Default for Rules {
-    /// The configuration's defaults.
-    fn default() -> Self {
-        Self::new(&IngestConfig::default(), PrivacyMode::default())
-    }
 }

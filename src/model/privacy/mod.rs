@@ -16,11 +16,13 @@
 //! nothing.
 
 mod keys;
+mod mode;
 mod scan;
 mod secrets;
 mod violation;
 
 pub use keys::{KeyClass, classify, content_word, is_content_key, key_rule, key_words};
+pub use mode::PrivacyMode;
 pub use scan::Scan;
 pub use secrets::{REDACTED, find_secret, redact_secrets};
 pub use violation::{Rule, Violation};
@@ -28,7 +30,6 @@ pub use violation::{Rule, Violation};
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PrivacyMode;
     use serde_json::{Value, json};
 
     #[test]

@@ -4,9 +4,9 @@
 use serde_json::Value;
 
 use super::keys::key_rule;
+use super::mode::PrivacyMode;
 use super::secrets::{REDACTED, find_secret, redact_secrets};
 use super::violation::{Rule, Violation};
-use crate::config::PrivacyMode;
 
 /// What a scan found: violations (in `reject` mode) and how many values it redacted.
 #[derive(Debug, Default)]

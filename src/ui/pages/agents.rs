@@ -13,7 +13,7 @@ use super::overview::WindowLink;
 use crate::error::ApiError;
 use crate::query::filters::RunFilter;
 use crate::query::stats::{self, Stats};
-use crate::state::AppState;
+use crate::query::QueryState;
 use crate::ui::session::Viewer;
 use crate::ui::view::{PRESETS, When, Window, href};
 use crate::ui::{Ctx, PageError, UiBase, format, html};
@@ -41,7 +41,7 @@ pub struct AgentsPage {
 
 pub async fn list(
     viewer: Viewer,
-    state: web::Data<AppState>,
+    state: web::Data<QueryState>,
     base: web::Data<UiBase>,
 ) -> Result<HttpResponse, PageError> {
     let agents = state
@@ -228,7 +228,7 @@ pub async fn detail(
     req: HttpRequest,
     viewer: Viewer,
     path: web::Path<String>,
-    state: web::Data<AppState>,
+    state: web::Data<QueryState>,
     base: web::Data<UiBase>,
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&base, e);

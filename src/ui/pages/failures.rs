@@ -11,7 +11,7 @@ use super::AgentPicker;
 use super::overview::{BarRow, WindowLink, chart_data};
 use crate::query::filters::{self, RunFilter};
 use crate::query::{failures, series, stats};
-use crate::state::AppState;
+use crate::query::QueryState;
 use crate::ui::session::Viewer;
 use crate::ui::view::{self, PRESETS, When, Window, href};
 use crate::ui::{Ctx, PageError, UiBase, format, html};
@@ -104,7 +104,7 @@ fn groups(stats: &stats::Stats, runs: &str, scope: &[(&'static str, String)]) ->
 pub async fn page(
     req: HttpRequest,
     viewer: Viewer,
-    state: web::Data<AppState>,
+    state: web::Data<QueryState>,
     base: web::Data<UiBase>,
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&base, e);

@@ -10,7 +10,7 @@ use super::AgentPicker;
 use crate::model::RunStatus;
 use crate::query::filters::{self, Paging, Position};
 use crate::query::{stats, stream, summary};
-use crate::state::AppState;
+use crate::query::QueryState;
 use crate::ui::session::Viewer;
 use crate::ui::view::{RunRow, agent_params, href};
 use crate::ui::{Ctx, PageError, UiBase, html};
@@ -29,7 +29,7 @@ pub struct LivePage {
 pub async fn page(
     req: HttpRequest,
     viewer: Viewer,
-    state: web::Data<AppState>,
+    state: web::Data<QueryState>,
     base: web::Data<UiBase>,
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&base, e);
@@ -70,12 +70,8 @@ pub async fn page(
 pub async fn events(
     req: HttpRequest,
     _viewer: Viewer,
-    state: web::Data<AppState>,
+    state: web::Data<QueryState>,
 ) -> Result<HttpResponse, crate::error::ApiError> {
-    state.db_read()?;
-    let feed = state
-        .live
-        .as_ref()
-        .ok_or_else(|| crate::error::ApiError::internal("this role has no live feed"))?;
-    stream::open(&req, feed).await
+    state.ready()?;
+    stream::open(&req, &state.live).await
 }

@@ -15,7 +15,7 @@ use crate::query::series::{Series, Source};
 use crate::query::stats::{Percentiles, Stats};
 use crate::query::{series, stats, summary};
 use crate::rollup::Grain;
-use crate::state::AppState;
+use crate::query::QueryState;
 use crate::ui::session::Viewer;
 use crate::ui::view::{self, PRESETS, RunRow, Window, href};
 use crate::ui::{Ctx, PageError, UiBase, format, html};
@@ -213,7 +213,7 @@ fn failure_rows(stats: &Stats, base: &str, scope: &[(&'static str, String)]) -> 
 pub async fn page(
     req: HttpRequest,
     viewer: Viewer,
-    state: web::Data<AppState>,
+    state: web::Data<QueryState>,
     base: web::Data<UiBase>,
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&base, e);

@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use crate::db::read;
 use crate::error::ApiError;
+use crate::extract::RunId;
 use crate::model::output::{FailureOut, RunOut, StepOut};
-use crate::state::AppState;
+use crate::query::QueryState;
 use crate::ui::session::Viewer;
 use crate::ui::view::{When, href};
 use crate::ui::{Ctx, PageError, UiBase, format, html};
@@ -227,7 +228,8 @@ pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTim
                 duration: format::duration_ms(Some(f64::from(s.latency_ms))),
                 failed: failed.contains(&s.step_id),
                 selected: selected == Some(s.seq),
-                href: format!("{base}/runs/{id}?step={}#detail", s.seq),
+                // Relative to the page: a 10,000-step run repeats it 10,000 times.
+                href: format!("?step={}#detail", s.seq),
             }
         })
         .collect();
@@ -324,12 +326,12 @@ pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTim
 pub async fn page(
     req: HttpRequest,
     viewer: Viewer,
-    path: web::Path<String>,
-    state: web::Data<AppState>,
+    run_id: Result<RunId, ApiError>,
+    state: web::Data<QueryState>,
     base: web::Data<UiBase>,
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&base, e);
-    let run_id = crate::ingest::parse_run_id(&path).map_err(fail)?;
+    let RunId(run_id) = run_id.map_err(fail)?;
     let pairs = crate::ui::view::pairs(req.query_string());
     let step = match pairs.iter().rev().find(|(k, _)| k == "step") {
         None => None,

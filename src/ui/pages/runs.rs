@@ -9,7 +9,7 @@ use super::AgentPicker;
 use crate::model::{FailureType, RunStatus};
 use crate::query::filters::{self, Position};
 use crate::query::{stats, summary};
-use crate::state::AppState;
+use crate::query::QueryState;
 use crate::ui::session::Viewer;
 use crate::ui::view::{RunRow, href};
 use crate::ui::{Ctx, PageError, UiBase, html};
@@ -46,7 +46,7 @@ fn without_paging(pairs: &[(String, String)]) -> Vec<(String, String)> {
 pub async fn page(
     req: HttpRequest,
     viewer: Viewer,
-    state: web::Data<AppState>,
+    state: web::Data<QueryState>,
     base: web::Data<UiBase>,
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&base, e);

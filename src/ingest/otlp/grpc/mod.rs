@@ -22,13 +22,13 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Status};
 
 use crate::auth::key_matches;
-use crate::config::OtlpConfig;
+use crate::config::{OtlpConfig, SecretList};
 use export_limit::ExportLimit;
 pub use service::OtlpGrpc;
 use service::{ExportServer, count};
 
 /// The key check, on the request's headers only (its message is not read yet).
-fn authorize(keys: &[String], request: &Request<()>) -> Result<(), Status> {
+fn authorize(keys: &SecretList, request: &Request<()>) -> Result<(), Status> {
     let result = check_key(keys, request);
     if let Err(status) = &result {
         count(status.code());
@@ -38,7 +38,7 @@ fn authorize(keys: &[String], request: &Request<()>) -> Result<(), Status> {
 
 /// Whether the request's `x-api-key` or `authorization: Bearer` is one of `keys` (every request
 /// passes when there are none).
-pub fn check_key(keys: &[String], request: &Request<()>) -> Result<(), Status> {
+pub fn check_key(keys: &SecretList, request: &Request<()>) -> Result<(), Status> {
     if keys.is_empty() {
         return Ok(());
     }

@@ -20,13 +20,13 @@ use tonic::{Request, Response, Status};
 use tonic_prost::{ProstDecoder, ProstEncoder};
 
 use crate::error::ApiError;
+use crate::ingest::IngestState;
 use crate::ingest::otlp::{self, check_decoded_size, wire};
-use crate::state::AppState;
 
-/// The gRPC service: the shared state and the ingest keys.
+/// The gRPC service: the ingest routes' state and the ingest keys.
 pub struct OtlpGrpc {
-    pub state: web::Data<AppState>,
-    pub keys: Vec<String>,
+    pub state: web::Data<IngestState>,
+    pub keys: crate::config::SecretList,
 }
 
 /// Counts an answer in `otlp_grpc_requests_total` by its code.

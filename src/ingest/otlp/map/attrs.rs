@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use serde_json::Value;
 
-use crate::config::PrivacyMode;
 use crate::model::privacy;
+use crate::model::privacy::PrivacyMode;
 
 /// An attribute value as JSON (bytes as hex); NUL characters, which PostgreSQL cannot store, removed.
 pub(super) fn json_of(value: &AnyValue) -> Value {

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use super::attrs::{clean, ident, json_of};
 use super::trace::Mapped;
-use crate::config::PrivacyMode;
 use crate::model::input::{Rules, Shape, json_size};
+use crate::model::privacy::PrivacyMode;
 use crate::model::privacy::{self, REDACTED};
 
 /// Content attributes: dropped whatever the privacy mode, as exact keys…

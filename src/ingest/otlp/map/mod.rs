@@ -21,6 +21,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::model::input::Rules;
+use crate::store::spans::derived_id;
 use attrs::{Attrs, ident};
 pub use metadata::is_content_attribute;
 use metadata::metadata_of;
@@ -29,18 +30,6 @@ pub use trace::{Mapped, Root, SpanFailure, SpanStep, TraceUpdate};
 
 /// The attributes naming a deployment's environment, preferred first.
 const ENVIRONMENT: [&str; 2] = ["deployment.environment.name", "deployment.environment"];
-
-/// The namespace of step and failure ids derived from trace and span ids.
-const NAMESPACE: Uuid = Uuid::from_u128(0x6167_656e_7474_7261_6365_722d_6f74_6c70);
-
-/// Derives a stable id from a trace id, a span id and a purpose: a resent span maps to the same rows.
-pub fn derived_id(trace: &[u8], span: &[u8], purpose: &str) -> Uuid {
-    let mut name = Vec::with_capacity(trace.len() + span.len() + purpose.len());
-    name.extend_from_slice(trace);
-    name.extend_from_slice(span);
-    name.extend_from_slice(purpose.as_bytes());
-    Uuid::new_v5(&NAMESPACE, &name)
-}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -181,6 +170,7 @@ mod tests {
     use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
     use opentelemetry_proto::tonic::trace::v1::Span;
 
+    use crate::config::Config;
     use crate::model::StepType;
     use crate::model::input::json_size;
 
@@ -200,7 +190,7 @@ mod tests {
         use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
         let rules = Rules {
             max_metadata_bytes: 300,
-            ..Rules::default()
+            ..Rules::from(&Config::default())
         };
         let span = |attributes| Span {
             trace_id: vec![1; 16],
@@ -305,13 +295,5 @@ mod tests {
             let list: Vec<KeyValue> = attrs.iter().map(|(k, v)| kv(k, v)).collect();
             assert_eq!(step_type(&Attrs::of(&list)), *want, "{attrs:?}");
         }
-    }
-
-    #[test]
-    fn derived_ids_are_stable_and_distinct() {
-        let a = derived_id(&[1; 16], &[2; 8], "step");
-        assert_eq!(a, derived_id(&[1; 16], &[2; 8], "step"));
-        assert_ne!(a, derived_id(&[1; 16], &[3; 8], "step"));
-        assert_ne!(a, derived_id(&[1; 16], &[2; 8], "failure"));
     }
 }

@@ -1,58 +1,8 @@
 //! What a request maps to: per trace, its run's fields (from the root span, or provisional) and
-//! its steps, with what was dropped or redacted on the way.
+//! its steps, with what was dropped or redacted on the way. The per-trace types are what the
+//! store takes, and are its own (src/store/spans.rs).
 
-use serde_json::Value;
-use time::OffsetDateTime;
-use uuid::Uuid;
-
-use crate::model::{FailureType, StepType};
-
-/// A failure taken from a span in ERROR.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SpanFailure {
-    pub failure_type: FailureType,
-    pub code: String,
-    pub message: String,
-}
-
-/// The run's own fields, from its root span.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Root {
-    pub agent_id: String,
-    pub agent_version: String,
-    pub environment: String,
-    pub started_at: OffsetDateTime,
-    pub ended_at: OffsetDateTime,
-    pub failure: Option<SpanFailure>,
-}
-
-/// A span that becomes a step.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SpanStep {
-    pub step_id: Uuid,
-    pub span_id: String,
-    pub parent_span_id: Option<String>,
-    pub step_type: StepType,
-    pub name: String,
-    pub latency_ms: i32,
-    pub started_at: OffsetDateTime,
-    pub ended_at: OffsetDateTime,
-    pub metadata: Value,
-    pub model: Option<String>,
-    pub input_tokens: Option<i32>,
-    pub output_tokens: Option<i32>,
-    pub failure: Option<SpanFailure>,
-}
-
-/// What one request brings to one trace.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TraceUpdate {
-    pub run_id: Uuid,
-    pub root: Option<Root>,
-    /// Provisional run fields, used until the root arrives.
-    pub fallback: Root,
-    pub steps: Vec<SpanStep>,
-}
+pub use crate::store::spans::{Root, SpanFailure, SpanStep, TraceUpdate};
 
 /// A request, mapped.
 #[derive(Debug, Default)]
