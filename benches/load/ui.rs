@@ -75,9 +75,14 @@ pub async fn asset_bytes(
 }
 
 pub fn asset_table(assets: &[(String, u64)]) -> String {
-    let mut out = String::from("UI page                                     JS + CSS gzipped   target\n");
+    let mut out =
+        String::from("UI page                                     JS + CSS gzipped   target\n");
     for (page, bytes) in assets {
-        let page = if page.starts_with("/runs/") { "/runs/{id}" } else { page };
+        let page = if page.starts_with("/runs/") {
+            "/runs/{id}"
+        } else {
+            page
+        };
         out.push_str(&format!(
             "{page:<43} {:>9.1} KB        <= 100 KB: {}\n",
             *bytes as f64 / 1000.0,

@@ -140,6 +140,14 @@ impl Config {
                 "query.stream_poll_ms must be at least 10, query.stream_heartbeat_s at least 1",
             );
         }
+        if let Some(secret) = &self.ui.session_secret
+            && secrecy::ExposeSecret::expose_secret(secret.secret())
+                .chars()
+                .count()
+                < 32
+        {
+            return invalid("ui.session_secret must be at least 32 characters");
+        }
         if self.ui.session_ttl_s == 0 {
             return invalid("ui.session_ttl_s must be at least 1");
         }

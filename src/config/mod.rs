@@ -16,7 +16,7 @@ pub use sections::{
     AuthConfig, Config, DatabaseConfig, IngestConfig, LogConfig, LogFormat, OtlpConfig,
     PrivacyConfig, PrivacyMode, QueryConfig, RetentionConfig, ServerConfig, UiConfig,
 };
-pub use values::{SecretList, StringList, parse_proxy};
+pub use values::{Secret, SecretList, StringList, parse_proxy};
 
 #[cfg(test)]
 #[expect(

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::db_url::DatabaseUrl;
-use super::values::{SecretList, StringList};
+use super::values::{Secret, SecretList, StringList};
 pub use crate::model::privacy::PrivacyMode;
 use crate::role::Role;
 
@@ -295,6 +295,9 @@ pub struct UiConfig {
     pub base_path: String,
     /// How long a UI session lasts after login (with query keys).
     pub session_ttl_s: u64,
+    /// The key that signs session cookies (at least 32 characters). Unset, one is generated at
+    /// each start: sessions then end at a restart, and hold on that one process only.
+    pub session_secret: Option<Secret>,
 }
 
 impl Default for UiConfig {
@@ -303,6 +306,7 @@ impl Default for UiConfig {
             enabled: true,
             base_path: String::new(),
             session_ttl_s: 12 * 3600,
+            session_secret: None,
         }
     }
 }

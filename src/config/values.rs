@@ -89,6 +89,38 @@ impl<'de> Deserialize<'de> for SecretList {
     }
 }
 
+/// One secret value (the UI's session signing secret): prints as `***`, debugs as `[masked]`.
+#[derive(Clone)]
+pub struct Secret(SecretString);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(SecretString::from(value))
+    }
+
+    pub fn secret(&self) -> &SecretString {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[masked]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        scalar_to_string(d).map(Self::new)
+    }
+}
+
 /// One `server.trusted_proxies` entry: an address (a range of one) or a CIDR range.
 pub fn parse_proxy(entry: &str) -> Option<ipnet::IpNet> {
     let entry = entry.trim();

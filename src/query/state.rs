@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
 
+use super::live::LiveFeed;
 use crate::config::Config;
 use crate::db::PgPool;
 use crate::db::read::PageBudget;
 use crate::db::schema_gate::SchemaGate;
 use crate::error::ApiError;
-use super::live::LiveFeed;
 use crate::state::Db;
 
 pub struct QueryState {

@@ -198,7 +198,7 @@ pub(super) fn http_server(
         (listener == Listener::Query && config.ui.enabled).then(|| config.ui.base_path.clone());
     let sessions = web::Data::new(ui::session::Sessions::new(
         keys.clone(),
-        &ui::session::generated_secret(),
+        &ui::session::signing_secret(config.ui.session_secret.as_ref()),
         config.ui.session_ttl_s,
         config.ui.base_path.clone(),
     ));

@@ -124,9 +124,16 @@ impl Sessions {
     }
 }
 
-/// A random signing secret for this process, when `ui.session_secret` is not set: sessions then
-/// end when the process restarts, and are not shared between query processes.
-pub fn generated_secret() -> [u8; 32] {
+/// The key that signs sessions: `ui.session_secret`, or, unset, a random one for this process
+/// (sessions then end when the process restarts, and are not shared between query processes).
+pub fn signing_secret(configured: Option<&crate::config::Secret>) -> Vec<u8> {
+    match configured {
+        Some(secret) => secret.secret().expose_secret().as_bytes().to_vec(),
+        None => generated_secret().to_vec(),
+    }
+}
+
+fn generated_secret() -> [u8; 32] {
     let mut secret = [0u8; 32];
     if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret).is_err() {
         // No system randomness at all: fall back to a v4 UUID pair (also from the OS's source).
@@ -244,9 +251,19 @@ mod tests {
         assert!(s.accepts(&cookie, now + time::Duration::seconds(3600)));
         assert!(!s.accepts(&cookie, now + time::Duration::seconds(3601)));
         assert!(!s.accepts(&cookie, now - time::Duration::seconds(1)));
-        let rotated = Sessions::new(SecretList::new(vec!["k1".into()]), b"secret", 3600, String::new());
+        let rotated = Sessions::new(
+            SecretList::new(vec!["k1".into()]),
+            b"secret",
+            3600,
+            String::new(),
+        );
         assert!(!rotated.accepts(&cookie, now), "its key was removed");
-        let other = Sessions::new(SecretList::new(vec!["k2".into()]), b"other", 3600, String::new());
+        let other = Sessions::new(
+            SecretList::new(vec!["k2".into()]),
+            b"other",
+            3600,
+            String::new(),
+        );
         assert!(!other.accepts(&cookie, now), "another secret");
     }
 

@@ -373,3 +373,54 @@ async fn the_ui_lives_under_its_base_path() {
     assert_eq!(status, StatusCode::OK);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_configured_session_secret_keeps_sessions_across_processes() {
+    const SECRET: &str = "a-session-secret-of-at-least-32-characters";
+    secret(SECRET); // the session's log check looks for it too
+    let with_secret = |c: &mut agenttracer::config::Config| {
+        c.auth.query_keys = agenttracer::config::SecretList::new(vec![QUERY_KEY.into()]);
+        c.ui.session_secret = Some(agenttracer::config::Secret::new(SECRET.into()));
+    };
+    let first = spawn_app_with(with_secret).await;
+    let client = no_redirects();
+    let res = client
+        .post(format!("{}/login", first.query))
+        .form(&[("key", QUERY_KEY)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = session_cookie(&res);
+    first.stop().await;
+    // Another process with the same secret (a restart, or another replica) accepts it...
+    let second = spawn_app_with(with_secret).await;
+    let res = client
+        .get(format!("{}/", second.query))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    second.stop().await;
+    // ...and one with a generated secret does not.
+    let third = spawn_app_with(|c| {
+        c.auth.query_keys = agenttracer::config::SecretList::new(vec![QUERY_KEY.into()])
+    })
+    .await;
+    let res = client
+        .get(format!("{}/", third.query))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    // The secret never shows in the printed configuration.
+    let mut config = agenttracer::config::Config::default();
+    with_secret(&mut config);
+    let printed = config.to_masked_toml();
+    assert!(
+        !printed.contains(SECRET) && printed.contains("session_secret = \"***\""),
+        "{printed}"
+    );
+    third.stop().await;
+}

@@ -11,9 +11,9 @@ use time::OffsetDateTime;
 
 use super::overview::WindowLink;
 use crate::error::ApiError;
+use crate::query::QueryState;
 use crate::query::filters::RunFilter;
 use crate::query::stats::{self, Stats};
-use crate::query::QueryState;
 use crate::ui::session::Viewer;
 use crate::ui::view::{PRESETS, When, Window, href};
 use crate::ui::{Ctx, PageError, UiBase, format, html};

@@ -9,9 +9,9 @@ use time::OffsetDateTime;
 
 use super::AgentPicker;
 use super::overview::{BarRow, WindowLink, chart_data};
+use crate::query::QueryState;
 use crate::query::filters::{self, RunFilter};
 use crate::query::{failures, series, stats};
-use crate::query::QueryState;
 use crate::ui::session::Viewer;
 use crate::ui::view::{self, PRESETS, When, Window, href};
 use crate::ui::{Ctx, PageError, UiBase, format, html};

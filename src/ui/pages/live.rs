@@ -8,9 +8,9 @@ use time::OffsetDateTime;
 
 use super::AgentPicker;
 use crate::model::RunStatus;
+use crate::query::QueryState;
 use crate::query::filters::{self, Paging, Position};
 use crate::query::{stats, stream, summary};
-use crate::query::QueryState;
 use crate::ui::session::Viewer;
 use crate::ui::view::{RunRow, agent_params, href};
 use crate::ui::{Ctx, PageError, UiBase, html};

@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::AgentPicker;
+use crate::query::QueryState;
 use crate::query::filters::{self, Paging, Position, RunFilter};
 use crate::query::series::{Series, Source};
 use crate::query::stats::{Percentiles, Stats};
 use crate::query::{series, stats, summary};
 use crate::rollup::Grain;
-use crate::query::QueryState;
 use crate::ui::session::Viewer;
 use crate::ui::view::{self, PRESETS, RunRow, Window, href};
 use crate::ui::{Ctx, PageError, UiBase, format, html};

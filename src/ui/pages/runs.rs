@@ -7,9 +7,9 @@ use time::OffsetDateTime;
 
 use super::AgentPicker;
 use crate::model::{FailureType, RunStatus};
+use crate::query::QueryState;
 use crate::query::filters::{self, Position};
 use crate::query::{stats, summary};
-use crate::query::QueryState;
 use crate::ui::session::Viewer;
 use crate::ui::view::{RunRow, href};
 use crate::ui::{Ctx, PageError, UiBase, html};
