@@ -179,6 +179,8 @@ pub async fn run(secs: f64, max_runs: usize) {
         sizes.push(max_runs);
     }
     let mut read_ids: Vec<Uuid> = Vec::new();
+    // A server of an earlier build (LOAD_SERVER_BIN) may have no web UI: its pages are left out.
+    let has_ui = ui::served(&client, &server.query).await;
     for size in sizes {
         let have: usize = admin
             .psql("bench", "SELECT count(*) FROM agent_runs")
@@ -259,7 +261,7 @@ pub async fn run(secs: f64, max_runs: usize) {
             ),
         ]
         .into_iter()
-        .chain(ui::pages(&label, size))
+        .chain(ui::pages(&label, size, has_ui))
         .collect();
         let ids = Arc::new(read_ids.clone());
         for (name, path, clients, target) in reads {
@@ -286,7 +288,10 @@ pub async fn run(secs: f64, max_runs: usize) {
         }
     }
 
-    let assets = ui::asset_bytes(&client, &server.query, read_ids.first().copied()).await;
+    let assets = match has_ui {
+        true => ui::asset_bytes(&client, &server.query, read_ids.first().copied()).await,
+        false => Vec::new(),
+    };
     let (_, peak_rss) = server.rss_mib();
     print_table(&rows, copy_runs_per_s, copy_rows_per_s, peak_rss);
     println!("{}", ui::asset_table(&assets));

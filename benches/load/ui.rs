@@ -9,7 +9,14 @@ use crate::report::{OVERVIEW_TARGET, PAGE_TARGET, Target};
 
 /// The pages as read scenarios: `(name, path, clients, target)`; `{id}` is a stored run's id.
 /// Targets apply at a million runs.
-pub fn pages(label: &str, size: usize) -> Vec<(String, String, usize, Option<Target>)> {
+pub fn pages(
+    label: &str,
+    size: usize,
+    has_ui: bool,
+) -> Vec<(String, String, usize, Option<Target>)> {
+    if !has_ui {
+        return Vec::new();
+    }
     let at_scale = size >= 1_000_000;
     [
         ("/", "/", OVERVIEW_TARGET),
@@ -31,6 +38,20 @@ pub fn pages(label: &str, size: usize) -> Vec<(String, String, usize, Option<Tar
         )
     })
     .collect()
+}
+
+/// Whether the server under test serves the web UI.
+pub async fn served(client: &reqwest::Client, base: &str) -> bool {
+    match client.get(format!("{base}/")).send().await {
+        Ok(res) => {
+            res.status() == 200
+                && res
+                    .headers()
+                    .get("content-type")
+                    .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+        }
+        Err(_) => false,
+    }
 }
 
 /// Per page: the gzipped bytes of the scripts and stylesheets it links to.
