@@ -1,6 +1,6 @@
-//! Failure analytics of a window for the UI's failures page: which agents and versions, and which
-//! steps, fail most, and the latest failures. (Counts by type and code come from `/v1/stats`.)
-//! Each is one statement over the failures of the runs the filter selects.
+//! Failure analytics of a window for the UI's failures page: which agents and versions fail most
+//! (from the rollups), which steps (among the latest failures), and the latest failures. (Counts
+//! by type and code come from `/v1/stats`.) Each is one statement.
 
 use diesel::QueryableByName;
 use diesel::result::QueryResult;
@@ -10,10 +10,15 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::filters::{Bind, RunFilter, apply_binds};
+use super::stats::{Rows, counter_rows};
+use crate::model::RunStatus;
+use crate::rollup::Counter;
 use crate::db::prepared::prepared;
 
 /// Rows of a "fails most" table.
 const TOP: i64 = 10;
+/// The latest failures the steps that fail most are counted among.
+pub const STEP_SAMPLE: i64 = 1000;
 
 #[derive(Debug, QueryableByName)]
 pub struct AgentFailures {
@@ -24,7 +29,7 @@ pub struct AgentFailures {
     /// Failure records.
     #[diesel(sql_type = BigInt)]
     pub failures: i64,
-    /// Runs with at least one.
+    /// Its runs whose status is `failure`.
     #[diesel(sql_type = BigInt)]
     pub runs: i64,
 }
@@ -67,33 +72,47 @@ fn failures_of(filter: &RunFilter, binds: &mut Vec<Bind>, joins: &str) -> String
     format!("agent_failures f JOIN agent_runs r ON r.run_id = f.run_id {joins} WHERE {conditions}")
 }
 
+/// The agents@versions with the most failure records, and their failed runs: from the stats
+/// rollups (and the rows at the window's edges), as `/v1/stats` counts them.
 pub async fn by_agent(
     conn: &mut AsyncPgConnection,
     filter: &RunFilter,
 ) -> QueryResult<Vec<AgentFailures>> {
     let mut binds = Vec::new();
-    let from = failures_of(filter, &mut binds, "");
+    let rows = counter_rows(
+        filter,
+        &mut binds,
+        Rows {
+            by_agent: true,
+            steps: false,
+        },
+    );
+    let (fail, failed) = (Counter::FAILURES, Counter::Runs(RunStatus::Failure).key());
     let sql = format!(
-        "SELECT r.agent_id::text AS agent_id, r.agent_version::text AS agent_version, \
-         count(*) AS failures, count(DISTINCT r.run_id) AS runs FROM {from} \
-         GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT {TOP}"
+        "SELECT agent_id, agent_version, \
+           coalesce(sum(n) FILTER (WHERE k LIKE '{fail}%'), 0)::bigint AS failures, \
+           coalesce(sum(n) FILTER (WHERE k = '{failed}'), 0)::bigint AS runs \
+         FROM ({rows}) e WHERE k LIKE '{fail}%' OR k = '{failed}' \
+         GROUP BY 1, 2 HAVING sum(n) FILTER (WHERE k LIKE '{fail}%') > 0 \
+         ORDER BY 3 DESC, 1, 2 LIMIT {TOP}"
     );
     apply_binds(prepared(sql), binds).load(conn).await
 }
 
+/// The steps named by the most of the window's latest [`STEP_SAMPLE`] failures (step names are
+/// in no rollup: counting every failure of a long window would read them all).
 pub async fn by_step(
     conn: &mut AsyncPgConnection,
     filter: &RunFilter,
 ) -> QueryResult<Vec<StepFailures>> {
     let mut binds = Vec::new();
-    let from = failures_of(
-        filter,
-        &mut binds,
-        "JOIN agent_steps s ON s.run_id = f.run_id AND s.step_id = f.step_id",
-    );
+    let from = failures_of(filter, &mut binds, "");
     let sql = format!(
-        "SELECT s.step_type::text AS step_type, s.name::text AS name, count(*) AS failures \
-         FROM {from} GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT {TOP}"
+        "WITH latest AS (SELECT f.run_id, f.step_id FROM {from} AND f.step_id IS NOT NULL \
+           ORDER BY r.started_at DESC LIMIT {STEP_SAMPLE}) \
+         SELECT s.step_type::text AS step_type, s.name::text AS name, count(*) AS failures \
+         FROM latest l JOIN agent_steps s ON s.run_id = l.run_id AND s.step_id = l.step_id \
+         GROUP BY 1, 2 ORDER BY 3 DESC, 2 LIMIT {TOP}"
     );
     apply_binds(prepared(sql), binds).load(conn).await
 }

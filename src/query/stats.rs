@@ -100,11 +100,24 @@ fn plan(filter: &RunFilter) -> Plan {
     }
 }
 
-/// The stats query for a filter, with its binds: one statement, so one snapshot.
-pub(crate) fn stats_sql(filter: &RunFilter) -> (String, Vec<Bind>) {
+/// Which counter rows [`counter_rows`] reads.
+pub(crate) struct Rows {
+    /// Also `r.agent_id` and `r.agent_version` before `k, n`.
+    pub by_agent: bool,
+    /// The steps' counters too (from the rows at a window's edges); runs' and failures' always.
+    pub steps: bool,
+}
+
+/// The counters of the runs `filter` selects, as rows `(k, n)` (with `Rows::by_agent`,
+/// `(agent_id, agent_version, k, n)`) to be summed: whole grains from the rollups, the partial
+/// hours at the window's edges from the rows themselves ([`Plan`]).
+pub(crate) fn counter_rows(filter: &RunFilter, binds: &mut Vec<Bind>, rows: Rows) -> String {
     let plan = plan(filter);
-    let mut binds = Vec::new();
     let mut parts = Vec::new();
+    let agent = match rows.by_agent {
+        true => "r.agent_id::text AS agent_id, r.agent_version::text AS agent_version, ",
+        false => "",
+    };
     // Rollup rows carry the run's agent_id, agent_version and environment as `r.*` does.
     let keys = RunFilter {
         agent_id: filter.agent_id.clone(),
@@ -121,38 +134,54 @@ pub(crate) fn stats_sql(filter: &RunFilter) -> (String, Vec<Bind>) {
             .map(|(_, span)| *span)
             .collect();
         if !spans.is_empty() {
-            let within = within("r.bucket", &spans, &mut binds);
+            let within = within("r.bucket", &spans, binds);
             rollup.push(format!("(r.grain = '{}' AND {within})", grain.code()));
         }
     }
     if !rollup.is_empty() {
-        let keys = keys.conditions(&mut binds);
+        let keys = keys.conditions(binds);
         parts.push(format!(
-            "SELECT x.key AS k, x.value::bigint AS n FROM stats_rollup r, jsonb_each_text(r.c) x \
+            "SELECT {agent}x.key AS k, x.value::bigint AS n FROM stats_rollup r, jsonb_each_text(r.c) x \
              WHERE ({}) AND {keys}",
             rollup.join(" OR ")
         ));
     }
     if !plan.raw.is_empty() {
-        let mut raw = filter.conditions(&mut binds);
-        raw = format!(
-            "{raw} AND {}",
-            within("r.started_at", &plan.raw, &mut binds)
-        );
+        let mut raw = filter.conditions(binds);
+        raw = format!("{raw} AND {}", within("r.started_at", &plan.raw, binds));
         parts.push(format!(
-            "SELECT e.k, e.n FROM agent_runs r, \
+            "SELECT {agent}e.k, e.n FROM agent_runs r, \
              agenttracer_run_entries(r.status, r.started_at, r.ended_at) e WHERE {raw}"
         ));
+        if rows.steps {
+            parts.push(format!(
+                "SELECT {agent}e.k, e.n FROM agent_steps s JOIN agent_runs r ON r.run_id = s.run_id, \
+                 agenttracer_step_entries(s.step_type, s.latency_ms, s.model, s.input_tokens, s.output_tokens) e \
+                 WHERE {raw}"
+            ));
+        }
         parts.push(format!(
-            "SELECT e.k, e.n FROM agent_steps s JOIN agent_runs r ON r.run_id = s.run_id, \
-             agenttracer_step_entries(s.step_type, s.latency_ms, s.model, s.input_tokens, s.output_tokens) e \
-             WHERE {raw}"
-        ));
-        parts.push(format!(
-            "SELECT e.k, e.n FROM agent_failures f JOIN agent_runs r ON r.run_id = f.run_id, \
+            "SELECT {agent}e.k, e.n FROM agent_failures f JOIN agent_runs r ON r.run_id = f.run_id, \
              agenttracer_failure_entries(f.failure_type, f.failure_code) e WHERE {raw}"
         ));
     }
+    match parts.is_empty() {
+        true => format!("SELECT {agent}NULL::text AS k, 0::bigint AS n WHERE FALSE"),
+        false => parts.join(" UNION ALL "),
+    }
+}
+
+/// The stats query for a filter, with its binds: one statement, so one snapshot.
+pub(crate) fn stats_sql(filter: &RunFilter) -> (String, Vec<Bind>) {
+    let mut binds = Vec::new();
+    let rows = counter_rows(
+        filter,
+        &mut binds,
+        Rows {
+            by_agent: false,
+            steps: true,
+        },
+    );
     // The histograms' counters, `lat:<bucket>` and `dur:<bucket>`, go to agenttracer_quantiles
     // as `{bucket: n}`; the others are summed by key.
     let (lat, dur) = (Counter::STEP_LATENCY, Counter::RUN_DURATION);
@@ -165,7 +194,7 @@ pub(crate) fn stats_sql(filter: &RunFilter) -> (String, Vec<Bind>) {
                                '{{0.5,0.95,0.99}}') AS step_latency, \
          agenttracer_quantiles((SELECT jsonb_object_agg(substr(k, {dur_from}), n) FROM t WHERE k LIKE '{dur}%'), \
                                '{{0.5,0.95,0.99}}') AS run_duration",
-        parts.join(" UNION ALL ")
+        rows
     );
     (sql, binds)
 }
