@@ -24,11 +24,19 @@ pub fn pages(
     [
         ("/ (30 d)", format!("/?{ALL}"), OVERVIEW_TARGET),
         ("/runs", "/runs".to_owned(), PAGE_TARGET),
-        ("/runs?status=failure", "/runs?status=failure".to_owned(), PAGE_TARGET),
+        (
+            "/runs?status=failure",
+            "/runs?status=failure".to_owned(),
+            PAGE_TARGET,
+        ),
         ("/runs/{id}", "/runs/{id}".to_owned(), PAGE_TARGET),
         ("/failures (30 d)", format!("/failures?{ALL}"), PAGE_TARGET),
         ("/agents", "/agents".to_owned(), PAGE_TARGET),
-        ("/agents/{agent} (30 d)", format!("/agents/agent-07?{ALL}"), PAGE_TARGET),
+        (
+            "/agents/{agent} (30 d)",
+            format!("/agents/agent-07?{ALL}"),
+            PAGE_TARGET,
+        ),
         ("/live", "/live".to_owned(), PAGE_TARGET),
     ]
     .into_iter()

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 use super::filters::{Bind, RunFilter, apply_binds};
 use super::stats::{Rows, counter_rows};
+use crate::db::prepared::prepared;
 use crate::model::RunStatus;
 use crate::rollup::Counter;
-use crate::db::prepared::prepared;
 
 /// Rows of a "fails most" table.
 const TOP: i64 = 10;

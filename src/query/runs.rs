@@ -46,6 +46,18 @@ pub(crate) fn list_sql(filter: &RunFilter, paging: &Paging) -> (String, Vec<Bind
     (sql, binds)
 }
 
+/// Cuts the one row more than a page [`list_sql`] reads; where the next page starts, if it does.
+pub(crate) fn split_next(rows: &mut Vec<RunRow>, page_size: i64) -> Option<Cursor> {
+    if rows.len() as i64 <= page_size {
+        return None;
+    }
+    rows.truncate(page_size as usize);
+    rows.last().map(|r| Cursor {
+        started_at: r.started_at,
+        run_id: r.run_id,
+    })
+}
+
 pub async fn list(
     conn: &mut AsyncPgConnection,
     filter: &RunFilter,
@@ -54,15 +66,7 @@ pub async fn list(
 ) -> QueryResult<Page> {
     let (sql, binds) = list_sql(filter, paging);
     let mut rows: Vec<RunRow> = apply_binds(prepared(sql), binds).load(conn).await?;
-    let next = if rows.len() as i64 > paging.page_size {
-        rows.truncate(paging.page_size as usize);
-        rows.last().map(|r| Cursor {
-            started_at: r.started_at,
-            run_id: r.run_id,
-        })
-    } else {
-        None
-    };
+    let next = split_next(&mut rows, paging.page_size);
     let runs = read::with_children(conn, rows, budget).await?;
     Ok(Page { runs, next })
 }

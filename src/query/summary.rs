@@ -11,7 +11,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::filters::{Cursor, Paging, RunFilter, apply_binds};
-use super::runs::list_sql;
+use super::runs::{list_sql, split_next};
 use crate::db::prepared::prepared;
 use crate::db::read::RunRow;
 
@@ -56,15 +56,7 @@ pub async fn page(
 ) -> QueryResult<SummaryPage> {
     let (sql, binds) = list_sql(filter, paging);
     let mut rows: Vec<RunRow> = apply_binds(prepared(sql), binds).load(conn).await?;
-    let next = if rows.len() as i64 > paging.page_size {
-        rows.truncate(paging.page_size as usize);
-        rows.last().map(|r| Cursor {
-            started_at: r.started_at,
-            run_id: r.run_id,
-        })
-    } else {
-        None
-    };
+    let next = split_next(&mut rows, paging.page_size);
     let runs = summarise(conn, rows).await?;
     Ok(SummaryPage { runs, next })
 }

@@ -256,7 +256,6 @@ pub(super) fn http_server(
             })
             .default_service(web::to(fallback))
             .wrap(from_fn(auth::require_key))
-            .wrap(ui::security_headers())
             .wrap(from_fn(crate::error::complete_error_bodies))
             .wrap(cors(&config_for_app, listener))
             .wrap(from_fn(telemetry::track_requests))

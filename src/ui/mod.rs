@@ -22,12 +22,13 @@ use askama::Template;
 
 use crate::error::ApiError;
 
-/// The Content-Security-Policy of every answer of the query listener: nothing inline, nothing
-/// from another origin, no framing.
+/// The Content-Security-Policy of every answer of the UI (its pages, assets, redirects and error
+/// pages; the JSON API's answers are not documents and go without): nothing inline, nothing from
+/// another origin, no framing.
 pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-/// The headers every answer of the query listener carries (the UI's pages and the JSON API).
+/// The headers every answer of the UI carries.
 pub fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add((header::CONTENT_SECURITY_POLICY, CSP))
@@ -50,17 +51,25 @@ pub const PAGES: [&str; 7] = [
 
 /// Mounts the UI's routes under `base` ("" for `/`). Mounted after the API's routes.
 pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
-    let page = |path: &str| web::resource(format!("{base}{path}")).wrap(Compress::default());
+    let page = |path: &str| {
+        web::resource(format!("{base}{path}"))
+            .wrap(Compress::default())
+            .wrap(security_headers())
+    };
     if !base.is_empty() {
         let home = format!("{base}/");
-        cfg.service(web::resource(base.to_owned()).route(web::get().to(move || {
-            let home = home.clone();
-            async move {
-                HttpResponse::PermanentRedirect()
-                    .insert_header((header::LOCATION, home))
-                    .finish()
-            }
-        })));
+        cfg.service(
+            web::resource(base.to_owned())
+                .wrap(security_headers())
+                .route(web::get().to(move || {
+                    let home = home.clone();
+                    async move {
+                        HttpResponse::PermanentRedirect()
+                            .insert_header((header::LOCATION, home))
+                            .finish()
+                    }
+                })),
+        );
     }
     cfg.service(page("/").route(web::get().to(pages::overview::page)))
         .service(page("/runs").route(web::get().to(pages::runs::page)))
@@ -71,7 +80,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
         .service(page("/live").route(web::get().to(pages::live::page)))
         // Not compressed: a stream is written as it goes.
         .service(
-            web::resource(format!("{base}/live/stream")).route(web::get().to(pages::live::events)),
+            web::resource(format!("{base}/live/stream"))
+                .wrap(security_headers())
+                .route(web::get().to(pages::live::events)),
         )
         .service(
             page("/login")

@@ -205,8 +205,12 @@ async fn headers_assets_and_errors() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A bad parameter is a 422 page naming it; an unknown run a 404 page.
-    let (status, _, body) = page(&app, "/?window=2y").await;
+    let (status, headers, body) = page(&app, "/?window=2y").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        headers.contains_key(CONTENT_SECURITY_POLICY),
+        "error pages too"
+    );
     assert!(body.contains("window:"), "{body}");
     let (status, _, body) = page(&app, "/runs?status=nope").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -9,7 +9,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::OffsetDateTime;
 
-use super::overview::WindowLink;
+use super::WindowLink;
 use crate::error::ApiError;
 use crate::query::QueryState;
 use crate::query::filters::RunFilter;

@@ -7,13 +7,12 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::OffsetDateTime;
 
-use super::AgentPicker;
-use super::overview::{BarRow, WindowLink, chart_data};
+use super::overview::{BarRow, chart_data};
+use super::{AgentPicker, WindowLink, Windowed};
 use crate::query::QueryState;
-use crate::query::filters::{self, RunFilter};
 use crate::query::{failures, series, stats};
 use crate::ui::session::Viewer;
-use crate::ui::view::{self, PRESETS, When, Window, href};
+use crate::ui::view::{When, Window, href};
 use crate::ui::{Ctx, PageError, UiBase, format, html};
 
 /// One failure type with its codes.
@@ -107,51 +106,28 @@ pub async fn page(
     state: web::Data<QueryState>,
     base: web::Data<UiBase>,
 ) -> Result<HttpResponse, PageError> {
-    let fail = |e| PageError::new(&base, e);
     let now = OffsetDateTime::now_utc();
-    let pairs = crate::ui::view::pairs(req.query_string());
-    let window = Window::parse(&pairs, now).map_err(fail)?;
-    let chosen = filters::parse_filter(&pairs, false).map_err(fail)?;
-    let filter = RunFilter {
-        agent_id: chosen.agent_id,
-        agent_version: chosen.agent_version,
-        environment: chosen.environment,
-        start_time: Some(window.from),
-        end_time: Some(window.to),
-        ..RunFilter::default()
-    };
+    let view = Windowed::of(&req, &base)?;
+    let (window, filter) = (&view.window, &view.filter);
     let (stats, series, by_agent, by_step, latest, agents) = state
         .read(async |conn| {
-            let stats = stats::stats(conn, &filter).await?;
-            let series = series::series(conn, &filter, window.from, window.to).await?;
-            let by_agent = failures::by_agent(conn, &filter).await?;
-            let by_step = failures::by_step(conn, &filter).await?;
-            let latest = failures::latest(conn, &filter, 20).await?;
+            let stats = stats::stats(conn, filter).await?;
+            let series = series::series(conn, filter, window.from, window.to).await?;
+            let by_agent = failures::by_agent(conn, filter).await?;
+            let by_step = failures::by_step(conn, filter).await?;
+            let latest = failures::latest(conn, filter, 20).await?;
             let agents = stats::agents(conn).await?;
             Ok((stats, series, by_agent, by_step, latest, agents))
         })
         .await
-        .map_err(fail)?;
+        .map_err(|e| PageError::new(&base, e))?;
     let b = base.0.as_str();
     let runs = format!("{b}/runs");
-    let agent_params = view::agent_params(&filter);
-    let mut scope = agent_params.clone();
-    scope.extend(window.as_filter());
-    let windows = PRESETS
-        .iter()
-        .map(|(key, label, _)| {
-            let mut params = agent_params.clone();
-            params.push(("window", (*key).to_owned()));
-            WindowLink {
-                label,
-                href: href(&format!("{b}/failures"), &params),
-                current: window.key == *key,
-            }
-        })
-        .collect();
+    let scope = view.scope();
+    let windows = view.links(&format!("{b}/failures"));
     html(FailuresPage {
         ctx: Ctx::new(&base, "failures", &viewer),
-        f: AgentPicker::new(&filter, &agents),
+        f: AgentPicker::new(filter, &agents),
         windows,
         total: format::count(stats.failure_count),
         types: groups(&stats, &runs, &scope),
@@ -206,7 +182,7 @@ pub async fn page(
                 }
             })
             .collect(),
-        chart_json: view::script_json(&chart_data(&series, &window)),
-        window,
+        chart_json: crate::ui::view::script_json(&chart_data(&series, window)),
+        window: view.window.clone(),
     })
 }

@@ -6,11 +6,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::OffsetDateTime;
 
-use super::AgentPicker;
+use super::{AgentPicker, runs_and_agents};
 use crate::model::RunStatus;
 use crate::query::QueryState;
 use crate::query::filters::{self, Paging, Position};
-use crate::query::{stats, stream, summary};
+use crate::query::stream;
 use crate::ui::session::Viewer;
 use crate::ui::view::{RunRow, agent_params, href};
 use crate::ui::{Ctx, PageError, UiBase, html};
@@ -39,14 +39,7 @@ pub async fn page(
         page_size: 20,
         position: Position::Page(1),
     };
-    let (page, agents) = state
-        .read(async |conn| {
-            let page = summary::page(conn, &filter, &paging).await?;
-            let agents = stats::agents(conn).await?;
-            Ok((page, agents))
-        })
-        .await
-        .map_err(fail)?;
+    let (page, agents) = runs_and_agents(&state, &filter, &paging, &base).await?;
     let now = OffsetDateTime::now_utc();
     let b = base.0.as_str();
     let mut params = agent_params(&filter);

@@ -9,15 +9,15 @@ use askama::Template;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::AgentPicker;
+use super::{AgentPicker, WindowLink, Windowed};
 use crate::query::QueryState;
-use crate::query::filters::{self, Paging, Position, RunFilter};
+use crate::query::filters::{Paging, Position};
 use crate::query::series::{Series, Source};
 use crate::query::stats::{Percentiles, Stats};
 use crate::query::{series, stats, summary};
 use crate::rollup::Grain;
 use crate::ui::session::Viewer;
-use crate::ui::view::{self, PRESETS, RunRow, Window, href};
+use crate::ui::view::{RunRow, Window, href};
 use crate::ui::{Ctx, PageError, UiBase, format, html};
 
 /// A figure on a card, linking to the runs behind it.
@@ -41,12 +41,6 @@ pub struct ModelRow {
     pub steps: String,
     pub input: String,
     pub output: String,
-}
-
-pub struct WindowLink {
-    pub label: &'static str,
-    pub href: String,
-    pub current: bool,
 }
 
 #[derive(Template)]
@@ -216,49 +210,26 @@ pub async fn page(
     state: web::Data<QueryState>,
     base: web::Data<UiBase>,
 ) -> Result<HttpResponse, PageError> {
-    let fail = |e| PageError::new(&base, e);
     let now = OffsetDateTime::now_utc();
-    let pairs = crate::ui::view::pairs(req.query_string());
-    let window = Window::parse(&pairs, now).map_err(fail)?;
-    let chosen = filters::parse_filter(&pairs, false).map_err(fail)?;
-    let filter = RunFilter {
-        agent_id: chosen.agent_id,
-        agent_version: chosen.agent_version,
-        environment: chosen.environment,
-        start_time: Some(window.from),
-        end_time: Some(window.to),
-        ..RunFilter::default()
-    };
+    let view = Windowed::of(&req, &base)?;
+    let (window, filter) = (&view.window, &view.filter);
     let recent_paging = Paging {
         page_size: 10,
         position: Position::Page(1),
     };
     let (stats, series, recent, agents) = state
         .read(async |conn| {
-            let stats = stats::stats(conn, &filter).await?;
-            let series = series::series(conn, &filter, window.from, window.to).await?;
-            let recent = summary::page(conn, &filter, &recent_paging).await?;
+            let stats = stats::stats(conn, filter).await?;
+            let series = series::series(conn, filter, window.from, window.to).await?;
+            let recent = summary::page(conn, filter, &recent_paging).await?;
             let agents = stats::agents(conn).await?;
             Ok((stats, series, recent, agents))
         })
         .await
-        .map_err(fail)?;
+        .map_err(|e| PageError::new(&base, e))?;
     let b = base.0.as_str();
-    let agent_params = view::agent_params(&filter);
-    let mut scope = agent_params.clone();
-    scope.extend(window.as_filter());
-    let windows = PRESETS
-        .iter()
-        .map(|(key, label, _)| {
-            let mut params = agent_params.clone();
-            params.push(("window", (*key).to_owned()));
-            WindowLink {
-                label,
-                href: href(&format!("{b}/"), &params),
-                current: window.key == *key,
-            }
-        })
-        .collect();
+    let scope = view.scope();
+    let windows = view.links(&format!("{b}/"));
     let models = stats
         .tokens_by_model
         .iter()
@@ -276,7 +247,7 @@ pub async fn page(
     };
     html(OverviewPage {
         ctx: Ctx::new(&base, "overview", &viewer),
-        f: AgentPicker::new(&filter, &agents),
+        f: AgentPicker::new(filter, &agents),
         window_from: format::iso(window.from),
         window_to: format::iso(window.to),
         windows,
@@ -285,9 +256,9 @@ pub async fn page(
         models,
         recent: recent.runs.iter().map(|r| RunRow::of(b, r, now)).collect(),
         runs_href: href(&format!("{b}/runs"), &scope),
-        chart_json: view::script_json(&chart_data(&series, &window)),
+        chart_json: crate::ui::view::script_json(&chart_data(&series, window)),
         bin,
-        window,
+        window: view.window.clone(),
         here: req.uri().to_string(),
     })
 }

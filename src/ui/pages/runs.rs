@@ -5,11 +5,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use time::OffsetDateTime;
 
-use super::AgentPicker;
+use super::{AgentPicker, runs_and_agents};
 use crate::model::{FailureType, RunStatus};
 use crate::query::QueryState;
 use crate::query::filters::{self, Position};
-use crate::query::{stats, summary};
+
 use crate::ui::session::Viewer;
 use crate::ui::view::{RunRow, href};
 use crate::ui::{Ctx, PageError, UiBase, html};
@@ -53,14 +53,7 @@ pub async fn page(
     let now = OffsetDateTime::now_utc();
     let pairs = crate::ui::view::pairs(req.query_string());
     let (filter, paging) = filters::parse_list(&pairs).map_err(fail)?;
-    let (page, agents) = state
-        .read(async |conn| {
-            let page = summary::page(conn, &filter, &paging).await?;
-            let agents = stats::agents(conn).await?;
-            Ok((page, agents))
-        })
-        .await
-        .map_err(fail)?;
+    let (page, agents) = runs_and_agents(&state, &filter, &paging, &base).await?;
     let b = base.0.as_str();
     let path = format!("{b}/runs");
     let kept = without_paging(&pairs);
