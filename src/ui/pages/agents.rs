@@ -5,18 +5,15 @@
 
 use std::cmp::Ordering;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
-use time::OffsetDateTime;
 
-use super::WindowLink;
+use super::{Page, WindowLink};
 use crate::error::ApiError;
-use crate::query::QueryState;
 use crate::query::filters::RunFilter;
 use crate::query::stats::{self, Stats};
-use crate::ui::session::Viewer;
 use crate::ui::view::{PRESETS, When, Window, href};
-use crate::ui::{Ctx, PageError, UiBase, format, html};
+use crate::ui::{Ctx, PageError, format, html};
 
 /// Versions compared side by side at most (the newest).
 const MAX_VERSIONS: usize = 6;
@@ -39,19 +36,15 @@ pub struct AgentsPage {
     pub agents: Vec<AgentRow>,
 }
 
-pub async fn list(
-    viewer: Viewer,
-    state: web::Data<QueryState>,
-    base: web::Data<UiBase>,
-) -> Result<HttpResponse, PageError> {
-    let agents = state
+pub async fn list(p: Page) -> Result<HttpResponse, PageError> {
+    let agents = p
+        .state
         .read(async |conn| Ok(stats::agents(conn).await?))
         .await
-        .map_err(|e| PageError::new(&base, e))?;
-    let now = OffsetDateTime::now_utc();
-    let b = base.0.as_str();
+        .map_err(|e| p.fail(e))?;
+    let (now, b) = (p.now, p.base());
     html(AgentsPage {
-        ctx: Ctx::new(&base, "agents", &viewer),
+        ctx: p.ctx("agents"),
         agents: agents
             .into_iter()
             .map(|a| AgentRow {
@@ -224,21 +217,15 @@ fn cell(m: &Metric, now: Option<f64>, before: Option<f64>) -> Cell {
     }
 }
 
-pub async fn detail(
-    req: HttpRequest,
-    viewer: Viewer,
-    path: web::Path<String>,
-    state: web::Data<QueryState>,
-    base: web::Data<UiBase>,
-) -> Result<HttpResponse, PageError> {
-    let fail = |e| PageError::new(&base, e);
+pub async fn detail(p: Page, path: web::Path<String>) -> Result<HttpResponse, PageError> {
+    let fail = |e| p.fail(e);
     let agent_id = path.into_inner();
-    let pairs = crate::ui::view::pairs(req.query_string());
     let mut pairs_with_default = vec![("window".to_owned(), "7d".to_owned())];
-    pairs_with_default.extend(pairs);
-    let window = Window::parse(&pairs_with_default, OffsetDateTime::now_utc()).map_err(fail)?;
+    pairs_with_default.extend(p.pairs.iter().cloned());
+    let window = Window::parse(&pairs_with_default, p.now).map_err(fail)?;
     let id = agent_id.clone();
-    let per_version = state
+    let per_version = p
+        .state
         .read(async |conn| {
             let agents = stats::agents(conn).await?;
             let Some(agent) = agents.into_iter().find(|a| a.agent_id == id) else {
@@ -268,7 +255,7 @@ pub async fn detail(
         .await
         .map_err(fail)?
         .ok_or_else(|| fail(ApiError::NotFound(format!("Agent {agent_id} not found"))))?;
-    let b = base.0.as_str();
+    let b = p.base();
     let runs = format!("{b}/runs");
     let scope = |version: &str| {
         let mut p = window.as_filter().to_vec();
@@ -309,7 +296,7 @@ pub async fn detail(
         .collect();
     let here = format!("{b}/agents/{}", percent_path(&agent_id));
     html(AgentPage {
-        ctx: Ctx::new(&base, "agents", &viewer),
+        ctx: p.ctx("agents"),
         windows: PRESETS
             .iter()
             .map(|(key, label, _)| WindowLink {

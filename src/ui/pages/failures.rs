@@ -3,17 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::HttpResponse;
 use askama::Template;
-use time::OffsetDateTime;
 
 use super::overview::{BarRow, chart_data};
-use super::{AgentPicker, WindowLink, Windowed};
-use crate::query::QueryState;
+use super::{AgentPicker, Page, WindowLink, Windowed};
 use crate::query::{failures, series, stats};
-use crate::ui::session::Viewer;
 use crate::ui::view::{When, Window, href};
-use crate::ui::{Ctx, PageError, UiBase, format, html};
+use crate::ui::{Ctx, PageError, format, html};
 
 /// One failure type with its codes.
 pub struct TypeGroup {
@@ -100,16 +97,12 @@ fn groups(stats: &stats::Stats, runs: &str, scope: &[(&'static str, String)]) ->
     out
 }
 
-pub async fn page(
-    req: HttpRequest,
-    viewer: Viewer,
-    state: web::Data<QueryState>,
-    base: web::Data<UiBase>,
-) -> Result<HttpResponse, PageError> {
-    let now = OffsetDateTime::now_utc();
-    let view = Windowed::of(&req, &base)?;
+pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
+    let now = p.now;
+    let view = Windowed::of(&p)?;
     let (window, filter) = (&view.window, &view.filter);
-    let (stats, series, by_agent, by_step, latest, agents) = state
+    let (stats, series, by_agent, by_step, latest, agents) = p
+        .state
         .read(async |conn| {
             let stats = stats::stats(conn, filter).await?;
             let series = series::series(conn, filter, window.from, window.to).await?;
@@ -120,13 +113,13 @@ pub async fn page(
             Ok((stats, series, by_agent, by_step, latest, agents))
         })
         .await
-        .map_err(|e| PageError::new(&base, e))?;
-    let b = base.0.as_str();
+        .map_err(|e| p.fail(e))?;
+    let b = p.base();
     let runs = format!("{b}/runs");
     let scope = view.scope();
     let windows = view.links(&format!("{b}/failures"));
     html(FailuresPage {
-        ctx: Ctx::new(&base, "failures", &viewer),
+        ctx: p.ctx("failures"),
         f: AgentPicker::new(filter, &agents),
         windows,
         total: format::count(stats.failure_count),

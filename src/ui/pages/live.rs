@@ -4,16 +4,15 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
-use time::OffsetDateTime;
 
-use super::{AgentPicker, runs_and_agents};
+use super::{AgentPicker, Page, runs_and_agents};
 use crate::model::RunStatus;
 use crate::query::QueryState;
 use crate::query::filters::{self, Paging, Position};
 use crate::query::stream;
 use crate::ui::session::Viewer;
 use crate::ui::view::{RunRow, agent_params, href};
-use crate::ui::{Ctx, PageError, UiBase, html};
+use crate::ui::{Ctx, PageError, html};
 
 #[derive(Template)]
 #[template(path = "live.html")]
@@ -26,28 +25,20 @@ pub struct LivePage {
     pub rows: Vec<RunRow>,
 }
 
-pub async fn page(
-    req: HttpRequest,
-    viewer: Viewer,
-    state: web::Data<QueryState>,
-    base: web::Data<UiBase>,
-) -> Result<HttpResponse, PageError> {
-    let fail = |e| PageError::new(&base, e);
-    let pairs = crate::ui::view::pairs(req.query_string());
-    let filter = filters::parse_filter(&pairs, true).map_err(fail)?;
+pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
+    let filter = filters::parse_filter(&p.pairs, true).map_err(|e| p.fail(e))?;
     let paging = Paging {
         page_size: 20,
         position: Position::Page(1),
     };
-    let (page, agents) = runs_and_agents(&state, &filter, &paging, &base).await?;
-    let now = OffsetDateTime::now_utc();
-    let b = base.0.as_str();
+    let (page, agents) = runs_and_agents(&p, &filter, &paging).await?;
+    let (now, b) = (p.now, p.base());
     let mut params = agent_params(&filter);
     if let Some(status) = filter.status {
         params.push(("status", status.as_str().to_owned()));
     }
     html(LivePage {
-        ctx: Ctx::new(&base, "live", &viewer),
+        ctx: p.ctx("live"),
         f: AgentPicker::new(&filter, &agents),
         status: filter
             .status

@@ -12,15 +12,73 @@ pub mod runs;
 
 use std::collections::BTreeSet;
 
-use actix_web::HttpRequest;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
 use time::OffsetDateTime;
 
+use super::session::Viewer;
 use super::view::{PRESETS, Window, href};
-use super::{PageError, UiBase};
+use super::{Ctx, PageError, UiBase};
+use crate::error::ApiError;
 use crate::query::QueryState;
 use crate::query::filters::{self, Paging, RunFilter};
 use crate::query::stats::{self, Agent};
 use crate::query::summary::{self, SummaryPage};
+
+/// What every page's handler starts from: the reader (the login check comes first), the query
+/// role's state, where the UI lives, the query string's pairs (blank values left out), the time.
+pub struct Page {
+    pub viewer: Viewer,
+    pub state: web::Data<QueryState>,
+    pub base: web::Data<UiBase>,
+    pub pairs: Vec<(String, String)>,
+    pub now: OffsetDateTime,
+}
+
+impl Page {
+    /// The error page for `err`.
+    pub fn fail(&self, err: ApiError) -> PageError {
+        PageError::new(&self.base, err)
+    }
+
+    /// The layout's context, with `nav` the current page.
+    pub fn ctx(&self, nav: &'static str) -> Ctx {
+        Ctx::new(&self.base, nav, &self.viewer)
+    }
+
+    /// `ui.base_path`.
+    pub fn base(&self) -> &str {
+        &self.base.0
+    }
+}
+
+impl FromRequest for Page {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Page, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let page = Viewer::from_request(req, payload)
+            .into_inner()
+            .map_err(actix_web::Error::from)
+            .and_then(|viewer| {
+                let missing = || actix_web::error::ErrorInternalServerError("UI without its state");
+                Ok(Page {
+                    viewer,
+                    state: req
+                        .app_data::<web::Data<QueryState>>()
+                        .cloned()
+                        .ok_or_else(missing)?,
+                    base: req
+                        .app_data::<web::Data<UiBase>>()
+                        .cloned()
+                        .ok_or_else(missing)?,
+                    pairs: super::view::pairs(req.query_string()),
+                    now: OffsetDateTime::now_utc(),
+                })
+            });
+        std::future::ready(page)
+    }
+}
 
 /// A link of the window picker.
 pub struct WindowLink {
@@ -37,12 +95,11 @@ pub struct Windowed {
 }
 
 impl Windowed {
-    /// From the request's query string; a bad parameter is a 422 page naming it.
-    pub fn of(req: &HttpRequest, base: &UiBase) -> Result<Windowed, PageError> {
-        let fail = |e| PageError::new(base, e);
-        let pairs = super::view::pairs(req.query_string());
-        let window = Window::parse(&pairs, OffsetDateTime::now_utc()).map_err(fail)?;
-        let chosen = filters::parse_filter(&pairs, false).map_err(fail)?;
+    /// From the page's query string; a bad parameter is a 422 page naming it.
+    pub fn of(page: &Page) -> Result<Windowed, PageError> {
+        let fail = |e| page.fail(e);
+        let window = Window::parse(&page.pairs, page.now).map_err(fail)?;
+        let chosen = filters::parse_filter(&page.pairs, false).map_err(fail)?;
         let filter = RunFilter {
             agent_id: chosen.agent_id,
             agent_version: chosen.agent_version,
@@ -81,19 +138,18 @@ impl Windowed {
 
 /// A page of runs as rows, and the agents for the pickers: one read.
 pub async fn runs_and_agents(
-    state: &QueryState,
+    page: &Page,
     filter: &RunFilter,
     paging: &Paging,
-    base: &UiBase,
 ) -> Result<(SummaryPage, Vec<Agent>), PageError> {
-    state
+    page.state
         .read(async |conn| {
-            let page = summary::page(conn, filter, paging).await?;
+            let runs = summary::page(conn, filter, paging).await?;
             let agents = stats::agents(conn).await?;
-            Ok((page, agents))
+            Ok((runs, agents))
         })
         .await
-        .map_err(|e| PageError::new(base, e))
+        .map_err(|e| page.fail(e))
 }
 
 /// The agent, version and environment pickers: what was chosen and what there is to choose.

@@ -4,21 +4,19 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse};
 use askama::Template;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{AgentPicker, WindowLink, Windowed};
-use crate::query::QueryState;
+use super::{AgentPicker, Page, WindowLink, Windowed};
 use crate::query::filters::{Paging, Position};
 use crate::query::series::{Series, Source};
 use crate::query::stats::{Percentiles, Stats};
 use crate::query::{series, stats, summary};
 use crate::rollup::Grain;
-use crate::ui::session::Viewer;
 use crate::ui::view::{RunRow, Window, href};
-use crate::ui::{Ctx, PageError, UiBase, format, html};
+use crate::ui::{Ctx, PageError, format, html};
 
 /// A figure on a card, linking to the runs behind it.
 pub struct Card {
@@ -204,20 +202,16 @@ fn failure_rows(stats: &Stats, base: &str, scope: &[(&'static str, String)]) -> 
         .collect()
 }
 
-pub async fn page(
-    req: HttpRequest,
-    viewer: Viewer,
-    state: web::Data<QueryState>,
-    base: web::Data<UiBase>,
-) -> Result<HttpResponse, PageError> {
-    let now = OffsetDateTime::now_utc();
-    let view = Windowed::of(&req, &base)?;
+pub async fn page(req: HttpRequest, p: Page) -> Result<HttpResponse, PageError> {
+    let now = p.now;
+    let view = Windowed::of(&p)?;
     let (window, filter) = (&view.window, &view.filter);
     let recent_paging = Paging {
         page_size: 10,
         position: Position::Page(1),
     };
-    let (stats, series, recent, agents) = state
+    let (stats, series, recent, agents) = p
+        .state
         .read(async |conn| {
             let stats = stats::stats(conn, filter).await?;
             let series = series::series(conn, filter, window.from, window.to).await?;
@@ -226,8 +220,8 @@ pub async fn page(
             Ok((stats, series, recent, agents))
         })
         .await
-        .map_err(|e| PageError::new(&base, e))?;
-    let b = base.0.as_str();
+        .map_err(|e| p.fail(e))?;
+    let b = p.base();
     let scope = view.scope();
     let windows = view.links(&format!("{b}/"));
     let models = stats
@@ -246,7 +240,7 @@ pub async fn page(
         Source::Rollup(_) => "daily bins (UTC)".into(),
     };
     html(OverviewPage {
-        ctx: Ctx::new(&base, "overview", &viewer),
+        ctx: p.ctx("overview"),
         f: AgentPicker::new(filter, &agents),
         window_from: format::iso(window.from),
         window_to: format::iso(window.to),

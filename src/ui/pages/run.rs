@@ -5,19 +5,18 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::HttpResponse;
 use askama::Template;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::Page;
 use crate::db::read;
 use crate::error::ApiError;
 use crate::extract::RunId;
 use crate::model::output::{FailureOut, RunOut, StepOut};
-use crate::query::QueryState;
-use crate::ui::session::Viewer;
 use crate::ui::view::{When, href};
-use crate::ui::{Ctx, PageError, UiBase, format, html};
+use crate::ui::{Ctx, PageError, format, html};
 
 /// Depth past which nesting is no longer indented further.
 const MAX_INDENT: usize = 8;
@@ -323,17 +322,10 @@ pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTim
     }
 }
 
-pub async fn page(
-    req: HttpRequest,
-    viewer: Viewer,
-    run_id: Result<RunId, ApiError>,
-    state: web::Data<QueryState>,
-    base: web::Data<UiBase>,
-) -> Result<HttpResponse, PageError> {
-    let fail = |e| PageError::new(&base, e);
+pub async fn page(p: Page, run_id: Result<RunId, ApiError>) -> Result<HttpResponse, PageError> {
+    let fail = |e| p.fail(e);
     let RunId(run_id) = run_id.map_err(fail)?;
-    let pairs = crate::ui::view::pairs(req.query_string());
-    let step = match pairs.iter().rev().find(|(k, _)| k == "step") {
+    let step = match p.pairs.iter().rev().find(|(k, _)| k == "step") {
         None => None,
         Some((_, v)) => Some(v.parse::<i32>().map_err(|_| {
             fail(ApiError::validation(vec![
@@ -345,13 +337,14 @@ pub async fn page(
             ]))
         })?),
     };
-    let run = state
+    let run = p
+        .state
         .read(async |conn| Ok(read::load_run(conn, run_id).await?))
         .await
         .map_err(fail)?
         .ok_or_else(|| fail(ApiError::NotFound(format!("Run {run_id} not found"))))?;
-    let mut page = build(&base.0, &run, step, OffsetDateTime::now_utc());
-    page.ctx = Ctx::new(&base, "runs", &viewer);
+    let mut page = build(p.base(), &run, step, p.now);
+    page.ctx = p.ctx("runs");
     html(page)
 }
 

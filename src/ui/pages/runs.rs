@@ -1,18 +1,15 @@
 //! `/runs`: the run explorer — every filter of `GET /v1/runs`, cursor paging, one row per run
 //! (status, agent@version, environment, start, duration, steps, tokens, first failure).
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::HttpResponse;
 use askama::Template;
-use time::OffsetDateTime;
 
-use super::{AgentPicker, runs_and_agents};
+use super::{AgentPicker, Page, runs_and_agents};
 use crate::model::{FailureType, RunStatus};
-use crate::query::QueryState;
 use crate::query::filters::{self, Position};
 
-use crate::ui::session::Viewer;
 use crate::ui::view::{RunRow, href};
-use crate::ui::{Ctx, PageError, UiBase, html};
+use crate::ui::{Ctx, PageError, html};
 
 #[derive(Template)]
 #[template(path = "runs.html")]
@@ -43,20 +40,13 @@ fn without_paging(pairs: &[(String, String)]) -> Vec<(String, String)> {
         .collect()
 }
 
-pub async fn page(
-    req: HttpRequest,
-    viewer: Viewer,
-    state: web::Data<QueryState>,
-    base: web::Data<UiBase>,
-) -> Result<HttpResponse, PageError> {
-    let fail = |e| PageError::new(&base, e);
-    let now = OffsetDateTime::now_utc();
-    let pairs = crate::ui::view::pairs(req.query_string());
-    let (filter, paging) = filters::parse_list(&pairs).map_err(fail)?;
-    let (page, agents) = runs_and_agents(&state, &filter, &paging, &base).await?;
-    let b = base.0.as_str();
+pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
+    let (now, pairs) = (p.now, &p.pairs);
+    let (filter, paging) = filters::parse_list(pairs).map_err(|e| p.fail(e))?;
+    let (page, agents) = runs_and_agents(&p, &filter, &paging).await?;
+    let b = p.base();
     let path = format!("{b}/runs");
-    let kept = without_paging(&pairs);
+    let kept = without_paging(pairs);
     let next = page.next.map(|cursor| {
         let mut params = kept.clone();
         params.push(("cursor".into(), cursor.encode()));
@@ -73,7 +63,7 @@ pub async fn page(
             .unwrap_or_default()
     };
     html(RunsPage {
-        ctx: Ctx::new(&base, "runs", &viewer),
+        ctx: p.ctx("runs"),
         f: AgentPicker::new(&filter, &agents),
         status: filter
             .status
