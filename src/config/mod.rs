@@ -229,13 +229,20 @@ mod tests {
             "query",
             "retention",
             "otlp",
+            "ui",
         ];
         sections.sort_unstable();
         let table = defaults.as_table().cloned().unwrap_or_default();
         let mut found: Vec<&str> = table.keys().map(String::as_str).collect();
         found.sort_unstable();
         assert_eq!(found, sections, "a section is missing from this test");
-        let optional = ["workers", "read_url", "days", "ssl_root_cert"];
+        let optional = [
+            "workers",
+            "read_url",
+            "days",
+            "ssl_root_cert",
+            "session_secret",
+        ];
         for (section, keys) in &table {
             assert!(
                 text.contains(&format!("[{section}]")),
@@ -254,6 +261,7 @@ mod tests {
                         ("server", "workers")
                             | ("database", "read_url" | "ssl_root_cert")
                             | ("retention", "days")
+                            | ("ui", "session_secret")
                     )
                 }))
             {
