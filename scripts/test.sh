@@ -20,5 +20,13 @@ mkdir -p "$TEST_LOG_DIR"
 status=0
 cargo test --locked "$@" 2>&1 | tee "$TEST_LOG_DIR/cargo-test.log" || status=$?
 [ "$status" -eq 0 ] || exit "$status"
+# The browser tests (tests/api/browser.rs) run alone once the others are done: chromium on the
+# two cores would slow the timing-sensitive tests beside it. `scripts/test.sh --test api --
+# --ignored browser::` runs just them.
+if [ $# -eq 0 ]; then
+  cargo test --locked --test api -- --ignored --test-threads=1 2>&1 |
+    tee -a "$TEST_LOG_DIR/cargo-test.log" || status=$?
+  [ "$status" -eq 0 ] || exit "$status"
+fi
 # With no arguments the whole suite ran, and there must be plenty to check.
 scripts/check-test-logs.py "$TEST_LOG_DIR" $([ $# -eq 0 ] && echo --full)

@@ -40,7 +40,10 @@ fn run_script(mode: &str, app: &TestApp) {
     );
 }
 
+// Run alone, after the other tests, by scripts/test.sh (`-- --ignored`): chromium on the two
+// cores would slow the timing-sensitive tests running beside it.
 #[tokio::test]
+#[ignore = "run alone by scripts/test.sh after the rest"]
 async fn every_page_in_a_real_browser() {
     let app = spawn_app_with(|c| c.query.stream_poll_ms = 200).await;
     // The service runs in a thread of its own: blocking here in the script is fine.
@@ -49,6 +52,7 @@ async fn every_page_in_a_real_browser() {
 }
 
 #[tokio::test]
+#[ignore = "run alone by scripts/test.sh after the rest"]
 async fn login_and_logout_in_a_real_browser() {
     let app = spawn_app_with(|c| {
         c.auth.query_keys = SecretList::new(vec![QUERY_KEY.into()]);
