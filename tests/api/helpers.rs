@@ -476,6 +476,51 @@ impl TestApp {
             .parse()
             .expect("count")
     }
+
+    /// How `table` was read so far, by every connection of the server too: those are ended
+    /// first, since a backend hands its counts over at the latest when it exits (the pools open
+    /// new ones when next needed).
+    pub fn reads_of(&self, table: &str) -> Reads {
+        let server = "datname = current_database() AND pid <> pg_backend_pid() \
+                      AND backend_type = 'client backend'";
+        let pids = self.db.psql(&format!(
+            "SELECT coalesce(string_agg(pid::text, ','), '0') FROM pg_stat_activity WHERE {server}"
+        ));
+        let pids = pids.trim();
+        self.db.psql(&format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ({pids})"
+        ));
+        let gone = (0..200).any(|_| {
+            let left = self.db.psql(&format!(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid IN ({pids})"
+            ));
+            left.trim() == "0" || {
+                std::thread::sleep(Duration::from_millis(50));
+                false
+            }
+        });
+        assert!(gone, "the server's connections {pids} did not end");
+        let row = self.db.psql(&format!(
+            "SELECT seq_scan || ',' || coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables \
+             WHERE relname = '{table}'"
+        ));
+        let (seq, fetched) = row
+            .trim()
+            .split_once(',')
+            .expect("a row of pg_stat_user_tables");
+        Reads {
+            seq_scans: seq.parse().expect("seq_scan"),
+            index_fetches: fetched.parse().expect("idx_tup_fetch"),
+        }
+    }
+}
+
+/// A table's reads as `pg_stat_user_tables` counts them ([`TestApp::reads_of`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Reads {
+    pub seq_scans: i64,
+    /// Rows fetched by index scans.
+    pub index_fetches: i64,
 }
 
 impl Drop for TestApp {

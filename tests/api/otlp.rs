@@ -1059,34 +1059,6 @@ async fn an_otlp_run_stops_at_the_step_cap_with_a_partial_success() {
     assert_rollups_are_those_of_the_rows(&app);
 }
 
-/// The sequential scans of `agent_steps` counted so far, every server connection's included:
-/// they are ended first, since a backend hands its counts over at the latest when it exits.
-fn seq_scans_of_steps(app: &TestApp) -> i64 {
-    let others = "datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'";
-    let pids = app.db.psql(&format!(
-        "SELECT string_agg(pid::text, ',') FROM pg_stat_activity WHERE {others}"
-    ));
-    let pids = pids.trim();
-    if !pids.is_empty() {
-        app.db.psql(&format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ({pids})"
-        ));
-        for _ in 0..100 {
-            let left = app.db.psql(&format!(
-                "SELECT count(*) FROM pg_stat_activity WHERE pid IN ({pids})"
-            ));
-            if left.trim() == "0" {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-    let n = app
-        .db
-        .psql("SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'agent_steps'");
-    n.trim().parse().unwrap()
-}
-
 /// The load bench's OTLP figure fell from 23,589 to about 1,200 spans/s: with statistics that
 /// make a run look like it holds many steps (gathered while the table held a few long traces,
 /// or stale while it grows fast), renumbering hash-joined its steps against a sequential scan of
@@ -1108,11 +1080,11 @@ async fn an_otlp_request_reads_only_its_own_runs_steps_whatever_the_statistics()
     app.db.psql(
         "ALTER TABLE agent_steps ALTER COLUMN run_id SET (n_distinct = 200); ANALYZE agent_steps",
     );
-    let before = seq_scans_of_steps(&app);
+    let before = app.reads_of("agent_steps").seq_scans;
     for _ in 0..3 {
         assert_eq!(post_proto(&app, &request(traces())).await.status(), 200);
     }
-    let after = seq_scans_of_steps(&app);
+    let after = app.reads_of("agent_steps").seq_scans;
     assert_eq!(
         after, before,
         "sequential scans of agent_steps by 3 OTLP requests"

@@ -1,0 +1,1 @@
+DROP INDEX ix_agent_runs_status_started_at_run_id;
