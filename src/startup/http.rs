@@ -194,20 +194,20 @@ pub(super) fn http_server(
     }
     // The web UI: on the query listener unless `ui.enabled` is false. Its pages check a session
     // cookie rather than a key header (src/ui/session.rs).
-    let ui_base =
-        (listener == Listener::Query && config.ui.enabled).then(|| config.ui.base_path.clone());
-    let sessions = web::Data::new(ui::session::Sessions::new(
-        keys.clone(),
-        &ui::session::signing_secret(config.ui.session_secret.as_ref()),
-        config.ui.session_ttl_s,
-        config.ui.base_path.clone(),
-    ));
-    let ui_data = web::Data::new(ui::UiBase(config.ui.base_path.clone()));
+    let ui = (listener == Listener::Query && config.ui.enabled).then(|| {
+        let sessions = ui::session::Sessions::new(
+            keys.clone(),
+            &ui::session::signing_secret(config.ui.session_secret.as_ref()),
+            config.ui.session_ttl_s,
+            config.ui.base_path.clone(),
+        );
+        ui::Shared::new(config.ui.base_path.clone(), sessions)
+    });
     let ctx = web::Data::new(ListenerCtx {
         listener,
         keys,
-        session_paths: ui_base.clone().map(|base| auth::SessionPaths {
-            base,
+        session_paths: ui.as_ref().map(|_| auth::SessionPaths {
+            base: config.ui.base_path.clone(),
             pages: &ui::PAGES,
         }),
     });
@@ -243,15 +243,13 @@ pub(super) fn http_server(
         let doc = web::Data::new(OpenApiJson(web::Bytes::from(
             doc.to_json().unwrap_or_default(),
         )));
-        let ui_base = ui_base.clone();
+        let ui = ui.clone();
         app.app_data(doc)
             .app_data(known)
-            .app_data(sessions.clone())
-            .app_data(ui_data.clone())
             .route("/openapi.json", web::get().to(openapi_json))
             .configure(move |cfg| {
-                if let Some(base) = &ui_base {
-                    ui::configure(cfg, base);
+                if let Some(ui) = &ui {
+                    ui::configure(cfg, ui);
                 }
             })
             .default_service(web::to(fallback))

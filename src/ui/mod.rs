@@ -49,8 +49,28 @@ pub const PAGES: [&str; 7] = [
     "/assets",
 ];
 
-/// Mounts the UI's routes under `base` ("" for `/`). Mounted after the API's routes.
-pub fn configure(cfg: &mut web::ServiceConfig, base: &str) {
+/// What the UI's routes share: its base path and the sessions of its login. Built once a
+/// listener, and only for the one that serves the UI.
+#[derive(Clone)]
+pub struct Shared {
+    base: web::Data<UiBase>,
+    sessions: web::Data<session::Sessions>,
+}
+
+impl Shared {
+    pub fn new(base: String, sessions: session::Sessions) -> Shared {
+        Shared {
+            base: web::Data::new(UiBase(base)),
+            sessions: web::Data::new(sessions),
+        }
+    }
+}
+
+/// Mounts the UI's routes under its base path ("" for `/`). Mounted after the API's routes.
+pub fn configure(cfg: &mut web::ServiceConfig, shared: &Shared) {
+    cfg.app_data(shared.base.clone())
+        .app_data(shared.sessions.clone());
+    let base = shared.base.0.as_str();
     let page = |path: &str| {
         web::resource(format!("{base}{path}"))
             .wrap(Compress::default())

@@ -204,8 +204,12 @@ impl FromRequest for Viewer {
     type Future = std::future::Ready<Result<Viewer, LoginRequired>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Registered with the UI's routes (`ui::configure`); without it, no page is shown.
         let Some(sessions) = req.app_data::<web::Data<Sessions>>() else {
-            return std::future::ready(Ok(Viewer { session: false }));
+            return std::future::ready(Err(LoginRequired {
+                login: "/login".into(),
+                htmx: false,
+            }));
         };
         if !sessions.required() {
             return std::future::ready(Ok(Viewer { session: false }));
