@@ -136,14 +136,29 @@ impl When {
     }
 }
 
+/// Which agent a run is of: its id, version and environment.
+pub struct RunAgent {
+    pub agent_id: String,
+    pub agent_version: String,
+    pub environment: String,
+}
+
+impl RunAgent {
+    pub fn of(agent_id: &str, agent_version: &str, environment: &str) -> RunAgent {
+        RunAgent {
+            agent_id: agent_id.to_owned(),
+            agent_version: agent_version.to_owned(),
+            environment: environment.to_owned(),
+        }
+    }
+}
+
 /// A run as a table row.
 pub struct RunRow {
     pub run_id: String,
     pub href: String,
     pub status: String,
-    pub agent_id: String,
-    pub agent_version: String,
-    pub environment: String,
+    pub agent: RunAgent,
     pub started: When,
     pub duration: String,
     pub steps: String,
@@ -167,9 +182,7 @@ impl RunRow {
             run_id: r.run_id.to_string(),
             href: format!("{base}/runs/{}", r.run_id),
             status: r.status.clone(),
-            agent_id: r.agent_id.clone(),
-            agent_version: r.agent_version.clone(),
-            environment: r.environment.clone(),
+            agent: RunAgent::of(&r.agent_id, &r.agent_version, &r.environment),
             started: When::of(r.started_at, now),
             duration: format::run_duration(r.started_at, r.ended_at),
             steps: format::count(s.steps),

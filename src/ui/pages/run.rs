@@ -15,7 +15,7 @@ use crate::db::read;
 use crate::error::ApiError;
 use crate::extract::RunId;
 use crate::model::output::{FailureOut, RunOut, StepOut};
-use crate::ui::view::{When, href};
+use crate::ui::view::{RunAgent, When, href};
 use crate::ui::{Ctx, PageError, format, html};
 
 /// Depth past which nesting is no longer indented further.
@@ -77,10 +77,8 @@ pub struct RunPage {
     pub ctx: Ctx,
     pub run_id: String,
     pub status: String,
-    pub agent_id: String,
-    pub agent_version: String,
+    pub agent: RunAgent,
     pub agent_href: String,
-    pub environment: String,
     pub source: String,
     pub started: When,
     pub ended: Option<When>,
@@ -284,8 +282,7 @@ pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTim
             session: false,
         },
         status: run.status.clone(),
-        agent_id: run.agent_id.clone(),
-        agent_version: run.agent_version.clone(),
+        agent: RunAgent::of(&run.agent_id, &run.agent_version, &run.environment),
         agent_href: href(
             &format!("{base}/runs"),
             &[
@@ -293,7 +290,6 @@ pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTim
                 ("agent_version", run.agent_version.as_str()),
             ],
         ),
-        environment: run.environment.clone(),
         source: run.source.clone(),
         started: When::of(run.started_at, now),
         ended: run.ended_at.map(|t| When::of(t, now)),

@@ -4,8 +4,8 @@
 use actix_web::HttpResponse;
 use askama::Template;
 
-use super::{AgentPicker, Page, runs_and_agents};
-use crate::model::{FailureType, RunStatus};
+use super::{AgentPicker, Page, Select, runs_and_agents};
+use crate::model::FailureType;
 use crate::query::filters::{self, Position};
 
 use crate::ui::view::{RunRow, href};
@@ -16,10 +16,8 @@ use crate::ui::{Ctx, PageError, html};
 pub struct RunsPage {
     pub ctx: Ctx,
     pub f: AgentPicker,
-    pub status: String,
-    pub statuses: &'static [&'static str],
-    pub failure_type: String,
-    pub failure_types: &'static [&'static str],
+    pub status: Select,
+    pub failure_type: Select,
     pub failure_code: String,
     pub start_time: String,
     pub end_time: String,
@@ -65,16 +63,11 @@ pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
     html(RunsPage {
         ctx: p.ctx("runs"),
         f: AgentPicker::new(&filter, &agents),
-        status: filter
-            .status
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default(),
-        statuses: RunStatus::VALUES,
-        failure_type: filter
-            .failure_type
-            .map(|t| t.as_str().to_owned())
-            .unwrap_or_default(),
-        failure_types: FailureType::VALUES,
+        status: Select::status(&filter),
+        failure_type: Select::new(
+            FailureType::VALUES.iter().copied(),
+            filter.failure_type.map(FailureType::as_str),
+        ),
         failure_code: text(&filter.failure_code),
         start_time: raw("start_time"),
         end_time: raw("end_time"),
