@@ -37,14 +37,7 @@ impl Window {
     /// The window of a query string (`window`, and `from`/`to` for `custom`); 24 hours when
     /// none is given. `to` defaults to `now`.
     pub fn parse(pairs: &[(String, String)], now: OffsetDateTime) -> Result<Window, ApiError> {
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| param(pairs, name).filter(|v| !v.is_empty());
         let key = get("window").unwrap_or("24h");
         if let Some((_, _, secs)) = PRESETS.iter().find(|(k, _, _)| *k == key) {
             return Ok(Window {
@@ -92,6 +85,15 @@ pub fn pairs(query: &str) -> Vec<(String, String)> {
     let mut pairs = crate::query::filters::pairs(query);
     pairs.retain(|(_, v)| !v.is_empty());
     pairs
+}
+
+/// The last value of `name` among a query string's pairs.
+pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// `path?query` from pairs; empty values are left out.

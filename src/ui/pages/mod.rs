@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use super::session::Viewer;
 use super::view::{PRESETS, Window, href};
-use super::{Ctx, PageError, UiBase};
+use super::{Ctx, PageError, UiBase, format};
 use crate::error::ApiError;
 use crate::model::RunStatus;
 use crate::query::QueryState;
@@ -88,6 +88,17 @@ pub struct WindowLink {
     pub current: bool,
 }
 
+/// A windowed page's filter form: where it submits to, the window picker and the agent pickers.
+pub struct WindowForm {
+    pub action: String,
+    pub links: Vec<WindowLink>,
+    pub window: Window,
+    /// The window's bounds as a custom window's fields show them.
+    pub from: String,
+    pub to: String,
+    pub f: AgentPicker,
+}
+
 /// A windowed page's view: its window, and the runs it selects — the agent, version and
 /// environment of its query string within the window.
 pub struct Windowed {
@@ -127,6 +138,19 @@ impl Windowed {
                 }
             })
             .collect()
+    }
+
+    /// The filter form at the top of the page at `path`: the window picker's links and the agent
+    /// pickers.
+    pub fn form(&self, path: &str, agents: &[Agent]) -> WindowForm {
+        WindowForm {
+            action: path.to_owned(),
+            links: self.links(path),
+            window: self.window.clone(),
+            from: format::iso(self.window.from),
+            to: format::iso(self.window.to),
+            f: AgentPicker::new(&self.filter, agents),
+        }
     }
 
     /// The explorer's filters for the same runs: the agent filters and the window's bounds.

@@ -6,9 +6,8 @@ use askama::Template;
 
 use super::{AgentPicker, Page, Select, runs_and_agents};
 use crate::model::FailureType;
-use crate::query::filters::{self, Position};
-
-use crate::ui::view::{RunRow, href};
+use crate::query::filters::{self, Cursor, Position};
+use crate::ui::view::{RunRow, href, param};
 use crate::ui::{Ctx, PageError, html};
 
 #[derive(Template)]
@@ -23,19 +22,40 @@ pub struct RunsPage {
     pub end_time: String,
     pub page_size: i64,
     pub rows: Vec<RunRow>,
-    /// The next page, when there is one.
-    pub next: Option<String>,
-    /// The first page of the same filters, when this is not it.
-    pub first: Option<String>,
+    pub pager: Pager,
 }
 
-/// The query string's pairs but the paging ones.
-fn without_paging(pairs: &[(String, String)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .filter(|(k, _)| k != "cursor" && k != "page")
-        .cloned()
-        .collect()
+/// The links below the list.
+pub struct Pager {
+    /// The first page of the same filters, when this is not it.
+    pub first: Option<String>,
+    /// The next page, when there is one.
+    pub next: Option<String>,
+}
+
+impl Pager {
+    /// The links to `path` with the query string's `pairs`, this page being at `position` and
+    /// followed by `next`.
+    fn new(
+        path: &str,
+        pairs: &[(String, String)],
+        position: Position,
+        next: Option<Cursor>,
+    ) -> Pager {
+        let kept: Vec<(String, String)> = pairs
+            .iter()
+            .filter(|(k, _)| k != "cursor" && k != "page")
+            .cloned()
+            .collect();
+        Pager {
+            first: (position != Position::Page(1)).then(|| href(path, &kept)),
+            next: next.map(|cursor| {
+                let mut params = kept.clone();
+                params.push(("cursor".into(), cursor.encode()));
+                href(path, &params)
+            }),
+        }
+    }
 }
 
 pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
@@ -43,23 +63,7 @@ pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
     let (filter, paging) = filters::parse_list(pairs).map_err(|e| p.fail(e))?;
     let (page, agents) = runs_and_agents(&p, &filter, &paging).await?;
     let b = p.base();
-    let path = format!("{b}/runs");
-    let kept = without_paging(pairs);
-    let next = page.next.map(|cursor| {
-        let mut params = kept.clone();
-        params.push(("cursor".into(), cursor.encode()));
-        href(&path, &params)
-    });
-    let first = (paging.position != Position::Page(1)).then(|| href(&path, &kept));
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let raw = |name: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let text = |v: Option<&str>| v.unwrap_or_default().to_owned();
     html(RunsPage {
         ctx: p.ctx("runs"),
         f: AgentPicker::new(&filter, &agents),
@@ -68,12 +72,11 @@ pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
             FailureType::VALUES.iter().copied(),
             filter.failure_type.map(FailureType::as_str),
         ),
-        failure_code: text(&filter.failure_code),
-        start_time: raw("start_time"),
-        end_time: raw("end_time"),
+        failure_code: text(filter.failure_code.as_deref()),
+        start_time: text(param(pairs, "start_time")),
+        end_time: text(param(pairs, "end_time")),
         page_size: paging.page_size,
         rows: page.runs.iter().map(|r| RunRow::of(b, r, now)).collect(),
-        next,
-        first,
+        pager: Pager::new(&format!("{b}/runs"), pairs, paging.position, page.next),
     })
 }
