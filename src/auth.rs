@@ -116,21 +116,27 @@ mod tests {
             base: base.into(),
             pages,
         };
-        for (base, path, ui) in [
-            ("", "/", true),
-            ("", "/runs", true),
-            ("", "/runs/abc", true),
-            ("", "/assets/app.0123.css", true),
-            ("", "/v1/runs", false),
-            ("", "/runsx", false),
-            ("", "/openapi.json", false),
-            ("/ui", "/ui", true),
-            ("/ui", "/ui/", true),
-            ("/ui", "/ui/runs", true),
-            ("/ui", "/runs", false),
-            ("/ui", "/", false),
-        ] {
-            assert_eq!(at(base).contains(path), ui, "{base} {path}");
+        let under_root: &[(&str, bool)] = &[
+            ("/", true),
+            ("/runs", true),
+            ("/runs/abc", true),
+            ("/assets/app.0123.css", true),
+            ("/v1/runs", false),
+            ("/runsx", false),
+            ("/openapi.json", false),
+        ];
+        let under_ui: &[(&str, bool)] = &[
+            ("/ui", true),
+            ("/ui/", true),
+            ("/ui/runs", true),
+            ("/runs", false),
+            ("/", false),
+        ];
+        for (base, paths) in [("", under_root), ("/ui", under_ui)] {
+            let paths_of = at(base);
+            for &(path, ui) in paths {
+                assert_eq!(paths_of.contains(path), ui, "{base} {path}");
+            }
         }
     }
 

@@ -34,6 +34,18 @@ fn no_nul(s: &str, what: &str) {
     assert!(!s.contains('\0'), "NUL in {what}");
 }
 
+/// A run's agent as it would be stored: no NUL, and each part within its length.
+fn check_agent(agent_id: &str, agent_version: &str, environment: &str) {
+    for (text, what, max) in [
+        (agent_id, "agent_id", 255),
+        (agent_version, "agent_version", 100),
+        (environment, "environment", 50),
+    ] {
+        no_nul(text, what);
+        assert!(text.chars().count() <= max, "{what} too long");
+    }
+}
+
 fn metadata_within(meta: &Value, rules: &Rules) {
     assert!(meta.is_object(), "metadata is not an object");
     let shape = Shape::of(meta);
@@ -63,14 +75,7 @@ pub fn run_body(data: &[u8]) {
             }
             Ok(parsed) => {
                 let run = parsed.run;
-                for (text, what, max) in [
-                    (&run.agent_id, "agent_id", 255),
-                    (&run.agent_version, "agent_version", 100),
-                    (&run.environment, "environment", 50),
-                ] {
-                    no_nul(text, what);
-                    assert!(text.chars().count() <= max, "{what} too long");
-                }
+                check_agent(&run.agent_id, &run.agent_version, &run.environment);
                 assert!(run.steps.len() <= rules.max_steps);
                 assert!(run.ended_at.is_none_or(|end| end >= run.started_at));
                 for (i, step) in run.steps.iter().enumerate() {
@@ -153,14 +158,7 @@ fn check_mapped(mapped: &Mapped, spans: usize, rules: &Rules) {
     assert!(mapped.spans() + mapped.rejected_spans.max(0) as usize <= spans);
     for trace in &mapped.traces {
         for root in trace.root.iter().chain([&trace.fallback]) {
-            for (text, what, max) in [
-                (&root.agent_id, "agent_id", 255),
-                (&root.agent_version, "agent_version", 100),
-                (&root.environment, "environment", 50),
-            ] {
-                no_nul(text, what);
-                assert!(text.chars().count() <= max, "{what} too long");
-            }
+            check_agent(&root.agent_id, &root.agent_version, &root.environment);
             if let Some(f) = &root.failure {
                 no_nul(&f.code, "failure code");
                 no_nul(&f.message, "failure message");
@@ -342,22 +340,16 @@ mod tests {
     }
 
     #[test]
-    fn query_params_corpus_and_regressions() {
-        assert!(replay("query_params", super::query_params) > 0);
-    }
-
-    #[test]
-    fn grpc_export_corpus_and_regressions() {
-        assert!(replay("grpc_export", super::grpc_export) > 0);
-    }
-
-    #[test]
-    fn run_body_corpus_and_regressions() {
-        assert!(replay("run_body", super::run_body) > 0);
-    }
-
-    #[test]
-    fn otlp_body_corpus_and_regressions() {
-        assert!(replay("otlp_body", super::otlp_body) > 0);
+    fn every_target_replays_its_corpus_and_regressions() {
+        type Check = fn(&[u8]);
+        let targets: [(&str, Check); 4] = [
+            ("query_params", super::query_params),
+            ("grpc_export", super::grpc_export),
+            ("run_body", super::run_body),
+            ("otlp_body", super::otlp_body),
+        ];
+        for (target, check) in targets {
+            assert!(replay(target, check) > 0, "{target} has no inputs");
+        }
     }
 }

@@ -35,9 +35,12 @@ mod tests {
 
     use crate::role::Role;
 
-    fn load(jail: &Jail) -> Result<Config, ConfigError> {
-        let _ = jail;
-        Config::load(None, None)
+    /// The configuration, with the environment variables `env` set first (the jail keeps them).
+    fn load(jail: &mut Jail, env: &[(&str, &str)]) -> Result<Config, String> {
+        for (name, value) in env {
+            jail.set_env(name, value);
+        }
+        Config::load(None, None).map_err(|e| e.to_string())
     }
 
     /// The URL with its password, to compare.
@@ -52,7 +55,7 @@ mod tests {
     #[test]
     fn defaults_match_the_original_deployment() {
         Jail::expect_with(|jail| {
-            let c = load(jail).map_err(|e| e.to_string())?;
+            let c = load(jail, &[])?;
             assert_eq!(
                 exposed(&c.database.url),
                 "postgresql://postgres:postgres@localhost:5433/agent_observability"
@@ -85,25 +88,26 @@ mod tests {
                 pool_size = 3
                 "#,
             )?;
-            let c = load(jail).map_err(|e| e.to_string())?;
-            assert_eq!(c.server.ingest_port, 9000);
-            assert_eq!(c.server.role, Role::Query);
+            let c = load(jail, &[])?;
+            assert_eq!((c.server.ingest_port, c.server.role), (9000, Role::Query));
 
-            jail.set_env("INGEST_API_PORT", "9100");
-            jail.set_env("DATABASE_POOL_SIZE", "4");
-            jail.set_env("DATABASE_MAX_OVERFLOW", "6");
-            let c = load(jail).map_err(|e| e.to_string())?;
-            assert_eq!(c.server.ingest_port, 9100);
-            assert_eq!(c.server.query_port, 9001);
-            assert_eq!(c.database.max_connections(), 10);
+            let plain = [
+                ("INGEST_API_PORT", "9100"),
+                ("DATABASE_POOL_SIZE", "4"),
+                ("DATABASE_MAX_OVERFLOW", "6"),
+            ];
+            let c = load(jail, &plain)?;
+            let ports = (c.server.ingest_port, c.server.query_port);
+            assert_eq!((ports, c.database.max_connections()), ((9100, 9001), 10));
 
-            jail.set_env("AGENTTRACER_SERVER__INGEST_PORT", "9200");
-            jail.set_env("AGENTTRACER_DATABASE__POOL_SIZE", "5");
-            jail.set_env("AGENTTRACER_ROLE", "ingest");
-            let c = load(jail).map_err(|e| e.to_string())?;
-            assert_eq!(c.server.ingest_port, 9200);
-            assert_eq!(c.database.pool_size, 5);
-            assert_eq!(c.server.role, Role::Ingest);
+            let prefixed = [
+                ("AGENTTRACER_SERVER__INGEST_PORT", "9200"),
+                ("AGENTTRACER_DATABASE__POOL_SIZE", "5"),
+                ("AGENTTRACER_ROLE", "ingest"),
+            ];
+            let c = load(jail, &prefixed)?;
+            let ingest = (c.server.ingest_port, c.database.pool_size, c.server.role);
+            assert_eq!(ingest, (9200, 5, Role::Ingest));
 
             let c = Config::load(None, Some(Role::All)).map_err(|e| e.to_string())?;
             assert_eq!(c.server.role, Role::All);
@@ -114,13 +118,15 @@ mod tests {
     #[test]
     fn plain_names_of_the_original_work() {
         Jail::expect_with(|jail| {
-            jail.set_env("DATABASE_URL", "postgresql://w:pw@db:5432/x");
-            jail.set_env("DATABASE_READ_URL", "postgresql://r:rpw@replica:5432/x");
-            jail.set_env("API_KEY", "12345");
-            jail.set_env("LOG_LEVEL", "WARNING");
-            jail.set_env("LOG_FORMAT", "json");
-            jail.set_env("QUERY_API_HOST", "127.0.0.1");
-            let c = load(jail).map_err(|e| e.to_string())?;
+            let plain = [
+                ("DATABASE_URL", "postgresql://w:pw@db:5432/x"),
+                ("DATABASE_READ_URL", "postgresql://r:rpw@replica:5432/x"),
+                ("API_KEY", "12345"),
+                ("LOG_LEVEL", "WARNING"),
+                ("LOG_FORMAT", "json"),
+                ("QUERY_API_HOST", "127.0.0.1"),
+            ];
+            let c = load(jail, &plain)?;
             assert_eq!(exposed(&c.database.url), "postgresql://w:pw@db:5432/x");
             assert_eq!(
                 c.database.read_url.as_ref().map(exposed).as_deref(),
@@ -157,16 +163,16 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.create_dir("config")?;
             jail.create_file(DEFAULT_CONFIG_FILE, "[server]\ningest_prot = 1\n")?;
-            let err = load(jail).err().map(|e| e.to_string()).unwrap_or_default();
+            let err = load(jail, &[]).err().unwrap_or_default();
             assert!(err.contains("ingest_prot"), "{err}");
 
             jail.create_file(DEFAULT_CONFIG_FILE, "[databse]\nurl = \"x\"\n")?;
-            let err = load(jail).err().map(|e| e.to_string()).unwrap_or_default();
+            let err = load(jail, &[]).err().unwrap_or_default();
             assert!(err.contains("databse"), "{err}");
 
             jail.create_file(DEFAULT_CONFIG_FILE, "")?;
-            jail.set_env("AGENTTRACER_DATABASE__POOLSIZE", "3");
-            let err = load(jail).err().map(|e| e.to_string()).unwrap_or_default();
+            let misspelt = [("AGENTTRACER_DATABASE__POOLSIZE", "3")];
+            let err = load(jail, &misspelt).err().unwrap_or_default();
             assert!(err.contains("poolsize"), "{err}");
             Ok(())
         });
@@ -184,12 +190,8 @@ mod tests {
     #[test]
     fn secrets_are_masked_when_printed() {
         Jail::expect_with(|jail| {
-            jail.set_env(
-                "DATABASE_URL",
-                "postgresql://user:s3cret@db/x?password=other",
-            );
-            jail.set_env("API_KEY", "key-abcdef");
-            let c = load(jail).map_err(|e| e.to_string())?;
+            let url = "postgresql://user:s3cret@db/x?password=other";
+            let c = load(jail, &[("DATABASE_URL", url), ("API_KEY", "key-abcdef")])?;
             let printed = c.to_masked_toml();
             let debugged = format!("{c:?}");
             for out in [&printed, &debugged] {
@@ -278,11 +280,9 @@ mod tests {
     #[test]
     fn invalid_values_are_rejected() {
         Jail::expect_with(|jail| {
-            jail.set_env("LOG_LEVEL", "loud");
-            assert!(load(jail).is_err());
-            jail.set_env("LOG_LEVEL", "info");
-            jail.set_env("AGENTTRACER_SERVER__MAX_BODY_BYTES", "0");
-            assert!(load(jail).is_err());
+            assert!(load(jail, &[("LOG_LEVEL", "loud")]).is_err());
+            let body = ("AGENTTRACER_SERVER__MAX_BODY_BYTES", "0");
+            assert!(load(jail, &[("LOG_LEVEL", "info"), body]).is_err());
             Ok(())
         });
     }

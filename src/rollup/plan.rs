@@ -164,46 +164,27 @@ mod tests {
         let end = datetime!(2026-02-02 01:15 UTC);
         let us = time::Duration::microseconds(1);
         let t = |t: OffsetDateTime| Some(t);
+        // Whole hours, days, a month, a day and an hour, each from where the one before ends.
+        let bounds = [
+            datetime!(2025-12-30 23:00 UTC),
+            datetime!(2025-12-31 0:00 UTC),
+            datetime!(2026-01-01 0:00 UTC),
+            datetime!(2026-02-01 0:00 UTC),
+            datetime!(2026-02-02 0:00 UTC),
+            datetime!(2026-02-02 1:00 UTC),
+        ];
+        let grains = [
+            Grain::Hour,
+            Grain::Day,
+            Grain::Month,
+            Grain::Day,
+            Grain::Hour,
+        ];
+        let whole = grains.iter().zip(bounds.windows(2));
         assert_eq!(
             plan(Some(start), Some(end)),
             Plan {
-                rollups: vec![
-                    (
-                        Grain::Hour,
-                        (
-                            t(datetime!(2025-12-30 23:00 UTC)),
-                            t(datetime!(2025-12-31 0:00 UTC))
-                        )
-                    ),
-                    (
-                        Grain::Day,
-                        (
-                            t(datetime!(2025-12-31 0:00 UTC)),
-                            t(datetime!(2026-01-01 0:00 UTC))
-                        )
-                    ),
-                    (
-                        Grain::Month,
-                        (
-                            t(datetime!(2026-01-01 0:00 UTC)),
-                            t(datetime!(2026-02-01 0:00 UTC))
-                        )
-                    ),
-                    (
-                        Grain::Day,
-                        (
-                            t(datetime!(2026-02-01 0:00 UTC)),
-                            t(datetime!(2026-02-02 0:00 UTC))
-                        )
-                    ),
-                    (
-                        Grain::Hour,
-                        (
-                            t(datetime!(2026-02-02 0:00 UTC)),
-                            t(datetime!(2026-02-02 1:00 UTC))
-                        )
-                    ),
-                ],
+                rollups: whole.map(|(g, b)| (*g, (t(b[0]), t(b[1])))).collect(),
                 raw: vec![
                     (t(start), t(datetime!(2025-12-30 23:00 UTC))),
                     (t(datetime!(2026-02-02 1:00 UTC)), t(end + us)),

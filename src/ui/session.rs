@@ -236,18 +236,15 @@ impl FromRequest for Viewer {
 mod tests {
     use super::*;
 
-    fn sessions() -> Sessions {
-        Sessions::new(
-            SecretList::new(vec!["k1".into(), "k2".into()]),
-            b"secret",
-            3600,
-            String::new(),
-        )
+    /// Sessions of an hour under `keys`, signed with `secret`.
+    fn sessions(keys: &[&str], secret: &[u8]) -> Sessions {
+        let keys = keys.iter().map(|k| (*k).to_owned()).collect();
+        Sessions::new(SecretList::new(keys), secret, 3600, String::new())
     }
 
     #[test]
     fn a_session_is_accepted_until_it_expires_or_its_key_goes() {
-        let s = sessions();
+        let s = sessions(&["k1", "k2"], b"secret");
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let cookie = s.issue("k2", now);
         assert!(!cookie.contains("k2"), "the cookie does not carry the key");
@@ -255,25 +252,15 @@ mod tests {
         assert!(s.accepts(&cookie, now + time::Duration::seconds(3600)));
         assert!(!s.accepts(&cookie, now + time::Duration::seconds(3601)));
         assert!(!s.accepts(&cookie, now - time::Duration::seconds(1)));
-        let rotated = Sessions::new(
-            SecretList::new(vec!["k1".into()]),
-            b"secret",
-            3600,
-            String::new(),
-        );
+        let rotated = sessions(&["k1"], b"secret");
         assert!(!rotated.accepts(&cookie, now), "its key was removed");
-        let other = Sessions::new(
-            SecretList::new(vec!["k2".into()]),
-            b"other",
-            3600,
-            String::new(),
-        );
+        let other = sessions(&["k2"], b"other");
         assert!(!other.accepts(&cookie, now), "another secret");
     }
 
     #[test]
     fn a_tampered_session_is_refused() {
-        let s = sessions();
+        let s = sessions(&["k1", "k2"], b"secret");
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let cookie = s.issue("k1", now);
         let (payload, sig) = cookie.rsplit_once('.').unwrap();

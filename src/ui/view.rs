@@ -37,14 +37,7 @@ impl Window {
     /// The window of a query string (`window`, and `from`/`to` for `custom`); 24 hours when
     /// none is given. `to` defaults to `now`.
     pub fn parse(pairs: &[(String, String)], now: OffsetDateTime) -> Result<Window, ApiError> {
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-                .filter(|v| !v.is_empty())
-        };
+        let get = |name: &str| param(pairs, name).filter(|v| !v.is_empty());
         let key = get("window").unwrap_or("24h");
         if let Some((_, _, secs)) = PRESETS.iter().find(|(k, _, _)| *k == key) {
             return Ok(Window {
@@ -94,6 +87,15 @@ pub fn pairs(query: &str) -> Vec<(String, String)> {
     pairs
 }
 
+/// The last value of `name` among a query string's pairs.
+pub fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
 /// `path?query` from pairs; empty values are left out.
 pub fn href<K: AsRef<str>, V: AsRef<str>>(path: &str, params: &[(K, V)]) -> String {
     let kept: Vec<(&str, &str)> = params
@@ -136,14 +138,29 @@ impl When {
     }
 }
 
+/// Which agent a run is of: its id, version and environment.
+pub struct RunAgent {
+    pub agent_id: String,
+    pub agent_version: String,
+    pub environment: String,
+}
+
+impl RunAgent {
+    pub fn of(agent_id: &str, agent_version: &str, environment: &str) -> RunAgent {
+        RunAgent {
+            agent_id: agent_id.to_owned(),
+            agent_version: agent_version.to_owned(),
+            environment: environment.to_owned(),
+        }
+    }
+}
+
 /// A run as a table row.
 pub struct RunRow {
     pub run_id: String,
     pub href: String,
     pub status: String,
-    pub agent_id: String,
-    pub agent_version: String,
-    pub environment: String,
+    pub agent: RunAgent,
     pub started: When,
     pub duration: String,
     pub steps: String,
@@ -167,9 +184,7 @@ impl RunRow {
             run_id: r.run_id.to_string(),
             href: format!("{base}/runs/{}", r.run_id),
             status: r.status.clone(),
-            agent_id: r.agent_id.clone(),
-            agent_version: r.agent_version.clone(),
-            environment: r.environment.clone(),
+            agent: RunAgent::of(&r.agent_id, &r.agent_version, &r.environment),
             started: When::of(r.started_at, now),
             duration: format::run_duration(r.started_at, r.ended_at),
             steps: format::count(s.steps),

@@ -47,6 +47,13 @@ async fn error_of(conn: &mut AsyncPgConnection, sql: &str) -> DieselError {
     }
 }
 
+/// Runs `sql` on `conn`, which must succeed.
+async fn ok(conn: &mut AsyncPgConnection, sql: &str) {
+    conn.batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
 /// `err` came with `code`, its message is not PostgreSQL's English one (so the test would catch a
 /// classification by message), and it is of `class`.
 fn assert_classified(err: &DieselError, code: &str, english: &str, class: ErrorClass) {
@@ -97,9 +104,7 @@ async fn real_errors_are_classified_by_sqlstate_under_translated_messages() {
     assert_classified(&err, "42P01", "does not exist", ErrorClass::Other);
 
     // Timeouts: a 503.
-    a.batch_execute("BEGIN; SELECT * FROM t WHERE id = 1 FOR UPDATE")
-        .await
-        .unwrap();
+    ok(&mut a, "BEGIN; SELECT * FROM t WHERE id = 1 FOR UPDATE").await;
     let err = error_of(
         &mut b,
         "SET lock_timeout = 200; UPDATE t SET v = 'c' WHERE id = 1",
@@ -113,29 +118,23 @@ async fn real_errors_are_classified_by_sqlstate_under_translated_messages() {
         "could not obtain lock",
         ErrorClass::Unavailable,
     );
-    a.batch_execute("ROLLBACK").await.unwrap();
+    ok(&mut a, "ROLLBACK").await;
     let err = error_of(&mut b, "SET statement_timeout = 200; SELECT pg_sleep(5)").await;
     assert_classified(&err, "57014", "statement timeout", ErrorClass::Unavailable);
-    b.batch_execute("SET lock_timeout = 0; SET statement_timeout = 0")
-        .await
-        .unwrap();
+    ok(&mut b, "SET lock_timeout = 0; SET statement_timeout = 0").await;
 
     // Lost races: the transaction runs again.
-    a.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT * FROM t")
-        .await
-        .unwrap();
-    b.batch_execute("UPDATE t SET v = 'q' WHERE id = 1")
-        .await
-        .unwrap();
+    ok(
+        &mut a,
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT * FROM t",
+    )
+    .await;
+    ok(&mut b, "UPDATE t SET v = 'q' WHERE id = 1").await;
     let err = error_of(&mut a, "UPDATE t SET v = 'r' WHERE id = 1").await;
     assert_classified(&err, "40001", "could not serialize", ErrorClass::Conflict);
-    a.batch_execute("ROLLBACK").await.unwrap();
-    a.batch_execute("BEGIN; UPDATE t SET v = 'x' WHERE id = 1")
-        .await
-        .unwrap();
-    b.batch_execute("BEGIN; UPDATE t SET v = 'y' WHERE id = 2")
-        .await
-        .unwrap();
+    ok(&mut a, "ROLLBACK").await;
+    ok(&mut a, "BEGIN; UPDATE t SET v = 'x' WHERE id = 1").await;
+    ok(&mut b, "BEGIN; UPDATE t SET v = 'y' WHERE id = 2").await;
     // Each takes the other's row; the one PostgreSQL picks fails and rolls back, freeing the other.
     async fn cross(conn: &mut AsyncPgConnection, id: i32) -> Result<(), DieselError> {
         let result = conn

@@ -23,14 +23,23 @@ pub struct Sse {
 }
 
 impl Sse {
-    pub async fn open(app: &TestApp, query: &str, last_event_id: Option<&str>) -> Sse {
+    /// `GET /v1/runs/stream{query}`, with `Last-Event-ID` when given: the answer as it comes.
+    pub async fn request(
+        app: &TestApp,
+        query: &str,
+        last_event_id: Option<&str>,
+    ) -> reqwest::Response {
         let mut req = app
             .client
             .get(format!("{}/v1/runs/stream{query}", app.query));
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id);
         }
-        let res = req.send().await.unwrap();
+        req.send().await.unwrap()
+    }
+
+    pub async fn open(app: &TestApp, query: &str, last_event_id: Option<&str>) -> Sse {
+        let res = Sse::request(app, query, last_event_id).await;
         assert_eq!(res.status(), StatusCode::OK);
         assert_eq!(res.headers()["content-type"], "text/event-stream");
         Sse {
@@ -149,13 +158,7 @@ async fn a_stream_sends_the_runs_its_filters_select_as_they_are_committed() {
         ("?status=nope", None, "status"),
         ("", Some("not-an-id"), "last-event-id"),
     ] {
-        let mut req = app
-            .client
-            .get(format!("{}/v1/runs/stream{query}", app.query));
-        if let Some(h) = header {
-            req = req.header("Last-Event-ID", h);
-        }
-        let res = req.send().await.unwrap();
+        let res = Sse::request(&app, query, header).await;
         assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert!(res.text().await.unwrap().contains(name));
     }

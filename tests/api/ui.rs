@@ -247,6 +247,11 @@ fn session_cookie(res: &reqwest::Response) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
+/// `req`, sent with `cookie`.
+async fn send_with(req: reqwest::RequestBuilder, cookie: &str) -> reqwest::Response {
+    req.header("Cookie", cookie).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn with_query_keys_pages_ask_for_a_login_and_keep_a_session() {
     let app = spawn_app_with(|c| {
@@ -310,40 +315,20 @@ async fn with_query_keys_pages_ask_for_a_login_and_keep_a_session() {
     assert_eq!(res.headers()[LOCATION], "/", "never off-site");
     let cookie = session_cookie(&res);
     for path in ["/", "/runs", "/failures", "/agents", "/live"] {
-        let res = client
-            .get(url(path))
-            .header("Cookie", &cookie)
-            .send()
-            .await
-            .unwrap();
+        let res = send_with(client.get(url(path)), &cookie).await;
         assert_eq!(res.status(), StatusCode::OK, "{path}");
         assert!(res.text().await.unwrap().contains("Log out"), "{path}");
     }
-    let res = client
-        .get(url("/live/stream"))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let res = send_with(client.get(url("/live/stream")), &cookie).await;
     assert_eq!(res.status(), StatusCode::OK);
     drop(res);
     // A forged or altered cookie is no session.
     let forged = format!("{}x", cookie);
-    let res = client
-        .get(url("/"))
-        .header("Cookie", forged)
-        .send()
-        .await
-        .unwrap();
+    let res = send_with(client.get(url("/")), &forged).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
 
     // Logging out removes the cookie.
-    let res = client
-        .post(url("/logout"))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let res = send_with(client.post(url("/logout")), &cookie).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()[LOCATION], "/login");
     let removal = res.headers()[SET_COOKIE].to_str().unwrap();
@@ -398,12 +383,7 @@ async fn a_configured_session_secret_keeps_sessions_across_processes() {
     first.stop().await;
     // Another process with the same secret (a restart, or another replica) accepts it...
     let second = spawn_app_with(with_secret).await;
-    let res = client
-        .get(format!("{}/", second.query))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let res = send_with(client.get(format!("{}/", second.query)), &cookie).await;
     assert_eq!(res.status(), StatusCode::OK);
     second.stop().await;
     // ...and one with a generated secret does not.
@@ -411,12 +391,7 @@ async fn a_configured_session_secret_keeps_sessions_across_processes() {
         c.auth.query_keys = agenttracer::config::SecretList::new(vec![QUERY_KEY.into()])
     })
     .await;
-    let res = client
-        .get(format!("{}/", third.query))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
+    let res = send_with(client.get(format!("{}/", third.query)), &cookie).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     // The secret never shows in the printed configuration.
     let mut config = agenttracer::config::Config::default();

@@ -19,6 +19,54 @@ pub(super) struct Validator {
     pub(super) rules: Rules,
 }
 
+/// An object under validation: where it sits, and its fields not taken yet.
+pub(super) struct Object<'p> {
+    path: &'p [Value],
+    fields: Map<String, Value>,
+}
+
+impl Object<'_> {
+    /// Where its field `key` sits.
+    pub(super) fn at(&self, key: &str) -> Vec<Value> {
+        [self.path, &[Value::from(key)]].concat()
+    }
+
+    /// Takes its field `key` out: where it sits, and its value (`None` when absent or null).
+    pub(super) fn take(&mut self, key: &str) -> (Vec<Value>, Option<Value>) {
+        (
+            self.at(key),
+            self.fields.remove(key).filter(|v| !v.is_null()),
+        )
+    }
+}
+
+/// What a string field must be: its length in characters, and whether it must be there.
+#[derive(Clone, Copy)]
+pub(super) struct Text {
+    pub(super) min: usize,
+    pub(super) max: usize,
+    pub(super) required: bool,
+}
+
+impl Text {
+    pub(super) fn required(min: usize, max: usize) -> Text {
+        Text {
+            min,
+            max,
+            required: true,
+        }
+    }
+
+    /// Absent, empty or up to `max` characters.
+    pub(super) fn optional(max: usize) -> Text {
+        Text {
+            min: 0,
+            max,
+            required: false,
+        }
+    }
+}
+
 fn quoted_list(values: &[&str]) -> String {
     let quoted: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
     match quoted.split_last() {
@@ -51,9 +99,9 @@ impl Validator {
         None
     }
 
-    pub(super) fn object(&mut self, value: Value, path: &[Value]) -> Option<Map<String, Value>> {
+    pub(super) fn object<'p>(&mut self, value: Value, path: &'p [Value]) -> Option<Object<'p>> {
         match value {
-            Value::Object(map) => Some(map),
+            Value::Object(fields) => Some(Object { path, fields }),
             _ => self.invalid(
                 path,
                 "model_attributes_type",
@@ -64,17 +112,9 @@ impl Validator {
 
     /// A name or code (an agent id, a version, an environment, a step name, a failure code):
     /// a string without control characters, which would forge log lines and terminal output.
-    pub(super) fn identifier(
-        &mut self,
-        obj: &mut Map<String, Value>,
-        path: &[Value],
-        key: &str,
-        min: usize,
-        max: usize,
-        required: bool,
-    ) -> Option<String> {
-        let mut value = self.string(obj, path, key, min, max, required)?;
-        let field = [path, &[Value::from(key)]].concat();
+    pub(super) fn identifier(&mut self, obj: &mut Object, key: &str, text: Text) -> Option<String> {
+        let mut value = self.string(obj, key, text)?;
+        let field = obj.at(key);
         if value.chars().any(char::is_control) {
             self.error(
                 &field,
@@ -86,26 +126,19 @@ impl Validator {
         // Names and codes are free text too: a credential in one is refused or redacted.
         let loc = self.at(&field);
         self.scan.text(&mut value, self.rules.privacy, &loc);
-        if value.chars().count() > max {
+        if value.chars().count() > text.max {
             // (`[REDACTED]` is longer than the shortest secret it replaces.)
-            value = value.chars().take(max).collect();
+            value = value.chars().take(text.max).collect();
         }
         Some(value)
     }
 
     /// A string field: `None` when absent (an error if required) or invalid.
-    pub(super) fn string(
-        &mut self,
-        obj: &mut Map<String, Value>,
-        path: &[Value],
-        key: &str,
-        min: usize,
-        max: usize,
-        required: bool,
-    ) -> Option<String> {
-        let field = [path, &[Value::from(key)]].concat();
-        match obj.remove(key) {
-            None | Some(Value::Null) => {
+    pub(super) fn string(&mut self, obj: &mut Object, key: &str, text: Text) -> Option<String> {
+        let Text { min, max, required } = text;
+        let (field, value) = obj.take(key);
+        match value {
+            None => {
                 if required {
                     self.error(&field, "missing", "Field required");
                 }
@@ -142,15 +175,10 @@ impl Validator {
         }
     }
 
-    pub(super) fn uuid(
-        &mut self,
-        obj: &mut Map<String, Value>,
-        path: &[Value],
-        key: &str,
-    ) -> Option<Option<Uuid>> {
-        let field = [path, &[Value::from(key)]].concat();
-        match obj.remove(key) {
-            None | Some(Value::Null) => Some(None),
+    pub(super) fn uuid(&mut self, obj: &mut Object, key: &str) -> Option<Option<Uuid>> {
+        let (field, value) = obj.take(key);
+        match value {
+            None => Some(None),
             Some(Value::String(s)) => match Uuid::parse_str(&s) {
                 Ok(id) => Some(Some(id)),
                 Err(_) => self.invalid(&field, "uuid_parsing", "Input should be a valid UUID"),
@@ -160,15 +188,10 @@ impl Validator {
     }
 
     /// A required integer in `0..=i32::MAX`; numeric strings and integral floats are accepted.
-    pub(super) fn non_negative_int(
-        &mut self,
-        obj: &mut Map<String, Value>,
-        path: &[Value],
-        key: &str,
-    ) -> Option<i32> {
-        let field = [path, &[Value::from(key)]].concat();
-        let number = match obj.remove(key) {
-            None | Some(Value::Null) => {
+    pub(super) fn non_negative_int(&mut self, obj: &mut Object, key: &str) -> Option<i32> {
+        let (field, value) = obj.take(key);
+        let number = match value {
+            None => {
                 self.error(&field, "missing", "Field required");
                 return None;
             }
@@ -200,14 +223,13 @@ impl Validator {
 
     pub(super) fn datetime(
         &mut self,
-        obj: &mut Map<String, Value>,
-        path: &[Value],
+        obj: &mut Object,
         key: &str,
         required: bool,
     ) -> Option<Option<OffsetDateTime>> {
-        let field = [path, &[Value::from(key)]].concat();
-        let parsed = match obj.remove(key) {
-            None | Some(Value::Null) => {
+        let (field, value) = obj.take(key);
+        let parsed = match value {
+            None => {
                 if required {
                     self.error(&field, "missing", "Field required");
                     return None;
@@ -235,15 +257,14 @@ impl Validator {
 
     pub(super) fn choice<T>(
         &mut self,
-        obj: &mut Map<String, Value>,
-        path: &[Value],
+        obj: &mut Object,
         key: &str,
         values: &[&str],
         parse: fn(&str) -> Option<T>,
     ) -> Option<T> {
-        let field = [path, &[Value::from(key)]].concat();
-        match obj.remove(key) {
-            None | Some(Value::Null) => self.invalid(&field, "missing", "Field required"),
+        let (field, value) = obj.take(key);
+        match value {
+            None => self.invalid(&field, "missing", "Field required"),
             Some(Value::String(s)) if parse(&s).is_some() => parse(&s),
             Some(_) => self.invalid(
                 &field,
@@ -253,21 +274,13 @@ impl Validator {
         }
     }
 
-    pub(super) fn list(
-        &mut self,
-        obj: &mut Map<String, Value>,
-        path: &[Value],
-        key: &str,
-    ) -> Vec<Value> {
-        match obj.remove(key) {
-            None | Some(Value::Null) => Vec::new(),
+    pub(super) fn list(&mut self, obj: &mut Object, key: &str) -> Vec<Value> {
+        let (field, value) = obj.take(key);
+        match value {
+            None => Vec::new(),
             Some(Value::Array(items)) => items,
             Some(_) => {
-                self.error(
-                    &[path, &[Value::from(key)]].concat(),
-                    "list_type",
-                    "Input should be a valid list",
-                );
+                self.error(&field, "list_type", "Input should be a valid list");
                 Vec::new()
             }
         }

@@ -91,6 +91,11 @@ mod tests {
                "started_at": "2024-01-01T00:00:00", "ended_at": "2024-01-01 00:00:02", "steps": steps})
     }
 
+    /// A problem as `errors` lists it: its location as JSON, and its kind.
+    fn error(loc: &str, kind: &str) -> (String, String) {
+        (loc.to_owned(), kind.to_owned())
+    }
+
     fn errors(value: Value) -> Vec<(String, String)> {
         parse_run(value, vec![json!("body")], &RULES)
             .err()
@@ -136,7 +141,7 @@ mod tests {
         ];
         for (loc, kind) in want {
             assert!(
-                got.contains(&(loc.to_owned(), kind.to_owned())),
+                got.contains(&error(loc, kind)),
                 "missing {loc} {kind} in {got:?}"
             );
         }
@@ -149,18 +154,15 @@ mod tests {
         body["steps"][1]["ended_at"] = json!("2023-01-01T00:00:00Z");
         let got = errors(body);
         assert!(
-            got.contains(&(r#"["body","steps",1,"seq"]"#.into(), "value_error".into())),
+            got.contains(&error(r#"["body","steps",1,"seq"]"#, "value_error")),
             "{got:?}"
         );
         assert!(
-            got.contains(&(r#"["body","ended_at"]"#.into(), "value_error".into())),
+            got.contains(&error(r#"["body","ended_at"]"#, "value_error")),
             "{got:?}"
         );
         assert!(
-            got.contains(&(
-                r#"["body","steps",1,"ended_at"]"#.into(),
-                "value_error".into()
-            )),
+            got.contains(&error(r#"["body","steps",1,"ended_at"]"#, "value_error")),
             "{got:?}"
         );
     }
@@ -171,16 +173,13 @@ mod tests {
         body["status"] = json!("failure");
         assert_eq!(
             errors(body.clone()),
-            [(r#"["body","status"]"#.to_owned(), "value_error".to_owned())]
+            [error(r#"["body","status"]"#, "value_error")]
         );
         body["failure"] = json!({"failure_type": "tool", "failure_code": "timeout", "message": "took too long",
                                   "step_id": "8a0e1f4c-5b7e-4d0c-9c47-1f1f1f1f1f1f"});
         assert_eq!(
             errors(body),
-            [(
-                r#"["body","failure","step_id"]"#.to_owned(),
-                "value_error".to_owned()
-            )]
+            [error(r#"["body","failure","step_id"]"#, "value_error")]
         );
     }
 
@@ -202,13 +201,13 @@ mod tests {
         body["steps"][0]["metadata"] = json!({"k": ["ok", "x\u{0}"]});
         let got = errors(body);
         assert!(
-            got.contains(&(r#"["body","agent_id"]"#.into(), "string_nul".into())),
+            got.contains(&error(r#"["body","agent_id"]"#, "string_nul")),
             "{got:?}"
         );
         assert!(
-            got.contains(&(
-                r#"["body","steps",0,"metadata","k",1]"#.into(),
-                "string_nul".into()
+            got.contains(&error(
+                r#"["body","steps",0,"metadata","k",1]"#,
+                "string_nul"
             )),
             "{got:?}"
         );
@@ -218,25 +217,22 @@ mod tests {
     fn not_an_object_and_wrong_types() {
         assert_eq!(
             errors(json!([1])),
-            [(r#"["body"]"#.to_owned(), "model_attributes_type".to_owned())]
+            [error(r#"["body"]"#, "model_attributes_type")]
         );
         let mut body = run(vec![json!("nope")]);
         body["run_id"] = json!("not-a-uuid");
         body["started_at"] = json!("soon");
         let got = errors(body);
         assert!(
-            got.contains(&(r#"["body","run_id"]"#.into(), "uuid_parsing".into())),
+            got.contains(&error(r#"["body","run_id"]"#, "uuid_parsing")),
             "{got:?}"
         );
         assert!(
-            got.contains(&(r#"["body","started_at"]"#.into(), "datetime_parsing".into())),
+            got.contains(&error(r#"["body","started_at"]"#, "datetime_parsing")),
             "{got:?}"
         );
         assert!(
-            got.contains(&(
-                r#"["body","steps",0]"#.into(),
-                "model_attributes_type".into()
-            )),
+            got.contains(&error(r#"["body","steps",0]"#, "model_attributes_type")),
             "{got:?}"
         );
     }
@@ -269,9 +265,9 @@ mod tests {
         deep["metadata"] = json!({"a": {"b": [{"c": [1]}]}});
         assert_eq!(
             errors(run(vec![deep])),
-            [(
-                r#"["body","steps",0,"metadata"]"#.to_owned(),
-                "metadata_too_deep".to_owned()
+            [error(
+                r#"["body","steps",0,"metadata"]"#,
+                "metadata_too_deep"
             )]
         );
         // Size is counted as compact JSON: 1000 bytes pass, 1001 do not.
@@ -282,9 +278,9 @@ mod tests {
         big["metadata"] = fill(1001);
         assert_eq!(
             errors(run(vec![big])),
-            [(
-                r#"["body","steps",0,"metadata"]"#.to_owned(),
-                "metadata_too_large".to_owned()
+            [error(
+                r#"["body","steps",0,"metadata"]"#,
+                "metadata_too_large"
             )]
         );
         let mut body = run(vec![]);
@@ -294,9 +290,9 @@ mod tests {
         body["failures"][0]["message"] = json!("é".repeat(501));
         assert_eq!(
             errors(body),
-            [(
-                r#"["body","failures",0,"message"]"#.to_owned(),
-                "string_too_long".to_owned()
+            [error(
+                r#"["body","failures",0,"message"]"#,
+                "string_too_long"
             )]
         );
     }
@@ -307,9 +303,9 @@ mod tests {
         body["failures"] = json!([{"failure_type": "tool", "failure_code": "auth", "message": "bad key sk-aaaaaaaaaaaaaaaaaaaaaaaaaa"}]);
         assert_eq!(
             errors(body.clone()),
-            [(
-                r#"["body","failures",0,"message"]"#.to_owned(),
-                "privacy.secret_value".to_owned()
+            [error(
+                r#"["body","failures",0,"message"]"#,
+                "privacy.secret_value"
             )]
         );
         let rules = Rules {

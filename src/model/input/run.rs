@@ -7,22 +7,22 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::fields::Validator;
+use super::fields::{Text, Validator};
 use super::shape::{Shape, find_nul, json_size_over};
 use crate::model::{FailureType, NewFailure, NewRun, NewStep, RunStatus, StepType};
 
 impl Validator {
     pub(super) fn run(&mut self, value: Value) -> Option<NewRun> {
         let mut obj = self.object(value, &[])?;
-        let run_id = self.uuid(&mut obj, &[], "run_id");
-        let agent_id = self.identifier(&mut obj, &[], "agent_id", 1, 255, true);
-        let agent_version = self.identifier(&mut obj, &[], "agent_version", 1, 100, true);
-        let environment = self.identifier(&mut obj, &[], "environment", 0, 50, false);
-        let status = self.choice(&mut obj, &[], "status", RunStatus::VALUES, RunStatus::parse);
-        let started_at = self.datetime(&mut obj, &[], "started_at", true);
-        let ended_at = self.datetime(&mut obj, &[], "ended_at", false);
+        let run_id = self.uuid(&mut obj, "run_id");
+        let agent_id = self.identifier(&mut obj, "agent_id", Text::required(1, 255));
+        let agent_version = self.identifier(&mut obj, "agent_version", Text::required(1, 100));
+        let environment = self.identifier(&mut obj, "environment", Text::optional(50));
+        let status = self.choice(&mut obj, "status", RunStatus::VALUES, RunStatus::parse);
+        let started_at = self.datetime(&mut obj, "started_at", true);
+        let ended_at = self.datetime(&mut obj, "ended_at", false);
 
-        let raw_steps = self.list(&mut obj, &[], "steps");
+        let raw_steps = self.list(&mut obj, "steps");
         // The step ids a failure may name, from every step that declares a valid one.
         let declared_ids: HashSet<Uuid> = raw_steps
             .iter()
@@ -48,11 +48,10 @@ impl Validator {
         };
 
         let mut raw_failures = Vec::new();
-        match obj.remove("failure") {
-            None | Some(Value::Null) => {}
-            Some(f) => raw_failures.push((vec![Value::from("failure")], f)),
+        if let (at, Some(f)) = obj.take("failure") {
+            raw_failures.push((at, f));
         }
-        for (i, f) in self.list(&mut obj, &[], "failures").into_iter().enumerate() {
+        for (i, f) in self.list(&mut obj, "failures").into_iter().enumerate() {
             raw_failures.push((vec![Value::from("failures"), Value::from(i)], f));
         }
         let failures: Vec<Option<NewFailure>> = raw_failures
@@ -142,22 +141,16 @@ impl Validator {
 
     fn step(&mut self, value: Value, path: &[Value]) -> Option<NewStep> {
         let mut obj = self.object(value, path)?;
-        let step_id = self.uuid(&mut obj, path, "step_id");
-        let seq = self.non_negative_int(&mut obj, path, "seq");
-        let step_type = self.choice(
-            &mut obj,
-            path,
-            "step_type",
-            StepType::VALUES,
-            StepType::parse,
-        );
-        let name = self.identifier(&mut obj, path, "name", 1, 255, true);
-        let latency_ms = self.non_negative_int(&mut obj, path, "latency_ms");
-        let started_at = self.datetime(&mut obj, path, "started_at", true);
-        let ended_at = self.datetime(&mut obj, path, "ended_at", true);
-        let meta_path = [path, &[Value::from("metadata")]].concat();
-        let metadata = match obj.remove("metadata") {
-            None | Some(Value::Null) => Some(Value::Object(Map::new())),
+        let step_id = self.uuid(&mut obj, "step_id");
+        let seq = self.non_negative_int(&mut obj, "seq");
+        let step_type = self.choice(&mut obj, "step_type", StepType::VALUES, StepType::parse);
+        let name = self.identifier(&mut obj, "name", Text::required(1, 255));
+        let latency_ms = self.non_negative_int(&mut obj, "latency_ms");
+        let started_at = self.datetime(&mut obj, "started_at", true);
+        let ended_at = self.datetime(&mut obj, "ended_at", true);
+        let (meta_path, metadata) = obj.take("metadata");
+        let metadata = match metadata {
+            None => Some(Value::Object(Map::new())),
             Some(mut meta @ Value::Object(_)) => {
                 let shape = Shape::of(&meta);
                 if shape.depth > self.rules.max_metadata_depth {
@@ -209,7 +202,7 @@ impl Validator {
         let (started_at, ended_at) = (started_at??, ended_at??);
         if ended_at < started_at {
             self.error(
-                &[path, &[Value::from("ended_at")]].concat(),
+                &obj.at("ended_at"),
                 "value_error",
                 "ended_at must not be before started_at",
             );
@@ -239,28 +232,27 @@ impl Validator {
         step_ids: &HashSet<Uuid>,
     ) -> Option<NewFailure> {
         let mut obj = self.object(value, path)?;
-        let step_id = self.uuid(&mut obj, path, "step_id");
+        let step_id = self.uuid(&mut obj, "step_id");
         if let Some(Some(id)) = step_id
             && !step_ids.contains(&id)
         {
             self.error(
-                &[path, &[Value::from("step_id")]].concat(),
+                &obj.at("step_id"),
                 "value_error",
                 "step_id is not a step of this run",
             );
         }
         let failure_type = self.choice(
             &mut obj,
-            path,
             "failure_type",
             FailureType::VALUES,
             FailureType::parse,
         );
-        let failure_code = self.identifier(&mut obj, path, "failure_code", 1, 100, true);
+        let failure_code = self.identifier(&mut obj, "failure_code", Text::required(1, 100));
         let max_chars = self.rules.max_string_chars;
-        let mut message = self.string(&mut obj, path, "message", 1, max_chars, true);
+        let mut message = self.string(&mut obj, "message", Text::required(1, max_chars));
         if let Some(text) = message.as_mut() {
-            let loc = self.at(&[path, &[Value::from("message")]].concat());
+            let loc = self.at(&obj.at("message"));
             self.scan.text(text, self.rules.privacy, &loc);
         }
         Some(NewFailure {

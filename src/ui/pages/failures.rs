@@ -7,9 +7,9 @@ use actix_web::HttpResponse;
 use askama::Template;
 
 use super::overview::{BarRow, chart_data};
-use super::{AgentPicker, Page, WindowLink, Windowed};
+use super::{Page, WindowForm, Windowed};
 use crate::query::{failures, series, stats};
-use crate::ui::view::{When, Window, href};
+use crate::ui::view::{When, href};
 use crate::ui::{Ctx, PageError, format, html};
 
 /// One failure type with its codes.
@@ -48,15 +48,23 @@ pub struct Latest {
 #[template(path = "failures.html")]
 pub struct FailuresPage {
     pub ctx: Ctx,
-    pub f: AgentPicker,
-    pub window: Window,
-    pub windows: Vec<WindowLink>,
+    pub form: WindowForm,
     pub total: String,
-    pub types: Vec<TypeGroup>,
+    pub by_type: ByType,
+    pub most: MostFailing,
+    pub latest: Vec<Latest>,
+}
+
+/// The failures by type: over time (the chart's data) and by code.
+pub struct ByType {
+    pub chart_json: String,
+    pub groups: Vec<TypeGroup>,
+}
+
+/// The agents (at a version) and the steps that fail most.
+pub struct MostFailing {
     pub agents: Vec<AgentRow>,
     pub steps: Vec<StepRow>,
-    pub latest: Vec<Latest>,
-    pub chart_json: String,
 }
 
 fn groups(stats: &stats::Stats, runs: &str, scope: &[(&'static str, String)]) -> Vec<TypeGroup> {
@@ -117,36 +125,39 @@ pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
     let b = p.base();
     let runs = format!("{b}/runs");
     let scope = view.scope();
-    let windows = view.links(&format!("{b}/failures"));
     html(FailuresPage {
         ctx: p.ctx("failures"),
-        f: AgentPicker::new(filter, &agents),
-        windows,
+        form: view.form(&format!("{b}/failures"), &agents),
         total: format::count(stats.failure_count),
-        types: groups(&stats, &runs, &scope),
-        agents: by_agent
-            .into_iter()
-            .map(|a| {
-                let mut params = window.as_filter().to_vec();
-                params.push(("agent_id", a.agent_id.clone()));
-                params.push(("agent_version", a.agent_version.clone()));
-                params.push(("status", "failure".into()));
-                AgentRow {
-                    agent: format!("{}@{}", a.agent_id, a.agent_version),
-                    href: href(&runs, &params),
-                    failures: format::count(a.failures),
-                    runs: format::count(a.runs),
-                }
-            })
-            .collect(),
-        steps: by_step
-            .into_iter()
-            .map(|s| StepRow {
-                step_type: s.step_type,
-                name: s.name,
-                failures: format::count(s.failures),
-            })
-            .collect(),
+        by_type: ByType {
+            chart_json: crate::ui::view::script_json(&chart_data(&series, window)),
+            groups: groups(&stats, &runs, &scope),
+        },
+        most: MostFailing {
+            agents: by_agent
+                .into_iter()
+                .map(|a| {
+                    let mut params = window.as_filter().to_vec();
+                    params.push(("agent_id", a.agent_id.clone()));
+                    params.push(("agent_version", a.agent_version.clone()));
+                    params.push(("status", "failure".into()));
+                    AgentRow {
+                        agent: format!("{}@{}", a.agent_id, a.agent_version),
+                        href: href(&runs, &params),
+                        failures: format::count(a.failures),
+                        runs: format::count(a.runs),
+                    }
+                })
+                .collect(),
+            steps: by_step
+                .into_iter()
+                .map(|s| StepRow {
+                    step_type: s.step_type,
+                    name: s.name,
+                    failures: format::count(s.failures),
+                })
+                .collect(),
+        },
         latest: latest
             .into_iter()
             .map(|l| {
@@ -175,7 +186,5 @@ pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
                 }
             })
             .collect(),
-        chart_json: crate::ui::view::script_json(&chart_data(&series, window)),
-        window: view.window.clone(),
     })
 }

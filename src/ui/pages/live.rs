@@ -5,8 +5,7 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::{AgentPicker, Page, runs_and_agents};
-use crate::model::RunStatus;
+use super::{AgentPicker, Page, Select, runs_and_agents};
 use crate::query::QueryState;
 use crate::query::filters::{self, Paging, Position};
 use crate::query::stream;
@@ -19,8 +18,7 @@ use crate::ui::{Ctx, PageError, html};
 pub struct LivePage {
     pub ctx: Ctx,
     pub f: AgentPicker,
-    pub status: String,
-    pub statuses: &'static [&'static str],
+    pub status: Select,
     pub stream: String,
     pub rows: Vec<RunRow>,
 }
@@ -40,11 +38,7 @@ pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
     html(LivePage {
         ctx: p.ctx("live"),
         f: AgentPicker::new(&filter, &agents),
-        status: filter
-            .status
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default(),
-        statuses: RunStatus::VALUES,
+        status: Select::status(&filter),
         stream: href(&format!("{b}/live/stream"), &params),
         rows: page.runs.iter().map(|r| RunRow::of(b, r, now)).collect(),
     })

@@ -49,16 +49,43 @@ fn login_page(base: &UiBase, next: String, error: bool) -> Result<HttpResponse, 
     Ok(res)
 }
 
+/// Without query keys there is no login: straight on to `next` (kept on our pages). With them,
+/// `login` answers.
+fn unless_open(
+    sessions: &Sessions,
+    base: &UiBase,
+    next: Option<&str>,
+    login: impl FnOnce(String) -> Result<HttpResponse, PageError>,
+) -> Result<HttpResponse, PageError> {
+    let next = safe_next(&base.0, next);
+    match sessions.required() {
+        true => login(next),
+        false => Ok(see_other(&next)),
+    }
+}
+
+/// A redirect to `to` that sets the session cookie (`None` ends the session).
+fn see_other_with_session(
+    to: &str,
+    sessions: &Sessions,
+    value: Option<String>,
+    req: &HttpRequest,
+    base: &UiBase,
+) -> Result<HttpResponse, PageError> {
+    let mut res = see_other(to);
+    res.add_cookie(&sessions.cookie(value, is_secure(req)))
+        .map_err(|e| PageError::new(base, crate::error::ApiError::internal(e.to_string())))?;
+    Ok(res)
+}
+
 pub async fn form(
     query: web::Query<NextQuery>,
     sessions: web::Data<Sessions>,
     base: web::Data<UiBase>,
 ) -> Result<HttpResponse, PageError> {
-    let next = safe_next(&base.0, query.next.as_deref());
-    if !sessions.required() {
-        return Ok(see_other(&next));
-    }
-    login_page(&base, next, false)
+    unless_open(&sessions, &base, query.next.as_deref(), |next| {
+        login_page(&base, next, false)
+    })
 }
 
 pub async fn submit(
@@ -67,20 +94,15 @@ pub async fn submit(
     sessions: web::Data<Sessions>,
     base: web::Data<UiBase>,
 ) -> Result<HttpResponse, PageError> {
-    let next = safe_next(&base.0, form.next.as_deref());
-    if !sessions.required() {
-        return Ok(see_other(&next));
-    }
-    let key = form.key.trim();
-    if !sessions.key_is_valid(key) {
-        tracing::info!("UI login refused: the key is not a query key");
-        return login_page(&base, next, true);
-    }
-    let value = sessions.issue(key, OffsetDateTime::now_utc());
-    let mut res = see_other(&next);
-    res.add_cookie(&sessions.cookie(Some(value), is_secure(&req)))
-        .map_err(|e| PageError::new(&base, crate::error::ApiError::internal(e.to_string())))?;
-    Ok(res)
+    unless_open(&sessions, &base, form.next.as_deref(), |next| {
+        let key = form.key.trim();
+        if !sessions.key_is_valid(key) {
+            tracing::info!("UI login refused: the key is not a query key");
+            return login_page(&base, next, true);
+        }
+        let value = sessions.issue(key, OffsetDateTime::now_utc());
+        see_other_with_session(&next, &sessions, Some(value), &req, &base)
+    })
 }
 
 pub async fn logout(
@@ -92,8 +114,5 @@ pub async fn logout(
         true => format!("{}/login", base.0),
         false => format!("{}/", base.0),
     };
-    let mut res = see_other(&to);
-    res.add_cookie(&sessions.cookie(None, is_secure(&req)))
-        .map_err(|e| PageError::new(&base, crate::error::ApiError::internal(e.to_string())))?;
-    Ok(res)
+    see_other_with_session(&to, &sessions, None, &req, &base)
 }

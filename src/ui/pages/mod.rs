@@ -18,8 +18,9 @@ use time::OffsetDateTime;
 
 use super::session::Viewer;
 use super::view::{PRESETS, Window, href};
-use super::{Ctx, PageError, UiBase};
+use super::{Ctx, PageError, UiBase, format};
 use crate::error::ApiError;
+use crate::model::RunStatus;
 use crate::query::QueryState;
 use crate::query::filters::{self, Paging, RunFilter};
 use crate::query::stats::{self, Agent};
@@ -87,6 +88,17 @@ pub struct WindowLink {
     pub current: bool,
 }
 
+/// A windowed page's filter form: where it submits to, the window picker and the agent pickers.
+pub struct WindowForm {
+    pub action: String,
+    pub links: Vec<WindowLink>,
+    pub window: Window,
+    /// The window's bounds as a custom window's fields show them.
+    pub from: String,
+    pub to: String,
+    pub f: AgentPicker,
+}
+
 /// A windowed page's view: its window, and the runs it selects — the agent, version and
 /// environment of its query string within the window.
 pub struct Windowed {
@@ -128,6 +140,19 @@ impl Windowed {
             .collect()
     }
 
+    /// The filter form at the top of the page at `path`: the window picker's links and the agent
+    /// pickers.
+    pub fn form(&self, path: &str, agents: &[Agent]) -> WindowForm {
+        WindowForm {
+            action: path.to_owned(),
+            links: self.links(path),
+            window: self.window.clone(),
+            from: format::iso(self.window.from),
+            to: format::iso(self.window.to),
+            f: AgentPicker::new(&self.filter, agents),
+        }
+    }
+
     /// The explorer's filters for the same runs: the agent filters and the window's bounds.
     pub fn scope(&self) -> Vec<(&'static str, String)> {
         let mut scope = super::view::agent_params(&self.filter);
@@ -152,42 +177,63 @@ pub async fn runs_and_agents(
         .map_err(|e| page.fail(e))
 }
 
-/// The agent, version and environment pickers: what was chosen and what there is to choose.
+/// A `<select>` of a filter form: what there is to choose, and what was chosen (empty for any).
+pub struct Select {
+    pub options: Vec<String>,
+    pub chosen: String,
+}
+
+impl Select {
+    pub fn new<T: Into<String>>(
+        options: impl IntoIterator<Item = T>,
+        chosen: Option<&str>,
+    ) -> Select {
+        Select {
+            options: options.into_iter().map(Into::into).collect(),
+            chosen: chosen.unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// The run status select of `filter`.
+    pub fn status(filter: &RunFilter) -> Select {
+        Select::new(
+            RunStatus::VALUES.iter().copied(),
+            filter.status.map(RunStatus::as_str),
+        )
+    }
+}
+
+/// The agent, version and environment pickers: what was chosen and what there is to choose (the
+/// versions and environments of the chosen agent, of every agent when none is chosen).
 pub struct AgentPicker {
-    pub agent_id: String,
-    pub agent_version: String,
-    pub environment: String,
-    pub agents: Vec<String>,
-    /// The versions of the chosen agent (of every agent when none is chosen).
-    pub versions: Vec<String>,
-    pub environments: Vec<String>,
+    pub agent_id: Select,
+    pub agent_version: Select,
+    pub environment: Select,
 }
 
 impl AgentPicker {
     pub fn new(filter: &RunFilter, agents: &[Agent]) -> AgentPicker {
         let chosen = |a: &&Agent| filter.agent_id.as_ref().is_none_or(|id| *id == a.agent_id);
-        let mut versions: BTreeSet<String> = agents
+        let versions: BTreeSet<String> = agents
             .iter()
             .filter(chosen)
             .flat_map(|a| a.versions.iter().cloned())
             .collect();
-        let mut environments: BTreeSet<String> = agents
+        let environments: BTreeSet<String> = agents
             .iter()
             .filter(chosen)
             .flat_map(|a| a.environments.iter().cloned())
             .collect();
-        let mut ids: BTreeSet<String> = agents.iter().map(|a| a.agent_id.clone()).collect();
+        let ids: BTreeSet<String> = agents.iter().map(|a| a.agent_id.clone()).collect();
         // A chosen value stays choosable even when no rollup knows it yet.
-        ids.extend(filter.agent_id.clone());
-        versions.extend(filter.agent_version.clone());
-        environments.extend(filter.environment.clone());
+        let select = |mut options: BTreeSet<String>, chosen: &Option<String>| {
+            options.extend(chosen.clone());
+            Select::new(options, chosen.as_deref())
+        };
         AgentPicker {
-            agent_id: filter.agent_id.clone().unwrap_or_default(),
-            agent_version: filter.agent_version.clone().unwrap_or_default(),
-            environment: filter.environment.clone().unwrap_or_default(),
-            agents: ids.into_iter().collect(),
-            versions: versions.into_iter().collect(),
-            environments: environments.into_iter().collect(),
+            agent_id: select(ids, &filter.agent_id),
+            agent_version: select(versions, &filter.agent_version),
+            environment: select(environments, &filter.environment),
         }
     }
 }

@@ -9,7 +9,7 @@ use askama::Template;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
-use super::{AgentPicker, Page, WindowLink, Windowed};
+use super::{Page, WindowForm, Windowed};
 use crate::query::filters::{Paging, Position};
 use crate::query::series::{Series, Source};
 use crate::query::stats::{Percentiles, Stats};
@@ -45,20 +45,46 @@ pub struct ModelRow {
 #[template(path = "overview.html")]
 pub struct OverviewPage {
     pub ctx: Ctx,
-    pub f: AgentPicker,
-    pub window: Window,
-    pub window_from: String,
-    pub window_to: String,
-    pub windows: Vec<WindowLink>,
+    pub form: WindowForm,
     pub cards: Vec<Card>,
-    pub failures: Vec<BarRow>,
-    pub models: Vec<ModelRow>,
-    pub recent: Vec<RunRow>,
-    pub runs_href: String,
+    pub breakdowns: Breakdowns,
+    pub recent: Recent,
     pub chart_json: String,
     pub bin: String,
-    /// This page's own URL, which the recent runs reload from.
-    pub here: String,
+}
+
+/// The window's top failure codes and its tokens by model.
+pub struct Breakdowns {
+    pub failures: Vec<BarRow>,
+    pub models: Vec<ModelRow>,
+}
+
+impl Breakdowns {
+    /// `scope` selects the explorer's runs behind each row.
+    fn of(stats: &Stats, base: &str, scope: &[(&'static str, String)]) -> Breakdowns {
+        Breakdowns {
+            failures: failure_rows(stats, base, scope),
+            models: stats
+                .tokens_by_model
+                .iter()
+                .map(|(model, m)| ModelRow {
+                    model: model.clone(),
+                    steps: format::count(m.steps),
+                    input: format::count(m.input_tokens),
+                    output: format::count(m.output_tokens),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The latest runs of the window, which reload by themselves.
+pub struct Recent {
+    pub rows: Vec<RunRow>,
+    /// Every run of the window, in the explorer.
+    pub all_href: String,
+    /// This page's own URL, which the rows reload from.
+    pub reload_href: String,
 }
 
 fn pcts(p: &Percentiles) -> String {
@@ -223,17 +249,6 @@ pub async fn page(req: HttpRequest, p: Page) -> Result<HttpResponse, PageError> 
         .map_err(|e| p.fail(e))?;
     let b = p.base();
     let scope = view.scope();
-    let windows = view.links(&format!("{b}/"));
-    let models = stats
-        .tokens_by_model
-        .iter()
-        .map(|(model, m)| ModelRow {
-            model: model.clone(),
-            steps: format::count(m.steps),
-            input: format::count(m.input_tokens),
-            output: format::count(m.output_tokens),
-        })
-        .collect();
     let bin = match series.source {
         Source::Rows { minutes } => format!("{minutes}-minute bins"),
         Source::Rollup(Grain::Hour) => "hourly bins (UTC)".into(),
@@ -241,18 +256,15 @@ pub async fn page(req: HttpRequest, p: Page) -> Result<HttpResponse, PageError> 
     };
     html(OverviewPage {
         ctx: p.ctx("overview"),
-        f: AgentPicker::new(filter, &agents),
-        window_from: format::iso(window.from),
-        window_to: format::iso(window.to),
-        windows,
+        form: view.form(&format!("{b}/"), &agents),
         cards: cards(&stats, b, &scope),
-        failures: failure_rows(&stats, b, &scope),
-        models,
-        recent: recent.runs.iter().map(|r| RunRow::of(b, r, now)).collect(),
-        runs_href: href(&format!("{b}/runs"), &scope),
+        breakdowns: Breakdowns::of(&stats, b, &scope),
+        recent: Recent {
+            rows: recent.runs.iter().map(|r| RunRow::of(b, r, now)).collect(),
+            all_href: href(&format!("{b}/runs"), &scope),
+            reload_href: req.uri().to_string(),
+        },
         chart_json: crate::ui::view::script_json(&chart_data(&series, window)),
         bin,
-        window: view.window.clone(),
-        here: req.uri().to_string(),
     })
 }

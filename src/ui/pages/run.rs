@@ -15,7 +15,7 @@ use crate::db::read;
 use crate::error::ApiError;
 use crate::extract::RunId;
 use crate::model::output::{FailureOut, RunOut, StepOut};
-use crate::ui::view::{When, href};
+use crate::ui::view::{RunAgent, When, href, param};
 use crate::ui::{Ctx, PageError, format, html};
 
 /// Depth past which nesting is no longer indented further.
@@ -77,10 +77,8 @@ pub struct RunPage {
     pub ctx: Ctx,
     pub run_id: String,
     pub status: String,
-    pub agent_id: String,
-    pub agent_version: String,
+    pub agent: RunAgent,
     pub agent_href: String,
-    pub environment: String,
     pub source: String,
     pub started: When,
     pub ended: Option<When>,
@@ -88,12 +86,17 @@ pub struct RunPage {
     pub steps: String,
     pub tokens: String,
     pub failures: Vec<FailureView>,
+    pub waterfall: Waterfall,
+    pub json_href: String,
+}
+
+/// The run's steps on its time axis: a legend of their types, a bar a step, and the selected step.
+pub struct Waterfall {
     pub types: Vec<TypeRow>,
     pub bars: Vec<Bar>,
     /// Axis labels at 0, 25, 50, 75 and 100 % of the run's span.
     pub ticks: Vec<String>,
     pub detail: Option<Detail>,
-    pub json_href: String,
 }
 
 /// Short advice per failure type, as the original's failure analysis gave.
@@ -192,8 +195,18 @@ fn pretty(metadata: &str) -> String {
         .unwrap_or_else(|_| metadata.to_owned())
 }
 
-pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTime) -> RunPage {
+/// The failures of `run` (of its step `step` only, when given), as the page shows them.
+fn failure_views(base: &str, run: &RunOut, step: Option<Uuid>) -> Vec<FailureView> {
+    let by_id: HashMap<Uuid, &StepOut> = run.steps.iter().map(|s| (s.step_id, s)).collect();
     let id = run.run_id.to_string();
+    run.failures
+        .iter()
+        .filter(|f| step.is_none() || f.step_id == step)
+        .map(|f| failure_view(base, f, &by_id, &id))
+        .collect()
+}
+
+fn waterfall(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTime) -> Waterfall {
     let t0 = run
         .steps
         .iter()
@@ -209,7 +222,6 @@ pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTim
         .max()
         .unwrap_or(run.started_at);
     let total = micros(t1 - t0).max(1000);
-    let by_id: HashMap<Uuid, &StepOut> = run.steps.iter().map(|s| (s.step_id, s)).collect();
     let failed: HashSet<Uuid> = run.failures.iter().filter_map(|f| f.step_id).collect();
     let bars = tree_order(&run.steps)
         .into_iter()
@@ -241,11 +253,6 @@ pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTim
         e.0 += 1;
         e.1 += i64::from(s.latency_ms);
     }
-    let tokens: i64 = run
-        .steps
-        .iter()
-        .map(|s| i64::from(s.input_tokens.unwrap_or(0)) + i64::from(s.output_tokens.unwrap_or(0)))
-        .sum();
     let detail = selected
         .and_then(|seq| run.steps.iter().find(|s| s.seq == seq))
         .map(|s| Detail {
@@ -269,42 +276,9 @@ pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTim
             parent_span_id: s.parent_span_id.clone().unwrap_or_default(),
             step_id: s.step_id.to_string(),
             metadata: pretty(s.metadata.get()),
-            failures: run
-                .failures
-                .iter()
-                .filter(|f| f.step_id == Some(s.step_id))
-                .map(|f| failure_view(base, f, &by_id, &id))
-                .collect(),
+            failures: failure_views(base, run, Some(s.step_id)),
         });
-    RunPage {
-        ctx: Ctx {
-            base: base.to_owned(),
-            nav: "runs",
-            assets: crate::ui::assets::names(),
-            session: false,
-        },
-        status: run.status.clone(),
-        agent_id: run.agent_id.clone(),
-        agent_version: run.agent_version.clone(),
-        agent_href: href(
-            &format!("{base}/runs"),
-            &[
-                ("agent_id", run.agent_id.as_str()),
-                ("agent_version", run.agent_version.as_str()),
-            ],
-        ),
-        environment: run.environment.clone(),
-        source: run.source.clone(),
-        started: When::of(run.started_at, now),
-        ended: run.ended_at.map(|t| When::of(t, now)),
-        duration: format::run_duration(run.started_at, run.ended_at),
-        steps: format::count(run.steps.len() as i64),
-        tokens: format::count(tokens),
-        failures: run
-            .failures
-            .iter()
-            .map(|f| failure_view(base, f, &by_id, &id))
-            .collect(),
+    Waterfall {
         types: types
             .into_iter()
             .map(|(t, (n, ms))| TypeRow {
@@ -317,6 +291,40 @@ pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTim
         bars,
         ticks,
         detail,
+    }
+}
+
+pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTime) -> RunPage {
+    let id = run.run_id.to_string();
+    let tokens: i64 = run
+        .steps
+        .iter()
+        .map(|s| i64::from(s.input_tokens.unwrap_or(0)) + i64::from(s.output_tokens.unwrap_or(0)))
+        .sum();
+    RunPage {
+        ctx: Ctx {
+            base: base.to_owned(),
+            nav: "runs",
+            assets: crate::ui::assets::names(),
+            session: false,
+        },
+        status: run.status.clone(),
+        agent: RunAgent::of(&run.agent_id, &run.agent_version, &run.environment),
+        agent_href: href(
+            &format!("{base}/runs"),
+            &[
+                ("agent_id", run.agent_id.as_str()),
+                ("agent_version", run.agent_version.as_str()),
+            ],
+        ),
+        source: run.source.clone(),
+        started: When::of(run.started_at, now),
+        ended: run.ended_at.map(|t| When::of(t, now)),
+        duration: format::run_duration(run.started_at, run.ended_at),
+        steps: format::count(run.steps.len() as i64),
+        tokens: format::count(tokens),
+        failures: failure_views(base, run, None),
+        waterfall: waterfall(base, run, selected, now),
         json_href: format!("/v1/runs/{id}"),
         run_id: id,
     }
@@ -325,9 +333,9 @@ pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTim
 pub async fn page(p: Page, run_id: Result<RunId, ApiError>) -> Result<HttpResponse, PageError> {
     let fail = |e| p.fail(e);
     let RunId(run_id) = run_id.map_err(fail)?;
-    let step = match p.pairs.iter().rev().find(|(k, _)| k == "step") {
+    let step = match param(&p.pairs, "step") {
         None => None,
-        Some((_, v)) => Some(v.parse::<i32>().map_err(|_| {
+        Some(v) => Some(v.parse::<i32>().map_err(|_| {
             fail(ApiError::validation(vec![
                 crate::model::input::FieldError::new(
                     "int_parsing",

@@ -4,11 +4,10 @@
 use actix_web::HttpResponse;
 use askama::Template;
 
-use super::{AgentPicker, Page, runs_and_agents};
-use crate::model::{FailureType, RunStatus};
-use crate::query::filters::{self, Position};
-
-use crate::ui::view::{RunRow, href};
+use super::{AgentPicker, Page, Select, runs_and_agents};
+use crate::model::FailureType;
+use crate::query::filters::{self, Cursor, Position};
+use crate::ui::view::{RunRow, href, param};
 use crate::ui::{Ctx, PageError, html};
 
 #[derive(Template)]
@@ -16,28 +15,47 @@ use crate::ui::{Ctx, PageError, html};
 pub struct RunsPage {
     pub ctx: Ctx,
     pub f: AgentPicker,
-    pub status: String,
-    pub statuses: &'static [&'static str],
-    pub failure_type: String,
-    pub failure_types: &'static [&'static str],
+    pub status: Select,
+    pub failure_type: Select,
     pub failure_code: String,
     pub start_time: String,
     pub end_time: String,
     pub page_size: i64,
     pub rows: Vec<RunRow>,
-    /// The next page, when there is one.
-    pub next: Option<String>,
-    /// The first page of the same filters, when this is not it.
-    pub first: Option<String>,
+    pub pager: Pager,
 }
 
-/// The query string's pairs but the paging ones.
-fn without_paging(pairs: &[(String, String)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .filter(|(k, _)| k != "cursor" && k != "page")
-        .cloned()
-        .collect()
+/// The links below the list.
+pub struct Pager {
+    /// The first page of the same filters, when this is not it.
+    pub first: Option<String>,
+    /// The next page, when there is one.
+    pub next: Option<String>,
+}
+
+impl Pager {
+    /// The links to `path` with the query string's `pairs`, this page being at `position` and
+    /// followed by `next`.
+    fn new(
+        path: &str,
+        pairs: &[(String, String)],
+        position: Position,
+        next: Option<Cursor>,
+    ) -> Pager {
+        let kept: Vec<(String, String)> = pairs
+            .iter()
+            .filter(|(k, _)| k != "cursor" && k != "page")
+            .cloned()
+            .collect();
+        Pager {
+            first: (position != Position::Page(1)).then(|| href(path, &kept)),
+            next: next.map(|cursor| {
+                let mut params = kept.clone();
+                params.push(("cursor".into(), cursor.encode()));
+                href(path, &params)
+            }),
+        }
+    }
 }
 
 pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
@@ -45,42 +63,20 @@ pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
     let (filter, paging) = filters::parse_list(pairs).map_err(|e| p.fail(e))?;
     let (page, agents) = runs_and_agents(&p, &filter, &paging).await?;
     let b = p.base();
-    let path = format!("{b}/runs");
-    let kept = without_paging(pairs);
-    let next = page.next.map(|cursor| {
-        let mut params = kept.clone();
-        params.push(("cursor".into(), cursor.encode()));
-        href(&path, &params)
-    });
-    let first = (paging.position != Position::Page(1)).then(|| href(&path, &kept));
-    let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let raw = |name: &str| {
-        pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let text = |v: Option<&str>| v.unwrap_or_default().to_owned();
     html(RunsPage {
         ctx: p.ctx("runs"),
         f: AgentPicker::new(&filter, &agents),
-        status: filter
-            .status
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default(),
-        statuses: RunStatus::VALUES,
-        failure_type: filter
-            .failure_type
-            .map(|t| t.as_str().to_owned())
-            .unwrap_or_default(),
-        failure_types: FailureType::VALUES,
-        failure_code: text(&filter.failure_code),
-        start_time: raw("start_time"),
-        end_time: raw("end_time"),
+        status: Select::status(&filter),
+        failure_type: Select::new(
+            FailureType::VALUES.iter().copied(),
+            filter.failure_type.map(FailureType::as_str),
+        ),
+        failure_code: text(filter.failure_code.as_deref()),
+        start_time: text(param(pairs, "start_time")),
+        end_time: text(param(pairs, "end_time")),
         page_size: paging.page_size,
         rows: page.runs.iter().map(|r| RunRow::of(b, r, now)).collect(),
-        next,
-        first,
+        pager: Pager::new(&format!("{b}/runs"), pairs, paging.position, page.next),
     })
 }
