@@ -8,8 +8,10 @@ use prost::Message;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::data::{Rng, Template, copy_runs, gen_run, rand_seed, run_json};
-use crate::driver::{Call, check, created, drive, pooled_client, post_json};
+use crate::data::{
+    BEHAVIOUR, Rng, Template, add_behaviour, copy_runs, gen_run, rand_seed, run_json,
+};
+use crate::driver::{Call, Measured, check, created, drive, pooled_client, post_json};
 use crate::otlp::otlp_request;
 use crate::pg::PgCluster;
 use crate::report::{
@@ -87,57 +89,46 @@ pub async fn run(secs: f64, max_runs: usize) {
     };
 
     let mut rng = Rng(rand_seed() | 1);
-    let single = Template::new(&run_json(&gen_run(&mut rng, false)));
+    let single = run_json(&gen_run(&mut rng, false));
     eprintln!(
         "load: a run body is {} bytes ({} steps)",
-        single.bytes.len(),
+        serde_json::to_vec(&single).unwrap().len(),
         10
     );
-    let url = format!("{}/v1/runs", server.ingest);
-    let (c, t) = (client.clone(), single.clone());
-    let call: Call = Arc::new(move |_| {
-        let req = post_json(&c, &url, t.fresh());
-        Box::pin(async move { check(req.send().await, 201).await.map(|_| 1) })
-    });
-    eprintln!("load: POST /v1/runs");
-    let m = drive(16, secs, call).await;
-    rows.push(Row {
-        name: "POST /v1/runs (10 steps)".into(),
-        clients: 16,
-        m,
-        unit: "runs",
-        rows_per_unit: 11.0,
-        rss_mib: server.rss_mib().0,
-        target: Some(SINGLE_TARGET),
-    });
-
-    let batch_runs: Vec<Value> = (0..100)
+    let batch: Vec<Value> = (0..100)
         .map(|_| run_json(&gen_run(&mut rng, false)))
         .collect();
-    let batch = Template::new(&json!({ "runs": batch_runs }));
-    let url = format!("{}/v1/runs/batch", server.ingest);
-    let (c, t) = (client.clone(), batch.clone());
-    let call: Call = Arc::new(move |_| {
-        let req = post_json(&c, &url, t.fresh());
-        Box::pin(async move {
-            let body = check(req.send().await, 200).await?;
-            match created(&body) {
-                100 => Ok(100),
-                n => Err(format!("{n} of 100 runs created")),
-            }
-        })
-    });
-    eprintln!("load: POST /v1/runs/batch");
-    let m = drive(4, secs, call).await;
-    rows.push(Row {
-        name: "POST /v1/runs/batch (100 runs)".into(),
-        clients: 4,
-        m,
-        unit: "runs",
-        rows_per_unit: 11.0,
-        rss_mib: server.rss_mib().0,
-        target: Some(BATCH_TARGET),
-    });
+    for behaviour in [false, true] {
+        let (mut single, mut batch) = (single.clone(), batch.clone());
+        let mut label = String::new();
+        if behaviour {
+            // What an instrumented agent of the original's later version sends on every run.
+            add_behaviour(&mut single);
+            batch.iter_mut().for_each(add_behaviour);
+            label = format!(" + {BEHAVIOUR}");
+        }
+        let url = format!("{}/v1/runs", server.ingest);
+        rows.push(Row {
+            name: format!("POST /v1/runs (10 steps{label})"),
+            clients: 16,
+            m: post_runs(&client, &url, 16, secs, Template::new(&single), 1).await,
+            unit: "runs",
+            rows_per_unit: 11.0,
+            rss_mib: server.rss_mib().0,
+            target: (!behaviour).then_some(SINGLE_TARGET),
+        });
+        let url = format!("{}/v1/runs/batch", server.ingest);
+        let body = Template::new(&json!({ "runs": batch }));
+        rows.push(Row {
+            name: format!("POST /v1/runs/batch (100 runs{label})"),
+            clients: 4,
+            m: post_runs(&client, &url, 4, secs, body, 100).await,
+            unit: "runs",
+            rows_per_unit: 11.0,
+            rss_mib: server.rss_mib().0,
+            target: (!behaviour).then_some(BATCH_TARGET),
+        });
+    }
 
     let url = format!("{}/v1/traces", server.ingest);
     let c = client.clone();
@@ -294,6 +285,7 @@ pub async fn run(secs: f64, max_runs: usize) {
     };
     let (_, peak_rss) = server.rss_mib();
     print_table(&rows, copy_runs_per_s, copy_rows_per_s, peak_rss);
+    println!("{}", behaviour_cost(&rows));
     println!("{}", ui::asset_table(&assets));
     if !latency_cases.is_empty() {
         println!("{}", latency::table(&latency_cases));
@@ -312,4 +304,52 @@ pub async fn run(secs: f64, max_runs: usize) {
     write_report("load-bench.json", &out);
     drop(server);
     drop(cluster);
+}
+
+/// Posts `body` (fresh run ids each time) to `url` from `clients` clients for `secs`: a run
+/// (`runs == 1`, answered 201) or a batch of `runs` (200, each run 201).
+async fn post_runs(
+    client: &reqwest::Client,
+    url: &str,
+    clients: usize,
+    secs: f64,
+    body: Template,
+    runs: u64,
+) -> Measured {
+    eprintln!("load: POST {url}");
+    let (c, url) = (client.clone(), url.to_owned());
+    let call: Call = Arc::new(move |_| {
+        let req = post_json(&c, &url, body.fresh());
+        Box::pin(async move {
+            if runs == 1 {
+                return check(req.send().await, 201).await.map(|_| 1);
+            }
+            let answer = check(req.send().await, 200).await?;
+            match created(&answer) {
+                n if n as u64 == runs => Ok(runs),
+                n => Err(format!("{n} of {runs} runs created")),
+            }
+        })
+    });
+    drive(clients, secs, call).await
+}
+
+/// Each write scenario with decisions and signals on every run against the same without them,
+/// beside the limit (within 10 %).
+fn behaviour_cost(rows: &[Row]) -> String {
+    let mut out = format!("{BEHAVIOUR} on every run (target: within 10 % of without)\n");
+    for with in rows.iter().filter(|r| r.name.contains(BEHAVIOUR)) {
+        let name = with.name.replace(&format!(" + {BEHAVIOUR}"), "");
+        let Some(without) = rows.iter().find(|r| r.name == name) else {
+            continue;
+        };
+        let change = (with.per_s() / without.per_s() - 1.0) * 100.0;
+        out.push_str(&format!(
+            "{name:<44} {:>8.0} -> {:>8.0} runs/s {change:>+6.1} %  {}\n",
+            without.per_s(),
+            with.per_s(),
+            if change >= -10.0 { "met" } else { "MISSED" }
+        ));
+    }
+    out
 }
