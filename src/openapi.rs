@@ -134,6 +134,71 @@ pub struct RunIn {
     pub failure: Option<FailureIn>,
     /// Several failures.
     pub failures: Option<Vec<FailureIn>>,
+    /// What the agent decided (docs/behaviour.md).
+    pub decisions: Option<Vec<DecisionIn>>,
+    /// What the agent observed of its own quality (docs/behaviour.md).
+    pub quality_signals: Option<Vec<SignalIn>>,
+}
+
+/// The decision types (docs/behaviour.md lists each one's reason codes).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionType {
+    ToolSelection,
+    RetrievalStrategy,
+    ResponseMode,
+    RetryStrategy,
+    OrchestrationPath,
+}
+
+/// The quality signal types (docs/behaviour.md lists each one's codes).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalType {
+    SchemaValid,
+    EmptyRetrieval,
+    ToolSuccess,
+    ToolFailure,
+    RetryOccurred,
+    LatencyThreshold,
+    TokenUsage,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DecisionIn {
+    pub decision_id: Option<uuid::Uuid>,
+    /// A step of this run.
+    pub step_id: Option<uuid::Uuid>,
+    pub decision_type: DecisionType,
+    #[schema(min_length = 1, max_length = 200)]
+    pub selected: String,
+    /// One of the codes of the decision type.
+    #[schema(min_length = 1, max_length = 100)]
+    pub reason_code: String,
+    /// Kept as `metadata.candidates` when not empty.
+    pub candidates: Option<Vec<String>>,
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub confidence: Option<f32>,
+    /// Flat values only (strings of at most 100 characters); no content keys.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SignalIn {
+    pub signal_id: Option<uuid::Uuid>,
+    /// A step of this run.
+    pub step_id: Option<uuid::Uuid>,
+    pub signal_type: SignalType,
+    /// One of the codes of the signal type.
+    #[schema(min_length = 1, max_length = 100)]
+    pub signal_code: String,
+    pub value: bool,
+    #[schema(minimum = 0.0, maximum = 1.0)]
+    pub weight: Option<f32>,
+    /// Flat values only (strings of at most 100 characters); no content keys.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -168,4 +233,48 @@ pub struct FailureIn {
 #[derive(Serialize, ToSchema)]
 pub struct BatchIn {
     pub runs: Vec<RunIn>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::behaviour::{DECISION_TYPES, SIGNAL_TYPES};
+
+    fn names<T: Serialize>(documented: &[T]) -> Vec<String> {
+        documented
+            .iter()
+            .map(|t| serde_json::to_value(t).unwrap_or_default().to_string())
+            .collect()
+    }
+
+    fn accepted(kinds: &[(&str, &[&str])]) -> Vec<String> {
+        kinds
+            .iter()
+            .map(|(name, _)| format!("\"{name}\""))
+            .collect()
+    }
+
+    #[test]
+    fn the_documented_types_are_the_accepted_ones() {
+        use DecisionType as D;
+        use SignalType as S;
+        let decisions = [
+            D::ToolSelection,
+            D::RetrievalStrategy,
+            D::ResponseMode,
+            D::RetryStrategy,
+            D::OrchestrationPath,
+        ];
+        assert_eq!(names(&decisions), accepted(DECISION_TYPES));
+        let signals = [
+            S::SchemaValid,
+            S::EmptyRetrieval,
+            S::ToolSuccess,
+            S::ToolFailure,
+            S::RetryOccurred,
+            S::LatencyThreshold,
+            S::TokenUsage,
+        ];
+        assert_eq!(names(&signals), accepted(SIGNAL_TYPES));
+    }
 }

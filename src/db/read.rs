@@ -1,5 +1,5 @@
-//! Reading stored runs: a set of runs with their steps and failures in three queries, whatever
-//! the number of runs (no query per run).
+//! Reading stored runs: a set of runs with their steps, failures, decisions and quality signals
+//! in five pipelined queries, whatever the number of runs (no query per run).
 
 use std::collections::HashMap;
 
@@ -14,8 +14,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::prepared::prepared;
-use super::schema::{agent_failures, agent_runs, agent_steps};
-use crate::model::output::{FailureOut, RunOut, StepOut};
+use super::schema::{
+    agent_decisions, agent_failures, agent_quality_signals, agent_runs, agent_steps,
+};
+use crate::model::output::{DecisionOut, FailureOut, RunOut, SignalOut, StepOut};
 
 /// A run row without its steps and failures.
 #[derive(Queryable, Selectable, QueryableByName)]
@@ -90,6 +92,48 @@ pub async fn failures_of(
         .await
 }
 
+/// The columns `$column`s of `$table`, as a selection.
+macro_rules! columns {
+    ($table:ident: $($column:ident),+) => {
+        ($($table::$column),+)
+    };
+}
+
+/// The decisions and quality signals of runs `ids`, each in its run's order (`seq`, then id
+/// for rows other tools wrote): two queries, pipelined.
+async fn behaviour_of(
+    conn: &AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<(Vec<DecisionOut>, Vec<SignalOut>)> {
+    let decisions = agent_decisions::table
+        .filter(agent_decisions::run_id.eq_any(ids))
+        .order((
+            agent_decisions::run_id,
+            agent_decisions::seq,
+            agent_decisions::decision_id,
+        ))
+        .select(
+            columns!(agent_decisions: decision_id, run_id, step_id, decision_type, selected,
+            reason_code, confidence, metadata, recorded_at, created_at),
+        );
+    let signals = agent_quality_signals::table
+        .filter(agent_quality_signals::run_id.eq_any(ids))
+        .order((
+            agent_quality_signals::run_id,
+            agent_quality_signals::seq,
+            agent_quality_signals::signal_id,
+        ))
+        .select(
+            columns!(agent_quality_signals: signal_id, run_id, step_id, signal_type,
+            signal_code, value, weight, metadata, recorded_at, created_at),
+        );
+    let (mut c1, mut c2) = (conn, conn);
+    futures_util::try_join!(
+        decisions.load::<DecisionOut>(&mut c1),
+        signals.load::<SignalOut>(&mut c2)
+    )
+}
+
 /// What a list page may carry: steps per run, and bytes of step data in all.
 #[derive(Clone, Copy, Debug)]
 pub struct PageBudget {
@@ -110,8 +154,17 @@ pub async fn with_children(
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = runs.iter().map(|r| r.run_id).collect();
-    let (steps, failures) = children(conn, &ids, budget).await?;
-    Ok(assemble(runs, steps, failures, Some(budget.steps_per_run)))
+    let ((steps, failures), behaviour) =
+        futures_util::try_join!(children(conn, &ids, budget), behaviour_of(conn, &ids))?;
+    Ok(assemble(
+        runs,
+        Children {
+            steps,
+            failures,
+            behaviour,
+        },
+        Some(budget.steps_per_run),
+    ))
 }
 
 /// The steps of runs `ids`, in run order and then by seq, within the page's budget: one index
@@ -157,23 +210,27 @@ async fn children(
     )
 }
 
-fn assemble(
-    runs: Vec<RunRow>,
+/// The children of a set of runs, as read.
+struct Children {
     steps: Vec<StepOut>,
     failures: Vec<FailureOut>,
-    step_cap: Option<i32>,
-) -> Vec<RunOut> {
-    let mut steps_by_run: HashMap<Uuid, Vec<StepOut>> = HashMap::new();
-    for step in steps {
-        steps_by_run.entry(step.run_id).or_default().push(step);
+    behaviour: (Vec<DecisionOut>, Vec<SignalOut>),
+}
+
+/// `rows` grouped by their run, each group in the rows' order.
+fn by_run<T>(rows: Vec<T>, run_id: fn(&T) -> Uuid) -> HashMap<Uuid, Vec<T>> {
+    let mut grouped: HashMap<Uuid, Vec<T>> = HashMap::new();
+    for row in rows {
+        grouped.entry(run_id(&row)).or_default().push(row);
     }
-    let mut failures_by_run: HashMap<Uuid, Vec<FailureOut>> = HashMap::new();
-    for failure in failures {
-        failures_by_run
-            .entry(failure.run_id)
-            .or_default()
-            .push(failure);
-    }
+    grouped
+}
+
+fn assemble(runs: Vec<RunRow>, children: Children, step_cap: Option<i32>) -> Vec<RunOut> {
+    let mut steps_by_run = by_run(children.steps, |s| s.run_id);
+    let mut failures_by_run = by_run(children.failures, |f| f.run_id);
+    let mut decisions_by_run = by_run(children.behaviour.0, |d| d.run_id);
+    let mut signals_by_run = by_run(children.behaviour.1, |q| q.run_id);
     runs.into_iter()
         .map(|r| {
             let mut steps = steps_by_run.remove(&r.run_id).unwrap_or_default();
@@ -186,6 +243,8 @@ fn assemble(
                 steps,
                 steps_truncated,
                 failures: failures_by_run.remove(&r.run_id).unwrap_or_default(),
+                decisions: decisions_by_run.remove(&r.run_id).unwrap_or_default(),
+                quality_signals: signals_by_run.remove(&r.run_id).unwrap_or_default(),
                 run_id: r.run_id,
                 agent_id: r.agent_id,
                 agent_version: r.agent_version,
@@ -200,7 +259,7 @@ fn assemble(
         .collect()
 }
 
-/// One stored run with all its steps and failures, or `None`: three queries, pipelined. They
+/// One stored run with all its children, or `None`: five queries, pipelined. They
 /// filter by `run_id = $1` rather than `= ANY($1)`: the plan is then the (run_id, seq) index in
 /// order, whatever the planner believes about steps per run (a misestimate made the array form a
 /// bitmap scan and a sort).
@@ -209,10 +268,17 @@ pub async fn load_run(conn: &mut AsyncPgConnection, run_id: Uuid) -> QueryResult
     let run_query = agent_runs::table
         .filter(agent_runs::run_id.eq(run_id))
         .select(RunRow::as_select());
-    let (rows, steps, failures) = futures_util::try_join!(
+    let ids = [run_id];
+    let (rows, steps, failures, behaviour) = futures_util::try_join!(
         run_query.load::<RunRow>(&mut conn),
         steps_of(conn, run_id),
-        failures_of(conn, run_id)
+        failures_of(conn, run_id),
+        behaviour_of(conn, &ids)
     )?;
-    Ok(assemble(rows, steps, failures, None).into_iter().next())
+    let children = Children {
+        steps,
+        failures,
+        behaviour,
+    };
+    Ok(assemble(rows, children, None).into_iter().next())
 }

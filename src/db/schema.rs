@@ -62,6 +62,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    agent_decisions (decision_id) {
+        decision_id -> Uuid,
+        run_id -> Uuid,
+        step_id -> Nullable<Uuid>,
+        #[max_length = 100]
+        decision_type -> Varchar,
+        #[max_length = 200]
+        selected -> Varchar,
+        #[max_length = 100]
+        reason_code -> Varchar,
+        confidence -> Nullable<Float4>,
+        metadata -> Jsonb,
+        recorded_at -> Timestamptz,
+        created_at -> Timestamptz,
+        seq -> Int4,
+    }
+}
+
+diesel::table! {
+    agent_quality_signals (signal_id) {
+        signal_id -> Uuid,
+        run_id -> Uuid,
+        step_id -> Nullable<Uuid>,
+        #[max_length = 100]
+        signal_type -> Varchar,
+        #[max_length = 100]
+        signal_code -> Varchar,
+        value -> Bool,
+        weight -> Nullable<Float4>,
+        metadata -> Jsonb,
+        recorded_at -> Timestamptz,
+        created_at -> Timestamptz,
+        seq -> Int4,
+    }
+}
+
 diesel::joinable!(agent_steps -> agent_runs (run_id));
 diesel::joinable!(agent_failures -> agent_runs (run_id));
-diesel::allow_tables_to_appear_in_same_query!(agent_runs, agent_steps, agent_failures);
+diesel::joinable!(agent_decisions -> agent_runs (run_id));
+diesel::joinable!(agent_quality_signals -> agent_runs (run_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    agent_runs,
+    agent_steps,
+    agent_failures,
+    agent_decisions,
+    agent_quality_signals
+);

@@ -1,8 +1,10 @@
-//! The domain: runs, their ordered steps and their failures.
+//! The domain: runs, their ordered steps and their failures, and the decisions and quality
+//! signals of a run ([`behaviour`]).
 //!
 //! [`input`] turns a JSON body into a validated [`NewRun`] (collecting every problem), [`privacy`]
 //! keeps prompts and credentials out, and [`output`] is the stored shape every endpoint answers with.
 
+pub mod behaviour;
 mod field_error;
 pub mod input;
 pub mod output;
@@ -71,6 +73,9 @@ pub struct NewRun {
     /// Ordered by `seq`, which runs 0..n-1.
     pub steps: Vec<NewStep>,
     pub failures: Vec<NewFailure>,
+    /// In the order sent.
+    pub decisions: Vec<behaviour::NewDecision>,
+    pub quality_signals: Vec<behaviour::NewSignal>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

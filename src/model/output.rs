@@ -1,5 +1,6 @@
 //! The stored shape of a run, as `GET /v1/runs/{id}` and the ingest answers give it: the run with
-//! its steps (by seq) and failures, always arrays, every step's `metadata` an object.
+//! its steps (by seq), failures, decisions and quality signals, always arrays, every `metadata`
+//! an object.
 
 use diesel::Queryable;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
@@ -35,6 +36,46 @@ pub struct RunOut {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub steps_truncated: bool,
     pub failures: Vec<FailureOut>,
+    /// In the order sent.
+    pub decisions: Vec<DecisionOut>,
+    pub quality_signals: Vec<SignalOut>,
+}
+
+/// A stored decision; loaded from `agent_decisions` (all but its `seq`, in the table's order).
+#[derive(Clone, Debug, PartialEq, Serialize, Queryable, ToSchema)]
+pub struct DecisionOut {
+    pub decision_id: Uuid,
+    pub run_id: Uuid,
+    pub step_id: Option<Uuid>,
+    pub decision_type: String,
+    pub selected: String,
+    pub reason_code: String,
+    pub confidence: Option<f32>,
+    /// Always an object of flat values; `candidates`, when sent, is a list here.
+    #[schema(value_type = Object)]
+    pub metadata: RawJson,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A stored quality signal; loaded from `agent_quality_signals` (all but its `seq`).
+#[derive(Clone, Debug, PartialEq, Serialize, Queryable, ToSchema)]
+pub struct SignalOut {
+    pub signal_id: Uuid,
+    pub run_id: Uuid,
+    pub step_id: Option<Uuid>,
+    pub signal_type: String,
+    pub signal_code: String,
+    pub value: bool,
+    pub weight: Option<f32>,
+    #[schema(value_type = Object)]
+    pub metadata: RawJson,
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
 }
 
 /// A stored step; loaded straight from `agent_steps`.
@@ -171,6 +212,38 @@ impl RunOut {
                     failure_type: f.failure_type.as_str().into(),
                     failure_code: f.failure_code.clone(),
                     message: f.message.clone(),
+                    created_at: written_at,
+                })
+                .collect(),
+            decisions: run
+                .decisions
+                .iter()
+                .map(|d| DecisionOut {
+                    decision_id: d.decision_id,
+                    run_id: run.run_id,
+                    step_id: d.step_id,
+                    decision_type: d.decision_type.into(),
+                    selected: d.selected.clone(),
+                    reason_code: d.reason_code.into(),
+                    confidence: d.confidence,
+                    metadata: RawJson::from_value(&d.metadata),
+                    recorded_at: written_at,
+                    created_at: written_at,
+                })
+                .collect(),
+            quality_signals: run
+                .quality_signals
+                .iter()
+                .map(|q| SignalOut {
+                    signal_id: q.signal_id,
+                    run_id: run.run_id,
+                    step_id: q.step_id,
+                    signal_type: q.signal_type.into(),
+                    signal_code: q.signal_code.into(),
+                    value: q.value,
+                    weight: q.weight,
+                    metadata: RawJson::from_value(&q.metadata),
+                    recorded_at: written_at,
                     created_at: written_at,
                 })
                 .collect(),

@@ -264,6 +264,8 @@ mod tests {
                 message: String::new(),
                 created_at: datetime!(2026-12-02 12:00 UTC),
             }],
+            decisions: Vec::new(),
+            quality_signals: Vec::new(),
         }
     }
 

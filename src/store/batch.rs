@@ -15,7 +15,9 @@
 //! span's step share their fields' names. A table one path writes more columns of takes two
 //! batches side by side, `(RunRows, RootRows)`.
 
-use diesel::sql_types::{Array, Bool, Int4, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{
+    Array, Bool, Float4, Int4, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+};
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -36,7 +38,7 @@ macro_rules! pg_type {
 }
 
 pg_type!(SqlUuid => "uuid", Text => "text", Int4 => "int4", Bool => "bool", Jsonb => "jsonb",
-    Timestamptz => "timestamptz");
+    Timestamptz => "timestamptz", Float4 => "float4");
 
 /// A NULL-able column has its type's name: `NULL`s are elements of an ordinary array.
 impl<T: PgType> PgType for Nullable<T> {
@@ -294,6 +296,36 @@ row_batch! {
         failure_type: &'a str as Text,
         failure_code: &'a str as Text,
         message: &'a str as Text,
+    }
+}
+
+row_batch! {
+    /// A decision row; `seq` is its place in the run's list.
+    DecisionRow<'a>, DecisionRows: "agent_decisions" {
+        decision_id: Uuid as SqlUuid,
+        run_id: Uuid as SqlUuid,
+        seq: i32 as Int4,
+        step_id: Option<Uuid> as Nullable<SqlUuid>,
+        decision_type: &'a str as Text,
+        selected: &'a str as Text,
+        reason_code: &'a str as Text,
+        confidence: Option<f32> as Nullable<Float4>,
+        metadata: &'a Value as Jsonb,
+    }
+}
+
+row_batch! {
+    /// A quality signal row; `seq` is its place in the run's list.
+    SignalRow<'a>, SignalRows: "agent_quality_signals" {
+        signal_id: Uuid as SqlUuid,
+        run_id: Uuid as SqlUuid,
+        seq: i32 as Int4,
+        step_id: Option<Uuid> as Nullable<SqlUuid>,
+        signal_type: &'a str as Text,
+        signal_code: &'a str as Text,
+        value: bool as Bool,
+        weight: Option<f32> as Nullable<Float4>,
+        metadata: &'a Value as Jsonb,
     }
 }
 

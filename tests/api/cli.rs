@@ -151,7 +151,7 @@ fn migrate_applies_the_schema_and_is_idempotent() {
     }
     assert_eq!(
         db.psql("SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'agent_%'"),
-        "3"
+        "5"
     );
     let indexes = db.psql("SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE tablename LIKE 'agent_%'");
     for index in [

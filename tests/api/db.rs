@@ -43,7 +43,7 @@ async fn replicas_starting_together_migrate_once_under_the_advisory_lock() {
     let mut sorted = applied.clone();
     sorted.sort_unstable();
     assert_eq!(sorted, [0, 0, 0, known], "{applied:?}");
-    assert_eq!(agent_tables(&db), "3");
+    assert_eq!(agent_tables(&db), "5");
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn migrations_go_down_and_up_again() {
     );
     assert_eq!(agent_tables(&db), "0");
     conn.run_pending_migrations(MIGRATIONS).unwrap();
-    assert_eq!(agent_tables(&db), "3");
+    assert_eq!(agent_tables(&db), "5");
 }
 
 #[tokio::test]

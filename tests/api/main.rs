@@ -4,6 +4,7 @@
 mod architecture;
 mod attacks;
 mod batch;
+mod behaviour;
 mod browser;
 mod cli;
 mod db;

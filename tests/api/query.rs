@@ -895,13 +895,15 @@ async fn one_list_request_issues_a_fixed_small_number_of_statements() {
                 && (l.contains(" statement: ") || l.contains(" execute "))
         })
         .collect();
-    // One statement each for the runs, their steps and their failures: three, for 20 runs of five
-    // steps each (a pooled connection is reused without a check query).
-    assert_eq!(statements.len(), 3, "{statements:#?}");
+    // One statement each for the runs, their steps, failures, decisions and quality signals:
+    // five, for 20 runs of five steps each (a pooled connection is reused without a check query).
+    assert_eq!(statements.len(), 5, "{statements:#?}");
     for (statement, table) in statements.iter().zip([
         "FROM agent_runs r",
         "FROM agent_steps s",
         "FROM \"agent_failures\"",
+        "FROM \"agent_decisions\"",
+        "FROM \"agent_quality_signals\"",
     ]) {
         assert!(statement.contains(table), "{statement}");
     }

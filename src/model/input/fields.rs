@@ -25,7 +25,12 @@ pub(super) struct Object<'p> {
     fields: Map<String, Value>,
 }
 
-impl Object<'_> {
+impl<'p> Object<'p> {
+    /// The object of `fields` at `path`.
+    pub(super) fn new(path: &'p [Value], fields: Map<String, Value>) -> Object<'p> {
+        Object { path, fields }
+    }
+
     /// Where its field `key` sits.
     pub(super) fn at(&self, key: &str) -> Vec<Value> {
         [self.path, &[Value::from(key)]].concat()

@@ -1,6 +1,7 @@
 //! From a JSON body to a validated [`NewRun`], collecting every problem as FastAPI would:
 //! `{"type", "loc": ["body", …], "msg"}` per problem, values never echoed.
 
+mod behaviour;
 mod fields;
 mod rules;
 mod run;

@@ -1,6 +1,7 @@
 //! The rules of a run: its fields, its steps (`seq` exactly `0..n-1`, unique ids, bounded
-//! metadata) and its failures (a `step_id` must be one of the run's steps), and the rules across
-//! fields (time order, a `failure` status needs a failure).
+//! metadata), its failures, decisions and quality signals (a `step_id` must be one of the run's
+//! steps; [`super::behaviour`]), and the rules across fields (time order, a `failure` status
+//! needs a failure).
 
 use std::collections::{HashMap, HashSet};
 
@@ -58,6 +59,13 @@ impl Validator {
             .into_iter()
             .map(|(path, f)| self.failure(f, &path, &declared_ids))
             .collect();
+        let decisions = self.items(&mut obj, "decisions", &declared_ids, Validator::decision);
+        let quality_signals = self.items(
+            &mut obj,
+            "quality_signals",
+            &declared_ids,
+            Validator::signal,
+        );
 
         // Rules across fields, checked where their inputs are valid.
         if let (Some(Some(start)), Some(Some(end))) = (started_at, ended_at)
@@ -88,6 +96,8 @@ impl Validator {
             ended_at: ended_at?,
             steps: steps?,
             failures: failures?,
+            decisions: decisions?,
+            quality_signals: quality_signals?,
         })
     }
 
@@ -232,16 +242,7 @@ impl Validator {
         step_ids: &HashSet<Uuid>,
     ) -> Option<NewFailure> {
         let mut obj = self.object(value, path)?;
-        let step_id = self.uuid(&mut obj, "step_id");
-        if let Some(Some(id)) = step_id
-            && !step_ids.contains(&id)
-        {
-            self.error(
-                &obj.at("step_id"),
-                "value_error",
-                "step_id is not a step of this run",
-            );
-        }
+        let step_id = self.step_of_run(&mut obj, step_ids);
         let failure_type = self.choice(
             &mut obj,
             "failure_type",

@@ -59,6 +59,66 @@ impl Scan {
         self.walk(value, mode, loc, true);
     }
 
+    /// [`metadata`](Scan::metadata) for a decision's or a signal's metadata, with the
+    /// original's own rule for them: a top-level key equal to one of `blocked` (without case)
+    /// names text the agent wrote or read, and is refused as the original refused it.
+    pub fn behaviour_metadata(
+        &mut self,
+        value: &mut Value,
+        mode: PrivacyMode,
+        loc: &mut Vec<Value>,
+        blocked: &[&str],
+    ) {
+        if mode == PrivacyMode::Off {
+            return;
+        }
+        let Value::Object(map) = value else { return };
+        for (key, child) in map.iter_mut() {
+            loc.push(Value::String(key.clone()));
+            if blocked.iter().any(|b| key.eq_ignore_ascii_case(b)) {
+                self.violation(mode, loc, child, Rule::ContentKey, true, key.to_lowercase());
+            } else {
+                self.entry(key, child, mode, loc, true);
+            }
+            loc.pop();
+        }
+    }
+
+    /// A violation of `rule` at `loc`: refused, or `child` redacted, as `mode` says.
+    fn violation(
+        &mut self,
+        mode: PrivacyMode,
+        loc: &[Value],
+        child: &mut Value,
+        rule: Rule,
+        refused_by_original: bool,
+        what: String,
+    ) {
+        let verdict = verdict(mode, refused_by_original);
+        self.found(verdict, loc, rule, || what);
+        if verdict == Verdict::Redact {
+            *child = Value::String(REDACTED.into());
+        }
+    }
+
+    /// One key of an object and its value, at `loc`.
+    fn entry(
+        &mut self,
+        key: &str,
+        child: &mut Value,
+        mode: PrivacyMode,
+        loc: &mut Vec<Value>,
+        top: bool,
+    ) {
+        match key_rule(key, child) {
+            Some((rule, what)) => {
+                let refused = rule == Rule::ContentKey && top && original_refused(key);
+                self.violation(mode, loc, child, rule, refused, what);
+            }
+            None => self.walk(child, mode, loc, false),
+        }
+    }
+
     fn walk(&mut self, value: &mut Value, mode: PrivacyMode, loc: &mut Vec<Value>, top: bool) {
         if mode == PrivacyMode::Off {
             return;
@@ -67,17 +127,7 @@ impl Scan {
             Value::Object(map) => {
                 for (key, child) in map.iter_mut() {
                     loc.push(Value::String(key.clone()));
-                    match key_rule(key, child) {
-                        Some((rule, what)) => {
-                            let refused = rule == Rule::ContentKey && top && original_refused(key);
-                            let verdict = verdict(mode, refused);
-                            self.found(verdict, loc, rule, || what);
-                            if verdict == Verdict::Redact {
-                                *child = Value::String(REDACTED.into());
-                            }
-                        }
-                        None => self.walk(child, mode, loc, false),
-                    }
+                    self.entry(key, child, mode, loc, top);
                     loc.pop();
                 }
             }

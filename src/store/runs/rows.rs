@@ -8,7 +8,10 @@ use uuid::Uuid;
 
 use crate::model::NewRun;
 use crate::model::input::FieldError;
-use crate::store::batch::{FailureRow, FailureRows, RunRows, StepRows, run_row, step_row};
+use crate::store::batch::{
+    DecisionRow, DecisionRows, FailureRow, FailureRows, RunRows, SignalRow, SignalRows, StepRows,
+    run_row, step_row,
+};
 
 /// What happened to one run.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,11 +77,57 @@ pub fn failure_rows<'a>(runs: &[&'a NewRun]) -> FailureRows<'a> {
         .collect()
 }
 
+/// The decision rows of `runs`, each numbered by its place in its run's list.
+pub fn decision_rows<'a>(runs: &[&'a NewRun]) -> DecisionRows<'a> {
+    numbered(runs, |r| &r.decisions)
+        .map(|(run_id, seq, d)| DecisionRow {
+            decision_id: d.decision_id,
+            run_id,
+            seq,
+            step_id: d.step_id,
+            decision_type: d.decision_type,
+            selected: &d.selected,
+            reason_code: d.reason_code,
+            confidence: d.confidence,
+            metadata: &d.metadata,
+        })
+        .collect()
+}
+
+/// The quality signal rows of `runs`, each numbered by its place in its run's list.
+pub fn signal_rows<'a>(runs: &[&'a NewRun]) -> SignalRows<'a> {
+    numbered(runs, |r| &r.quality_signals)
+        .map(|(run_id, seq, q)| SignalRow {
+            signal_id: q.signal_id,
+            run_id,
+            seq,
+            step_id: q.step_id,
+            signal_type: q.signal_type,
+            signal_code: q.signal_code,
+            value: q.value,
+            weight: q.weight,
+            metadata: &q.metadata,
+        })
+        .collect()
+}
+
+/// The `children` of each of `runs`, each with its run's id and its place in the run's list.
+fn numbered<'a, T: 'a>(
+    runs: &[&'a NewRun],
+    children: impl Fn(&'a NewRun) -> &'a [T],
+) -> impl Iterator<Item = (Uuid, i32, &'a T)> {
+    runs.iter().flat_map(move |r| {
+        children(r)
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (r.run_id, i32::try_from(i).unwrap_or(i32::MAX), c))
+    })
+}
+
 /// The `children` of each of `runs` (its steps or its failures), each with its run's id.
 fn with_run_id<'a, T: 'a>(
     runs: &[&'a NewRun],
     children: impl Fn(&'a NewRun) -> &'a [T],
 ) -> impl Iterator<Item = (Uuid, &'a T)> {
-    runs.iter()
-        .flat_map(move |r| children(r).iter().map(|c| (r.run_id, c)))
+    numbered(runs, children).map(|(run_id, _, c)| (run_id, c))
 }

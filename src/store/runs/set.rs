@@ -11,13 +11,18 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::rows::{Outcome, RETURNING_WRITTEN, Written, failure_rows, run_rows, step_rows};
+use super::rows::{
+    Outcome, RETURNING_WRITTEN, Written, decision_rows, failure_rows, run_rows, signal_rows,
+    step_rows,
+};
 use crate::db::error::is_data_error;
 use crate::db::prepared::prepared;
 use crate::model::input::FieldError;
 use crate::model::{NewRun, RunStatus};
 use crate::rollup::{self, Deltas, DeltasWritten, RunKey, SkipTriggers};
-use crate::store::batch::{Batch, FailureRows, RunRows, StepRows, TableBatch};
+use crate::store::batch::{
+    Batch, DecisionRows, FailureRows, RunRows, SignalRows, StepRows, TableBatch,
+};
 use crate::store::retry;
 
 #[derive(QueryableByName)]
@@ -55,6 +60,17 @@ static UPDATE_RUNS: LazyLock<String> = LazyLock::new(|| {
 static INSERT_STEPS: LazyLock<String> = LazyLock::new(|| StepRows::insert(1));
 
 static INSERT_FAILURES: LazyLock<String> = LazyLock::new(|| FailureRows::insert(1));
+
+static INSERT_DECISIONS: LazyLock<String> = LazyLock::new(|| DecisionRows::insert(1));
+
+static INSERT_SIGNALS: LazyLock<String> = LazyLock::new(|| SignalRows::insert(1));
+
+/// A replaced run's children, but its steps' (which take their decisions and signals with them).
+const DELETE_CHILDREN: [&str; 3] = [
+    "DELETE FROM agent_failures WHERE run_id = ANY($1)",
+    "DELETE FROM agent_decisions WHERE run_id = ANY($1)",
+    "DELETE FROM agent_quality_signals WHERE run_id = ANY($1)",
+];
 
 /// Writes runs with distinct `run_id`s in one transaction; outcomes come in input order.
 /// An `Err` means nothing was written (the database is unavailable or broken).
@@ -193,10 +209,12 @@ async fn write_counted(
     }
     if !replace.is_empty() {
         let ids: Vec<Uuid> = replace.iter().map(|r| r.run_id).collect();
-        prepared("DELETE FROM agent_failures WHERE run_id = ANY($1)")
-            .bind::<Array<SqlUuid>, _>(&ids)
-            .execute(conn)
-            .await?;
+        for sql in DELETE_CHILDREN {
+            prepared(sql)
+                .bind::<Array<SqlUuid>, _>(&ids)
+                .execute(conn)
+                .await?;
+        }
         prepared("DELETE FROM agent_steps WHERE run_id = ANY($1)")
             .bind::<Array<SqlUuid>, _>(&ids)
             .execute(conn)
@@ -251,7 +269,9 @@ async fn write_counted(
 
 async fn insert_children(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResult<()> {
     insert(conn, &INSERT_STEPS, step_rows(runs)).await?;
-    insert(conn, &INSERT_FAILURES, failure_rows(runs)).await
+    insert(conn, &INSERT_FAILURES, failure_rows(runs)).await?;
+    insert(conn, &INSERT_DECISIONS, decision_rows(runs)).await?;
+    insert(conn, &INSERT_SIGNALS, signal_rows(runs)).await
 }
 
 /// Runs the insert `sql` of `rows`; with no rows, sends nothing (no round trip for nothing).

@@ -1,0 +1,2 @@
+DROP TABLE agent_quality_signals;
+DROP TABLE agent_decisions;
