@@ -53,7 +53,12 @@ fn recent_run(steps: usize, note: &str) -> Value {
 #[tokio::test]
 async fn every_page_answers_with_its_key_elements() {
     let app = spawn_app().await;
-    let run = recent_run(5, "plain");
+    let mut run = recent_run(5, "plain");
+    run["decisions"] = json!([{"decision_type": "retry_strategy", "selected": "backoff",
+        "reason_code": "rate_limit_encountered", "confidence": 0.5, "candidates": ["backoff", "give_up"],
+        "step_id": run["steps"][2]["step_id"]}]);
+    run["quality_signals"] =
+        json!([{"signal_type": "retry_occurred", "signal_code": "single_retry", "value": true}]);
     assert_eq!(app.post_run(&run).await.status(), StatusCode::CREATED);
     let id = run_id_of(&run);
     let pages: [(&str, &[&str]); 8] = [
@@ -83,6 +88,11 @@ async fn every_page_answers_with_its_key_elements() {
                 "Failure analysis",
                 "search tool timed out",
                 "class=\"wf-row\"",
+                "Decisions and signals",
+                "<code>rate_limit_encountered</code>",
+                "give_up",
+                "#2 step-2",
+                "<code>single_retry</code>",
             ],
         ),
         (

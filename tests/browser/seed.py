@@ -2,7 +2,8 @@
 
 Usage: seed.py INGEST_URL [RUNS] [API_KEY]
 Runs of three agents (two versions each, two environments) over the last 24 hours, with every
-status, step type, a few models and failure codes; one run of 50 steps; one whose metadata holds
+status, step type, a few models and failure codes, decisions and quality signals (whose mix differs
+between versions); one run of 50 steps; one whose metadata holds
 `<script>` (it must show as text); one OTLP/JSON trace with nested spans. Prints a JSON object
 naming the special runs: {"fifty": id, "script": id, "otlp": id}.
 """
@@ -23,6 +24,11 @@ AGENTS = [("support-bot", ["1.4.2", "1.5.0"]), ("research-agent", ["0.9.0", "1.0
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4"]
 CODES = {"tool": ["timeout", "http_500"], "model": ["rate_limit", "context_length"], "retrieval": ["empty_result"], "orchestration": ["max_iterations"]}
 TYPES = ["plan", "retrieve", "tool", "llm", "respond"]
+# (decision_type, [(selected, reason_code)]): the first choice is likelier in a version's first
+# release, the second in its next (so versions differ in behaviour).
+DECISIONS = [("tool_selection", [("search_api", "fresh_data_required"), ("cache", "cached_data_sufficient")]),
+             ("retrieval_strategy", [("hybrid", "hybrid_approach_needed"), ("semantic", "semantic_search_preferred")])]
+SIGNALS = [("schema_valid", ["full_match", "partial_match"]), ("tool_success", ["first_attempt", "after_retry"])]
 
 
 def iso(t):
@@ -58,6 +64,15 @@ def run(started, agent, version, env, status, steps, metadata=None):
             "started_at": iso(started), "steps": out}
     if status != "running":
         body["ended_at"] = iso(t)
+    newer = version.endswith((".5.0", "1.0.0", ".2.0"))
+    body["decisions"] = []
+    for dtype, options in DECISIONS:
+        selected, reason = options[int(rng.random() < (0.55 if newer else 0.3))]
+        body["decisions"].append({"decision_type": dtype, "selected": selected, "reason_code": reason,
+                                  "candidates": [o[0] for o in options], "confidence": round(rng.uniform(0.5, 1), 2),
+                                  "step_id": out[0]["step_id"] if out else None})
+    body["quality_signals"] = [{"signal_type": stype, "signal_code": codes[int(rng.random() < 0.2)], "value": True}
+                               for stype, codes in SIGNALS]
     if status in ("failure", "partial") and out:
         ftype = rng.choice(list(CODES))
         body["failure"] = {"failure_type": ftype, "failure_code": rng.choice(CODES[ftype]),

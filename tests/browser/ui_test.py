@@ -131,6 +131,12 @@ def open_mode(browser):
     page.wait_for_url("**step=7**")
     page.wait_for_selector("#detail h2:has-text('#7')")
     check("Metadata" in page.inner_text("#detail"), "selecting a step shows its detail, and the URL holds it")
+    decisions = page.locator("table.decisions tbody tr")
+    check(decisions.count() == 2 and "tool_selection" in decisions.first.inner_text(),
+          f"the run's decisions show ({decisions.count()})")
+    decisions.first.locator("a").click()
+    page.wait_for_url("**step=0**")
+    check(page.locator("table.signals tbody tr").count() == 2, "its signals show, and a decision links its step")
 
     # An OTLP run nests child spans under their parents.
     page.goto(f"{QUERY}/runs/{special['otlp']}")

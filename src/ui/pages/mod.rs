@@ -3,6 +3,7 @@
 //! and renders its template.
 
 pub mod agents;
+mod decisions;
 pub mod failures;
 pub mod live;
 pub mod login;

@@ -87,6 +87,7 @@ pub struct RunPage {
     pub tokens: String,
     pub failures: Vec<FailureView>,
     pub waterfall: Waterfall,
+    pub behaviour: super::decisions::RunBehaviour,
     pub json_href: String,
 }
 
@@ -162,6 +163,20 @@ fn micros(d: time::Duration) -> i128 {
     d.whole_microseconds()
 }
 
+/// The step `step_id` of run `run` as a link that selects it: its label and its href.
+pub(super) fn step_link(
+    base: &str,
+    run: &str,
+    steps: &HashMap<Uuid, &StepOut>,
+    step_id: Option<Uuid>,
+) -> Option<(String, String)> {
+    let s = steps.get(&step_id?)?;
+    Some((
+        format!("#{} {}", s.seq, s.name),
+        format!("{base}/runs/{run}?step={}#detail", s.seq),
+    ))
+}
+
 fn failure_view(
     base: &str,
     f: &FailureOut,
@@ -172,12 +187,7 @@ fn failure_view(
         failure_type: f.failure_type.clone(),
         failure_code: f.failure_code.clone(),
         message: f.message.clone(),
-        step: f.step_id.and_then(|id| steps.get(&id)).map(|s| {
-            (
-                format!("#{} {}", s.seq, s.name),
-                format!("{base}/runs/{run}?step={}#detail", s.seq),
-            )
-        }),
+        step: step_link(base, run, steps, f.step_id),
         advice: advice(&f.failure_type),
         code_href: href(
             &format!("{base}/runs"),
@@ -325,6 +335,7 @@ pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTim
         tokens: format::count(tokens),
         failures: failure_views(base, run, None),
         waterfall: waterfall(base, run, selected, now),
+        behaviour: super::decisions::RunBehaviour::of(base, run),
         json_href: format!("/v1/runs/{id}"),
         run_id: id,
     }
