@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::run::step_link;
 use crate::model::output::{RunOut, StepOut};
+use crate::ui::format;
 
 pub struct DecisionView {
     pub decision_type: String,
@@ -33,9 +34,9 @@ pub struct RunBehaviour {
     pub signals: Vec<SignalView>,
 }
 
-/// A fraction from 0 to 1 as a whole percentage; empty when absent.
+/// A fraction from 0 to 1 as a percentage; empty when absent.
 fn percent(value: Option<f32>) -> String {
-    value.map_or_else(String::new, |v| format!("{:.0} %", v * 100.0))
+    value.map_or_else(String::new, |v| format::percent(f64::from(v) * 100.0))
 }
 
 impl RunBehaviour {
@@ -98,7 +99,7 @@ mod tests {
         let meta = r#"{"candidates": ["api", "cache", 3], "region": "eu"}"#;
         assert_eq!(candidates(meta, "api"), "cache");
         assert_eq!(candidates("{}", "api"), "");
-        assert_eq!(percent(Some(0.855)), "86 %");
+        assert_eq!(percent(Some(0.5)), "50.0 %");
         assert_eq!(percent(None), "");
     }
 }
