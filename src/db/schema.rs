@@ -99,14 +99,81 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    behavior_profiles (profile_id) {
+        profile_id -> Uuid,
+        #[max_length = 255]
+        agent_id -> Varchar,
+        #[max_length = 100]
+        agent_version -> Varchar,
+        #[max_length = 50]
+        environment -> Varchar,
+        window_start -> Timestamp,
+        window_end -> Timestamp,
+        sample_size -> Int4,
+        decision_distributions -> Jsonb,
+        signal_distributions -> Jsonb,
+        latency_stats -> Jsonb,
+        created_at -> Nullable<Timestamp>,
+        decision_counts -> Jsonb,
+        signal_counts -> Jsonb,
+    }
+}
+
+diesel::table! {
+    behavior_baselines (baseline_id) {
+        baseline_id -> Uuid,
+        profile_id -> Uuid,
+        #[max_length = 255]
+        agent_id -> Varchar,
+        #[max_length = 100]
+        agent_version -> Varchar,
+        #[max_length = 50]
+        environment -> Varchar,
+        #[max_length = 50]
+        baseline_type -> Varchar,
+        #[max_length = 255]
+        approved_by -> Nullable<Varchar>,
+        approved_at -> Nullable<Timestamp>,
+        #[max_length = 200]
+        description -> Nullable<Varchar>,
+        is_active -> Nullable<Bool>,
+        created_at -> Nullable<Timestamp>,
+    }
+}
+
+// behavior_drift has 21 columns, past diesel's 16 without its `32-column-tables` feature (which
+// doubles the build's trait impls): it is read and written in SQL text (src/drift/store.rs).
+
+diesel::table! {
+    alert_log (alert_id) {
+        alert_id -> Uuid,
+        drift_id -> Uuid,
+        alert_message -> Text,
+        #[max_length = 50]
+        alert_channel -> Varchar,
+        sent_at -> Nullable<Timestamp>,
+        #[max_length = 50]
+        delivery_status -> Nullable<Varchar>,
+        attempts -> Int4,
+        next_attempt_at -> Nullable<Timestamp>,
+        #[max_length = 500]
+        last_error -> Nullable<Varchar>,
+    }
+}
+
 diesel::joinable!(agent_steps -> agent_runs (run_id));
 diesel::joinable!(agent_failures -> agent_runs (run_id));
 diesel::joinable!(agent_decisions -> agent_runs (run_id));
 diesel::joinable!(agent_quality_signals -> agent_runs (run_id));
+diesel::joinable!(behavior_baselines -> behavior_profiles (profile_id));
 diesel::allow_tables_to_appear_in_same_query!(
     agent_runs,
     agent_steps,
     agent_failures,
     agent_decisions,
-    agent_quality_signals
+    agent_quality_signals,
+    behavior_profiles,
+    behavior_baselines,
+    alert_log
 );
