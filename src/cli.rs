@@ -1,4 +1,5 @@
-//! The command line: `serve --role`, `migrate`, `config`, `healthcheck`, `--version`.
+//! The command line: `serve --role`, `migrate`, `drift detect`, `config`, `healthcheck`,
+//! `--version`.
 
 use std::path::PathBuf;
 
@@ -28,6 +29,9 @@ pub enum Command {
     },
     /// Apply pending database migrations with the writer credentials, then exit.
     Migrate,
+    /// Behaviour drift (docs/drift.md).
+    #[command(subcommand)]
+    Drift(DriftCommand),
     /// Print the effective configuration, secrets masked.
     Config,
     /// GET /readyz of the configured role's listeners (or URL); exit 0 when ready.
@@ -35,6 +39,13 @@ pub enum Command {
         /// A URL to probe instead, e.g. http://127.0.0.1:8000/readyz.
         url: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DriftCommand {
+    /// Compare every active baseline with the last `drift.window_s` once, as the ingest role's
+    /// schedule does (waiting for a pass another process runs); print what it did as JSON.
+    Detect,
 }
 
 impl Command {

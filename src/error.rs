@@ -103,6 +103,19 @@ impl From<DieselError> for ApiError {
     }
 }
 
+impl From<crate::drift::DriftError> for ApiError {
+    fn from(err: crate::drift::DriftError) -> Self {
+        use crate::drift::DriftError;
+        match err {
+            DriftError::InsufficientData { .. } | DriftError::AlreadyDone(_) => {
+                ApiError::BadRequest(err.to_string())
+            }
+            DriftError::NotFound(what) => ApiError::NotFound(what),
+            DriftError::Db(db) => ApiError::from(db),
+        }
+    }
+}
+
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for ApiError {
     fn from(err: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
         tracing::warn!(error = %crate::db::describe_pool_error(&err), "no database connection");

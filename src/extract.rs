@@ -35,12 +35,25 @@ struct Segment {
     run_id: String,
 }
 
-fn malformed() -> ApiError {
+fn malformed_at(name: &str) -> ApiError {
     ApiError::validation(vec![FieldError::new(
         "uuid_parsing",
-        vec![Value::from("path"), Value::from("run_id")],
+        vec![Value::from("path"), Value::from(name)],
         "Input should be a valid UUID",
     )])
+}
+
+fn malformed() -> ApiError {
+    malformed_at("run_id")
+}
+
+/// The UUID in the path segment `name` of a route (`{drift_id}`, `{baseline_id}`, …); a
+/// malformed one is a 422 naming it.
+pub fn path_uuid(req: &HttpRequest, name: &str) -> Result<Uuid, ApiError> {
+    req.match_info()
+        .get(name)
+        .and_then(|segment| Uuid::parse_str(segment).ok())
+        .ok_or_else(|| malformed_at(name))
 }
 
 impl FromRequest for RunId {

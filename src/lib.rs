@@ -15,6 +15,7 @@
 //! - [`model`]: runs, steps and failures; validation of what agents send; the privacy policy.
 //!   It uses no other module.
 //! - [`ui`]: the web UI the query role serves (server-rendered pages, embedded assets).
+//! - [`drift`]: behaviour profiles, baselines, drift detection (its statistics and schedule).
 //! - [`store`]: the write side's statements: native runs and OTLP traces, set-based.
 //! - [`healthcheck`]: the `healthcheck` command's HTTP probe; [`memory`]: giving memory back.
 //!
@@ -25,6 +26,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod drift;
 pub mod error;
 pub mod extract;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -2,8 +2,9 @@
 
 use std::process::ExitCode;
 
-use agenttracer::cli::{Cli, Command};
+use agenttracer::cli::{Cli, Command, DriftCommand};
 use agenttracer::config::Config;
+use agenttracer::drift::detect::{Lock, detect_all};
 use agenttracer::startup::Application;
 use agenttracer::{db, healthcheck, telemetry};
 use clap::Parser;
@@ -37,6 +38,18 @@ fn main() -> ExitCode {
             block_on(async {
                 let applied = db::migrate::run(&config.database.url, &config.database).await?;
                 tracing::info!(applied = applied.len(), versions = ?applied, "migrations up to date");
+                Ok(())
+            })
+        }
+        Command::Drift(DriftCommand::Detect) => {
+            telemetry::init_logging(&config.log);
+            block_on(async {
+                let db_cfg = &config.database;
+                let pool = db::build_pool(&db_cfg.url, db_cfg, db::Access::Write)?;
+                let mut conn = pool.get().await?;
+                let now = time::OffsetDateTime::now_utc();
+                let report = detect_all(&mut conn, &config.drift, now, Lock::Wait).await?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
                 Ok(())
             })
         }

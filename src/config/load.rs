@@ -180,6 +180,30 @@ impl Config {
         if self.retention.batch_size == 0 || self.retention.interval_s == 0 {
             return invalid("retention.batch_size and retention.interval_s must be at least 1");
         }
+        let d = &self.drift;
+        if d.interval_s == 0 || d.window_s == 0 || d.min_sample_size == 0 {
+            return invalid(
+                "drift.interval_s, drift.window_s and drift.min_sample_size must be at least 1",
+            );
+        }
+        let p_values = [d.decision_p_value, d.signal_p_value];
+        if p_values.iter().any(|p| !(0.0..=1.0).contains(p)) {
+            return invalid("drift.decision_p_value and drift.signal_p_value must be within 0..1");
+        }
+        let deltas = [
+            d.decision_min_delta_percent,
+            d.signal_min_delta_percent,
+            d.latency_min_delta_percent,
+            d.low_max_delta_percent,
+            d.medium_max_delta_percent,
+        ];
+        if deltas.iter().any(|x| !x.is_finite() || *x < 0.0)
+            || d.low_max_delta_percent > d.medium_max_delta_percent
+        {
+            return invalid(
+                "drift.*_delta_percent must be at least 0, with low_max_delta_percent <= medium_max_delta_percent",
+            );
+        }
         let level = normalize_level(&self.log.level);
         let is_level = ["off", "error", "warn", "info", "debug", "trace"].contains(&level.as_str());
         if !(is_level

@@ -13,8 +13,8 @@ mod values;
 pub use db_url::{DatabaseUrl, DatabaseUrlError, SslMode};
 pub use load::{ConfigError, DEFAULT_CONFIG_FILE, normalize_level};
 pub use sections::{
-    AuthConfig, Config, DatabaseConfig, IngestConfig, LogConfig, LogFormat, OtlpConfig,
-    PrivacyConfig, PrivacyMode, QueryConfig, RetentionConfig, ServerConfig, UiConfig,
+    AuthConfig, Config, DatabaseConfig, DriftConfig, IngestConfig, LogConfig, LogFormat,
+    OtlpConfig, PrivacyConfig, PrivacyMode, QueryConfig, RetentionConfig, ServerConfig, UiConfig,
 };
 pub use values::{Secret, SecretList, StringList, parse_proxy};
 
@@ -230,6 +230,7 @@ mod tests {
             "ingest",
             "query",
             "retention",
+            "drift",
             "otlp",
             "ui",
         ];

@@ -23,6 +23,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub query: QueryConfig,
     pub retention: RetentionConfig,
+    pub drift: DriftConfig,
     pub otlp: OtlpConfig,
     pub ui: UiConfig,
 }
@@ -280,6 +281,46 @@ impl Default for RetentionConfig {
             days: None,
             interval_s: 3600,
             batch_size: 1000,
+        }
+    }
+}
+
+/// Drift detection (docs/drift.md): the ingest role compares every active baseline with the
+/// window that just ended, every `interval_s`; the thresholds are the original's.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DriftConfig {
+    /// Whether the ingest role detects on its own (`agenttracer drift detect` works either way).
+    pub enabled: bool,
+    pub interval_s: u64,
+    /// The observation window: the last `window_s` seconds, up to now.
+    pub window_s: u64,
+    /// Fewer runs than this in the window: no detection for that baseline this time.
+    pub min_sample_size: u32,
+    pub decision_p_value: f64,
+    pub decision_min_delta_percent: f64,
+    pub signal_p_value: f64,
+    pub signal_min_delta_percent: f64,
+    pub latency_min_delta_percent: f64,
+    /// |Δ %| up to this is `low`, up to `medium_max_delta_percent` `medium`, above `high`.
+    pub low_max_delta_percent: f64,
+    pub medium_max_delta_percent: f64,
+}
+
+impl Default for DriftConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_s: 3600,
+            window_s: 86_400,
+            min_sample_size: 100,
+            decision_p_value: 0.05,
+            decision_min_delta_percent: 10.0,
+            signal_p_value: 0.05,
+            signal_min_delta_percent: 15.0,
+            latency_min_delta_percent: 20.0,
+            low_max_delta_percent: 15.0,
+            medium_max_delta_percent: 30.0,
         }
     }
 }

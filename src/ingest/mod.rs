@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod body;
+mod drift;
 pub mod group;
 pub mod otlp;
 pub mod retention;
@@ -22,6 +23,7 @@ pub fn configure(state: web::Data<IngestState>) -> impl FnOnce(&mut ServiceConfi
             .service(batch::post_batch)
             .service(runs::post_run)
             .service(runs::delete_run);
+        drift::configure(cfg);
         otlp::configure(cfg);
     }
 }

@@ -2,6 +2,7 @@
 //! outcomes it observed, as enumerations and numbers, never text (docs/behaviour.md). The lists
 //! of types and codes are the original AgentTracer's, exact and case-sensitive.
 
+use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Each decision type and the reason codes valid for it.
@@ -168,4 +169,36 @@ pub struct NewSignal {
     pub value: bool,
     pub weight: Option<f32>,
     pub metadata: serde_json::Value,
+}
+
+/// A baseline's kinds (the original's check on `behavior_baselines.baseline_type`).
+pub const BASELINE_TYPES: &[&str] = &["version", "time_window", "manual"];
+
+/// The longest baseline description, in characters (the original's column and trigger).
+pub const MAX_DESCRIPTION_CHARS: usize = 200;
+
+/// A baseline to build: the profile of an agent version's runs that started in
+/// `window_start..window_end`, frozen (`POST /v1/drift/baselines`, the body the original UI sends).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewBaseline {
+    pub agent_id: String,
+    pub agent_version: String,
+    pub environment: String,
+    pub baseline_type: String,
+    pub window_start: OffsetDateTime,
+    pub window_end: OffsetDateTime,
+    pub min_sample_size: i32,
+    pub approved_by: Option<String>,
+    pub description: Option<String>,
+    pub auto_activate: bool,
+}
+
+/// The first of the original's blocked words a description contains, as a substring in any
+/// case (its trigger's rule: so "context" is refused for "text").
+pub fn forbidden_word(description: &str) -> Option<&'static str> {
+    let lower = description.to_lowercase();
+    BLOCKED_METADATA_KEYS
+        .iter()
+        .copied()
+        .find(|word| lower.contains(word))
 }

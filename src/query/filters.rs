@@ -195,7 +195,7 @@ pub fn pairs(query: &str) -> Vec<(String, String)> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(query).unwrap_or_default()
 }
 
-fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(super) fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .rev()
@@ -203,10 +203,19 @@ fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-struct Problems(Vec<FieldError>);
+/// The problems of a query string so far (also read by the drift routes' parameters).
+pub(super) struct Problems(pub(super) Vec<FieldError>);
 
 impl Problems {
-    fn add(&mut self, name: &str, kind: &str, msg: impl Into<String>) {
+    /// The problems as a 422, or `value` when there are none.
+    pub(super) fn or<T>(self, value: T) -> Result<T, ApiError> {
+        match self.0.is_empty() {
+            true => Ok(value),
+            false => Err(ApiError::validation(self.0)),
+        }
+    }
+
+    pub(super) fn add(&mut self, name: &str, kind: &str, msg: impl Into<String>) {
         self.0.push(FieldError::new(
             kind,
             vec![Value::from("query"), Value::from(name)],
@@ -216,7 +225,7 @@ impl Problems {
 
     /// A free-text filter; empty is none. PostgreSQL text cannot hold NUL, so no stored value
     /// could match one: a NUL is a 422, like everywhere else.
-    fn text(&mut self, pairs: &[(String, String)], name: &str) -> Option<String> {
+    pub(super) fn text(&mut self, pairs: &[(String, String)], name: &str) -> Option<String> {
         let raw = last(pairs, name).filter(|v| !v.is_empty())?;
         if raw.contains('\0') {
             self.add(
@@ -229,7 +238,11 @@ impl Problems {
         Some(raw.to_owned())
     }
 
-    fn time(&mut self, pairs: &[(String, String)], name: &str) -> Option<OffsetDateTime> {
+    pub(super) fn time(
+        &mut self,
+        pairs: &[(String, String)],
+        name: &str,
+    ) -> Option<OffsetDateTime> {
         let raw = last(pairs, name)?;
         let parsed = timestamp::parse(raw);
         if parsed.is_none() {
@@ -242,7 +255,7 @@ impl Problems {
         parsed
     }
 
-    fn choice<T>(
+    pub(super) fn choice<T>(
         &mut self,
         pairs: &[(String, String)],
         name: &str,
@@ -262,7 +275,30 @@ impl Problems {
         parsed
     }
 
-    fn int(&mut self, pairs: &[(String, String)], name: &str, min: i64, max: i64) -> Option<i64> {
+    /// A boolean as FastAPI reads one (`true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`).
+    pub(super) fn boolean(&mut self, pairs: &[(String, String)], name: &str) -> Option<bool> {
+        let raw = last(pairs, name)?;
+        match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" | "t" | "y" => Some(true),
+            "false" | "0" | "no" | "off" | "f" | "n" => Some(false),
+            _ => {
+                self.add(
+                    name,
+                    "bool_parsing",
+                    "Input should be a valid boolean, unable to interpret input",
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn int(
+        &mut self,
+        pairs: &[(String, String)],
+        name: &str,
+        min: i64,
+        max: i64,
+    ) -> Option<i64> {
         let raw = last(pairs, name)?;
         match raw.trim().parse::<i64>() {
             Err(_) => self.add(name, "int_parsing", "Input should be a valid integer"),

@@ -1,6 +1,7 @@
 //! The query listener's routes: runs (list, one, its steps, its failures), stats, agents.
 //! Every route reads through the read-only pool of its [`QueryState`].
 
+mod drift;
 pub mod failures;
 pub mod filters;
 pub mod live;
@@ -42,6 +43,7 @@ pub fn configure(state: web::Data<QueryState>) -> impl FnOnce(&mut ServiceConfig
             .service(get_run_failures)
             .service(get_stats)
             .service(get_agents);
+        drift::configure(cfg);
     }
 }
 

@@ -226,6 +226,12 @@ impl Application {
             background.spawn("stats compaction", |stop| {
                 crate::rollup::compactor::run(compactor, stop)
             });
+            if config.drift.enabled {
+                let (detector, cfg) = (pool.clone(), config.drift.clone());
+                background.spawn("drift detection", |stop| {
+                    crate::drift::detect::run(detector, cfg, stop)
+                });
+            }
             let (pool, after_s) = (pool.clone(), config.otlp.finalize_after_s);
             background.spawn("OTLP finalizer", move |stop| {
                 ingest::otlp::run_finalizer(pool, after_s, stop)

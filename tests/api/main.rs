@@ -8,6 +8,7 @@ mod behaviour;
 mod browser;
 mod cli;
 mod db;
+mod drift;
 mod exporters;
 mod faults;
 mod helpers;

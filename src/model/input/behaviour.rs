@@ -94,7 +94,7 @@ impl Validator {
         let step_id = self.step_of_run(&mut obj, step_ids);
         let (signal_type, signal_code) =
             self.kind_and_code(&mut obj, SIGNAL_TYPES, "signal_type", "signal_code");
-        let value = self.boolean(&mut obj, "value");
+        let value = self.boolean(&mut obj, "value", None);
         let weight = self.unit_interval(&mut obj, "weight");
         let metadata = self.behaviour_metadata(&mut obj);
         Some(NewSignal {
@@ -223,10 +223,17 @@ impl Validator {
         }
     }
 
-    /// A required boolean; as pydantic, also 0 and 1 and the words it reads as true or false.
-    fn boolean(&mut self, obj: &mut Object, key: &str) -> Option<bool> {
+    /// A boolean (`default` when absent, or an error without one); as pydantic, also 0 and 1 and
+    /// the words it reads as true or false.
+    pub(super) fn boolean(
+        &mut self,
+        obj: &mut Object,
+        key: &str,
+        default: Option<bool>,
+    ) -> Option<bool> {
         let (field, value) = obj.take(key);
         let parsed = match value {
+            None if default.is_some() => return default,
             None => return self.invalid(&field, "missing", "Field required"),
             Some(Value::Bool(b)) => Some(b),
             Some(Value::Number(n)) => match n.as_i64() {

@@ -1,6 +1,7 @@
 //! From a JSON body to a validated [`NewRun`], collecting every problem as FastAPI would:
 //! `{"type", "loc": ["body", …], "msg"}` per problem, values never echoed.
 
+mod baseline;
 mod behaviour;
 mod fields;
 mod rules;
@@ -12,6 +13,7 @@ use serde_json::Value;
 pub use super::FieldError;
 use super::NewRun;
 use super::privacy::{Rule, Scan};
+pub use baseline::parse_baseline;
 use fields::Validator;
 pub use rules::Rules;
 pub use shape::{Shape, json_size, json_size_over};
@@ -34,36 +36,45 @@ pub struct Parsed {
 
 /// Validates one run; `loc` is where it sits (`["body"]`, or `["body", "runs", 3]` in a batch).
 pub fn parse_run(value: Value, loc: Vec<Value>, rules: &Rules) -> Result<Parsed, Vec<FieldError>> {
-    let mut v = Validator {
-        errors: Vec::new(),
-        loc,
-        scan: Scan::default(),
-        rules: *rules,
-    };
+    let mut v = Validator::new(loc, rules);
     let run = v.run(value);
-    let mut errors = v.errors;
-    errors.extend(v.scan.violations.into_iter().map(|violation| {
-        let (kind, msg) = match violation.rule {
-            Rule::ContentKey => (
-                "privacy.content_key",
-                format!(
-                    "key holds content ({}); AgentTracer stores metadata only, never prompts or outputs",
-                    violation.what
-                ),
-            ),
-            Rule::SecretValue => (
-                "privacy.secret_value",
-                format!("value contains a credential ({}); it was not stored", violation.what),
-            ),
-        };
-        FieldError::new(kind, violation.loc, msg)
-    }));
+    let (errors, redacted) = v.finish();
     match run {
-        Some(run) if errors.is_empty() => Ok(Parsed {
-            run,
-            redacted: v.scan.redacted,
-        }),
+        Some(run) if errors.is_empty() => Ok(Parsed { run, redacted }),
         _ => Err(errors),
+    }
+}
+
+impl Validator {
+    fn new(loc: Vec<Value>, rules: &Rules) -> Validator {
+        Validator {
+            errors: Vec::new(),
+            loc,
+            scan: Scan::default(),
+            rules: *rules,
+        }
+    }
+
+    /// Every problem found, the privacy scan's included, and how many values it redacted.
+    fn finish(self) -> (Vec<FieldError>, u32) {
+        let mut errors = self.errors;
+        errors.extend(self.scan.violations.into_iter().map(|violation| {
+            let (kind, msg) = match violation.rule {
+                Rule::ContentKey => (
+                    "privacy.content_key",
+                    format!(
+                        "key holds content ({}); AgentTracer stores metadata only, never prompts or outputs",
+                        violation.what
+                    ),
+                ),
+                Rule::SecretValue => (
+                    "privacy.secret_value",
+                    format!("value contains a credential ({}); it was not stored", violation.what),
+                ),
+            };
+            FieldError::new(kind, violation.loc, msg)
+        }));
+        (errors, self.scan.redacted)
     }
 }
 
