@@ -8,6 +8,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::model::behaviour::{NewDecision, NewSignal};
 use crate::model::{FailureType, StepType};
 
 /// A failure taken from a span in ERROR.
@@ -45,6 +46,10 @@ pub struct SpanStep {
     pub input_tokens: Option<i32>,
     pub output_tokens: Option<i32>,
     pub failure: Option<SpanFailure>,
+    /// From its `agenttracer.decision` and `agenttracer.quality_signal` events, in their order;
+    /// ids derived from the span's, `step_id` the span's step.
+    pub decisions: Vec<NewDecision>,
+    pub signals: Vec<NewSignal>,
 }
 
 /// What one request brings to one trace.

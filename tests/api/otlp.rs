@@ -1091,3 +1091,144 @@ async fn an_otlp_request_reads_only_its_own_runs_steps_whatever_the_statistics()
     );
     assert_rollups_are_those_of_the_rows(&app);
 }
+
+fn event(name: &str, attributes: Vec<KeyValue>) -> Event {
+    Event {
+        name: name.into(),
+        attributes,
+        ..Default::default()
+    }
+}
+
+fn float(v: f64) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::DoubleValue(v)),
+    }
+}
+
+fn boolean(v: bool) -> AnyValue {
+    AnyValue {
+        value: Some(any_value::Value::BoolValue(v)),
+    }
+}
+
+#[tokio::test]
+async fn decision_and_signal_events_of_a_span_are_its_steps_decisions_and_signals() {
+    let app = spawn_app().await;
+    let trace = trace_id();
+    let mut spans = agent_trace(trace);
+    let candidates = AnyValue {
+        value: Some(any_value::Value::ArrayValue(
+            opentelemetry_proto::tonic::common::v1::ArrayValue {
+                values: vec![s("flights_api"), s("cache")],
+            },
+        )),
+    };
+    spans[2].events = vec![
+        event(
+            "agenttracer.decision",
+            vec![
+                kv("decision_type", s("tool_selection")),
+                kv("selected", s("flights_api")),
+                kv("reason_code", s("fresh_data_required")),
+                kv("confidence", float(0.75)),
+                kv("candidates", candidates),
+                kv("region", s("eu")),
+            ],
+        ),
+        event("exception", vec![kv("exception.type", s("Ignored"))]),
+        event(
+            "agenttracer.quality_signal",
+            vec![
+                kv("signal_type", s("schema_valid")),
+                kv("signal_code", s("full_match")),
+                kv("value", boolean(true)),
+                kv("weight", float(0.5)),
+            ],
+        ),
+        // Not a reason of tool_selection: refused out loud, the rest stored.
+        event(
+            "agenttracer.decision",
+            vec![
+                kv("decision_type", s("tool_selection")),
+                kv("selected", s("cache")),
+                kv("reason_code", s("rerank_required")),
+            ],
+        ),
+        // Content in its metadata: refused under the original's blocked keys (compat mode).
+        event(
+            "agenttracer.quality_signal",
+            vec![
+                kv("signal_type", s("tool_failure")),
+                kv("signal_code", s("timeout")),
+                kv("value", boolean(false)),
+                kv("prompt", s("find me a flight")),
+            ],
+        ),
+    ];
+    let res = post_proto(&app, &request(spans.clone())).await;
+    assert_eq!(res.status(), 200);
+    let answer = ExportTraceServiceResponse::decode(res.bytes().await.unwrap()).unwrap();
+    let partial = answer.partial_success.expect("the refused events are said");
+    assert_eq!(partial.rejected_spans, 0, "every span is stored");
+    assert!(
+        partial.error_message.contains("agenttracer."),
+        "{}",
+        partial.error_message
+    );
+    assert!(
+        !partial.error_message.contains("find me"),
+        "values are never echoed"
+    );
+
+    let run = get_run(&app, trace).await;
+    let step = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["span_id"] == "000000000000ab03")
+        .cloned()
+        .unwrap();
+    assert_eq!(run["decisions"].as_array().unwrap().len(), 1, "{run}");
+    let decision = &run["decisions"][0];
+    assert_eq!(decision["step_id"], step["step_id"]);
+    assert_eq!(
+        (
+            decision["decision_type"].as_str(),
+            decision["selected"].as_str(),
+            decision["reason_code"].as_str()
+        ),
+        (
+            Some("tool_selection"),
+            Some("flights_api"),
+            Some("fresh_data_required")
+        )
+    );
+    assert_eq!(decision["confidence"], 0.75);
+    assert_eq!(
+        decision["metadata"],
+        json!({"region": "eu", "candidates": ["flights_api", "cache"]})
+    );
+    assert_eq!(run["quality_signals"].as_array().unwrap().len(), 1);
+    let signal = &run["quality_signals"][0];
+    assert_eq!(
+        (
+            signal["signal_code"].as_str(),
+            signal["value"].as_bool(),
+            signal["step_id"].clone()
+        ),
+        (Some("full_match"), Some(true), step["step_id"].clone())
+    );
+    let stored = app.db.psql(&format!(
+        "SELECT count(*) FROM agent_quality_signals WHERE metadata::text LIKE '%find me%' \
+         OR run_id = '{}' AND signal_code = 'timeout'",
+        run["run_id"].as_str().unwrap()
+    ));
+    assert_eq!(stored, "0");
+
+    // A resent span changes nothing.
+    post_proto(&app, &request(spans)).await;
+    let again = get_run(&app, trace).await;
+    assert_eq!(again["decisions"], run["decisions"]);
+    assert_eq!(again["quality_signals"], run["quality_signals"]);
+}

@@ -45,6 +45,35 @@ pub fn parse_run(value: Value, loc: Vec<Value>, rules: &Rules) -> Result<Parsed,
     }
 }
 
+/// One decision (or, with `signal`, one quality signal) of step `step_id`, from an object of the
+/// native payload's fields (an OTLP span event's attributes): the same rules as in a run's list.
+/// Returns it with the number of values redacted, or every problem.
+pub fn parse_span_behaviour(
+    value: Value,
+    step_id: uuid::Uuid,
+    signal: bool,
+    rules: &Rules,
+) -> Result<(Behaviour, u32), Vec<FieldError>> {
+    let mut v = Validator::new(Vec::new(), rules);
+    let steps = std::collections::HashSet::from([step_id]);
+    let item = match signal {
+        false => v.decision(value, &[], &steps).map(Behaviour::Decision),
+        true => v.signal(value, &[], &steps).map(Behaviour::Signal),
+    };
+    let (errors, redacted) = v.finish();
+    match item {
+        Some(item) if errors.is_empty() => Ok((item, redacted)),
+        _ => Err(errors),
+    }
+}
+
+/// A decision or a quality signal.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Behaviour {
+    Decision(super::behaviour::NewDecision),
+    Signal(super::behaviour::NewSignal),
+}
+
 impl Validator {
     fn new(loc: Vec<Value>, rules: &Rules) -> Validator {
         Validator {

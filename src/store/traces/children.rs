@@ -12,7 +12,10 @@ use uuid::Uuid;
 
 use crate::db::prepared::prepared;
 use crate::rollup::{Deltas, RunKey};
-use crate::store::batch::{Batch, FailureRow, FailureRows, StepRows, TableBatch, step_row};
+use crate::store::batch::{
+    Batch, DecisionRow, DecisionRows, FailureRow, FailureRows, SignalRow, SignalRows, StepRows,
+    TableBatch, step_row,
+};
 use crate::store::spans::{SpanFailure, SpanStep, TraceUpdate, derived_id};
 
 /// The id of a row an `INSERT … ON CONFLICT DO NOTHING` inserted.
@@ -26,6 +29,20 @@ static INSERT_STEPS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{} ON CONFLICT (step_id) DO NOTHING RETURNING step_id AS id",
         StepRows::insert(1)
+    )
+});
+
+static INSERT_DECISIONS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} ON CONFLICT (decision_id) DO NOTHING RETURNING decision_id AS id",
+        DecisionRows::insert(1)
+    )
+});
+
+static INSERT_SIGNALS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{} ON CONFLICT (signal_id) DO NOTHING RETURNING signal_id AS id",
+        SignalRows::insert(1)
     )
 });
 
@@ -101,7 +118,8 @@ impl<'a> Inserts<'a> {
                 Some((id, run, Some(s.step_id), s.failure.as_ref()?))
             })
             .collect();
-        self.failures(conn, &failures).await
+        self.failures(conn, &failures).await?;
+        behaviour(conn, steps).await
     }
 
     async fn failures(
@@ -156,6 +174,54 @@ impl<'a> Inserts<'a> {
         .await?;
         Ok(())
     }
+}
+
+/// The decisions and signals of `steps` (from their spans' events; a resent one skipped), each
+/// numbered by its place in its span's list.
+async fn behaviour(conn: &mut AsyncPgConnection, steps: &[NewStep<'_>]) -> QueryResult<()> {
+    let decisions: DecisionRows = steps
+        .iter()
+        .flat_map(|&(run_id, _, s)| {
+            s.decisions
+                .iter()
+                .enumerate()
+                .map(move |(i, d)| (run_id, i, d))
+        })
+        .map(|(run_id, i, d)| DecisionRow {
+            decision_id: d.decision_id,
+            run_id,
+            seq: i32::try_from(i).unwrap_or(i32::MAX),
+            step_id: d.step_id,
+            decision_type: d.decision_type,
+            selected: &d.selected,
+            reason_code: d.reason_code,
+            confidence: d.confidence,
+            metadata: &d.metadata,
+        })
+        .collect();
+    insert_new(conn, &INSERT_DECISIONS, decisions).await?;
+    let signals: SignalRows = steps
+        .iter()
+        .flat_map(|&(run_id, _, s)| {
+            s.signals
+                .iter()
+                .enumerate()
+                .map(move |(i, q)| (run_id, i, q))
+        })
+        .map(|(run_id, i, q)| SignalRow {
+            signal_id: q.signal_id,
+            run_id,
+            seq: i32::try_from(i).unwrap_or(i32::MAX),
+            step_id: q.step_id,
+            signal_type: q.signal_type,
+            signal_code: q.signal_code,
+            value: q.value,
+            weight: q.weight,
+            metadata: &q.metadata,
+        })
+        .collect();
+    insert_new(conn, &INSERT_SIGNALS, signals).await?;
+    Ok(())
 }
 
 fn failure_rows<'a>(failures: &[NewFailure<'a>]) -> FailureRows<'a> {

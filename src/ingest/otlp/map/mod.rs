@@ -10,6 +10,7 @@
 //! `redact` mode, since an exporter cannot fix one span). Everything dropped is counted.
 
 mod attrs;
+mod behaviour;
 mod metadata;
 mod span;
 mod trace;
@@ -23,6 +24,7 @@ use uuid::Uuid;
 use crate::model::input::Rules;
 use crate::store::spans::derived_id;
 use attrs::{Attrs, ident};
+pub use behaviour::{DECISION_EVENT, SIGNAL_EVENT};
 pub use metadata::is_content_attribute;
 use metadata::metadata_of;
 use span::{failure_of, step_type};
@@ -128,8 +130,11 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                 } else {
                     ident(&span.name, 255, rules.privacy)
                 };
+                let step_id = derived_id(&span.trace_id, &span.span_id, "step");
+                let (decisions, signals) =
+                    behaviour::behaviour_of(span, step_id, rules, &mut mapped);
                 trace.steps.push(SpanStep {
-                    step_id: derived_id(&span.trace_id, &span.span_id, "step"),
+                    step_id,
                     span_id: hex(&span.span_id),
                     parent_span_id: Some(hex(&span.parent_span_id)),
                     step_type,
@@ -156,6 +161,8 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                         "gen_ai.usage.completion_tokens",
                     ]),
                     failure,
+                    decisions,
+                    signals,
                 });
             }
         }
