@@ -139,8 +139,16 @@ async fn detect_one(
     };
     let observed = profile::build(conn, &key, window, i64::from(cfg.min_sample_size)).await?;
     let (decisions, signals) = (
-        counts_from_json(&stored.decision_counts),
-        counts_from_json(&stored.signal_counts),
+        counts_from_json(
+            &stored.decision_counts,
+            &stored.decision_distributions,
+            stored.sample_size,
+        ),
+        counts_from_json(
+            &stored.signal_counts,
+            &stored.signal_distributions,
+            stored.sample_size,
+        ),
     );
     let latency = Latency::from_json(&stored.latency_stats);
     let base = super::compare::Side {

@@ -130,9 +130,26 @@ fn counts(rows: &Value) -> Counts {
     out
 }
 
-/// Counts stored as `{type: {option: n}}` (a profile's `*_counts`).
-pub fn counts_from_json(value: &Value) -> Counts {
-    serde_json::from_value(value.clone()).unwrap_or_default()
+/// Counts stored as `{type: {option: n}}` (a profile's `*_counts`). A profile written by another
+/// tool (the original's) has shares and no counts: each share × `sample_size` stands in for its
+/// count, as if each run made one decision of each type.
+pub fn counts_from_json(counts: &Value, shares: &Value, sample_size: i32) -> Counts {
+    let stored: Counts = serde_json::from_value(counts.clone()).unwrap_or_default();
+    if !stored.is_empty() {
+        return stored;
+    }
+    let shares: BTreeMap<String, BTreeMap<String, f64>> =
+        serde_json::from_value(shares.clone()).unwrap_or_default();
+    shares
+        .into_iter()
+        .map(|(kind, options)| {
+            let options = options
+                .into_iter()
+                .map(|(option, share)| (option, (share * f64::from(sample_size)).round() as i64))
+                .collect();
+            (kind, options)
+        })
+        .collect()
 }
 
 fn round2(x: f64) -> f64 {
@@ -197,4 +214,21 @@ pub async fn build(
             count: row.n,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn a_profile_without_counts_stands_in_its_shares_times_its_sample() {
+        let counts = json!({"tool_selection": {"api": 130, "cache": 70}});
+        let shares = json!({"tool_selection": {"api": 0.65, "cache": 0.35}});
+        let stored = counts_from_json(&counts, &json!({}), 0);
+        assert_eq!(stored["tool_selection"]["api"], 130);
+        let estimated = counts_from_json(&json!({}), &shares, 200);
+        assert_eq!(estimated, stored);
+    }
 }
