@@ -3,6 +3,8 @@
 //! answer shapes.
 
 use diesel::QueryableByName;
+use diesel::pg::Pg;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{
     BigInt, Bool, Double, Integer, Jsonb, Nullable, Text, Timestamp, Uuid as SqlUuid,
 };
@@ -188,6 +190,28 @@ pub struct Filter {
 const BY_AGENT: &str = "($1::text IS NULL OR agent_id = $1) AND ($2::text IS NULL OR agent_version = $2) \
      AND ($3::text IS NULL OR environment = $3)";
 
+/// The row of `sql` (one `$1`, the id), if any.
+async fn by_id<T: QueryableByName<Pg> + Send + 'static>(
+    conn: &mut AsyncPgConnection,
+    sql: String,
+    id: Uuid,
+) -> Result<Option<T>, DriftError> {
+    Ok(diesel::sql_query(sql)
+        .bind::<SqlUuid, _>(id)
+        .get_results(conn)
+        .await?
+        .pop())
+}
+
+/// `sql` with its `$1..$3`, the agent filters of `f`, bound; the caller binds the rest.
+fn by_agent<'f>(sql: String, f: &'f Filter) -> BoxedSqlQuery<'f, Pg, SqlQuery> {
+    diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<Nullable<Text>, _>(&f.agent_id)
+        .bind::<Nullable<Text>, _>(&f.agent_version)
+        .bind::<Nullable<Text>, _>(&f.environment)
+}
+
 pub async fn profiles(
     conn: &mut AsyncPgConnection,
     f: &Filter,
@@ -196,10 +220,7 @@ pub async fn profiles(
         "SELECT {PROFILE} FROM behavior_profiles WHERE {BY_AGENT}
          ORDER BY created_at DESC NULLS LAST, profile_id DESC LIMIT $4 OFFSET $5"
     );
-    Ok(diesel::sql_query(sql)
-        .bind::<Nullable<Text>, _>(&f.agent_id)
-        .bind::<Nullable<Text>, _>(&f.agent_version)
-        .bind::<Nullable<Text>, _>(&f.environment)
+    Ok(by_agent(sql, f)
         .bind::<BigInt, _>(f.limit)
         .bind::<BigInt, _>(f.offset)
         .load(conn)
@@ -210,12 +231,12 @@ pub async fn profile(
     conn: &mut AsyncPgConnection,
     id: Uuid,
 ) -> Result<Option<Profile>, DriftError> {
-    let sql = format!("SELECT {PROFILE} FROM behavior_profiles WHERE profile_id = $1");
-    Ok(diesel::sql_query(sql)
-        .bind::<SqlUuid, _>(id)
-        .get_results(conn)
-        .await?
-        .pop())
+    by_id(
+        conn,
+        format!("SELECT {PROFILE} FROM behavior_profiles WHERE profile_id = $1"),
+        id,
+    )
+    .await
 }
 
 pub async fn baselines(
@@ -228,10 +249,7 @@ pub async fn baselines(
            AND ($5::bool IS NULL OR coalesce(is_active, false) = $5)
          ORDER BY created_at DESC NULLS LAST, baseline_id DESC LIMIT $6 OFFSET $7"
     );
-    Ok(diesel::sql_query(sql)
-        .bind::<Nullable<Text>, _>(&f.agent_id)
-        .bind::<Nullable<Text>, _>(&f.agent_version)
-        .bind::<Nullable<Text>, _>(&f.environment)
+    Ok(by_agent(sql, f)
         .bind::<Nullable<Text>, _>(&f.baseline_type)
         .bind::<Nullable<Bool>, _>(f.is_active)
         .bind::<BigInt, _>(f.limit)
@@ -244,12 +262,12 @@ pub async fn baseline(
     conn: &mut AsyncPgConnection,
     id: Uuid,
 ) -> Result<Option<Baseline>, DriftError> {
-    let sql = format!("SELECT {BASELINE} FROM behavior_baselines WHERE baseline_id = $1");
-    Ok(diesel::sql_query(sql)
-        .bind::<SqlUuid, _>(id)
-        .get_results(conn)
-        .await?
-        .pop())
+    by_id(
+        conn,
+        format!("SELECT {BASELINE} FROM behavior_baselines WHERE baseline_id = $1"),
+        id,
+    )
+    .await
 }
 
 /// Every active baseline, oldest first.
@@ -267,10 +285,7 @@ pub async fn drifts(conn: &mut AsyncPgConnection, f: &Filter) -> Result<Vec<Drif
            AND ($6::bool IS NULL OR (resolved_at IS NOT NULL) = $6)
          ORDER BY detected_at DESC, drift_id DESC LIMIT $7 OFFSET $8"
     );
-    Ok(diesel::sql_query(sql)
-        .bind::<Nullable<Text>, _>(&f.agent_id)
-        .bind::<Nullable<Text>, _>(&f.agent_version)
-        .bind::<Nullable<Text>, _>(&f.environment)
+    Ok(by_agent(sql, f)
         .bind::<Nullable<Text>, _>(&f.drift_type)
         .bind::<Nullable<Text>, _>(&f.severity)
         .bind::<Nullable<Bool>, _>(f.resolved)
@@ -281,12 +296,12 @@ pub async fn drifts(conn: &mut AsyncPgConnection, f: &Filter) -> Result<Vec<Drif
 }
 
 pub async fn drift(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Drift>, DriftError> {
-    let sql = format!("SELECT {DRIFT} FROM behavior_drift WHERE drift_id = $1");
-    Ok(diesel::sql_query(sql)
-        .bind::<SqlUuid, _>(id)
-        .get_results(conn)
-        .await?
-        .pop())
+    by_id(
+        conn,
+        format!("SELECT {DRIFT} FROM behavior_drift WHERE drift_id = $1"),
+        id,
+    )
+    .await
 }
 
 /// The drift events of an agent, oldest first, for the timeline: `detected_at` within the bounds
@@ -302,10 +317,7 @@ pub async fn timeline(
            AND ($5::timestamp IS NULL OR detected_at <= $5)
          ORDER BY detected_at, drift_id"
     );
-    Ok(diesel::sql_query(sql)
-        .bind::<Nullable<Text>, _>(&f.agent_id)
-        .bind::<Nullable<Text>, _>(&f.agent_version)
-        .bind::<Nullable<Text>, _>(&f.environment)
+    Ok(by_agent(sql, f)
         .bind::<Nullable<Timestamp>, _>(start.map(naive))
         .bind::<Nullable<Timestamp>, _>(end.map(naive))
         .load(conn)

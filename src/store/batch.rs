@@ -23,6 +23,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db::prepared::Prepared;
+use crate::model::behaviour::{NewDecision, NewSignal};
 
 /// The PostgreSQL name of a bind's SQL type: the cast of its array in `UNNEST`.
 pub trait PgType {
@@ -326,6 +327,40 @@ row_batch! {
         value: bool as Bool,
         weight: Option<f32> as Nullable<Float4>,
         metadata: &'a Value as Jsonb,
+    }
+}
+
+impl<'a> DecisionRow<'a> {
+    /// The row of decision `d` of run `run_id`, `seq` its place in its list.
+    pub fn of(run_id: Uuid, seq: usize, d: &'a NewDecision) -> Self {
+        DecisionRow {
+            decision_id: d.decision_id,
+            run_id,
+            seq: i32::try_from(seq).unwrap_or(i32::MAX),
+            step_id: d.step_id,
+            decision_type: d.decision_type,
+            selected: &d.selected,
+            reason_code: d.reason_code,
+            confidence: d.confidence,
+            metadata: &d.metadata,
+        }
+    }
+}
+
+impl<'a> SignalRow<'a> {
+    /// The row of quality signal `q` of run `run_id`, `seq` its place in its list.
+    pub fn of(run_id: Uuid, seq: usize, q: &'a NewSignal) -> Self {
+        SignalRow {
+            signal_id: q.signal_id,
+            run_id,
+            seq: i32::try_from(seq).unwrap_or(i32::MAX),
+            step_id: q.step_id,
+            signal_type: q.signal_type,
+            signal_code: q.signal_code,
+            value: q.value,
+            weight: q.weight,
+            metadata: &q.metadata,
+        }
     }
 }
 

@@ -80,34 +80,14 @@ pub fn failure_rows<'a>(runs: &[&'a NewRun]) -> FailureRows<'a> {
 /// The decision rows of `runs`, each numbered by its place in its run's list.
 pub fn decision_rows<'a>(runs: &[&'a NewRun]) -> DecisionRows<'a> {
     numbered(runs, |r| &r.decisions)
-        .map(|(run_id, seq, d)| DecisionRow {
-            decision_id: d.decision_id,
-            run_id,
-            seq,
-            step_id: d.step_id,
-            decision_type: d.decision_type,
-            selected: &d.selected,
-            reason_code: d.reason_code,
-            confidence: d.confidence,
-            metadata: &d.metadata,
-        })
+        .map(|(run_id, seq, d)| DecisionRow::of(run_id, seq, d))
         .collect()
 }
 
 /// The quality signal rows of `runs`, each numbered by its place in its run's list.
 pub fn signal_rows<'a>(runs: &[&'a NewRun]) -> SignalRows<'a> {
     numbered(runs, |r| &r.quality_signals)
-        .map(|(run_id, seq, q)| SignalRow {
-            signal_id: q.signal_id,
-            run_id,
-            seq,
-            step_id: q.step_id,
-            signal_type: q.signal_type,
-            signal_code: q.signal_code,
-            value: q.value,
-            weight: q.weight,
-            metadata: &q.metadata,
-        })
+        .map(|(run_id, seq, q)| SignalRow::of(run_id, seq, q))
         .collect()
 }
 
@@ -115,12 +95,12 @@ pub fn signal_rows<'a>(runs: &[&'a NewRun]) -> SignalRows<'a> {
 fn numbered<'a, T: 'a>(
     runs: &[&'a NewRun],
     children: impl Fn(&'a NewRun) -> &'a [T],
-) -> impl Iterator<Item = (Uuid, i32, &'a T)> {
+) -> impl Iterator<Item = (Uuid, usize, &'a T)> {
     runs.iter().flat_map(move |r| {
         children(r)
             .iter()
             .enumerate()
-            .map(|(i, c)| (r.run_id, i32::try_from(i).unwrap_or(i32::MAX), c))
+            .map(|(i, c)| (r.run_id, i, c))
     })
 }
 

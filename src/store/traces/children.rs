@@ -185,18 +185,7 @@ async fn behaviour(conn: &mut AsyncPgConnection, steps: &[NewStep<'_>]) -> Query
             s.decisions
                 .iter()
                 .enumerate()
-                .map(move |(i, d)| (run_id, i, d))
-        })
-        .map(|(run_id, i, d)| DecisionRow {
-            decision_id: d.decision_id,
-            run_id,
-            seq: i32::try_from(i).unwrap_or(i32::MAX),
-            step_id: d.step_id,
-            decision_type: d.decision_type,
-            selected: &d.selected,
-            reason_code: d.reason_code,
-            confidence: d.confidence,
-            metadata: &d.metadata,
+                .map(move |(i, d)| DecisionRow::of(run_id, i, d))
         })
         .collect();
     insert_new(conn, &INSERT_DECISIONS, decisions).await?;
@@ -206,18 +195,7 @@ async fn behaviour(conn: &mut AsyncPgConnection, steps: &[NewStep<'_>]) -> Query
             s.signals
                 .iter()
                 .enumerate()
-                .map(move |(i, q)| (run_id, i, q))
-        })
-        .map(|(run_id, i, q)| SignalRow {
-            signal_id: q.signal_id,
-            run_id,
-            seq: i32::try_from(i).unwrap_or(i32::MAX),
-            step_id: q.step_id,
-            signal_type: q.signal_type,
-            signal_code: q.signal_code,
-            value: q.value,
-            weight: q.weight,
-            metadata: &q.metadata,
+                .map(move |(i, q)| SignalRow::of(run_id, i, q))
         })
         .collect();
     insert_new(conn, &INSERT_SIGNALS, signals).await?;
