@@ -109,7 +109,8 @@ CREATE INDEX ix_alert_log_due ON alert_log (next_attempt_at)
     WHERE delivery_status IN ('pending', 'retry');
 
 -- The original's triggers, as it wrote them: a baseline's description is content-free and short,
--- and a baseline is immutable except for its activation and a first approval.
+-- and a baseline is immutable except for its activation and a first approval. Like every trigger
+-- function of ours, never JIT-compiled (migration 000006).
 CREATE FUNCTION validate_baseline_description() RETURNS trigger AS $$
 BEGIN
     IF NEW.description IS NOT NULL THEN
@@ -122,7 +123,7 @@ BEGIN
     END IF;
     RETURN NEW;
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET jit = off;
 
 CREATE TRIGGER trg_validate_baseline_description
     BEFORE INSERT OR UPDATE ON behavior_baselines
@@ -138,7 +139,7 @@ BEGIN
     END IF;
     RAISE EXCEPTION 'Baselines are immutable after creation';
 END;
-$$ LANGUAGE plpgsql;
+$$ LANGUAGE plpgsql SET jit = off;
 
 CREATE TRIGGER trg_prevent_baseline_update
     BEFORE UPDATE ON behavior_baselines
