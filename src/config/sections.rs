@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::alerts::AlertsConfig;
 use super::db_url::DatabaseUrl;
 use super::values::{Secret, SecretList, StringList};
 pub use crate::model::privacy::PrivacyMode;
@@ -25,6 +26,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub otlp: OtlpConfig,
     pub ui: UiConfig,
+    pub alerts: AlertsConfig,
 }
 
 impl Config {
