@@ -23,6 +23,8 @@ const LAYERS: &[&[&str]] = &[
     // The write paths, once out of ingest/, and the stats rollups.
     &["store"],
     &["rollup"],
+    // Drift alerts: queued by drift detection, delivered by a background task of the process.
+    &["alerts"],
     &["db"],
     &["config"],
     &["role"],
