@@ -10,6 +10,8 @@
 //! - [`state`], [`extract`], [`openapi`], [`auth`], [`error`]: what the route sets share: pools
 //!   with their bound, the `{run_id}` extractor, the documents' shared parts, API keys, the error
 //!   type.
+//! - [`alerts`]: drift alerts to Slack, PagerDuty and a webhook: queued in `alert_log` with the
+//!   drift events, delivered and retried by the ingest role.
 //! - [`rollup`]: the stats rollups: counters, deltas, grains, the triggers' switch, the compactor.
 //! - [`db`]: pools (writer, read-only), diesel schema, embedded migrations, the run reader.
 //! - [`model`]: runs, steps and failures; validation of what agents send; the privacy policy.
@@ -22,6 +24,7 @@
 //! The modules stand in layers, each using only modules of the layers below its own
 //! (docs/architecture.md, The dependency rule; checked by `tests/api/architecture.rs`).
 
+pub mod alerts;
 pub mod auth;
 pub mod cli;
 pub mod config;

@@ -48,7 +48,9 @@ fn main() -> ExitCode {
                 let pool = db::build_pool(&db_cfg.url, db_cfg, db::Access::Write)?;
                 let mut conn = pool.get().await?;
                 let now = time::OffsetDateTime::now_utc();
-                let report = detect_all(&mut conn, &config.drift, now, Lock::Wait).await?;
+                let channels = agenttracer::alerts::channels(&config.alerts);
+                let report =
+                    detect_all(&mut conn, &config.drift, &channels, now, Lock::Wait).await?;
                 println!("{}", serde_json::to_string_pretty(&report)?);
                 Ok(())
             })

@@ -109,6 +109,18 @@ fn describe_metrics() {
     describe_counter!("steps_ingested_total", "Steps stored.");
     describe_counter!("runs_purged_total", "Runs deleted by retention.");
     describe_counter!(
+        "alerts_delivered_total",
+        "Drift alerts accepted (2xx) by their channel (slack, pagerduty, webhook)."
+    );
+    describe_counter!(
+        "alerts_retried_total",
+        "Drift alert deliveries that failed and will be retried, by channel."
+    );
+    describe_counter!(
+        "alerts_failed_total",
+        "Drift alerts given up after alerts.max_attempts failed deliveries, by channel."
+    );
+    describe_counter!(
         "privacy_violations_total",
         "Privacy rule hits by rule (content_key, secret_value) and action."
     );

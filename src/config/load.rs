@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
+use super::alerts::Phase3Env;
 use super::sections::Config;
 use super::values::parse_proxy;
 use crate::role::Role;
@@ -59,6 +60,7 @@ impl Config {
         }
         figment = figment
             .merge(plain_env())
+            .merge(Phase3Env)
             .merge(
                 Env::raw()
                     .only(&["API_KEY"])
@@ -204,6 +206,7 @@ impl Config {
                 "drift.*_delta_percent must be at least 0, with low_max_delta_percent <= medium_max_delta_percent",
             );
         }
+        self.alerts.validate().map_err(ConfigError::Invalid)?;
         let level = normalize_level(&self.log.level);
         let is_level = ["off", "error", "warn", "info", "debug", "trace"].contains(&level.as_str());
         if !(is_level

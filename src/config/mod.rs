@@ -2,14 +2,16 @@
 //! design's plain environment names → `AGENTTRACER_*` (nested with `__`) → command-line flags.
 //!
 //! Unknown keys are an error naming the key. Secrets (API keys in a [`SecretList`], the passwords
-//! of a [`DatabaseUrl`]) are `secrecy` secrets that print masked, so `agenttracer config` and
+//! of a [`DatabaseUrl`], alert URLs in a [`SecretUrl`]) are `secrecy` secrets that print masked, so `agenttracer config` and
 //! `Debug` output never reveal them. Database URLs are parsed when the configuration loads, once.
 
+mod alerts;
 mod db_url;
 mod load;
 mod sections;
 mod values;
 
+pub use alerts::{AlertsConfig, HttpUrl, HttpUrlError, PAGERDUTY_EVENTS_URL, SecretUrl};
 pub use db_url::{DatabaseUrl, DatabaseUrlError, SslMode};
 pub use load::{ConfigError, DEFAULT_CONFIG_FILE, normalize_level};
 pub use sections::{
@@ -191,13 +193,34 @@ mod tests {
     fn secrets_are_masked_when_printed() {
         Jail::expect_with(|jail| {
             let url = "postgresql://user:s3cret@db/x?password=other";
+            let alerts = [
+                (
+                    "AGENTTRACER_ALERTS__SLACK_WEBHOOK_URL",
+                    "https://hooks.slack.com/services/T/B/tok-slack",
+                ),
+                ("AGENTTRACER_ALERTS__PAGERDUTY_ROUTING_KEY", "tok-pagerduty"),
+                (
+                    "AGENTTRACER_ALERTS__WEBHOOK_URL",
+                    "https://hooks.example:8443/x?token=tok-hook",
+                ),
+            ];
+            for (name, value) in alerts {
+                jail.set_env(name, value);
+            }
             let c = load(jail, &[("DATABASE_URL", url), ("API_KEY", "key-abcdef")])?;
             let printed = c.to_masked_toml();
             let debugged = format!("{c:?}");
             for out in [&printed, &debugged] {
                 assert!(!out.contains("s3cret") && !out.contains("other"), "{out}");
                 assert!(!out.contains("key-abcdef"), "{out}");
+                assert!(!out.contains("tok-"), "{out}");
             }
+            assert!(
+                printed.contains("slack_webhook_url = \"https://hooks.slack.com/***\"")
+                    && printed.contains("pagerduty_routing_key = \"***\"")
+                    && printed.contains("webhook_url = \"https://hooks.example:8443/***\""),
+                "{printed}"
+            );
             assert!(
                 printed.contains("postgresql://user:***@db/x?password=***"),
                 "{printed}"
@@ -233,6 +256,7 @@ mod tests {
             "drift",
             "otlp",
             "ui",
+            "alerts",
         ];
         sections.sort_unstable();
         let table = defaults.as_table().cloned().unwrap_or_default();
@@ -245,6 +269,9 @@ mod tests {
             "days",
             "ssl_root_cert",
             "session_secret",
+            "slack_webhook_url",
+            "pagerduty_routing_key",
+            "webhook_url",
         ];
         for (section, keys) in &table {
             assert!(
@@ -265,6 +292,10 @@ mod tests {
                             | ("database", "read_url" | "ssl_root_cert")
                             | ("retention", "days")
                             | ("ui", "session_secret")
+                            | (
+                                "alerts",
+                                "slack_webhook_url" | "pagerduty_routing_key" | "webhook_url"
+                            )
                     )
                 }))
             {
@@ -276,6 +307,146 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The alert channels and the secrets they hold, as `(slack, pagerduty key, webhook)`.
+    fn alert_secrets(c: &Config) -> (Option<&str>, Option<&str>, Option<&str>) {
+        let a = &c.alerts;
+        (
+            a.slack_webhook_url
+                .as_ref()
+                .map(|u| u.secret().expose_secret()),
+            a.pagerduty_routing_key
+                .as_ref()
+                .map(|k| k.secret().expose_secret()),
+            a.webhook_url.as_ref().map(|u| u.secret().expose_secret()),
+        )
+    }
+
+    #[test]
+    fn the_originals_phase3_variables_turn_alert_channels_on() {
+        Jail::expect_with(|jail| {
+            let c = load(jail, &[])?;
+            assert_eq!(alert_secrets(&c), (None, None, None), "off by default");
+            assert_eq!(
+                c.alerts.pagerduty_events_url.as_str(),
+                "https://events.pagerduty.com/v2/enqueue"
+            );
+            assert_eq!(c.alerts.request_timeout().as_secs(), 10, "as the original");
+
+            // A channel is on when its switch is "true" in any case and its value is set.
+            let on = [
+                ("PHASE3_SLACK_ENABLED", "True"),
+                (
+                    "PHASE3_SLACK_WEBHOOK_URL",
+                    "https://hooks.slack.com/services/T/B/x",
+                ),
+                ("PHASE3_PAGERDUTY_ENABLED", "TRUE"),
+                ("PHASE3_PAGERDUTY_ROUTING_KEY", "rk-123"),
+                ("PHASE3_WEBHOOK_ENABLED", "true"),
+                ("PHASE3_WEBHOOK_URL", "http://hooks.local:9000/drift"),
+            ];
+            let c = load(jail, &on)?;
+            let all = (
+                Some("https://hooks.slack.com/services/T/B/x"),
+                Some("rk-123"),
+                Some("http://hooks.local:9000/drift"),
+            );
+            assert_eq!(alert_secrets(&c), all);
+
+            // Any other switch value, or an empty value, leaves the channel off.
+            let off = [
+                ("PHASE3_SLACK_ENABLED", "yes"),
+                ("PHASE3_PAGERDUTY_ENABLED", "1"),
+                ("PHASE3_WEBHOOK_URL", ""),
+            ];
+            let c = load(jail, &off)?;
+            assert_eq!(alert_secrets(&c), (None, None, None));
+
+            // The file is below them, AGENTTRACER_ALERTS__* above them; a switch that is off
+            // does not turn off what the file configures.
+            jail.create_dir("config")?;
+            jail.create_file(
+                DEFAULT_CONFIG_FILE,
+                "[alerts]\nslack_webhook_url = \"https://file.example/s\"\nwebhook_url = \"https://file.example/w\"\n",
+            )?;
+            let env = [
+                ("PHASE3_SLACK_ENABLED", "true"),
+                ("PHASE3_SLACK_WEBHOOK_URL", "https://phase3.example/s"),
+                ("PHASE3_WEBHOOK_ENABLED", "false"),
+                ("PHASE3_PAGERDUTY_ENABLED", "true"),
+                ("PHASE3_PAGERDUTY_ROUTING_KEY", "rk-phase3"),
+                ("AGENTTRACER_ALERTS__PAGERDUTY_ROUTING_KEY", "rk-ours"),
+            ];
+            let c = load(jail, &env)?;
+            let layered = (
+                Some("https://phase3.example/s"),
+                Some("rk-ours"),
+                Some("https://file.example/w"),
+            );
+            assert_eq!(alert_secrets(&c), layered);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn alert_settings_are_checked_naming_the_key_never_the_url() {
+        Jail::expect_with(|jail| {
+            let cases = [
+                (
+                    "AGENTTRACER_ALERTS__WEBHOOK_URL",
+                    "not a url/s3cret",
+                    "alerts.webhook_url",
+                ),
+                (
+                    "AGENTTRACER_ALERTS__SLACK_WEBHOOK_URL",
+                    "ftp://h/s3cret",
+                    "alerts.slack_webhook_url",
+                ),
+                (
+                    "AGENTTRACER_ALERTS__PAGERDUTY_EVENTS_URL",
+                    "localhost:9/s3cret",
+                    "alerts.pagerduty_events_url",
+                ),
+                (
+                    "AGENTTRACER_ALERTS__PAGERDUTY_ROUTING_KEY",
+                    " ",
+                    "alerts.pagerduty_routing_key",
+                ),
+                (
+                    "AGENTTRACER_ALERTS__MAX_ATTEMPTS",
+                    "0",
+                    "alerts.max_attempts",
+                ),
+                (
+                    "AGENTTRACER_ALERTS__BACKOFF_MAX_MS",
+                    "10",
+                    "alerts.backoff_max_ms",
+                ),
+                (
+                    "AGENTTRACER_ALERTS__POLL_INTERVAL_MS",
+                    "1",
+                    "alerts.poll_interval_ms",
+                ),
+            ];
+            for (name, value, key) in cases {
+                let err = load(jail, &[(name, value)]).err().unwrap_or_default();
+                // (figment names a key from the environment in the variable's case.)
+                assert!(err.to_lowercase().contains(key), "{name}: {err}");
+                assert!(!err.contains("s3cret"), "{err}");
+                jail.clear_env();
+            }
+            let bad = [
+                ("PHASE3_WEBHOOK_ENABLED", "true"),
+                ("PHASE3_WEBHOOK_URL", "s3cret"),
+            ];
+            let err = load(jail, &bad).err().unwrap_or_default();
+            assert!(
+                err.contains("alerts.webhook_url") && !err.contains("s3cret"),
+                "{err}"
+            );
+            Ok(())
+        });
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::alerts::AlertsConfig;
 use super::db_url::DatabaseUrl;
 use super::values::{Secret, SecretList, StringList};
 pub use crate::model::privacy::PrivacyMode;
@@ -26,6 +27,7 @@ pub struct Config {
     pub drift: DriftConfig,
     pub otlp: OtlpConfig,
     pub ui: UiConfig,
+    pub alerts: AlertsConfig,
 }
 
 impl Config {

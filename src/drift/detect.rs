@@ -23,6 +23,7 @@ use super::compare::{Finding, compare};
 use super::profile::{self, AgentKey, Latency, counts_from_json};
 use super::store::{self, Baseline, DRIFT, Drift};
 use super::{DriftError, naive};
+use crate::alerts::{self, Channel};
 use crate::config::DriftConfig;
 use crate::db::PgPool;
 
@@ -67,11 +68,13 @@ struct Locked {
     locked: bool,
 }
 
-/// One pass over every active baseline, with the window ending at `now`. `None` when
-/// `lock` is [`Lock::Skip`] and another process is in a pass.
+/// One pass over every active baseline, with the window ending at `now`; each drift event it
+/// stores gets an alert queued on each of `channels`, in the same transaction (src/alerts).
+/// `None` when `lock` is [`Lock::Skip`] and another process is in a pass.
 pub async fn detect_all(
     conn: &mut AsyncPgConnection,
     cfg: &DriftConfig,
+    channels: &[Channel],
     now: OffsetDateTime,
     lock: Lock,
 ) -> Result<Option<Report>, DriftError> {
@@ -114,6 +117,8 @@ pub async fn detect_all(
                 Err(other) => return Err(other),
             }
         }
+        let new: Vec<Uuid> = report.detected.iter().map(|d| d.drift_id).collect();
+        alerts::enqueue(conn, channels, &new).await?;
         Ok(Some(report))
     })
     .await
@@ -215,17 +220,24 @@ async fn record(
 }
 
 /// Detects every `drift.interval_s` until `stop` is cancelled, skipping a pass that another
-/// process is running. The first pass is one interval after the start.
-pub async fn run(pool: PgPool, cfg: DriftConfig, stop: CancellationToken) {
+/// process is running, queueing alerts on `channels`. The first pass is one interval after the
+/// start.
+pub async fn run(pool: PgPool, cfg: DriftConfig, channels: Vec<Channel>, stop: CancellationToken) {
     let period = Duration::from_secs(cfg.interval_s);
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while stop.run_until_cancelled(tick.tick()).await.is_some() {
         let pass = async {
             let mut conn = pool.get().await.map_err(|e| e.to_string())?;
-            detect_all(&mut conn, &cfg, OffsetDateTime::now_utc(), Lock::Skip)
-                .await
-                .map_err(|e| e.to_string())
+            detect_all(
+                &mut conn,
+                &cfg,
+                &channels,
+                OffsetDateTime::now_utc(),
+                Lock::Skip,
+            )
+            .await
+            .map_err(|e| e.to_string())
         };
         match pass.await {
             Ok(Some(report)) => {

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::body;
 use super::state::IngestState;
+use crate::alerts;
 use crate::drift::detect::{self, Lock, Report};
 use crate::drift::profile::{self, AgentKey};
 use crate::drift::store::{self, Baseline, Drift};
@@ -259,12 +260,11 @@ async fn resolve(
 )]
 #[post("/v1/drift/detect")]
 async fn detect_now(state: web::Data<IngestState>) -> Result<HttpResponse, ApiError> {
-    let cfg = state.config.drift.clone();
+    let (cfg, channels) = (&state.config.drift, alerts::channels(&state.config.alerts));
+    let now = OffsetDateTime::now_utc();
     let report = state
         .db
-        .run(async |conn| {
-            Ok(detect::detect_all(conn, &cfg, OffsetDateTime::now_utc(), Lock::Wait).await?)
-        })
+        .run(async |conn| Ok(detect::detect_all(conn, cfg, &channels, now, Lock::Wait).await?))
         .await?;
     let report = report.ok_or_else(|| ApiError::internal("the detection lock was not taken"))?;
     Ok(HttpResponse::Ok().json(report))

@@ -19,6 +19,7 @@ use futures_util::future::BoxFuture;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::alerts;
 use crate::config::Config;
 use crate::db::schema_gate::{SchemaGate, SchemaState};
 use crate::db::{self, Access, PgPool, migrate};
@@ -228,14 +229,27 @@ impl Application {
             });
             if config.drift.enabled {
                 let (detector, cfg) = (pool.clone(), config.drift.clone());
+                let channels = alerts::channels(&config.alerts);
                 background.spawn("drift detection", |stop| {
-                    crate::drift::detect::run(detector, cfg, stop)
+                    crate::drift::detect::run(detector, cfg, channels, stop)
                 });
             }
             let (pool, after_s) = (pool.clone(), config.otlp.finalize_after_s);
             background.spawn("OTLP finalizer", move |stop| {
                 ingest::otlp::run_finalizer(pool, after_s, stop)
             });
+        }
+        if let Some(pool) = &write {
+            match alerts::Deliverer::new(pool.clone(), &config.alerts) {
+                Ok(Some(deliverer)) => {
+                    let channels = deliverer.channel_names().join(",");
+                    tracing::info!(channels, "alert delivery on");
+                    background.spawn("alert delivery", |stop| deliverer.run(stop));
+                }
+                Ok(None) => {}
+                // (The HTTP client's TLS setup; alerts stay queued in alert_log meanwhile.)
+                Err(error) => tracing::error!(%error, "alert delivery cannot start"),
+            }
         }
         Ok(Self {
             config,

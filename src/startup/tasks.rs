@@ -1,7 +1,7 @@
 //! The background tasks of a process (memory trimming, pool warm-up, the schema watch, retention,
-//! stats compaction, the OTLP finalizer). They share one cancellation token: at shutdown each ends
-//! at its next pause, after the unit of work it is in (a purge batch, a compaction transaction, a
-//! finalizer pass), and the process waits for them before it closes the pools.
+//! stats compaction, the OTLP finalizer, alert delivery). They share one cancellation token: at
+//! shutdown each ends at its next pause, after the unit of work it is in (a purge batch, a
+//! compaction transaction, a finalizer pass, a delivery pass), and the process waits for them before it closes the pools.
 
 use std::time::Duration;
 

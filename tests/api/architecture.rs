@@ -25,6 +25,8 @@ const LAYERS: &[&[&str]] = &[
     // Behaviour profiles, baselines and drift detection.
     &["drift"],
     &["rollup"],
+    // Drift alerts: queued by drift detection, delivered by a background task of the process.
+    &["alerts"],
     &["db"],
     &["config"],
     &["role"],

@@ -96,6 +96,17 @@ fn config_prints_the_effective_configuration_with_secrets_masked() {
         )
         .env("API_KEY", secret("key-0123456789"))
         .env("AGENTTRACER_SERVER__QUERY_PORT", "9901")
+        // The original's alert variables: the URL's token and the routing key are secrets too.
+        .env("PHASE3_SLACK_ENABLED", "True")
+        .env(
+            "PHASE3_SLACK_WEBHOOK_URL",
+            format!(
+                "https://hooks.slack.com/services/T0/B0/{}",
+                secret("slack-token-4f1d")
+            ),
+        )
+        .env("PHASE3_PAGERDUTY_ENABLED", "true")
+        .env("PHASE3_PAGERDUTY_ROUTING_KEY", secret("routing-key-8c2e"))
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -113,6 +124,15 @@ fn config_prints_the_effective_configuration_with_secrets_masked() {
     );
     assert!(text.contains("query_port = 9901"), "{text}");
     assert!(text.contains(r#"ingest_keys = ["***"]"#), "{text}");
+    assert!(
+        text.contains(r#"slack_webhook_url = "https://hooks.slack.com/***""#)
+            && text.contains(r#"pagerduty_routing_key = "***""#),
+        "{text}"
+    );
+    assert!(
+        !text.contains("slack-token-4f1d") && !text.contains("routing-key-8c2e"),
+        "{text}"
+    );
 }
 
 #[test]

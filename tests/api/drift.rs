@@ -75,7 +75,7 @@ async fn get(app: &TestApp, path: &str) -> (u16, Value) {
 
 /// A baseline of `version` from 200 runs (130 API, 70 cache) three days ago, active; then 200
 /// runs (api, cache) in the last hour: the observation window of a detection now.
-async fn seed(app: &TestApp, version: &str, observed: (usize, usize)) -> Value {
+pub async fn seed(app: &TestApp, version: &str, observed: (usize, usize)) -> Value {
     let now = OffsetDateTime::now_utc();
     let past = now - Duration::from_secs(3 * 86_400);
     send(app, runs(version, past, 130, 70)).await;

@@ -1,6 +1,7 @@
 //! One integration-test binary against a real PostgreSQL (see `helpers`).
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod alerts;
 mod architecture;
 mod attacks;
 mod batch;
