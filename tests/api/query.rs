@@ -773,6 +773,12 @@ async fn each_listener_documents_exactly_the_routes_it_mounts() {
         ("POST", "/v1/runs/batch"),
         ("DELETE", "/v1/runs/{run_id}"),
         ("POST", "/v1/traces"),
+        ("POST", "/v1/drift/baselines"),
+        ("POST", "/v1/drift/baselines/{baseline_id}/activate"),
+        ("POST", "/v1/drift/baselines/{baseline_id}/deactivate"),
+        ("POST", "/v1/drift/baselines/{baseline_id}/approve"),
+        ("POST", "/v1/drift/{drift_id}/resolve"),
+        ("POST", "/v1/drift/detect"),
     ];
     let query_only = [
         ("GET", "/v1/runs"),
@@ -782,6 +788,14 @@ async fn each_listener_documents_exactly_the_routes_it_mounts() {
         ("GET", "/v1/runs/{run_id}/failures"),
         ("GET", "/v1/stats"),
         ("GET", "/v1/agents"),
+        ("GET", "/v1/drift/profiles"),
+        ("GET", "/v1/drift/profiles/{profile_id}"),
+        ("GET", "/v1/drift/baselines"),
+        ("GET", "/v1/drift/baselines/{baseline_id}"),
+        ("GET", "/v1/drift"),
+        ("GET", "/v1/drift/{drift_id}"),
+        ("GET", "/v1/drift/timeline"),
+        ("GET", "/v1/drift/summary"),
     ];
     for (base, own, other) in [
         (&app.ingest, &ingest_only[..], &query_only[..]),
@@ -801,10 +815,11 @@ async fn each_listener_documents_exactly_the_routes_it_mounts() {
         assert_eq!(documented(&doc), want);
         // Every documented route is mounted (the default 404 says "Not Found")…
         for (method, path) in common.iter().chain(own).chain(other) {
-            let url = format!(
-                "{base}{}",
-                path.replace("{run_id}", &uuid::Uuid::new_v4().to_string())
-            );
+            let id = uuid::Uuid::new_v4().to_string();
+            let mut url = format!("{base}{path}");
+            for name in ["{run_id}", "{baseline_id}", "{profile_id}", "{drift_id}"] {
+                url = url.replace(name, &id);
+            }
             let res = app
                 .client
                 .request(method.parse().unwrap(), &url)
