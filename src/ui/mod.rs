@@ -49,8 +49,11 @@ pub fn security_headers(csp: &str) -> DefaultHeaders {
 
 /// The UI's paths below its base path (and `/` itself); the API key check lets them through
 /// (`auth::SessionPaths`): a page checks the session cookie instead, see [`session::Viewer`].
-pub const PAGES: [&str; 7] = [
+pub const PAGES: [&str; 10] = [
     "/runs",
+    "/behaviour",
+    "/baselines",
+    "/drift",
     "/failures",
     "/agents",
     "/live",
@@ -123,6 +126,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, shared: &Shared) {
         .service(page("/agents").route(web::get().to(pages::agents::list)))
         .service(page("/agents/{agent_id}").route(web::get().to(pages::agents::detail)))
         .service(page("/failures").route(web::get().to(pages::failures::page)))
+        .service(page("/behaviour").route(web::get().to(pages::behaviour::page)))
+        .service(page("/baselines").route(web::get().to(pages::baselines::page)))
+        .service(page("/drift").route(web::get().to(pages::drift::list)))
+        // Before `/drift/{drift_id}`, which would take `timeline` for an id.
+        .service(page("/drift/timeline").route(web::get().to(pages::drift::timeline)))
+        .service(page("/drift/{drift_id}").route(web::get().to(pages::drift::detail)))
         .service(page("/live").route(web::get().to(pages::live::page)))
         // Not compressed: a stream is written as it goes.
         .service(
