@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-const AGENT: &str = "drift-bot";
+pub const AGENT: &str = "drift-bot";
 
 fn iso(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap()
@@ -74,8 +74,9 @@ async fn get(app: &TestApp, path: &str) -> (u16, Value) {
 }
 
 /// A baseline of `version` from 200 runs (130 API, 70 cache) three days ago, active; then 200
-/// runs (api, cache) in the last hour: the observation window of a detection now.
-async fn seed(app: &TestApp, version: &str, observed: (usize, usize)) -> Value {
+/// runs (api, cache) in the last hour: the observation window of a detection now. (The UI's
+/// tests show it too.)
+pub async fn seed(app: &TestApp, version: &str, observed: (usize, usize)) -> Value {
     let now = OffsetDateTime::now_utc();
     let past = now - Duration::from_secs(3 * 86_400);
     send(app, runs(version, past, 130, 70)).await;

@@ -29,3 +29,4 @@ mod sqlstate;
 mod stream;
 mod tls;
 mod ui;
+mod ui_drift;
