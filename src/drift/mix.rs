@@ -1,6 +1,9 @@
 //! An agent's behaviour as the web UI shows it: how often each decision type chose each option and
 //! each signal type gave each code, over a window and in time bins of it. One aggregate statement,
-//! bounded by the agent (`agent_runs (agent_id, started_at)`) and the window, as a profile's.
+//! bounded by the agent and the window (`agent_runs (agent_id, started_at)`) and by
+//! [`MAX_RUNS`]: it reads the window's latest runs, at most that many, so a page stays within its
+//! time however busy the agent (exact counts of any window would need rollups of these counts;
+//! docs/performance.md).
 //!
 //! Unlike a profile ([`super::profile`]) the version and environment may be left open (all of the
 //! agent's), and nothing is stored.
@@ -39,14 +42,22 @@ impl Bins {
     }
 }
 
+/// The most runs a window's mix is read from: its latest ones. At a million runs, an agent's
+/// 1,000 runs and their decisions and signals take about 30 ms; 50,000 (a busy agent's 30 days)
+/// took 3 s.
+pub const MAX_RUNS: i64 = 1000;
+
 /// Counts per type, then per bin (its index from [`Bins::origin`]), then per option.
 pub type Binned = BTreeMap<String, BTreeMap<i64, BTreeMap<String, i64>>>;
 
 /// The behaviour of a window.
 #[derive(Debug, Default, PartialEq)]
 pub struct Mix {
-    /// The runs that started in the window.
+    /// The runs it was read from: those that started in the window, at most [`MAX_RUNS`].
     pub runs: i64,
+    /// When the window held more runs than were read: the start of the earliest one read (the
+    /// counts are those of the runs since then).
+    pub since: Option<OffsetDateTime>,
     pub decisions: Binned,
     pub signals: Binned,
 }
@@ -77,29 +88,33 @@ struct Row {
     option: String,
     #[diesel(sql_type = BigInt)]
     n: i64,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    since: Option<OffsetDateTime>,
 }
 
-/// The runs of `key` that started in the window, and their decisions and signals counted per
-/// bin.
+/// The latest runs of `key` that started in the window (at most [`MAX_RUNS`]), and their
+/// decisions and signals counted per bin.
 pub async fn mix(
     conn: &mut AsyncPgConnection,
     key: &MixKey,
     bins: Bins,
 ) -> Result<Mix, DriftError> {
     let sql = "WITH r AS MATERIALIZED (
-            SELECT run_id,
+            SELECT run_id, started_at,
                    floor((extract(epoch FROM started_at) - $6) / $7)::bigint AS bin
             FROM agent_runs
             WHERE agent_id = $1 AND ($2::text IS NULL OR agent_version = $2)
               AND ($3::text IS NULL OR environment = $3)
-              AND started_at >= $4 AND started_at < $5)
-        SELECT 'd' AS kind, r.bin, x.decision_type AS name, x.selected AS option, count(*) AS n
+              AND started_at >= $4 AND started_at < $5
+            ORDER BY started_at DESC LIMIT $8)
+        SELECT 'd' AS kind, r.bin, x.decision_type AS name, x.selected AS option, count(*) AS n,
+               NULL::timestamptz AS since
           FROM agent_decisions x JOIN r ON r.run_id = x.run_id GROUP BY r.bin, 3, 4
         UNION ALL
-        SELECT 's', r.bin, x.signal_type, x.signal_code, count(*)
+        SELECT 's', r.bin, x.signal_type, x.signal_code, count(*), NULL
           FROM agent_quality_signals x JOIN r ON r.run_id = x.run_id GROUP BY r.bin, 3, 4
         UNION ALL
-        SELECT 'r', NULL, '', '', count(*) FROM r";
+        SELECT 'r', NULL, '', '', count(*), min(started_at) FROM r";
     let rows: Vec<Row> = diesel::sql_query(sql)
         .bind::<Text, _>(&key.agent_id)
         .bind::<Nullable<Text>, _>(&key.agent_version)
@@ -108,6 +123,7 @@ pub async fn mix(
         .bind::<Timestamptz, _>(bins.to)
         .bind::<Double, _>(bins.origin.unix_timestamp() as f64)
         .bind::<Double, _>(bins.step_s.max(1) as f64)
+        .bind::<BigInt, _>(MAX_RUNS)
         .load(conn)
         .await?;
     let mut mix = Mix::default();
@@ -117,6 +133,7 @@ pub async fn mix(
             "s" => &mut mix.signals,
             _ => {
                 mix.runs = row.n;
+                mix.since = row.since.filter(|_| row.n >= MAX_RUNS);
                 continue;
             }
         };

@@ -21,7 +21,7 @@ fn iso(t: OffsetDateTime) -> String {
 
 /// `api` runs choosing the API and `cache` runs choosing the cache, of `version`, started one
 /// second apart from `from`, each lasting one second, each with a schema signal.
-fn runs(version: &str, from: OffsetDateTime, api: usize, cache: usize) -> Vec<Value> {
+pub fn runs(version: &str, from: OffsetDateTime, api: usize, cache: usize) -> Vec<Value> {
     (0..api + cache)
         .map(|i| {
             let started = from + Duration::from_secs(i as u64);
@@ -44,7 +44,7 @@ fn runs(version: &str, from: OffsetDateTime, api: usize, cache: usize) -> Vec<Va
         .collect()
 }
 
-async fn send(app: &TestApp, runs: Vec<Value>) {
+pub async fn send(app: &TestApp, runs: Vec<Value>) {
     let res = app.post_batch(&runs).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
-use crate::drift::{AGENT, seed};
+use crate::drift::{AGENT, runs, seed, send};
 use crate::helpers::*;
 
 async fn html(app: &TestApp, path: &str) -> (StatusCode, String) {
@@ -102,6 +102,23 @@ async fn behaviour_shows_each_options_share_over_the_window_chosen_by_the_url() 
     assert!(agent.contains("/behaviour?agent_id=drift-bot&#38;agent_version=2.0.0&#38;window=7d"));
     assert!(agent.contains("href=\"/behaviour\""));
     invalid(&app, "/behaviour?agent_id=x&window=2y", "window").await;
+
+    // A window with more runs than a page reads: its latest 1,000, and it says so.
+    let from = time::OffsetDateTime::now_utc() - std::time::Duration::from_secs(1800);
+    let mut many = runs("9.0.0", from, 600, 401);
+    let rest = many.split_off(1000);
+    send(&app, many).await;
+    send(&app, rest).await;
+    let body = ok(&app, &of("9.0.0", "1h")).await;
+    assert!(
+        body.contains("these are the window's latest 1,000 runs, since"),
+        "{body}"
+    );
+    assert!(body.contains(">1,000 runs →</a>"));
+    // The earliest run (choosing the API) is the one left out.
+    assert!(body.contains("<td class=\"num\">59.9 %</td><td class=\"num\">599</td>"));
+    assert!(body.contains("<td class=\"num\">40.1 %</td><td class=\"num\">401</td>"));
+    assert!(!ok(&app, &of("2.0.0", "1h")).await.contains("latest 1,000"));
     app.stop().await;
 }
 

@@ -1,7 +1,8 @@
 //! `/behaviour`: an agent's behaviour over a window (docs/behaviour.md) — for each decision type
 //! the share and count of each option it chose, for each signal type those of each code, and the
 //! same shares over time. The agent, version and environment come from the URL; without an agent
-//! the page lists the agents to choose from. One aggregate statement ([`crate::drift::mix`]).
+//! the page lists the agents to choose from. One aggregate statement ([`crate::drift::mix`]), over
+//! the window's latest runs (at most [`mix::MAX_RUNS`], which the page says when it applies).
 
 use std::collections::BTreeMap;
 
@@ -14,7 +15,7 @@ use super::{Page, WindowForm, Windowed};
 use crate::drift::mix::{self, Binned, Bins, MixKey};
 use crate::query::series::Source;
 use crate::query::stats;
-use crate::ui::view::{agent_params, href};
+use crate::ui::view::{When, agent_params, href};
 use crate::ui::{Ctx, PageError, format, html};
 
 /// One option of a type: its share of the type's decisions (or signals) and their count.
@@ -54,6 +55,9 @@ pub struct BehaviourPage {
     /// No agent chosen: the agents to choose from, as `(agent_id, link)`.
     pub choose: Vec<(String, String)>,
     pub runs: String,
+    /// When the window held more runs than are read: the start of the earliest one read.
+    pub since: Option<When>,
+    pub max_runs: String,
     pub decisions: Vec<TypeMix>,
     pub signals: Vec<TypeMix>,
     pub chart_json: String,
@@ -168,6 +172,8 @@ pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
         choose: view.choose(&here, &agents),
         form: view.form(&here, &agents),
         runs: format::count(found.runs),
+        since: found.since.map(|t| When::of(t, p.now)),
+        max_runs: format::count(mix::MAX_RUNS),
         decisions,
         signals,
         chart_json: crate::ui::view::script_json(&json!({"t": axis.times, "lines": lines})),
