@@ -1,6 +1,7 @@
 // AgentTracer UI: enhancements only. Every page works without this file: it shows times in the
-// reader's zone, submits filter forms on change, draws the overview's charts (uPlot), moves
-// through the waterfall with the keyboard and follows the live tail (EventSource).
+// reader's zone, submits filter forms on change, draws the charts (uPlot), moves through the
+// waterfall with the keyboard, follows the live tail (EventSource) and sends the write actions
+// (baselines, drift) to the ingest role's JSON API — without it those pages show curl commands.
 "use strict";
 
 (function () {
@@ -39,21 +40,27 @@
     });
   }
 
-  // The overview's charts.
+  // The charts of the overview, failures, behaviour and drift pages.
   const charts = [];
-  function chartOpts(el, series) {
+  function chartOpts(el, series, unit, xRange) {
     const text = cssVar("--muted");
     const grid = cssVar("--border");
     const axis = { stroke: text, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid } };
+    const y = Object.assign({ size: 56 }, axis);
+    if (unit) y.values = (u, ticks) => ticks.map((v) => (v == null ? "" : `${v} ${unit}`));
     return {
       width: Math.max(el.clientWidth, 240),
       height: 200,
       series: [{}].concat(series),
-      axes: [axis, Object.assign({ size: 56 }, axis)],
+      axes: [axis, y],
+      scales: Object.assign(unit === "%" ? { y: { range: [0, 100] } } : {}, xRange ? { x: { time: true, range: xRange } } : {}),
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
     };
   }
+  // Lines told apart by colour and by dash, so no two look alike without colour.
+  const palette = () => ["--t-llm", "--t-tool", "--t-retrieve", "--t-plan", "--t-respond", "--bad", "--t-other"].map(cssVar);
+  const dashes = [undefined, [8, 4], [2, 3], [12, 3, 2, 3]];
   function drawCharts(root) {
     const data = root.querySelector("#chart-data");
     if (!data || typeof uPlot === "undefined") return;
@@ -79,13 +86,28 @@
         if (names.length === 0) return [[line("failures", colours.failure)], [t.map(() => 0)]];
         return [names.map((n) => line(n, colours[n] || colours.failure)), names.map((n) => d.failures[n])];
       },
+      // Named series of one unit: `lines[key] = {unit, points, series: {name: [values]}}`; the
+      // time axis spans `x_range` when the data names one (events, however few, in their window).
+      lines: (el) => {
+        const g = d.lines && d.lines[el.dataset.key];
+        if (!g) return null;
+        const names = Object.keys(g.series);
+        const hues = palette();
+        const series = names.map((n, i) => Object.assign(line(n, hues[i % hues.length]), {
+          // Shares of time bins leave a gap where a bin had none; sparse events are joined.
+          dash: dashes[i % dashes.length], spanGaps: g.points, points: g.points ? { show: true, size: 7 } : {},
+        }));
+        return [series, names.map((n) => g.series[n]), g.unit];
+      },
     };
     root.querySelectorAll(".chart[data-chart]").forEach((el) => {
       const spec = specs[el.dataset.chart];
       if (!spec || el.dataset.drawn) return;
+      const drawn = spec(el);
+      if (!drawn) return;
       el.dataset.drawn = "1";
-      const [series, values] = spec();
-      charts.push({ el, plot: new uPlot(chartOpts(el, series), [t].concat(values), el) });
+      const [series, values, unit] = drawn;
+      charts.push({ el, plot: new uPlot(chartOpts(el, series, unit, d.x_range), [t].concat(values), el) });
     });
   }
   let resizing;
@@ -171,12 +193,125 @@
     });
   }
 
+  // Writes: create a baseline, activate or deactivate one, resolve a drift event. The query role
+  // only reads, so the browser sends them to the ingest role's JSON API (`ui.ingest_url`, or this
+  // origin behind a proxy). With ingest keys on, a 401/403 asks for a key once; it is kept in
+  // this tab's sessionStorage (never a cookie, never the URL) and the request is sent again.
+  const KEY = "agenttracer.ingest_key";
+  const status = (text, failed) => {
+    const el = document.getElementById("write-status");
+    if (!el) return;
+    el.textContent = text;
+    el.classList.toggle("error", Boolean(failed));
+  };
+  function askKey() {
+    const dialog = document.getElementById("key-dialog");
+    if (!dialog || typeof dialog.showModal !== "function") return Promise.resolve(null);
+    const form = dialog.querySelector("form");
+    const input = form.elements.key;
+    return new Promise((resolve) => {
+      const done = (key) => {
+        form.removeEventListener("submit", submitted);
+        dialog.removeEventListener("cancel", cancelled);
+        dialog.querySelector("[data-cancel]").removeEventListener("click", cancelled);
+        dialog.close();
+        resolve(key);
+      };
+      const submitted = (e) => { e.preventDefault(); done(input.value.trim() || null); };
+      const cancelled = (e) => { e.preventDefault(); done(null); };
+      form.addEventListener("submit", submitted);
+      dialog.addEventListener("cancel", cancelled);
+      dialog.querySelector("[data-cancel]").addEventListener("click", cancelled);
+      input.value = "";
+      dialog.showModal();
+      input.focus();
+    });
+  }
+  async function post(path, body) {
+    const writes = document.getElementById("writes");
+    const url = (writes ? writes.dataset.ingest : "") + path;
+    const send = () => {
+      const headers = { "Content-Type": "application/json" };
+      const key = sessionStorage.getItem(KEY);
+      if (key) headers["X-API-Key"] = key;
+      return fetch(url, { method: "POST", headers, body: JSON.stringify(body), credentials: "omit", cache: "no-store" });
+    };
+    let res = await send();
+    if (res.status === 401 || res.status === 403) {
+      sessionStorage.removeItem(KEY);
+      status(res.status === 401 ? "The ingest role asks for a key." : "The ingest role refused the key; another one?");
+      const key = await askKey();
+      if (!key) return null;
+      sessionStorage.setItem(KEY, key);
+      status("Sending…");
+      res = await send();
+      if (res.status === 401 || res.status === 403) sessionStorage.removeItem(KEY);
+    }
+    return res;
+  }
+  // What an error answer says: `detail` (a text, or the 422 list naming each field).
+  async function problem(res) {
+    try {
+      const body = await res.json();
+      if (Array.isArray(body.detail)) {
+        return body.detail.map((p) => `${(p.loc || []).slice(1).join(".")}: ${p.msg}`).join("; ");
+      }
+      if (body.detail) return String(body.detail);
+    } catch (_) { /* not JSON */ }
+    return `HTTP ${res.status}`;
+  }
+  // The list a write changed, read again.
+  function reloadList() {
+    if (window.htmx && document.getElementById("list")) {
+      htmx.ajax("GET", window.location.href, { target: "#list", select: "#list", swap: "outerHTML" });
+    } else {
+      window.location.reload();
+    }
+  }
+  async function write(path, body, done, control) {
+    control.disabled = true;
+    status("Sending…");
+    try {
+      const res = await post(path, body);
+      if (res === null) status("Not sent: an ingest API key is needed.", true);
+      else if (res.ok) { status(done); reloadList(); return true; }
+      else status(`Refused: ${await problem(res)}`, true);
+    } catch (err) {
+      status(`Not sent: the ingest role could not be reached (${err.message}).`, true);
+    } finally {
+      control.disabled = false;
+    }
+    return false;
+  }
+  document.addEventListener("click", (e) => {
+    const button = e.target.closest("button[data-post]");
+    if (!button) return;
+    write(button.dataset.post, {}, `${button.textContent.trim()}: done.`, button);
+  });
+  document.addEventListener("submit", async (e) => {
+    const form = e.target.closest("form[data-post]");
+    if (!form) return;
+    e.preventDefault();
+    const body = {};
+    for (const el of form.elements) {
+      if (!el.name) continue;
+      if (el.type === "checkbox") body[el.name] = el.checked;
+      else if (el.value.trim() === "") continue;
+      else body[el.name] = el.type === "number" ? Number(el.value) : el.value.trim();
+    }
+    await write(form.dataset.post, body, "Made: the baseline is listed.", form.querySelector("button[type=submit]"));
+  });
+  function writable(root) {
+    root.querySelectorAll("[data-post][hidden]").forEach((el) => { el.hidden = false; });
+  }
+
   function enhance(root) {
     times(root);
     autosubmit(root);
     drawCharts(root);
     waterfall(root);
     live(root);
+    writable(root);
   }
 
   // A filter form sends (and the URL keeps) only the fields that are set.

@@ -5,6 +5,10 @@
 # default), it first starts a local PostgreSQL at the default URL (scripts/local-pg.sh) and
 # points the query role at its read-only login. Extra arguments go to `agenttracer serve`.
 # Stop with Ctrl-C; the database keeps running (scripts/local-pg.sh stop).
+#
+# The web UI (http://localhost:8001/) sends its write actions (baselines, resolving drift) from the
+# browser to the ingest listener: ui.ingest_url is set to it unless given, and the ingest listener
+# then allows the UI's origin (docs/ui.md, Writes). This variable wins over the config file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +19,8 @@ if [ -z "${DATABASE_URL:-}" ] && [ -z "${AGENTTRACER_DATABASE__URL:-}" ]; then
     export DATABASE_URL="postgresql://postgres:postgres@localhost:$AGENTTRACER_PGPORT/agent_observability"
   fi
 fi
+
+export AGENTTRACER_UI__INGEST_URL="${AGENTTRACER_UI__INGEST_URL-http://localhost:${INGEST_API_PORT:-8000}}"
 
 cargo build --release --locked --bin agenttracer
 exec ./target/release/agenttracer serve --role all "$@"

@@ -38,6 +38,18 @@ pub fn pages(
             PAGE_TARGET,
         ),
         ("/live", "/live".to_owned(), PAGE_TARGET),
+        (
+            "/behaviour (30 d)",
+            format!("/behaviour?agent_id=agent-07&{ALL}"),
+            PAGE_TARGET,
+        ),
+        ("/baselines", "/baselines".to_owned(), PAGE_TARGET),
+        ("/drift", "/drift".to_owned(), PAGE_TARGET),
+        (
+            "/drift/timeline (30 d)",
+            format!("/drift/timeline?agent_id=agent-07&{ALL}"),
+            PAGE_TARGET,
+        ),
     ]
     .into_iter()
     .map(|(name, path, target)| {
@@ -73,7 +85,18 @@ pub async fn asset_bytes(
 ) -> Vec<(String, u64)> {
     let mut out = Vec::new();
     let run = run.map(|id| format!("/runs/{id}")).unwrap_or_default();
-    for path in ["/", "/runs", run.as_str(), "/failures", "/agents", "/live"] {
+    let pages = [
+        "/",
+        "/runs",
+        run.as_str(),
+        "/failures",
+        "/agents",
+        "/live",
+        "/behaviour?agent_id=agent-07",
+        "/baselines",
+        "/drift",
+    ];
+    for path in pages {
         if path.is_empty() {
             continue;
         }

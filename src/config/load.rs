@@ -150,6 +150,17 @@ impl Config {
         {
             return invalid("ui.session_secret must be at least 32 characters");
         }
+        let ingest = &self.ui.ingest_url;
+        if !ingest.is_empty()
+            && (self.ui.ingest_origin().is_none()
+                || !(ingest.starts_with("http://") || ingest.starts_with("https://"))
+                || ingest.ends_with('/')
+                || ingest.contains(['?', '#', '\'', '"', ';', ',', ' ']))
+        {
+            return invalid(
+                "ui.ingest_url must be empty or an http(s) URL like http://127.0.0.1:8000 (no trailing slash, query or fragment)",
+            );
+        }
         if self.ui.session_ttl_s == 0 {
             return invalid("ui.session_ttl_s must be at least 1");
         }

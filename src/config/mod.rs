@@ -458,4 +458,32 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn the_ui_ingest_url_is_an_origin_or_empty() {
+        Jail::expect_with(|jail| {
+            let var = "AGENTTRACER_UI__INGEST_URL";
+            let c = load(jail, &[(var, "http://localhost:8000")])?;
+            assert_eq!(
+                c.ui.ingest_origin().as_deref(),
+                Some("http://localhost:8000")
+            );
+            let c = load(jail, &[(var, "https://ingest.example.com/base")])?;
+            assert_eq!(
+                c.ui.ingest_origin().as_deref(),
+                Some("https://ingest.example.com")
+            );
+            for bad in [
+                "localhost:8000",
+                "ftp://x",
+                "http://x/",
+                "http://x?y",
+                "http://x'; script-src *",
+            ] {
+                assert!(load(jail, &[(var, bad)]).is_err(), "{bad}");
+            }
+            assert_eq!(load(jail, &[(var, "")])?.ui.ingest_origin(), None);
+            Ok(())
+        });
+    }
 }

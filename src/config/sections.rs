@@ -341,6 +341,18 @@ pub struct UiConfig {
     /// The key that signs session cookies (at least 32 characters). Unset, one is generated at
     /// each start: sessions then end at a restart, and hold on that one process only.
     pub session_secret: Option<Secret>,
+    /// Where the UI's write actions (create a baseline, activate, resolve) send their requests:
+    /// the ingest role's base URL (`http://127.0.0.1:8000`). Empty: the UI's own origin, which
+    /// is right behind a proxy that routes writes to the ingest role (deploy/nginx).
+    pub ingest_url: String,
+}
+
+impl UiConfig {
+    /// The origin of `ingest_url` (`scheme://host:port`), when it is set.
+    pub fn ingest_origin(&self) -> Option<String> {
+        let url = url::Url::parse(&self.ingest_url).ok()?;
+        Some(url.origin().ascii_serialization()).filter(|o| o != "null")
+    }
 }
 
 impl Default for UiConfig {
@@ -350,6 +362,7 @@ impl Default for UiConfig {
             base_path: String::new(),
             session_ttl_s: 12 * 3600,
             session_secret: None,
+            ingest_url: String::new(),
         }
     }
 }

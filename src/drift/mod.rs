@@ -7,12 +7,15 @@
 //! - [`store`]: the rows of `behavior_profiles`, `behavior_baselines` and `behavior_drift`.
 //! - [`detect`]: every active baseline against the window that just ended, under an advisory
 //!   lock, on a schedule in the ingest role and from `agenttracer drift detect`.
+//! - [`mix`]: an agent's decision and signal counts over a window and in time bins of it, for
+//!   the web UI.
 //!
 //! The original's `behavior_*` columns are naive timestamps in UTC, and its answers print them
 //! without an offset ([`naive`]).
 
 pub mod compare;
 pub mod detect;
+pub mod mix;
 pub mod profile;
 pub mod store;
 

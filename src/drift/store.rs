@@ -6,7 +6,7 @@ use diesel::QueryableByName;
 use diesel::pg::Pg;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
 use diesel::sql_types::{
-    BigInt, Bool, Double, Integer, Jsonb, Nullable, Text, Timestamp, Uuid as SqlUuid,
+    Array, BigInt, Bool, Double, Integer, Jsonb, Nullable, Text, Timestamp, Uuid as SqlUuid,
 };
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use serde::Serialize;
@@ -239,6 +239,18 @@ pub async fn profile(
     .await
 }
 
+/// The profiles of `ids` (a page of baselines' profiles), in one statement.
+pub async fn profiles_by_id(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> Result<Vec<Profile>, DriftError> {
+    let sql = format!("SELECT {PROFILE} FROM behavior_profiles WHERE profile_id = ANY($1)");
+    Ok(diesel::sql_query(sql)
+        .bind::<Array<SqlUuid>, _>(ids)
+        .load(conn)
+        .await?)
+}
+
 pub async fn baselines(
     conn: &mut AsyncPgConnection,
     f: &Filter,
@@ -321,6 +333,29 @@ pub async fn timeline(
         .bind::<Nullable<Timestamp>, _>(start.map(naive))
         .bind::<Nullable<Timestamp>, _>(end.map(naive))
         .load(conn)
+        .await?)
+}
+
+/// The unresolved drift events of the agent filters of `f`, and how many of them are `high`.
+#[derive(Debug, QueryableByName)]
+pub struct Open {
+    #[diesel(sql_type = BigInt)]
+    pub open: i64,
+    #[diesel(sql_type = BigInt)]
+    pub high: i64,
+}
+
+/// Counts the unresolved drift events (`idx_behavior_drift_resolved` holds just those).
+pub async fn open(conn: &mut AsyncPgConnection, f: &Filter) -> Result<Open, DriftError> {
+    let sql = format!(
+        "SELECT count(*) AS open, count(*) FILTER (WHERE severity = 'high') AS high
+         FROM behavior_drift WHERE resolved_at IS NULL AND {BY_AGENT}"
+    );
+    Ok(diesel::sql_query(sql)
+        .bind::<Nullable<Text>, _>(&f.agent_id)
+        .bind::<Nullable<Text>, _>(&f.agent_version)
+        .bind::<Nullable<Text>, _>(&f.environment)
+        .get_result(conn)
         .await?)
 }
 

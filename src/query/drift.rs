@@ -29,34 +29,34 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 /// Which of the shared filters a list reads.
 #[derive(Clone, Copy)]
-enum List {
+pub enum List {
     Profiles,
     Baselines,
     Drift,
 }
 
-/// The filters and page of a list route: 422 naming each bad parameter.
-fn list_filter(req: &HttpRequest, list: List) -> Result<Filter, ApiError> {
-    let pairs = pairs(req.query_string());
+/// The filters and page of a list route's query string (its pairs): 422 naming each bad
+/// parameter. The web UI's drift pages read theirs with it too.
+pub fn list_filter(pairs: &[(String, String)], list: List) -> Result<Filter, ApiError> {
     let mut p = Problems(Vec::new());
     let mut f = Filter {
-        agent_id: p.text(&pairs, "agent_id"),
-        agent_version: p.text(&pairs, "agent_version"),
-        environment: p.text(&pairs, "environment"),
-        limit: p.int(&pairs, "limit", 1, 1000).unwrap_or(100),
-        offset: p.int(&pairs, "offset", 0, i64::MAX).unwrap_or(0),
+        agent_id: p.text(pairs, "agent_id"),
+        agent_version: p.text(pairs, "agent_version"),
+        environment: p.text(pairs, "environment"),
+        limit: p.int(pairs, "limit", 1, 1000).unwrap_or(100),
+        offset: p.int(pairs, "offset", 0, i64::MAX).unwrap_or(0),
         ..Filter::default()
     };
     match list {
         List::Profiles => {}
         List::Baselines => {
-            f.baseline_type = p.text(&pairs, "baseline_type");
-            f.is_active = p.boolean(&pairs, "is_active");
+            f.baseline_type = p.text(pairs, "baseline_type");
+            f.is_active = p.boolean(pairs, "is_active");
         }
         List::Drift => {
-            f.drift_type = p.text(&pairs, "drift_type");
-            f.severity = p.text(&pairs, "severity");
-            f.resolved = p.boolean(&pairs, "resolved");
+            f.drift_type = p.text(pairs, "drift_type");
+            f.severity = p.text(pairs, "severity");
+            f.resolved = p.boolean(pairs, "resolved");
         }
     }
     p.or(f)
@@ -87,7 +87,7 @@ async fn list_profiles(
     req: HttpRequest,
     state: web::Data<QueryState>,
 ) -> Result<HttpResponse, ApiError> {
-    let f = list_filter(&req, List::Profiles)?;
+    let f = list_filter(&pairs(req.query_string()), List::Profiles)?;
     let rows = state
         .read(async |conn| Ok(store::profiles(conn, &f).await?))
         .await?;
@@ -139,7 +139,7 @@ async fn list_baselines(
     req: HttpRequest,
     state: web::Data<QueryState>,
 ) -> Result<HttpResponse, ApiError> {
-    let f = list_filter(&req, List::Baselines)?;
+    let f = list_filter(&pairs(req.query_string()), List::Baselines)?;
     let rows = state
         .read(async |conn| Ok(store::baselines(conn, &f).await?))
         .await?;
@@ -192,7 +192,7 @@ async fn list_drift(
     req: HttpRequest,
     state: web::Data<QueryState>,
 ) -> Result<HttpResponse, ApiError> {
-    let f = list_filter(&req, List::Drift)?;
+    let f = list_filter(&pairs(req.query_string()), List::Drift)?;
     let rows = state
         .read(async |conn| Ok(store::drifts(conn, &f).await?))
         .await?;

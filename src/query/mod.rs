@@ -1,7 +1,7 @@
 //! The query listener's routes: runs (list, one, its steps, its failures), stats, agents.
 //! Every route reads through the read-only pool of its [`QueryState`].
 
-mod drift;
+pub mod drift;
 pub mod failures;
 pub mod filters;
 pub mod live;

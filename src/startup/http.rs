@@ -55,10 +55,38 @@ impl RoleState {
     }
 }
 
-/// CORS for one listener: the configured origins, and the methods that listener serves (a
-/// browser posting runs to the ingest listener sends a preflight too).
-fn cors(config: &Config, listener: Listener) -> Cors {
-    let origins = &config.server.cors_origins.0;
+/// The web UI's origins when this process serves it and sends its write actions to its own
+/// ingest listener at another origin (role `all` with `ui.ingest_url` set, no proxy in front):
+/// `ui.ingest_url`'s scheme and host with the query listener's port — for a loopback host
+/// (`localhost`, `127.0.0.1`, `[::1]`) under each of those names, as a browser on this machine may
+/// use any. The ingest listener's CORS allows them beside `server.cors_origins`.
+pub(super) fn paired_ui_origins(config: &Config, query_port: Option<u16>) -> Vec<String> {
+    let (Some(port), true) = (query_port, config.ui.enabled) else {
+        return Vec::new();
+    };
+    let Ok(url) = url::Url::parse(&config.ui.ingest_url) else {
+        return Vec::new();
+    };
+    let loopback = ["localhost", "127.0.0.1", "[::1]"];
+    let hosts: Vec<String> = match url.host_str() {
+        Some(host) if loopback.contains(&host) => loopback.map(str::to_owned).to_vec(),
+        Some(host) => vec![host.to_owned()],
+        None => Vec::new(),
+    };
+    hosts
+        .into_iter()
+        .map(|host| format!("{}://{host}:{port}", url.scheme()))
+        .collect()
+}
+
+/// CORS for one listener: the configured origins (and on the ingest listener `ui_origins`, see
+/// [`paired_ui_origins`]), and the methods that listener serves (a browser posting runs to the
+/// ingest listener sends a preflight too).
+fn cors(config: &Config, listener: Listener, ui_origins: &[String]) -> Cors {
+    let mut origins = config.server.cors_origins.0.clone();
+    if listener != Listener::Query {
+        origins.extend(ui_origins.iter().cloned());
+    }
     let methods: &[&str] = match listener {
         Listener::Query => &["GET", "HEAD", "OPTIONS"],
         Listener::Ingest | Listener::OtlpGrpc => &["GET", "POST", "DELETE", "OPTIONS"],
@@ -76,7 +104,7 @@ fn cors(config: &Config, listener: Listener) -> Cors {
     if origins.iter().any(|o| o == "*") {
         cors = cors.allow_any_origin();
     } else {
-        for origin in origins {
+        for origin in &origins {
             cors = cors.allowed_origin(origin);
         }
     }
@@ -174,13 +202,13 @@ async fn fallback(req: HttpRequest, routes: web::Data<Routes>) -> HttpResponse {
         .json(serde_json::json!({ "detail": "Method Not Allowed" }))
 }
 
-/// Builds the HTTP server of `listener` on `tcp`.
+/// Builds the HTTP server of `listener` on `tcp`; `ui_origins` are [`paired_ui_origins`].
 pub(super) fn http_server(
-    listener: Listener,
-    tcp: TcpListener,
+    (listener, tcp): (Listener, TcpListener),
     routes: RoleState,
     shared: web::Data<AppState>,
     config: &Config,
+    ui_origins: Vec<String>,
 ) -> std::io::Result<Server> {
     let keys = match listener {
         Listener::Ingest | Listener::OtlpGrpc => config.auth.ingest_keys.clone(),
@@ -201,7 +229,11 @@ pub(super) fn http_server(
             config.ui.session_ttl_s,
             config.ui.base_path.clone(),
         );
-        ui::Shared::new(config.ui.base_path.clone(), sessions)
+        ui::Shared::new(
+            config.ui.base_path.clone(),
+            sessions,
+            config.ui.ingest_url.clone(),
+        )
     });
     let ctx = web::Data::new(ListenerCtx {
         listener,
@@ -255,7 +287,7 @@ pub(super) fn http_server(
             .default_service(web::to(fallback))
             .wrap(from_fn(auth::require_key))
             .wrap(from_fn(crate::error::complete_error_bodies))
-            .wrap(cors(&config_for_app, listener))
+            .wrap(cors(&config_for_app, listener, &ui_origins))
             .wrap(from_fn(telemetry::track_requests))
             .wrap(TracingLogger::default())
             .wrap(from_fn(untrusted_forwarding))
@@ -266,4 +298,35 @@ pub(super) fn http_server(
     .listen(tcp)?
     .run();
     Ok(server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_paired_ui_origins_are_the_ingest_urls_host_at_the_query_port() {
+        let mut config = Config::default();
+        assert!(paired_ui_origins(&config, Some(8001)).is_empty(), "unset");
+        config.ui.ingest_url = "https://agents.example.com:8443".into();
+        assert_eq!(
+            paired_ui_origins(&config, Some(8001)),
+            vec!["https://agents.example.com:8001"]
+        );
+        assert!(
+            paired_ui_origins(&config, None).is_empty(),
+            "no query listener"
+        );
+        config.ui.ingest_url = "http://127.0.0.1:8000".into();
+        assert_eq!(
+            paired_ui_origins(&config, Some(8001)),
+            vec![
+                "http://localhost:8001",
+                "http://127.0.0.1:8001",
+                "http://[::1]:8001"
+            ]
+        );
+        config.ui.enabled = false;
+        assert!(paired_ui_origins(&config, Some(8001)).is_empty(), "no UI");
+    }
 }

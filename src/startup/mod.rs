@@ -148,6 +148,12 @@ impl Application {
             metrics: telemetry::install_metrics(),
             pools: pools.clone(),
         });
+        let query_port = listeners
+            .iter()
+            .find(|(l, _)| *l == Listener::Query)
+            .and_then(|(_, tcp)| tcp.local_addr().ok())
+            .map(|a| a.port());
+        let ui_origins = http::paired_ui_origins(&config, query_port);
         let mut servers: Vec<BoxFuture<'static, std::io::Result<()>>> = Vec::new();
         let mut stops = Vec::new();
         let mut ports = HashMap::new();
@@ -183,7 +189,9 @@ impl Application {
                     )));
                 }
                 routes => {
-                    let server = http_server(listener, tcp, routes, shared.clone(), &config)
+                    let on = (listener, tcp);
+                    let origins = ui_origins.clone();
+                    let server = http_server(on, routes, shared.clone(), &config, origins)
                         .map_err(|source| StartupError::Server {
                             listener: listener.as_str(),
                             source,

@@ -24,14 +24,24 @@ use crate::error::ApiError;
 
 /// The Content-Security-Policy of every answer of the UI (its pages, assets, redirects and error
 /// pages; the JSON API's answers are not documents and go without): nothing inline, nothing from
-/// another origin, no framing.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-     connect-src 'self'; font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// another origin — but the write actions' requests to `ui.ingest_url`'s origin when it is set —,
+/// no framing.
+pub fn csp(ingest_origin: Option<&str>) -> String {
+    let connect = match ingest_origin {
+        Some(origin) => format!("'self' {origin}"),
+        None => "'self'".to_owned(),
+    };
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src {connect}; font-src 'self'; form-action 'self'; base-uri 'none'; \
+         frame-ancestors 'none'"
+    )
+}
 
-/// The headers every answer of the UI carries.
-pub fn security_headers() -> DefaultHeaders {
+/// The headers every answer of the UI carries, with its `csp`.
+pub fn security_headers(csp: &str) -> DefaultHeaders {
     DefaultHeaders::new()
-        .add((header::CONTENT_SECURITY_POLICY, CSP))
+        .add((header::CONTENT_SECURITY_POLICY, csp))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::REFERRER_POLICY, "same-origin"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
@@ -39,8 +49,11 @@ pub fn security_headers() -> DefaultHeaders {
 
 /// The UI's paths below its base path (and `/` itself); the API key check lets them through
 /// (`auth::SessionPaths`): a page checks the session cookie instead, see [`session::Viewer`].
-pub const PAGES: [&str; 7] = [
+pub const PAGES: [&str; 10] = [
     "/runs",
+    "/behaviour",
+    "/baselines",
+    "/drift",
     "/failures",
     "/agents",
     "/live",
@@ -55,32 +68,48 @@ pub const PAGES: [&str; 7] = [
 pub struct Shared {
     base: web::Data<UiBase>,
     sessions: web::Data<session::Sessions>,
+    writes: web::Data<Writes>,
+    csp: String,
 }
 
 impl Shared {
-    pub fn new(base: String, sessions: session::Sessions) -> Shared {
+    /// `ingest_url` is `ui.ingest_url`: where the write actions go ("" for this origin).
+    pub fn new(base: String, sessions: session::Sessions, ingest_url: String) -> Shared {
+        let origin = url::Url::parse(&ingest_url)
+            .ok()
+            .map(|u| u.origin().ascii_serialization());
         Shared {
             base: web::Data::new(UiBase(base)),
             sessions: web::Data::new(sessions),
+            csp: csp(origin.as_deref()),
+            writes: web::Data::new(Writes { ingest_url }),
         }
     }
+}
+
+/// Where the write actions send their requests (see docs/ui.md, Writes): `ui.ingest_url`, or ""
+/// for the UI's own origin.
+pub struct Writes {
+    pub ingest_url: String,
 }
 
 /// Mounts the UI's routes under its base path ("" for `/`). Mounted after the API's routes.
 pub fn configure(cfg: &mut web::ServiceConfig, shared: &Shared) {
     cfg.app_data(shared.base.clone())
-        .app_data(shared.sessions.clone());
+        .app_data(shared.sessions.clone())
+        .app_data(shared.writes.clone());
     let base = shared.base.0.as_str();
+    let csp = shared.csp.as_str();
     let page = |path: &str| {
         web::resource(format!("{base}{path}"))
             .wrap(Compress::default())
-            .wrap(security_headers())
+            .wrap(security_headers(csp))
     };
     if !base.is_empty() {
         let home = format!("{base}/");
         cfg.service(
             web::resource(base.to_owned())
-                .wrap(security_headers())
+                .wrap(security_headers(csp))
                 .route(web::get().to(move || {
                     let home = home.clone();
                     async move {
@@ -97,11 +126,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, shared: &Shared) {
         .service(page("/agents").route(web::get().to(pages::agents::list)))
         .service(page("/agents/{agent_id}").route(web::get().to(pages::agents::detail)))
         .service(page("/failures").route(web::get().to(pages::failures::page)))
+        .service(page("/behaviour").route(web::get().to(pages::behaviour::page)))
+        .service(page("/baselines").route(web::get().to(pages::baselines::page)))
+        .service(page("/drift").route(web::get().to(pages::drift::list)))
+        // Before `/drift/{drift_id}`, which would take `timeline` for an id.
+        .service(page("/drift/timeline").route(web::get().to(pages::drift::timeline)))
+        .service(page("/drift/{drift_id}").route(web::get().to(pages::drift::detail)))
         .service(page("/live").route(web::get().to(pages::live::page)))
         // Not compressed: a stream is written as it goes.
         .service(
             web::resource(format!("{base}/live/stream"))
-                .wrap(security_headers())
+                .wrap(security_headers(csp))
                 .route(web::get().to(pages::live::events)),
         )
         .service(

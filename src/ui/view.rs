@@ -70,6 +70,16 @@ impl Window {
         })
     }
 
+    /// The window as a page's parameters: `window`, with `from` and `to` when custom.
+    pub fn params(&self) -> Vec<(&'static str, String)> {
+        let mut params = vec![("window", self.key.clone())];
+        if self.key == "custom" {
+            params.push(("from", format::iso(self.from)));
+            params.push(("to", format::iso(self.to)));
+        }
+        params
+    }
+
     /// The window as explorer filters: `start_time` and `end_time`.
     pub fn as_filter(&self) -> [(&'static str, String); 2] {
         [

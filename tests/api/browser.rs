@@ -45,7 +45,13 @@ fn run_script(mode: &str, app: &TestApp) {
 #[tokio::test]
 #[ignore = "run alone by scripts/test.sh after the rest"]
 async fn every_page_in_a_real_browser() {
-    let app = spawn_app_with(|c| c.query.stream_poll_ms = 200).await;
+    // Paired: the UI's writes go to this process's ingest listener (ui.ingest_url), as
+    // `serve --role all` runs without a proxy.
+    let app = spawn_app_paired(|c| {
+        c.query.stream_poll_ms = 200;
+        c.drift.enabled = false;
+    })
+    .await;
     // The service runs in a thread of its own: blocking here in the script is fine.
     run_script("open", &app);
     app.stop().await;
@@ -54,9 +60,10 @@ async fn every_page_in_a_real_browser() {
 #[tokio::test]
 #[ignore = "run alone by scripts/test.sh after the rest"]
 async fn login_and_logout_in_a_real_browser() {
-    let app = spawn_app_with(|c| {
+    let app = spawn_app_paired(|c| {
         c.auth.query_keys = SecretList::new(vec![QUERY_KEY.into()]);
         c.auth.ingest_keys = SecretList::new(vec![INGEST_KEY.into()]);
+        c.drift.enabled = false;
     })
     .await;
     run_script("keys", &app);

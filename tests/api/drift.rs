@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
-const AGENT: &str = "drift-bot";
+pub const AGENT: &str = "drift-bot";
 
 fn iso(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap()
@@ -21,7 +21,7 @@ fn iso(t: OffsetDateTime) -> String {
 
 /// `api` runs choosing the API and `cache` runs choosing the cache, of `version`, started one
 /// second apart from `from`, each lasting one second, each with a schema signal.
-fn runs(version: &str, from: OffsetDateTime, api: usize, cache: usize) -> Vec<Value> {
+pub fn runs(version: &str, from: OffsetDateTime, api: usize, cache: usize) -> Vec<Value> {
     (0..api + cache)
         .map(|i| {
             let started = from + Duration::from_secs(i as u64);
@@ -44,7 +44,7 @@ fn runs(version: &str, from: OffsetDateTime, api: usize, cache: usize) -> Vec<Va
         .collect()
 }
 
-async fn send(app: &TestApp, runs: Vec<Value>) {
+pub async fn send(app: &TestApp, runs: Vec<Value>) {
     let res = app.post_batch(&runs).await;
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
@@ -74,7 +74,8 @@ async fn get(app: &TestApp, path: &str) -> (u16, Value) {
 }
 
 /// A baseline of `version` from 200 runs (130 API, 70 cache) three days ago, active; then 200
-/// runs (api, cache) in the last hour: the observation window of a detection now.
+/// runs (api, cache) in the last hour: the observation window of a detection now. (The UI's
+/// tests show it too.)
 pub async fn seed(app: &TestApp, version: &str, observed: (usize, usize)) -> Value {
     let now = OffsetDateTime::now_utc();
     let past = now - Duration::from_secs(3 * 86_400);

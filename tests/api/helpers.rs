@@ -301,9 +301,46 @@ pub async fn spawn_app_with_keys(ingest: &[&str], query: &[&str]) -> TestApp {
     .await
 }
 
+/// The service with the web UI's write actions sent to its own ingest listener
+/// (`ui.ingest_url`), as `serve --role all` runs without a proxy in front (docs/ui.md, Writes).
+pub async fn spawn_app_paired(change: impl FnOnce(&mut Config)) -> TestApp {
+    let db = TestDb::new();
+    let mut config = test_config(&db);
+    let listeners = bind_listeners(&config);
+    let ingest = listeners
+        .iter()
+        .find(|(l, _)| *l == Listener::Ingest)
+        .map(|(_, tcp)| tcp.local_addr().expect("bound").port())
+        .expect("role all has an ingest listener");
+    config.ui.ingest_url = format!("http://127.0.0.1:{ingest}");
+    change(&mut config);
+    spawn_app_on_listeners(db, config, listeners).await
+}
+
+/// A listener on a port chosen by the OS for each listener of the configured role.
+fn bind_listeners(config: &Config) -> Vec<(Listener, TcpListener)> {
+    config
+        .server
+        .role
+        .listeners()
+        .iter()
+        .map(|&l| (l, TcpListener::bind("127.0.0.1:0").expect("bind")))
+        .collect()
+}
+
 /// Runs the service on a multi-threaded runtime of its own, in a thread of its own, as `main`
 /// does: nothing it does depends on the test's runtime (which blocks in psql, and ends first).
 pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
+    let listeners = bind_listeners(&config);
+    spawn_app_on_listeners(db, config, listeners).await
+}
+
+/// [`spawn_app_on`] on listeners already bound, one per listener of the role.
+async fn spawn_app_on_listeners(
+    db: TestDb,
+    config: Config,
+    listeners: Vec<(Listener, TcpListener)>,
+) -> TestApp {
     // Logs are captured from the first service on.
     log_dir();
     for key in config
@@ -315,13 +352,6 @@ pub async fn spawn_app_on(db: TestDb, config: Config) -> TestApp {
     {
         secret(key.expose_secret());
     }
-    let listeners: Vec<(Listener, TcpListener)> = config
-        .server
-        .role
-        .listeners()
-        .iter()
-        .map(|&l| (l, TcpListener::bind("127.0.0.1:0").expect("bind")))
-        .collect();
     let (started, ports) = std::sync::mpsc::channel();
     let (stop, stopped) = oneshot::channel::<()>();
     let done = std::thread::spawn(move || {

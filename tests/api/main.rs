@@ -30,3 +30,4 @@ mod sqlstate;
 mod stream;
 mod tls;
 mod ui;
+mod ui_drift;

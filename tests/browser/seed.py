@@ -4,8 +4,10 @@ Usage: seed.py INGEST_URL [RUNS] [API_KEY]
 Runs of three agents (two versions each, two environments) over the last 24 hours, with every
 status, step type, a few models and failure codes, decisions and quality signals (whose mix differs
 between versions); one run of 50 steps; one whose metadata holds
-`<script>` (it must show as text); one OTLP/JSON trace with nested spans. Prints a JSON object
-naming the special runs: {"fifty": id, "script": id, "otlp": id}.
+`<script>` (it must show as text); one OTLP/JSON trace with nested spans. Then behaviour drift
+(`drift`): a fourth agent whose tool choice moved since its baseline, detection run, and an
+inactive baseline of another agent. Prints a JSON object naming the special runs and the drift
+events: {"fifty": id, "script": id, "otlp": id, "drift": [id, ...]}.
 """
 
 import json
@@ -37,12 +39,17 @@ def iso(t):
 
 def post(path, body, content_type="application/json"):
     """POSTs JSON to the ingest listener; raises on an answer other than 2xx."""
+    return send(path, body, content_type)[0]
+
+
+def send(path, body, content_type="application/json"):
+    """POSTs JSON to the ingest listener: (status, the answer's JSON); raises on other than 2xx."""
     req = urllib.request.Request(f"{ingest}{path}", data=json.dumps(body).encode(), method="POST")
     req.add_header("Content-Type", content_type)
     if key:
         req.add_header("X-API-Key", key)
-    with urllib.request.urlopen(req, timeout=30) as res:
-        return res.status
+    with urllib.request.urlopen(req, timeout=60) as res:
+        return res.status, json.loads(res.read() or b"null")
 
 
 def run(started, agent, version, env, status, steps, metadata=None):
@@ -132,7 +139,42 @@ def seed(ingest_url, count=120, api_key=None):
     for i in range(0, len(batch), 50):
         post("/v1/runs/batch", {"runs": batch[i:i + 50]})
     special["otlp"] = otlp_trace(now - timedelta(minutes=5))
+    special["drift"] = drift()
     return special
+
+
+DRIFTING = ("triage-bot", "1.0.0")
+
+
+def drift():
+    """triage-bot 1.0.0: 110 runs three days ago choosing search_api 70 % of the time (its active
+    baseline), 110 in the last day choosing it 35 %; detection run now, which finds the move. And
+    an inactive baseline of support-bot 1.4.2's last day. Returns the drift events' ids."""
+    agent, version = DRIFTING
+    then = now - timedelta(days=3)
+
+    def triage(started, api):
+        body = run(started, agent, version, "production", "success", 2)
+        body["decisions"] = [{"decision_type": "tool_selection", "selected": "search_api" if api else "cache",
+                              "reason_code": "fresh_data_required" if api else "cached_data_sufficient",
+                              "candidates": ["search_api", "cache"], "confidence": 0.8}]
+        return body
+
+    runs = [triage(then + timedelta(minutes=i), i % 10 < 7) for i in range(110)]
+    runs += [triage(now - timedelta(hours=20) + timedelta(minutes=9 * i), i % 20 < 7) for i in range(110)]
+    for i in range(0, len(runs), 55):
+        post("/v1/runs/batch", {"runs": runs[i:i + 55]})
+    post("/v1/drift/baselines", {
+        "agent_id": agent, "agent_version": version, "environment": "production", "baseline_type": "version",
+        "window_start": iso(then - timedelta(minutes=1)), "window_end": iso(then + timedelta(hours=2)),
+        "min_sample_size": 100, "approved_by": "oncall@example.com", "description": "first days of 1.0.0",
+        "auto_activate": True})
+    post("/v1/drift/baselines", {
+        "agent_id": "support-bot", "agent_version": "1.4.2", "environment": "production",
+        "baseline_type": "time_window", "window_start": iso(now - timedelta(days=1)), "window_end": iso(now),
+        "min_sample_size": 1, "auto_activate": False})
+    _, report = send("/v1/drift/detect", {})
+    return [d["drift_id"] for d in report["detected"]]
 
 
 def one_run(agent="live-agent"):

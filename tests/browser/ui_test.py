@@ -3,17 +3,23 @@
 Usage: ui_test.py open|keys   (run by tests/api/browser.rs; scripts/venvs.sh makes .venv-browser)
 Environment: QUERY_URL, INGEST_URL, SHOTS_DIR, and with `keys` QUERY_KEY and INGEST_KEY.
 
-`open`: seeds runs, then on every page: no console error, no failed request; screenshots at
-1280x800 and 390x844, light and dark; filters and paging change the rows and the URL; a 50-step
-run's waterfall has 50 bars in time order; an OTLP run nests child spans; a run posted during the
-test shows on /live within 2 s.
-`keys`: the pages ask for a login; a key logs in, the pages show, logging out ends the session.
+`open`: seeds runs (and drift), then on every page: no console error, no failed request;
+screenshots at 1280x800 and 390x844, light and dark; filters and paging change the rows and the
+URL; a 50-step run's waterfall has 50 bars in time order; an OTLP run nests child spans; a run
+posted during the test shows on /live within 2 s; behaviour draws its share charts; a baseline made
+through the form is listed, a baseline activated and a drift event resolved by their buttons say
+so (the writes go to the ingest listener, ui.ingest_url); without JavaScript the write actions are
+curl commands.
+`keys`: the pages ask for a login; a key logs in, the pages show, logging out ends the session; a
+write asks for the ingest key once, keeps it for the tab, and goes through.
 Exits non-zero naming the first check that failed.
 """
 
+import json
 import os
 import sys
 import time
+import urllib.request
 
 from playwright.sync_api import sync_playwright
 
@@ -75,7 +81,15 @@ def shoot(browser, path, name):
 
 def open_mode(browser):
     special = seed.seed(INGEST, 120)
+    check(len(special["drift"]) >= 2, f"the seed's detection found drift ({len(special['drift'])} events)")
+    agent, version = seed.DRIFTING
     pages = [
+        (f"/behaviour?agent_id={agent}&agent_version={version}&window=7d", "behaviour"),
+        ("/behaviour", "behaviour-choose"),
+        ("/baselines", "baselines"),
+        ("/drift", "drift"),
+        (f"/drift/{special['drift'][0]}", "drift-event"),
+        (f"/drift/timeline?agent_id={agent}&window=7d", "drift-timeline"),
         ("/", "overview"),
         ("/runs", "runs"),
         (f"/runs/{special['fifty']}", "run-waterfall"),
@@ -159,6 +173,8 @@ def open_mode(browser):
     page.goto(f"{QUERY}/runs/{special['script']}?step=0")
     check("<script>alert('x')</script>" in page.inner_text("#detail pre"), "a <script> metadata value shows as text")
 
+    writes(page, special)
+
     # A run posted now appears on /live within 2 s.
     page.goto(f"{QUERY}/live")
     page.wait_for_function("() => document.querySelector('#live-state').textContent.startsWith('Connected')")
@@ -168,10 +184,102 @@ def open_mode(browser):
     check(True, f"a new run shows on /live after {time.monotonic() - posted:.2f} s")
     w.done("the interactive checks")
     context.close()
+    without_javascript(browser, special)
+
+
+def rows(page, selector):
+    return page.locator(selector).count()
+
+
+def writes(page, special):
+    """The behaviour and drift pages: charts, and the writes through their forms and buttons."""
+    agent, version = seed.DRIFTING
+    page.goto(f"{QUERY}/behaviour?agent_id={agent}&agent_version={version}&window=7d")
+    page.wait_for_selector(".chart canvas")
+    check(page.locator("#decisions .chart canvas").count() == 1, "behaviour draws the decision type's shares over time")
+    shares = page.locator("#decisions table.bars tbody tr").all_inner_texts()
+    # search_api: 77 of the baseline window's 110 runs and 42 of the last day's 110.
+    check(len(shares) == 2 and "54.1 %" in shares[0] and "119" in shares[0], f"behaviour shows each option's share and count {shares}")
+    page.select_option("select[name=agent_version]", "")
+    page.wait_for_url(lambda url: "agent_version=1.0.0" not in url)
+    check("agent_id=triage-bot" in page.url, "its filters are in the URL")
+
+    # A baseline made through the form is listed (it is written by the ingest role).
+    before = len(json.loads(urllib.request.urlopen(f"{QUERY}/v1/drift/baselines").read()))
+    page.goto(f"{QUERY}/baselines?agent_id=research-agent&agent_version=1.0.0")
+    form = page.locator("#baseline-form")
+    check(form.is_visible() and page.input_value("input[name=agent_version]") == "1.0.0",
+          "the form is filled from the page's filters")
+    page.fill("input[name=min_sample_size]", "3")
+    page.fill("input[name=description]", "made in the browser")
+    page.select_option("#baseline-form select[name=baseline_type]", "manual")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#list td:has-text('made in the browser')")
+    check("Made" in page.inner_text("#write-status"), "making a baseline says so")
+    after = json.loads(urllib.request.urlopen(f"{QUERY}/v1/drift/baselines").read())
+    made = [b for b in after if b["description"] == "made in the browser"]
+    check(len(after) == before + 1 and len(made) == 1 and made[0]["is_active"] and made[0]["baseline_type"] == "manual",
+          "a baseline made through the form is stored, active, and listed")
+    # Activating the inactive one.
+    page.goto(f"{QUERY}/baselines?is_active=false")
+    inactive = page.locator("#list tbody tr").first
+    baseline = inactive.get_attribute("data-baseline")
+    inactive.locator("button:has-text('Activate')").click()
+    page.wait_for_selector(f"#list tr[data-baseline='{baseline}']", state="detached")
+    stored = json.loads(urllib.request.urlopen(f"{QUERY}/v1/drift/baselines/{baseline}").read())
+    check(stored["is_active"] and "Activate: done" in page.inner_text("#write-status"),
+          "activating a baseline through its button activates it, and the inactive list loses it")
+
+    # Resolving a drift event through its button.
+    drift = special["drift"][0]
+    page.goto(f"{QUERY}/drift")
+    check(rows(page, "#list tr[data-drift]") >= 2, "the drift list shows the detected events")
+    page.locator(f"#list tr[data-drift='{drift}'] button:has-text('Resolve')").click()
+    page.wait_for_selector(f"#list tr[data-drift='{drift}'] .status.resolved")
+    stored = json.loads(urllib.request.urlopen(f"{QUERY}/v1/drift/{drift}").read())
+    check(stored["resolved_at"] is not None and rows(page, f"#list tr[data-drift='{drift}'] button") == 0,
+          "resolving a drift event through its button resolves it")
+    page.goto(f"{QUERY}/")
+    check(page.locator("#open-drift").inner_text().startswith(f"⚠ {len(special['drift']) - 1} unresolved"),
+          "the overview counts the drift still unresolved")
+
+
+def without_javascript(browser, special):
+    """The write actions without JavaScript: curl commands, no dead buttons."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{QUERY}/drift?resolved=false")
+    check(page.locator("code.curl").first.is_visible() and not page.locator("button[data-post]").first.is_visible(),
+          "without JavaScript a drift event's Resolve is a curl command")
+    check(INGEST in page.locator("code.curl").first.inner_text(), "the curl command names the ingest role")
+    page.goto(f"{QUERY}/baselines")
+    check(page.locator("pre.curl").is_visible() and not page.locator("#baseline-form").is_visible(),
+          "without JavaScript the baseline form is a curl command")
+    page.screenshot(path=os.path.join(SHOTS, "baselines-nojs-1280x800-light.png"), full_page=True)
+    context.close()
+
+
+def keyed_writes(page, drift):
+    """With ingest keys: the first write asks for the key (a dialog), keeps it for the tab, and
+    goes through; the next does not ask again."""
+    page.goto(f"{QUERY}/drift")
+    page.locator(f"#list tr[data-drift='{drift[0]}'] button:has-text('Resolve')").click()
+    page.wait_for_selector("#key-dialog[open]")
+    page.screenshot(path=os.path.join(SHOTS, "ingest-key-1280x800-light.png"))
+    page.fill("#key-dialog input[name=key]", os.environ["INGEST_KEY"])
+    page.click("#key-dialog button[type=submit]")
+    page.wait_for_selector(f"#list tr[data-drift='{drift[0]}'] .status.resolved")
+    check(page.evaluate("sessionStorage.getItem('agenttracer.ingest_key')") == os.environ["INGEST_KEY"],
+          "a write asks for the ingest key once and keeps it in the tab's sessionStorage")
+    check(not any(os.environ["INGEST_KEY"] in c["value"] for c in page.context.cookies()) and os.environ["INGEST_KEY"] not in page.url,
+          "the key is in no cookie and not in the URL")
+    page.locator(f"#list tr[data-drift='{drift[1]}'] button:has-text('Resolve')").click()
+    page.wait_for_selector(f"#list tr[data-drift='{drift[1]}'] .status.resolved")
+    check(not page.locator("#key-dialog").evaluate("d => d.open"), "the next write does not ask again")
 
 
 def keys_mode(browser):
-    seed.seed(INGEST, 10, os.environ["INGEST_KEY"])
+    drift = seed.seed(INGEST, 10, os.environ["INGEST_KEY"])["drift"]
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     w = Watched(context)
     page = w.page
@@ -190,6 +298,9 @@ def keys_mode(browser):
     cookies = context.cookies()
     check(any(c["name"] == "agenttracer_session" and c["httpOnly"] and c["sameSite"] == "Strict" for c in cookies),
           "the session cookie is HttpOnly and SameSite=Strict")
+    keyed_writes(page, drift)
+    # The first write's 401 from the ingest role is how it learns to ask; nothing else may fail.
+    w.problems = [p for p in w.problems if "401" not in p]
     page.click("text=Log out")
     page.wait_for_url("**/login")
     page.goto(f"{QUERY}/")

@@ -62,7 +62,7 @@ pub async fn list(p: Page) -> Result<HttpResponse, PageError> {
 }
 
 /// A path segment, percent-encoded.
-fn percent_path(segment: &str) -> String {
+pub(super) fn percent_path(segment: &str) -> String {
     serde_urlencoded::to_string([("", segment)])
         .map(|s| s.trim_start_matches('=').replace('+', "%20"))
         .unwrap_or_default()
@@ -107,6 +107,8 @@ pub struct VersionHead {
     pub version: String,
     pub href: String,
     pub runs: String,
+    /// Its decisions and signals over the same window.
+    pub behaviour: String,
 }
 
 #[derive(Template)]
@@ -119,6 +121,8 @@ pub struct AgentPage {
     pub rows: Vec<MetricRow>,
     pub codes: Vec<Vec<(String, String, String)>>,
     pub runs_href: String,
+    pub behaviour_href: String,
+    pub drift_href: String,
 }
 
 /// A metric of a version's stats; `higher_is_better` says which way is good.
@@ -311,11 +315,23 @@ pub async fn detail(p: Page, path: web::Path<String>) -> Result<HttpResponse, Pa
                 version: v.clone(),
                 href: href(&runs, &scope(v)),
                 runs: format::count(s.total_runs),
+                behaviour: {
+                    let mut params =
+                        vec![("agent_id", agent_id.clone()), ("agent_version", v.clone())];
+                    params.extend(window.params());
+                    href(&format!("{b}/behaviour"), &params)
+                },
             })
             .collect(),
         rows,
         codes,
         runs_href: href(&runs, &[("agent_id", agent_id.as_str())]),
+        behaviour_href: {
+            let mut params = vec![("agent_id", agent_id.clone())];
+            params.extend(window.params());
+            href(&format!("{b}/behaviour"), &params)
+        },
+        drift_href: href(&format!("{b}/drift"), &[("agent_id", agent_id.as_str())]),
         agent_id,
     })
 }

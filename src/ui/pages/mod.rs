@@ -3,7 +3,10 @@
 //! and renders its template.
 
 pub mod agents;
+pub mod baselines;
+pub mod behaviour;
 mod decisions;
+pub mod drift;
 pub mod failures;
 pub mod live;
 pub mod login;
@@ -19,7 +22,7 @@ use time::OffsetDateTime;
 
 use super::session::Viewer;
 use super::view::{PRESETS, Window, href};
-use super::{Ctx, PageError, UiBase, format};
+use super::{Ctx, PageError, UiBase, Writes, format};
 use crate::error::ApiError;
 use crate::model::RunStatus;
 use crate::query::QueryState;
@@ -28,13 +31,52 @@ use crate::query::stats::{self, Agent};
 use crate::query::summary::{self, SummaryPage};
 
 /// What every page's handler starts from: the reader (the login check comes first), the query
-/// role's state, where the UI lives, the query string's pairs (blank values left out), the time.
+/// role's state, where the UI lives, the query string's pairs (blank values left out), the time,
+/// and where write actions go.
 pub struct Page {
     pub viewer: Viewer,
     pub state: web::Data<QueryState>,
     pub base: web::Data<UiBase>,
     pub pairs: Vec<(String, String)>,
     pub now: OffsetDateTime,
+    pub writes: WriteTarget,
+}
+
+/// Where a page's write actions go (docs/ui.md, Writes): the ingest role's JSON API.
+#[derive(Clone)]
+pub struct WriteTarget {
+    /// The base URL the script sends to: `ui.ingest_url`, or "" for this origin.
+    pub api: String,
+    /// The absolute base URL the curl commands show (this origin when `api` is "").
+    pub curl: String,
+}
+
+impl WriteTarget {
+    fn of(req: &HttpRequest, writes: Option<&Writes>) -> WriteTarget {
+        let api = writes.map(|w| w.ingest_url.clone()).unwrap_or_default();
+        let curl = match api.is_empty() {
+            true => {
+                let info = req.connection_info();
+                format!("{}://{}", info.scheme(), info.host())
+            }
+            false => api.clone(),
+        };
+        WriteTarget { api, curl }
+    }
+
+    /// A `curl` command that POSTs to the ingest role's `path`, with `body` as JSON when given.
+    pub fn command(&self, path: &str, body: Option<&serde_json::Value>) -> String {
+        let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+        let mut cmd = format!(
+            "curl -X POST {} -H \"X-API-Key: $AGENTTRACER_INGEST_KEY\"",
+            quote(&format!("{}{path}", self.curl))
+        );
+        if let Some(body) = body {
+            cmd.push_str(" -H 'Content-Type: application/json' -d ");
+            cmd.push_str(&quote(&body.to_string()));
+        }
+        cmd
+    }
 }
 
 impl Page {
@@ -76,6 +118,10 @@ impl FromRequest for Page {
                         .ok_or_else(missing)?,
                     pairs: super::view::pairs(req.query_string()),
                     now: OffsetDateTime::now_utc(),
+                    writes: WriteTarget::of(
+                        req,
+                        req.app_data::<web::Data<Writes>>().map(|w| w.as_ref()),
+                    ),
                 })
             });
         std::future::ready(page)
@@ -154,6 +200,22 @@ impl Windowed {
         }
     }
 
+    /// The agents to choose from on a page of one agent (`path`) opened without one: each as
+    /// `(agent_id, link)`, keeping the window; none once an agent is chosen.
+    pub fn choose(&self, path: &str, agents: &[Agent]) -> Vec<(String, String)> {
+        if self.filter.agent_id.is_some() {
+            return Vec::new();
+        }
+        agents
+            .iter()
+            .map(|a| {
+                let mut params = vec![("agent_id", a.agent_id.clone())];
+                params.extend(self.window.params());
+                (a.agent_id.clone(), href(path, &params))
+            })
+            .collect()
+    }
+
     /// The explorer's filters for the same runs: the agent filters and the window's bounds.
     pub fn scope(&self) -> Vec<(&'static str, String)> {
         let mut scope = super::view::agent_params(&self.filter);
@@ -178,19 +240,84 @@ pub async fn runs_and_agents(
         .map_err(|e| page.fail(e))
 }
 
+/// The links below a list paged by `limit` and `offset` (the drift routes' paging).
+pub struct OffsetPager {
+    /// The newer page, when this is not the first.
+    pub newer: Option<String>,
+    /// The older page, when there is one.
+    pub older: Option<String>,
+}
+
+impl OffsetPager {
+    /// The links to `path` with the query string's `pairs`, this page starting at `offset` with
+    /// `limit` rows, `more` when rows follow it.
+    pub fn new(
+        path: &str,
+        pairs: &[(String, String)],
+        (limit, offset): (i64, i64),
+        more: bool,
+    ) -> OffsetPager {
+        let at = |offset: i64| {
+            let mut params: Vec<(String, String)> = pairs
+                .iter()
+                .filter(|(k, _)| k != "offset")
+                .cloned()
+                .collect();
+            if offset > 0 {
+                params.push(("offset".into(), offset.to_string()));
+            }
+            href(path, &params)
+        };
+        OffsetPager {
+            newer: (offset > 0).then(|| at((offset - limit).max(0))),
+            older: more.then(|| at(offset + limit)),
+        }
+    }
+}
+
 /// A `<select>` of a filter form: what there is to choose, and what was chosen (empty for any).
 pub struct Select {
-    pub options: Vec<String>,
+    pub options: Vec<SelectOption>,
     pub chosen: String,
 }
 
+/// A choice of a [`Select`]: the value the URL carries, and what the reader sees.
+pub struct SelectOption {
+    pub value: String,
+    pub label: String,
+}
+
 impl Select {
+    /// Options shown as their values.
     pub fn new<T: Into<String>>(
         options: impl IntoIterator<Item = T>,
         chosen: Option<&str>,
     ) -> Select {
         Select {
-            options: options.into_iter().map(Into::into).collect(),
+            options: options
+                .into_iter()
+                .map(|o| {
+                    let value: String = o.into();
+                    SelectOption {
+                        label: value.clone(),
+                        value,
+                    }
+                })
+                .collect(),
+            chosen: chosen.unwrap_or_default().to_owned(),
+        }
+    }
+
+    /// Options of `(value, label)`.
+    pub fn labelled(options: &[(&str, &str)], chosen: Option<&str>) -> Select {
+        Select {
+            options: options
+                .iter()
+                .map(|(value, label)| SelectOption {
+                    value: (*value).to_owned(),
+                    label: (*label).to_owned(),
+                })
+                .collect(),
             chosen: chosen.unwrap_or_default().to_owned(),
         }
     }

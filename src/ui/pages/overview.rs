@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use super::{Page, WindowForm, Windowed};
+use crate::drift::store;
 use crate::query::filters::{Paging, Position};
 use crate::query::series::{Series, Source};
 use crate::query::stats::{Percentiles, Stats};
@@ -41,11 +42,38 @@ pub struct ModelRow {
     pub output: String,
 }
 
+/// The unresolved drift events of the page's agent filters (whenever detected), linking to them.
+pub struct OpenDrift {
+    pub open: i64,
+    pub text: String,
+    pub href: String,
+}
+
+impl OpenDrift {
+    fn of(open: &store::Open, base: &str, filter: &crate::query::filters::RunFilter) -> OpenDrift {
+        let mut params = crate::ui::view::agent_params(filter);
+        params.push(("resolved", "false".into()));
+        let events = match open.open {
+            1 => "1 unresolved drift event".to_owned(),
+            n => format!("{} unresolved drift events", format::count(n)),
+        };
+        OpenDrift {
+            open: open.open,
+            text: match open.high {
+                0 => events,
+                high => format!("{events}, {} high", format::count(high)),
+            },
+            href: href(&format!("{base}/drift"), &params),
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "overview.html")]
 pub struct OverviewPage {
     pub ctx: Ctx,
     pub form: WindowForm,
+    pub drift: OpenDrift,
     pub cards: Vec<Card>,
     pub breakdowns: Breakdowns,
     pub recent: Recent,
@@ -95,27 +123,60 @@ fn pcts(p: &Percentiles) -> String {
     )
 }
 
+/// A chart's time axis: every bin of a window (unix seconds), empty ones too, the first at the
+/// start of the bin that holds the window's start.
+pub struct Axis {
+    pub first: OffsetDateTime,
+    pub step_s: i64,
+    pub times: Vec<i64>,
+}
+
+impl Axis {
+    /// The bins of `source` over `window`, at most 2,000.
+    pub fn of(source: Source, window: &Window) -> Axis {
+        let step_s = source.step_s();
+        let first = match source {
+            Source::Rows { .. } => window.from,
+            Source::Rollup(grain) => grain.floor(window.from),
+        };
+        let mut times = Vec::new();
+        let mut t = first.unix_timestamp();
+        while t < window.to.unix_timestamp() && times.len() < 2000 {
+            times.push(t);
+            t += step_s;
+        }
+        Axis {
+            first,
+            step_s,
+            times,
+        }
+    }
+
+    /// The place of the bin starting at `at`, if it is one of the axis'.
+    fn index(&self, at: OffsetDateTime) -> Option<usize> {
+        let offset = at.unix_timestamp() - self.first.unix_timestamp();
+        (offset >= 0 && offset % self.step_s == 0)
+            .then(|| usize::try_from(offset / self.step_s).ok())
+            .flatten()
+            .filter(|&i| i < self.times.len())
+    }
+
+    /// How the bins are labelled under a chart.
+    pub fn label(source: Source) -> String {
+        match source {
+            Source::Rows { minutes } => format!("{minutes}-minute bins"),
+            Source::Rollup(Grain::Hour) => "hourly bins (UTC)".into(),
+            Source::Rollup(_) => "daily bins (UTC)".into(),
+        }
+    }
+}
+
 /// The series as uPlot reads it: one time axis (unix seconds, every bin of the window, empty ones
 /// too) and aligned value arrays.
 pub fn chart_data(series: &Series, window: &Window) -> Value {
-    let step = series.source.step_s();
-    let first = match series.source {
-        Source::Rows { .. } => window.from,
-        Source::Rollup(grain) => grain.floor(window.from),
-    };
-    let mut times = Vec::new();
-    let mut t = first.unix_timestamp();
-    while t < window.to.unix_timestamp() && times.len() < 2000 {
-        times.push(t);
-        t += step;
-    }
-    let index = |at: OffsetDateTime| -> Option<usize> {
-        let offset = at.unix_timestamp() - first.unix_timestamp();
-        (offset >= 0 && offset % step == 0)
-            .then(|| usize::try_from(offset / step).ok())
-            .flatten()
-            .filter(|&i| i < times.len())
-    };
+    let axis = Axis::of(series.source, window);
+    let times = &axis.times;
+    let index = |at: OffsetDateTime| axis.index(at);
     let mut runs: BTreeMap<&str, Vec<i64>> = ["success", "failure", "partial", "running"]
         .into_iter()
         .map(|s| (s, vec![0; times.len()]))
@@ -236,27 +297,31 @@ pub async fn page(req: HttpRequest, p: Page) -> Result<HttpResponse, PageError> 
         page_size: 10,
         position: Position::Page(1),
     };
-    let (stats, series, recent, agents) = p
+    let drift_filter = store::Filter {
+        agent_id: filter.agent_id.clone(),
+        agent_version: filter.agent_version.clone(),
+        environment: filter.environment.clone(),
+        ..store::Filter::default()
+    };
+    let (stats, series, recent, (agents, open)) = p
         .state
         .read(async |conn| {
             let stats = stats::stats(conn, filter).await?;
             let series = series::series(conn, filter, window.from, window.to).await?;
             let recent = summary::page(conn, filter, &recent_paging).await?;
             let agents = stats::agents(conn).await?;
-            Ok((stats, series, recent, agents))
+            let open = store::open(conn, &drift_filter).await?;
+            Ok((stats, series, recent, (agents, open)))
         })
         .await
         .map_err(|e| p.fail(e))?;
     let b = p.base();
     let scope = view.scope();
-    let bin = match series.source {
-        Source::Rows { minutes } => format!("{minutes}-minute bins"),
-        Source::Rollup(Grain::Hour) => "hourly bins (UTC)".into(),
-        Source::Rollup(_) => "daily bins (UTC)".into(),
-    };
+    let bin = Axis::label(series.source);
     html(OverviewPage {
         ctx: p.ctx("overview"),
         form: view.form(&format!("{b}/"), &agents),
+        drift: OpenDrift::of(&open, b, filter),
         cards: cards(&stats, b, &scope),
         breakdowns: Breakdowns::of(&stats, b, &scope),
         recent: Recent {
