@@ -36,6 +36,11 @@ impl From<figment::Error> for ConfigError {
 }
 
 /// The original deployment's environment names and the keys they set.
+/// Variables of the project's scripts that share the `AGENTTRACER_` prefix and are not
+/// configuration (`scripts/local-pg.sh`'s data directory and port, the compose smoke's guard):
+/// `AGENTTRACER_PGPORT=5434 scripts/run.sh` must not fail as an unknown key.
+const SCRIPT_VARIABLES: &[&str] = &["pgdata", "pgport", "smoke_ns"];
+
 const PLAIN_ENV: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
     ("DATABASE_READ_URL", "database.read_url"),
@@ -71,14 +76,18 @@ impl Config {
                     .only(&["API_KEY"])
                     .map(|_| "auth.query_keys".into()),
             )
-            .merge(Env::prefixed("AGENTTRACER_").map(|key| {
-                // `AGENTTRACER_ROLE` is the documented short form of `server.role`.
-                if key.as_str().eq_ignore_ascii_case("role") {
-                    "server.role".into()
-                } else {
-                    key.as_str().replace("__", ".").into()
-                }
-            }));
+            .merge(
+                Env::prefixed("AGENTTRACER_")
+                    .ignore(SCRIPT_VARIABLES)
+                    .map(|key| {
+                        // `AGENTTRACER_ROLE` is the documented short form of `server.role`.
+                        if key.as_str().eq_ignore_ascii_case("role") {
+                            "server.role".into()
+                        } else {
+                            key.as_str().replace("__", ".").into()
+                        }
+                    }),
+            );
         if let Some(role) = role {
             figment = figment.merge(Serialized::default("server.role", role));
         }

@@ -450,6 +450,20 @@ mod tests {
     }
 
     #[test]
+    fn the_scripts_own_variables_are_not_configuration() {
+        Jail::expect_with(|jail| {
+            let env = [
+                ("AGENTTRACER_PGPORT", "5434"),
+                ("AGENTTRACER_PGDATA", "/tmp/pg"),
+                ("AGENTTRACER_SMOKE_NS", "1"),
+            ];
+            assert!(load(jail, &env).is_ok());
+            assert!(load(jail, &[("AGENTTRACER_PGHOST", "x")]).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
     fn invalid_values_are_rejected() {
         Jail::expect_with(|jail| {
             assert!(load(jail, &[("LOG_LEVEL", "loud")]).is_err());
