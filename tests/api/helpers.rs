@@ -191,6 +191,10 @@ impl TestDb {
     }
 }
 
+/// The lock [`TestDb::hold_lock`] takes, among `pg_locks`, in the current database.
+pub const HELD_LOCK: &str = "WHERE relation = 'agent_runs'::regclass AND mode = 'AccessExclusiveLock' \
+     AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+
 impl TestDb {
     /// Holds an exclusive lock on agent_runs for `seconds` from a separate psql session, and
     /// returns once the lock is granted.
@@ -204,7 +208,8 @@ impl TestDb {
             .spawn()
             .expect("psql");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while self.psql("SELECT count(*) FROM pg_locks WHERE relation = 'agent_runs'::regclass AND mode = 'AccessExclusiveLock' AND granted") != "1" {
+        // (pg_locks is the cluster's: the tests' databases are clones, with the same table oids.)
+        while self.psql(&format!("SELECT count(*) FROM pg_locks {HELD_LOCK}")) != "1" {
             assert!(Instant::now() < deadline, "lock not taken");
             std::thread::sleep(Duration::from_millis(20));
         }
