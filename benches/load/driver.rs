@@ -20,6 +20,19 @@ pub struct Measured {
     pub latencies_us: Vec<u32>,
 }
 
+impl Measured {
+    /// Adds `other`, a measurement of the same scenario over another stretch of time.
+    pub fn merge(&mut self, other: Measured) {
+        self.requests += other.requests;
+        self.units += other.units;
+        self.errors += other.errors;
+        self.first_error = self.first_error.take().or(other.first_error);
+        self.secs += other.secs;
+        self.latencies_us.extend(other.latencies_us);
+        self.latencies_us.sort_unstable();
+    }
+}
+
 /// `clients` tasks each calling `call` back to back until `secs` have passed.
 pub async fn drive(clients: usize, secs: f64, call: Call) -> Measured {
     let started = Instant::now();

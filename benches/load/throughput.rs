@@ -98,31 +98,55 @@ pub async fn run(secs: f64, max_runs: usize) {
     let batch: Vec<Value> = (0..100)
         .map(|_| run_json(&gen_run(&mut rng, false)))
         .collect();
-    for behaviour in [false, true] {
+    // Without and with decisions and signals, alternated A B B A three times, each stretch a
+    // sixth of the time: the database grows as the scenarios write and checkpoints come when
+    // they come, and whichever ran second would always write into the larger database; short
+    // stretches in both orders spread both over the whole run.
+    const ORDER: [bool; 4] = [false, true, true, false];
+    const ROUNDS: usize = 3;
+    let stretch = secs / (ROUNDS * ORDER.len() / 2) as f64;
+    let mut measured: [Option<[Measured; 2]>; 2] = [None, None];
+    for behaviour in ORDER.into_iter().cycle().take(ROUNDS * ORDER.len()) {
         let (mut single, mut batch) = (single.clone(), batch.clone());
-        let mut label = String::new();
         if behaviour {
             // What an instrumented agent of the original's later version sends on every run.
             add_behaviour(&mut single);
             batch.iter_mut().for_each(add_behaviour);
-            label = format!(" + {BEHAVIOUR}");
         }
         let url = format!("{}/v1/runs", server.ingest);
+        let one = post_runs(&client, &url, 16, stretch, Template::new(&single), 1).await;
+        let url = format!("{}/v1/runs/batch", server.ingest);
+        let body = Template::new(&json!({ "runs": batch }));
+        let many = post_runs(&client, &url, 4, stretch, body, 100).await;
+        match &mut measured[usize::from(behaviour)] {
+            Some([a, b]) => {
+                a.merge(one);
+                b.merge(many);
+            }
+            none => *none = Some([one, many]),
+        }
+    }
+    for (behaviour, [one, many]) in [false, true]
+        .into_iter()
+        .zip(measured.into_iter().flatten())
+    {
+        let label = match behaviour {
+            true => format!(" + {BEHAVIOUR}"),
+            false => String::new(),
+        };
         rows.push(Row {
             name: format!("POST /v1/runs (10 steps{label})"),
             clients: 16,
-            m: post_runs(&client, &url, 16, secs, Template::new(&single), 1).await,
+            m: one,
             unit: "runs",
             rows_per_unit: 11.0,
             rss_mib: server.rss_mib().0,
             target: (!behaviour).then_some(SINGLE_TARGET),
         });
-        let url = format!("{}/v1/runs/batch", server.ingest);
-        let body = Template::new(&json!({ "runs": batch }));
         rows.push(Row {
             name: format!("POST /v1/runs/batch (100 runs{label})"),
             clients: 4,
-            m: post_runs(&client, &url, 4, secs, body, 100).await,
+            m: many,
             unit: "runs",
             rows_per_unit: 11.0,
             rss_mib: server.rss_mib().0,

@@ -99,8 +99,8 @@ macro_rules! columns {
     };
 }
 
-/// The decisions and quality signals of runs `ids`, each in its run's order (`seq`, then id
-/// for rows other tools wrote): two queries, pipelined.
+/// The decisions and quality signals of runs `ids`, each in its run's order (`seq`, its place
+/// in the run's array): two queries of the views over the runs' arrays, pipelined.
 async fn behaviour_of(
     conn: &AsyncPgConnection,
     ids: &[Uuid],

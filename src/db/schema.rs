@@ -20,6 +20,10 @@ diesel::table! {
         otlp_root_error -> Bool,
         otlp_finalized -> Bool,
         last_span_at -> Nullable<Timestamptz>,
+        /// The run's decisions and quality signals: JSON arrays, NULL for none (migration
+        /// 000011; written by `crate::store`, read through the two views below).
+        decisions -> Nullable<Jsonb>,
+        quality_signals -> Nullable<Jsonb>,
     }
 }
 
@@ -62,6 +66,8 @@ diesel::table! {
     }
 }
 
+// `agent_decisions` and `agent_quality_signals` are views: one row per item of a run's
+// `decisions` / `quality_signals` (migration 000011), `seq` its place in the array.
 diesel::table! {
     agent_decisions (decision_id) {
         decision_id -> Uuid,

@@ -100,19 +100,19 @@ pub async fn mix(
     bins: Bins,
 ) -> Result<Mix, DriftError> {
     let sql = "WITH r AS MATERIALIZED (
-            SELECT run_id, started_at,
+            SELECT started_at, decisions, quality_signals,
                    floor((extract(epoch FROM started_at) - $6) / $7)::bigint AS bin
             FROM agent_runs
             WHERE agent_id = $1 AND ($2::text IS NULL OR agent_version = $2)
               AND ($3::text IS NULL OR environment = $3)
               AND started_at >= $4 AND started_at < $5
             ORDER BY started_at DESC LIMIT $8)
-        SELECT 'd' AS kind, r.bin, x.decision_type AS name, x.selected AS option, count(*) AS n,
-               NULL::timestamptz AS since
-          FROM agent_decisions x JOIN r ON r.run_id = x.run_id GROUP BY r.bin, 3, 4
+        SELECT 'd' AS kind, r.bin, x ->> 'decision_type' AS name, x ->> 'selected' AS option,
+               count(*) AS n, NULL::timestamptz AS since
+          FROM r, jsonb_array_elements(r.decisions) x GROUP BY r.bin, 3, 4
         UNION ALL
-        SELECT 's', r.bin, x.signal_type, x.signal_code, count(*), NULL
-          FROM agent_quality_signals x JOIN r ON r.run_id = x.run_id GROUP BY r.bin, 3, 4
+        SELECT 's', r.bin, x ->> 'signal_type', x ->> 'signal_code', count(*), NULL
+          FROM r, jsonb_array_elements(r.quality_signals) x GROUP BY r.bin, 3, 4
         UNION ALL
         SELECT 'r', NULL, '', '', count(*), min(started_at) FROM r";
     let rows: Vec<Row> = diesel::sql_query(sql)

@@ -166,13 +166,13 @@ pub async fn build(
 ) -> Result<Built, DriftError> {
     let sql = format!(
         "WITH r AS MATERIALIZED (
-            SELECT run_id, started_at, ended_at FROM agent_runs
+            SELECT started_at, ended_at, decisions, quality_signals FROM agent_runs
             WHERE agent_id = $1 AND agent_version = $2 AND environment = $3
               AND started_at >= $4 AND started_at < $5),
-         d AS (SELECT x.decision_type AS kind, x.selected AS option, count(*) AS n
-               FROM agent_decisions x JOIN r ON r.run_id = x.run_id GROUP BY 1, 2),
-         s AS (SELECT x.signal_type AS kind, x.signal_code AS option, count(*) AS n
-               FROM agent_quality_signals x JOIN r ON r.run_id = x.run_id GROUP BY 1, 2),
+         d AS (SELECT x ->> 'decision_type' AS kind, x ->> 'selected' AS option, count(*) AS n
+               FROM r, jsonb_array_elements(r.decisions) x GROUP BY 1, 2),
+         s AS (SELECT x ->> 'signal_type' AS kind, x ->> 'signal_code' AS option, count(*) AS n
+               FROM r, jsonb_array_elements(r.quality_signals) x GROUP BY 1, 2),
          l AS (SELECT array_agg(ms ORDER BY ms) AS a, count(*)::integer AS n, avg(ms) AS mean
                FROM (SELECT (extract(epoch FROM ended_at - started_at) * 1000)::float8 AS ms
                      FROM r WHERE ended_at > started_at) x)

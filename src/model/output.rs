@@ -41,7 +41,8 @@ pub struct RunOut {
     pub quality_signals: Vec<SignalOut>,
 }
 
-/// A stored decision; loaded from `agent_decisions` (all but its `seq`, in the table's order).
+/// A stored decision; loaded from the view `agent_decisions` (all but its `seq`, in the view's
+/// order).
 #[derive(Clone, Debug, PartialEq, Serialize, Queryable, ToSchema)]
 pub struct DecisionOut {
     pub decision_id: Uuid,
@@ -60,7 +61,7 @@ pub struct DecisionOut {
     pub created_at: OffsetDateTime,
 }
 
-/// A stored quality signal; loaded from `agent_quality_signals` (all but its `seq`).
+/// A stored quality signal; loaded from the view `agent_quality_signals` (all but its `seq`).
 #[derive(Clone, Debug, PartialEq, Serialize, Queryable, ToSchema)]
 pub struct SignalOut {
     pub signal_id: Uuid,

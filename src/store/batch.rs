@@ -18,6 +18,11 @@
 use diesel::sql_types::{
     Array, Bool, Float4, Int4, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
+use std::io::Write as _;
+
+use diesel::pg::Pg;
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -111,6 +116,11 @@ pub trait TableBatch<'a>: Batch<'a> {
             Self::unnest(first)
         )
     }
+}
+
+/// A table's batch and more of its columns, side by side: a batch of the same table.
+impl<'a, A: TableBatch<'a>, B: Batch<'a>> TableBatch<'a> for (A, B) {
+    const TABLE: &'static str = A::TABLE;
 }
 
 /// Two batches of the same rows side by side, as one: the columns of `A`, then those of `B`
@@ -301,42 +311,81 @@ row_batch! {
 }
 
 row_batch! {
-    /// A decision row; `seq` is its place in the run's list.
-    DecisionRow<'a>, DecisionRows: "agent_decisions" {
-        decision_id: Uuid as SqlUuid,
-        run_id: Uuid as SqlUuid,
-        seq: i32 as Int4,
-        step_id: Option<Uuid> as Nullable<SqlUuid>,
-        decision_type: &'a str as Text,
-        selected: &'a str as Text,
-        reason_code: &'a str as Text,
-        confidence: Option<f32> as Nullable<Float4>,
-        metadata: &'a Value as Jsonb,
+    /// A run's decisions and quality signals, beside its [`RunRow`] on the native path: each a
+    /// JSON array of items ([`StoredDecision`], [`StoredSignal`]) in the order sent, or NULL for
+    /// none (migration 000011; `agent_decisions` and `agent_quality_signals` are views of them).
+    BehaviourRow, BehaviourRows: "agent_runs" {
+        decisions: Option<JsonText> as Nullable<Jsonb>,
+        quality_signals: Option<JsonText> as Nullable<Jsonb>,
     }
 }
 
 row_batch! {
-    /// A quality signal row; `seq` is its place in the run's list.
-    SignalRow<'a>, SignalRows: "agent_quality_signals" {
-        signal_id: Uuid as SqlUuid,
+    /// The run of a row beside it (`(RunIds, BehaviourRows)`: what to append to which run).
+    RunId, RunIds: "agent_runs" {
         run_id: Uuid as SqlUuid,
-        seq: i32 as Int4,
-        step_id: Option<Uuid> as Nullable<SqlUuid>,
-        signal_type: &'a str as Text,
-        signal_code: &'a str as Text,
-        value: bool as Bool,
-        weight: Option<f32> as Nullable<Float4>,
-        metadata: &'a Value as Jsonb,
     }
 }
 
-impl<'a> DecisionRow<'a> {
-    /// The row of decision `d` of run `run_id`, `seq` its place in its list.
-    pub fn of(run_id: Uuid, seq: usize, d: &'a NewDecision) -> Self {
-        DecisionRow {
+impl BehaviourRow {
+    /// The row of these decisions and signals, in their order.
+    pub fn of<'a>(
+        decisions: impl IntoIterator<Item = &'a NewDecision>,
+        signals: impl IntoIterator<Item = &'a NewSignal>,
+    ) -> Self {
+        BehaviourRow {
+            decisions: JsonText::array(decisions.into_iter().map(StoredDecision::from)),
+            quality_signals: JsonText::array(signals.into_iter().map(StoredSignal::from)),
+        }
+    }
+}
+
+/// JSON text, bound as a `jsonb` as it is: the rows are serialized once, straight from the
+/// validated items, with no `serde_json::Value` built and cloned on the way (ingest cost,
+/// docs/performance.md).
+#[derive(Debug)]
+pub struct JsonText(String);
+
+impl JsonText {
+    /// The JSON array of `items`, or none for no item.
+    pub fn array<T: Serialize>(items: impl Iterator<Item = T>) -> Option<JsonText> {
+        let items: Vec<T> = items.collect();
+        if items.is_empty() {
+            return None;
+        }
+        // Serializing structs of strings, numbers and `Value`s cannot fail.
+        serde_json::to_string(&items).ok().map(JsonText)
+    }
+}
+
+impl ToSql<Jsonb, Pg> for JsonText {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        // The binary jsonb format: a version byte (1) and the value's text.
+        out.write_all(&[1])?;
+        out.write_all(self.0.as_bytes())?;
+        Ok(IsNull::No)
+    }
+}
+
+/// The stored item of a decision: the API's object without its run (the run's row holds it)
+/// and without what is null; the views read `recorded_at` and `created_at` from the run.
+#[derive(Serialize)]
+pub struct StoredDecision<'a> {
+    decision_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step_id: Option<Uuid>,
+    decision_type: &'a str,
+    selected: &'a str,
+    reason_code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confidence: Option<f32>,
+    metadata: &'a Value,
+}
+
+impl<'a> From<&'a NewDecision> for StoredDecision<'a> {
+    fn from(d: &'a NewDecision) -> Self {
+        StoredDecision {
             decision_id: d.decision_id,
-            run_id,
-            seq: i32::try_from(seq).unwrap_or(i32::MAX),
             step_id: d.step_id,
             decision_type: d.decision_type,
             selected: &d.selected,
@@ -347,13 +396,24 @@ impl<'a> DecisionRow<'a> {
     }
 }
 
-impl<'a> SignalRow<'a> {
-    /// The row of quality signal `q` of run `run_id`, `seq` its place in its list.
-    pub fn of(run_id: Uuid, seq: usize, q: &'a NewSignal) -> Self {
-        SignalRow {
+/// The stored item of a quality signal (as [`StoredDecision`]).
+#[derive(Serialize)]
+pub struct StoredSignal<'a> {
+    signal_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step_id: Option<Uuid>,
+    signal_type: &'a str,
+    signal_code: &'a str,
+    value: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weight: Option<f32>,
+    metadata: &'a Value,
+}
+
+impl<'a> From<&'a NewSignal> for StoredSignal<'a> {
+    fn from(q: &'a NewSignal) -> Self {
+        StoredSignal {
             signal_id: q.signal_id,
-            run_id,
-            seq: i32::try_from(seq).unwrap_or(i32::MAX),
             step_id: q.step_id,
             signal_type: q.signal_type,
             signal_code: q.signal_code,

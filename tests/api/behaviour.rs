@@ -302,3 +302,105 @@ async fn a_resend_follows_the_runs_rules_and_a_deleted_run_takes_them_along() {
     assert_eq!(app.count("agent_decisions", &run_id_of(&other)), 0);
     assert_eq!(app.count("agent_quality_signals", &run_id_of(&other)), 0);
 }
+
+/// The original's database-level tools write rows of `agent_decisions` and
+/// `agent_quality_signals` (its SQLAlchemy tests insert `AgentDecisionDB` rows). They are views
+/// of the runs' arrays (migration 000011): an insert appends with the old tables' rules, each
+/// broken one the SQLSTATE the table gave, a delete removes the item, and the API reads both.
+#[tokio::test]
+async fn the_original_tools_insert_and_delete_rows_of_the_views_under_the_tables_rules() {
+    use agenttracer::db::error::sqlstate;
+    use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+    let app = spawn_app().await;
+    let run = run_with_behaviour();
+    assert_eq!(app.post_run(&run).await.status(), 201);
+    let id = run_id_of(&run);
+    let step = run["steps"][1]["step_id"].as_str().unwrap().to_owned();
+    let mut conn = AsyncPgConnection::establish(&app.db.writer_url())
+        .await
+        .unwrap();
+
+    // Appended after the two the run brought, the view's defaults filled in.
+    let seq = app.db.psql(&format!(
+        "INSERT INTO agent_decisions (run_id, step_id, decision_type, selected, reason_code, \
+         confidence) VALUES ('{id}', '{step}', 'retry_strategy', 'backoff', \
+         'rate_limit_encountered', 0.25) RETURNING seq"
+    ));
+    assert_eq!(seq.lines().next(), Some("2"), "{seq}");
+    let stored: Value = app.get_run(&id).await.json().await.unwrap();
+    let added = &stored["decisions"][2];
+    assert_eq!(
+        (
+            &added["selected"],
+            &added["confidence"],
+            &added["step_id"],
+            &added["metadata"]
+        ),
+        (&json!("backoff"), &json!(0.25), &json!(step), &json!({}))
+    );
+    assert!(added["decision_id"].is_string() && added["recorded_at"].is_string());
+    assert_eq!(stored["decisions"][0]["selected"], "weather_api");
+
+    // Each of the tables' rules, as the table answered it.
+    let existing = stored["decisions"][0]["decision_id"].as_str().unwrap();
+    let unknown = uuid::Uuid::new_v4();
+    let cases = [
+        (
+            format!("(run_id, decision_type, selected, reason_code) VALUES ('{unknown}', 'a', 'b', 'c')"),
+            "23503",
+        ),
+        (
+            format!("(run_id, step_id, decision_type, selected, reason_code) VALUES ('{id}', '{unknown}', 'a', 'b', 'c')"),
+            "23503",
+        ),
+        (
+            format!("(run_id, decision_type, selected, reason_code, confidence) VALUES ('{id}', 'a', 'b', 'c', 1.5)"),
+            "23514",
+        ),
+        (
+            format!("(run_id, decision_type, selected, reason_code) VALUES ('{id}', '', 'b', 'c')"),
+            "23514",
+        ),
+        (
+            format!("(run_id, decision_type, selected) VALUES ('{id}', 'a', 'b')"),
+            "23502",
+        ),
+        (
+            format!("(decision_id, run_id, decision_type, selected, reason_code) VALUES ('{existing}', '{id}', 'a', 'b', 'c')"),
+            "23505",
+        ),
+    ];
+    for (values, code) in cases {
+        let sql = format!("INSERT INTO agent_decisions {values}");
+        let err = diesel::sql_query(&sql)
+            .execute(&mut conn)
+            .await
+            .expect_err(&sql);
+        assert_eq!(sqlstate(&err), Some(code), "{sql}: {err}");
+    }
+    let err = diesel::sql_query(format!(
+        "INSERT INTO agent_quality_signals (run_id, signal_type, signal_code, value, weight) \
+         VALUES ('{id}', 'a', 'b', true, -0.1)"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap_err();
+    assert_eq!(sqlstate(&err), Some("23514"), "{err}");
+
+    // A delete removes the item, the others keep their order.
+    app.db
+        .psql("DELETE FROM agent_decisions WHERE selected = 'hybrid'");
+    app.db.psql(&format!(
+        "DELETE FROM agent_quality_signals WHERE run_id = '{id}'"
+    ));
+    let stored: Value = app.get_run(&id).await.json().await.unwrap();
+    let selected = each(&stored["decisions"], |d| d["selected"].clone());
+    assert_eq!(selected, [json!("weather_api"), json!("backoff")]);
+    assert_eq!(stored["quality_signals"], json!([]));
+    assert_eq!(
+        app.db
+            .psql("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM agent_decisions"),
+        "0,1"
+    );
+}

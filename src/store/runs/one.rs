@@ -6,64 +6,41 @@ use std::sync::LazyLock;
 use diesel::result::QueryResult;
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
 
-use super::rows::{
-    Outcome, RETURNING_WRITTEN, Written, decision_rows, failure_rows, run_rows, signal_rows,
-    step_rows,
-};
+use super::rows::{NativeRuns, Outcome, RETURNING_WRITTEN, Written, failure_rows, run_rows, step_rows};
 use super::set::write_runs;
 use crate::db::error::{is_data_error, is_retryable};
 use crate::db::prepared::prepared;
 use crate::model::NewRun;
 use crate::rollup::{self, Deltas, RunKey};
-use crate::store::batch::{
-    Batch, DecisionRows, FailureRows, RunRows, SignalRows, StepRows, TableBatch,
-};
+use crate::store::batch::{Batch, FailureRows, StepRows, TableBatch};
 
-/// A new run with its steps, failures (decisions and signals: [`WRITE_NEW_RUN_WITH_BEHAVIOUR`])
-/// and rollup deltas in one statement, run outside any
-/// transaction block: PostgreSQL commits it on its own (the answer arrives after the commit),
-/// so the whole write is one round trip. Only for a run not yet stored: when the run_id exists
-/// the run insert does nothing and so, guarded by `EXISTS (SELECT FROM run)`, does every other
-/// insert — the statement changes nothing and the caller takes the general path.
+/// A new run with its steps, failures and rollup deltas in one statement (its decisions and
+/// signals are in its row), run outside any transaction block: PostgreSQL commits it on its
+/// own (the answer arrives after the commit), so the whole write is one round trip. Only for a
+/// run not yet stored: when the run_id exists the run insert does nothing and so, guarded by
+/// `EXISTS (SELECT FROM run)`, does every other insert — the statement changes nothing and the
+/// caller takes the general path.
 ///
 /// The insert triggers skip these rows (their deltas are the `deltas` insert): the run insert
 /// turns them off as it reads its one source row, and every other insert waits for it through
 /// its guard ([`rollup::single_statement`]). The foreign keys of steps and failures are checked
 /// at the end of the statement, when the run and the steps are in.
-static WRITE_NEW_RUN: LazyLock<String> = LazyLock::new(|| write_new_run(false));
-
-/// [`WRITE_NEW_RUN`] with the run's decisions and quality signals (a run without any takes the
-/// statement without them: fewer arrays to bind).
-static WRITE_NEW_RUN_WITH_BEHAVIOUR: LazyLock<String> = LazyLock::new(|| write_new_run(true));
-
-fn write_new_run(behaviour: bool) -> String {
-    let steps = 1 + RunRows::width();
+static WRITE_NEW_RUN: LazyLock<String> = LazyLock::new(|| {
+    let steps = 1 + NativeRuns::width();
     let failures = steps + StepRows::width();
-    let mut next = failures + FailureRows::width();
-    let mut children = String::new();
-    if behaviour {
-        let decisions = next;
-        let signals = decisions + DecisionRows::width();
-        next = signals + SignalRows::width();
-        children = format!(
-            "decisions AS ({} WHERE EXISTS (SELECT FROM run)), \
-             signals AS ({} WHERE EXISTS (SELECT FROM run)), ",
-            DecisionRows::insert(decisions),
-            SignalRows::insert(signals),
-        );
-    }
+    let next = failures + FailureRows::width();
     let sql = format!(
         "WITH run AS ({} WHERE {{triggers_off}} ON CONFLICT (run_id) DO NOTHING {RETURNING_WRITTEN}), \
          steps AS ({} WHERE EXISTS (SELECT FROM run)), \
-         failures AS ({} WHERE EXISTS (SELECT FROM run)), {children}\
+         failures AS ({} WHERE EXISTS (SELECT FROM run)), \
          deltas AS ({{insert_deltas}} WHERE EXISTS (SELECT FROM run)) \
          SELECT run_id, created_at, written_at FROM run",
-        RunRows::insert(1),
+        NativeRuns::insert(1),
         StepRows::insert(steps),
         FailureRows::insert(failures),
     );
     rollup::single_statement(&sql, next)
-}
+});
 
 /// Writes one run: as a new run in a single statement ([`WRITE_NEW_RUN`]) when it is one, else
 /// (a known run, or one whose data the database refuses) as [`write_runs`] does.
@@ -95,17 +72,9 @@ async fn write_new(conn: &mut AsyncPgConnection, run: &NewRun) -> QueryResult<Op
     let mut deltas = Deltas::default();
     deltas.run(RunKey::of(run), run.status, run.ended_at);
     deltas.children(run);
-    let behaviour = !run.decisions.is_empty() || !run.quality_signals.is_empty();
-    let sql = match behaviour {
-        true => WRITE_NEW_RUN_WITH_BEHAVIOUR.as_str(),
-        false => WRITE_NEW_RUN.as_str(),
-    };
-    let query = run_rows(&[run]).bind(prepared(sql));
+    let query = run_rows(&[run]).bind(prepared(WRITE_NEW_RUN.as_str()));
     let query = step_rows(&[run]).bind(query);
-    let mut query = failure_rows(&[run]).bind(query);
-    if behaviour {
-        query = signal_rows(&[run]).bind(decision_rows(&[run]).bind(query));
-    }
+    let query = failure_rows(&[run]).bind(query);
     let written: Vec<Written> = deltas.bind(query).load(conn).await?;
     Ok(written.into_iter().next().map(|w| Outcome::Created {
         created_at: w.created_at,

@@ -9,8 +9,7 @@ use uuid::Uuid;
 use crate::model::NewRun;
 use crate::model::input::FieldError;
 use crate::store::batch::{
-    DecisionRow, DecisionRows, FailureRow, FailureRows, RunRows, SignalRow, SignalRows, StepRows,
-    run_row, step_row,
+    BehaviourRow, BehaviourRows, FailureRow, FailureRows, RunRows, StepRows, run_row, step_row,
 };
 
 /// What happened to one run.
@@ -47,11 +46,19 @@ pub struct Written {
 /// What a write of runs returns for each run it wrote: [`Written`].
 pub const RETURNING_WRITTEN: &str = "RETURNING run_id, created_at, now() AS written_at";
 
+/// The rows of native runs: the run's columns and, beside them, its decisions and signals.
+pub type NativeRuns<'a> = (RunRows<'a>, BehaviourRows);
+
 /// The run rows of `runs`.
-pub fn run_rows<'a>(runs: &[&'a NewRun]) -> RunRows<'a> {
+pub fn run_rows<'a>(runs: &[&'a NewRun]) -> NativeRuns<'a> {
     runs.iter()
-        .map(|r| run_row!(r, run_id: r.run_id, status: r.status, ended_at: r.ended_at))
-        .collect()
+        .map(|r| {
+            (
+                run_row!(r, run_id: r.run_id, status: r.status, ended_at: r.ended_at),
+                BehaviourRow::of(&r.decisions, &r.quality_signals),
+            )
+        })
+        .unzip()
 }
 
 /// The step rows of `runs` (a native step has no span).
@@ -74,20 +81,6 @@ pub fn failure_rows<'a>(runs: &[&'a NewRun]) -> FailureRows<'a> {
             failure_code: &f.failure_code,
             message: &f.message,
         })
-        .collect()
-}
-
-/// The decision rows of `runs`, each numbered by its place in its run's list.
-pub fn decision_rows<'a>(runs: &[&'a NewRun]) -> DecisionRows<'a> {
-    numbered(runs, |r| &r.decisions)
-        .map(|(run_id, seq, d)| DecisionRow::of(run_id, seq, d))
-        .collect()
-}
-
-/// The quality signal rows of `runs`, each numbered by its place in its run's list.
-pub fn signal_rows<'a>(runs: &[&'a NewRun]) -> SignalRows<'a> {
-    numbered(runs, |r| &r.quality_signals)
-        .map(|(run_id, seq, q)| SignalRow::of(run_id, seq, q))
         .collect()
 }
 

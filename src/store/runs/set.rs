@@ -11,18 +11,13 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::rows::{
-    Outcome, RETURNING_WRITTEN, Written, decision_rows, failure_rows, run_rows, signal_rows,
-    step_rows,
-};
+use super::rows::{NativeRuns, Outcome, RETURNING_WRITTEN, Written, failure_rows, run_rows, step_rows};
 use crate::db::error::is_data_error;
 use crate::db::prepared::prepared;
 use crate::model::input::FieldError;
 use crate::model::{NewRun, RunStatus};
 use crate::rollup::{self, Deltas, DeltasWritten, RunKey, SkipTriggers};
-use crate::store::batch::{
-    Batch, DecisionRows, FailureRows, RunRows, SignalRows, StepRows, TableBatch,
-};
+use crate::store::batch::{Batch, FailureRows, StepRows, TableBatch};
 use crate::store::retry;
 
 #[derive(QueryableByName)]
@@ -36,15 +31,16 @@ struct Existing {
 static INSERT_RUNS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{} ON CONFLICT (run_id) DO NOTHING {RETURNING_WRITTEN}",
-        RunRows::insert(1)
+        NativeRuns::insert(1)
     )
 });
 
 const LOCK_EXISTING: &str = "SELECT run_id, status::text AS status FROM agent_runs WHERE run_id = ANY($1) ORDER BY run_id FOR UPDATE";
 
-/// Every column of a stored run set from the rows, found by `run_id`.
+/// Every column of a stored run set from the rows (its decisions and signals too), found by
+/// `run_id`.
 static UPDATE_RUNS: LazyLock<String> = LazyLock::new(|| {
-    let set: Vec<String> = RunRows::columns()
+    let set: Vec<String> = NativeRuns::columns()
         .iter()
         .filter(|(name, _)| *name != "run_id")
         .map(|(name, _)| format!("{name} = u.{name}"))
@@ -53,7 +49,7 @@ static UPDATE_RUNS: LazyLock<String> = LazyLock::new(|| {
         "UPDATE agent_runs AS r SET {} FROM {} WHERE r.run_id = u.run_id \
          RETURNING r.run_id, r.created_at, now() AS written_at",
         set.join(", "),
-        RunRows::unnest_as(1, "u")
+        NativeRuns::unnest_as(1, "u")
     )
 });
 
@@ -61,15 +57,10 @@ static INSERT_STEPS: LazyLock<String> = LazyLock::new(|| StepRows::insert(1));
 
 static INSERT_FAILURES: LazyLock<String> = LazyLock::new(|| FailureRows::insert(1));
 
-static INSERT_DECISIONS: LazyLock<String> = LazyLock::new(|| DecisionRows::insert(1));
-
-static INSERT_SIGNALS: LazyLock<String> = LazyLock::new(|| SignalRows::insert(1));
-
-/// A replaced run's children, but its steps' (which take their decisions and signals with them).
-const DELETE_CHILDREN: [&str; 3] = [
+/// A replaced run's children (its decisions and signals are in its row, which the update sets).
+const DELETE_CHILDREN: [&str; 2] = [
     "DELETE FROM agent_failures WHERE run_id = ANY($1)",
-    "DELETE FROM agent_decisions WHERE run_id = ANY($1)",
-    "DELETE FROM agent_quality_signals WHERE run_id = ANY($1)",
+    "DELETE FROM agent_steps WHERE run_id = ANY($1)",
 ];
 
 /// Writes runs with distinct `run_id`s in one transaction; outcomes come in input order.
@@ -215,10 +206,6 @@ async fn write_counted(
                 .execute(conn)
                 .await?;
         }
-        prepared("DELETE FROM agent_steps WHERE run_id = ANY($1)")
-            .bind::<Array<SqlUuid>, _>(&ids)
-            .execute(conn)
-            .await?;
         let updated: Vec<Written> = run_rows(&replace)
             .bind(prepared(UPDATE_RUNS.as_str()))
             .load(conn)
@@ -269,9 +256,7 @@ async fn write_counted(
 
 async fn insert_children(conn: &mut AsyncPgConnection, runs: &[&NewRun]) -> QueryResult<()> {
     insert(conn, &INSERT_STEPS, step_rows(runs)).await?;
-    insert(conn, &INSERT_FAILURES, failure_rows(runs)).await?;
-    insert(conn, &INSERT_DECISIONS, decision_rows(runs)).await?;
-    insert(conn, &INSERT_SIGNALS, signal_rows(runs)).await
+    insert(conn, &INSERT_FAILURES, failure_rows(runs)).await
 }
 
 /// Runs the insert `sql` of `rows`; with no rows, sends nothing (no round trip for nothing).

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::db::prepared::prepared;
 use crate::rollup::{Deltas, RunKey};
 use crate::store::batch::{
-    Batch, DecisionRow, DecisionRows, FailureRow, FailureRows, SignalRow, SignalRows, StepRows,
+    Batch, BehaviourRow, BehaviourRows, FailureRow, FailureRows, RunId, RunIds, StepRows,
     TableBatch, step_row,
 };
 use crate::store::spans::{SpanFailure, SpanStep, TraceUpdate, derived_id};
@@ -32,17 +32,16 @@ static INSERT_STEPS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-static INSERT_DECISIONS: LazyLock<String> = LazyLock::new(|| {
+/// The decisions and signals of new steps, appended to their runs' arrays (one row per run).
+static APPEND_BEHAVIOUR: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{} ON CONFLICT (decision_id) DO NOTHING RETURNING decision_id AS id",
-        DecisionRows::insert(1)
-    )
-});
-
-static INSERT_SIGNALS: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{} ON CONFLICT (signal_id) DO NOTHING RETURNING signal_id AS id",
-        SignalRows::insert(1)
+        "UPDATE agent_runs AS r SET \
+         decisions = CASE WHEN u.decisions IS NULL THEN r.decisions \
+                          ELSE coalesce(r.decisions, '[]'::jsonb) || u.decisions END, \
+         quality_signals = CASE WHEN u.quality_signals IS NULL THEN r.quality_signals \
+                          ELSE coalesce(r.quality_signals, '[]'::jsonb) || u.quality_signals END \
+         FROM {} WHERE r.run_id = u.run_id",
+        <(RunIds, BehaviourRows)>::unnest_as(1, "u")
     )
 });
 
@@ -100,11 +99,13 @@ impl<'a> Inserts<'a> {
         let inserted = insert_new(conn, &INSERT_STEPS, rows).await?;
         // A step_id twice in one statement: the first is inserted, the second conflicts.
         let mut counted: HashSet<Uuid> = HashSet::with_capacity(inserted.len());
-        for (run, _, s) in steps {
-            if inserted.contains(&s.step_id)
-                && counted.insert(s.step_id)
-                && let Some(key) = self.keys.get(run)
-            {
+        let mut new: Vec<NewStep<'a>> = Vec::with_capacity(inserted.len());
+        for &(run, seq, s) in steps {
+            if !(inserted.contains(&s.step_id) && counted.insert(s.step_id)) {
+                continue;
+            }
+            new.push((run, seq, s));
+            if let Some(key) = self.keys.get(&run) {
                 let tokens = (s.input_tokens, s.output_tokens);
                 let model = s.model.as_deref();
                 self.deltas
@@ -119,7 +120,7 @@ impl<'a> Inserts<'a> {
             })
             .collect();
         self.failures(conn, &failures).await?;
-        behaviour(conn, steps).await
+        behaviour(conn, &new).await
     }
 
     async fn failures(
@@ -176,29 +177,43 @@ impl<'a> Inserts<'a> {
     }
 }
 
-/// The decisions and signals of `steps` (from their spans' events; a resent one skipped), each
-/// numbered by its place in its span's list.
+/// The decisions and signals of new `steps` (from their spans' events; a resent span's step is
+/// not new, and its items are stored already), appended to their runs' arrays in the steps'
+/// order.
 async fn behaviour(conn: &mut AsyncPgConnection, steps: &[NewStep<'_>]) -> QueryResult<()> {
-    let decisions: DecisionRows = steps
+    let mut runs: Vec<Uuid> = Vec::new();
+    let mut by_run: HashMap<Uuid, Vec<&SpanStep>> = HashMap::new();
+    for &(run_id, _, s) in steps {
+        if s.decisions.is_empty() && s.signals.is_empty() {
+            continue;
+        }
+        by_run
+            .entry(run_id)
+            .or_insert_with(|| {
+                runs.push(run_id);
+                Vec::new()
+            })
+            .push(s);
+    }
+    if runs.is_empty() {
+        return Ok(());
+    }
+    // In run_id order, as every other writer of run rows locks them.
+    runs.sort();
+    let rows: (RunIds, BehaviourRows) = runs
         .iter()
-        .flat_map(|&(run_id, _, s)| {
-            s.decisions
-                .iter()
-                .enumerate()
-                .map(move |(i, d)| DecisionRow::of(run_id, i, d))
+        .map(|run_id| {
+            let spans = &by_run[run_id];
+            let row = BehaviourRow::of(
+                spans.iter().flat_map(|s| &s.decisions),
+                spans.iter().flat_map(|s| &s.signals),
+            );
+            (RunId { run_id: *run_id }, row)
         })
-        .collect();
-    insert_new(conn, &INSERT_DECISIONS, decisions).await?;
-    let signals: SignalRows = steps
-        .iter()
-        .flat_map(|&(run_id, _, s)| {
-            s.signals
-                .iter()
-                .enumerate()
-                .map(move |(i, q)| SignalRow::of(run_id, i, q))
-        })
-        .collect();
-    insert_new(conn, &INSERT_SIGNALS, signals).await?;
+        .unzip();
+    rows.bind(prepared(APPEND_BEHAVIOUR.as_str()))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
