@@ -13,9 +13,9 @@
 -- The writer does not go through these: the ingest role checks each item before it writes
 -- (docs/behaviour.md, Validation), the step of each `step_id` among them.
 --
--- An item of the arrays is the API's object without `run_id` (its run's) and without what is
--- null; `recorded_at` and `created_at` are the run's `created_at` unless the item has its own
--- (the rows moved here keep theirs).
+-- An item of the arrays is the API's object without `run_id` (its run's), without what is null
+-- and without an empty `metadata` (read as `{}`); `recorded_at` and `created_at` are the run's
+-- `created_at` unless the item has its own (the rows moved here keep theirs).
 
 ALTER TABLE agent_runs
     ADD COLUMN decisions jsonb CHECK (jsonb_typeof(decisions) = 'array'),

@@ -367,8 +367,9 @@ impl ToSql<Jsonb, Pg> for JsonText {
     }
 }
 
-/// The stored item of a decision: the API's object without its run (the run's row holds it)
-/// and without what is null; the views read `recorded_at` and `created_at` from the run.
+/// The stored item of a decision: the API's object without its run (the run's row holds it),
+/// without what is null and without an empty `metadata` (the views read `{}`); the views read
+/// `recorded_at` and `created_at` from the run.
 #[derive(Serialize)]
 pub struct StoredDecision<'a> {
     decision_id: Uuid,
@@ -379,6 +380,7 @@ pub struct StoredDecision<'a> {
     reason_code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     confidence: Option<f32>,
+    #[serde(skip_serializing_if = "is_empty_object")]
     metadata: &'a Value,
 }
 
@@ -396,6 +398,11 @@ impl<'a> From<&'a NewDecision> for StoredDecision<'a> {
     }
 }
 
+/// Whether `value` is `{}`: an item's metadata not stored.
+fn is_empty_object(value: &&Value) -> bool {
+    value.as_object().is_some_and(|m| m.is_empty())
+}
+
 /// The stored item of a quality signal (as [`StoredDecision`]).
 #[derive(Serialize)]
 pub struct StoredSignal<'a> {
@@ -407,6 +414,7 @@ pub struct StoredSignal<'a> {
     value: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     weight: Option<f32>,
+    #[serde(skip_serializing_if = "is_empty_object")]
     metadata: &'a Value,
 }
 
@@ -472,5 +480,44 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_runs_items_are_stored_without_nulls_or_empty_metadata_and_reals_as_sent() {
+        let id = Uuid::nil();
+        let decision = NewDecision {
+            decision_id: id,
+            step_id: None,
+            decision_type: "tool_selection",
+            selected: "api".into(),
+            reason_code: "fresh_data_required",
+            confidence: Some(0.82),
+            metadata: serde_json::json!({}),
+        };
+        let signal = NewSignal {
+            signal_id: id,
+            step_id: Some(id),
+            signal_type: "schema_valid",
+            signal_code: "full_match",
+            value: true,
+            weight: None,
+            metadata: serde_json::json!({"attempt": 2}),
+        };
+        let row = BehaviourRow::of([&decision], [&signal]);
+        let nil = "00000000-0000-0000-0000-000000000000";
+        assert_eq!(
+            row.decisions.map(|t| t.0),
+            Some(format!(
+                r#"[{{"decision_id":"{nil}","decision_type":"tool_selection","selected":"api","reason_code":"fresh_data_required","confidence":0.82}}]"#
+            ))
+        );
+        assert_eq!(
+            row.quality_signals.map(|t| t.0),
+            Some(format!(
+                r#"[{{"signal_id":"{nil}","step_id":"{nil}","signal_type":"schema_valid","signal_code":"full_match","value":true,"metadata":{{"attempt":2}}}}]"#
+            ))
+        );
+        let none = BehaviourRow::of([], []);
+        assert!(none.decisions.is_none() && none.quality_signals.is_none());
     }
 }

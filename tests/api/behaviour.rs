@@ -347,15 +347,21 @@ async fn the_original_tools_insert_and_delete_rows_of_the_views_under_the_tables
     let unknown = uuid::Uuid::new_v4();
     let cases = [
         (
-            format!("(run_id, decision_type, selected, reason_code) VALUES ('{unknown}', 'a', 'b', 'c')"),
+            format!(
+                "(run_id, decision_type, selected, reason_code) VALUES ('{unknown}', 'a', 'b', 'c')"
+            ),
             "23503",
         ),
         (
-            format!("(run_id, step_id, decision_type, selected, reason_code) VALUES ('{id}', '{unknown}', 'a', 'b', 'c')"),
+            format!(
+                "(run_id, step_id, decision_type, selected, reason_code) VALUES ('{id}', '{unknown}', 'a', 'b', 'c')"
+            ),
             "23503",
         ),
         (
-            format!("(run_id, decision_type, selected, reason_code, confidence) VALUES ('{id}', 'a', 'b', 'c', 1.5)"),
+            format!(
+                "(run_id, decision_type, selected, reason_code, confidence) VALUES ('{id}', 'a', 'b', 'c', 1.5)"
+            ),
             "23514",
         ),
         (
@@ -367,7 +373,9 @@ async fn the_original_tools_insert_and_delete_rows_of_the_views_under_the_tables
             "23502",
         ),
         (
-            format!("(decision_id, run_id, decision_type, selected, reason_code) VALUES ('{existing}', '{id}', 'a', 'b', 'c')"),
+            format!(
+                "(decision_id, run_id, decision_type, selected, reason_code) VALUES ('{existing}', '{id}', 'a', 'b', 'c')"
+            ),
             "23505",
         ),
     ];

@@ -136,16 +136,18 @@ impl Validator {
         type_key: &str,
         code_key: &str,
     ) -> (Option<&'static str>, Option<&'static str>) {
-        let names: Vec<&str> = kinds.iter().map(|(name, _)| *name).collect();
         let kind =
             self.string(obj, type_key, Text::required(1, 100))
                 .and_then(|name| match kind_of(kinds, &name) {
                     Some(kind) => Some(kind),
-                    None => self.invalid(
-                        &obj.at(type_key),
-                        "enum",
-                        format!("Input should be one of: {}", names.join(", ")),
-                    ),
+                    None => {
+                        let names: Vec<&str> = kinds.iter().map(|(name, _)| *name).collect();
+                        self.invalid(
+                            &obj.at(type_key),
+                            "enum",
+                            format!("Input should be one of: {}", names.join(", ")),
+                        )
+                    }
                 });
         let code = self.string(obj, code_key, Text::required(1, 100));
         let Some((name, codes)) = kind else {
@@ -266,12 +268,13 @@ impl Validator {
         let mut valid = true;
         if let Value::Object(map) = &meta {
             for (key, value) in map {
-                let at = [field.as_slice(), &[Value::from(key.as_str())]].concat();
+                // Where the entry sits: made only for an error.
+                let at = || [field.as_slice(), &[Value::from(key.as_str())]].concat();
                 match value {
                     Value::String(s) if s.contains('\0') => {
                         valid = false;
                         self.error(
-                            &at,
+                            &at(),
                             "string_nul",
                             "String should not contain the NUL character (\\u0000)",
                         );
@@ -279,7 +282,7 @@ impl Validator {
                     Value::String(s) if s.chars().count() > MAX_METADATA_STRING_CHARS => {
                         valid = false;
                         self.error(
-                            &at,
+                            &at(),
                             "string_too_long",
                             format!(
                                 "String should have at most {MAX_METADATA_STRING_CHARS} characters"
@@ -289,7 +292,7 @@ impl Validator {
                     Value::Array(_) | Value::Object(_) => {
                         valid = false;
                         self.error(
-                            &at,
+                            &at(),
                             "value_error",
                             "Metadata values must be strings, numbers, booleans or null",
                         );
@@ -299,7 +302,7 @@ impl Validator {
                 if key.contains('\0') {
                     valid = false;
                     self.error(
-                        &at,
+                        &at(),
                         "string_nul",
                         "Keys should not contain the NUL character (\\u0000)",
                     );

@@ -6,7 +6,9 @@ use std::sync::LazyLock;
 use diesel::result::QueryResult;
 use diesel_async::{AnsiTransactionManager, AsyncPgConnection, RunQueryDsl, TransactionManager};
 
-use super::rows::{NativeRuns, Outcome, RETURNING_WRITTEN, Written, failure_rows, run_rows, step_rows};
+use super::rows::{
+    NativeRuns, Outcome, RETURNING_WRITTEN, Written, failure_rows, run_rows, step_rows,
+};
 use super::set::write_runs;
 use crate::db::error::{is_data_error, is_retryable};
 use crate::db::prepared::prepared;

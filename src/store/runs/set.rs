@@ -11,7 +11,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::rows::{NativeRuns, Outcome, RETURNING_WRITTEN, Written, failure_rows, run_rows, step_rows};
+use super::rows::{
+    NativeRuns, Outcome, RETURNING_WRITTEN, Written, failure_rows, run_rows, step_rows,
+};
 use crate::db::error::is_data_error;
 use crate::db::prepared::prepared;
 use crate::model::input::FieldError;
