@@ -17,6 +17,7 @@
 //! - [`model`]: runs, steps and failures; validation of what agents send; the privacy policy.
 //!   It uses no other module.
 //! - [`ui`]: the web UI the query role serves (server-rendered pages, embedded assets).
+//! - [`cost`]: the model price table (docs/cost.md).
 //! - [`drift`]: behaviour profiles, baselines, drift detection (its statistics and schedule).
 //! - [`store`]: the write side's statements: native runs and OTLP traces, set-based.
 //! - [`healthcheck`]: the `healthcheck` command's HTTP probe; [`memory`]: giving memory back.
@@ -28,6 +29,7 @@ pub mod alerts;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod cost;
 pub mod db;
 pub mod drift;
 pub mod error;

@@ -227,6 +227,7 @@ impl Config {
             );
         }
         self.alerts.validate().map_err(ConfigError::Invalid)?;
+        self.cost.new_prices().map_err(ConfigError::Invalid)?;
         let level = normalize_level(&self.log.level);
         let is_level = ["off", "error", "warn", "info", "debug", "trace"].contains(&level.as_str());
         if !(is_level

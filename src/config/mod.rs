@@ -6,6 +6,7 @@
 //! `Debug` output never reveal them. Database URLs are parsed when the configuration loads, once.
 
 mod alerts;
+mod cost;
 mod db_url;
 mod load;
 mod sections;
@@ -15,8 +16,9 @@ pub use alerts::{AlertsConfig, HttpUrl, HttpUrlError, PAGERDUTY_EVENTS_URL, Secr
 pub use db_url::{DatabaseUrl, DatabaseUrlError, SslMode};
 pub use load::{ConfigError, DEFAULT_CONFIG_FILE, normalize_level};
 pub use sections::{
-    AuthConfig, Config, DatabaseConfig, DriftConfig, IngestConfig, LogConfig, LogFormat,
-    OtlpConfig, PrivacyConfig, PrivacyMode, QueryConfig, RetentionConfig, ServerConfig, UiConfig,
+    AuthConfig, Config, CostConfig, DatabaseConfig, DriftConfig, IngestConfig, LogConfig,
+    LogFormat, OtlpConfig, PriceConfig, PrivacyConfig, PrivacyMode, QueryConfig, RetentionConfig,
+    ServerConfig, UiConfig,
 };
 pub use values::{Secret, SecretList, StringList, parse_proxy};
 
@@ -257,6 +259,7 @@ mod tests {
             "otlp",
             "ui",
             "alerts",
+            "cost",
         ];
         sections.sort_unstable();
         let table = defaults.as_table().cloned().unwrap_or_default();

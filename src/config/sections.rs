@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::alerts::AlertsConfig;
+pub use super::cost::{CostConfig, PriceConfig};
 use super::db_url::DatabaseUrl;
 use super::values::{Secret, SecretList, StringList};
 pub use crate::model::privacy::PrivacyMode;
@@ -28,6 +29,7 @@ pub struct Config {
     pub otlp: OtlpConfig,
     pub ui: UiConfig,
     pub alerts: AlertsConfig,
+    pub cost: CostConfig,
 }
 
 impl Config {

@@ -6,6 +6,7 @@ pub mod body;
 mod drift;
 pub mod group;
 pub mod otlp;
+mod prices;
 pub mod retention;
 mod runs;
 mod state;
@@ -24,6 +25,7 @@ pub fn configure(state: web::Data<IngestState>) -> impl FnOnce(&mut ServiceConfi
             .service(runs::post_run)
             .service(runs::delete_run);
         drift::configure(cfg);
+        prices::configure(cfg);
         otlp::configure(cfg);
     }
 }

@@ -5,6 +5,7 @@
 //! keeps prompts and credentials out, and [`output`] is the stored shape every endpoint answers with.
 
 pub mod behaviour;
+pub mod cost;
 mod field_error;
 pub mod input;
 pub mod output;

@@ -5,6 +5,7 @@ pub mod drift;
 pub mod failures;
 pub mod filters;
 pub mod live;
+mod prices;
 pub mod runs;
 pub mod series;
 mod state;
@@ -44,6 +45,7 @@ pub fn configure(state: web::Data<QueryState>) -> impl FnOnce(&mut ServiceConfig
             .service(get_stats)
             .service(get_agents);
         drift::configure(cfg);
+        prices::configure(cfg);
     }
 }
 

@@ -43,6 +43,8 @@ pub enum StartupError {
     Pool(#[from] db::PoolSetupError),
     #[error(transparent)]
     Migrate(#[from] migrate::MigrateError),
+    #[error("cannot put the configured model prices (cost.prices): {0}")]
+    Prices(String),
     #[error("cannot start the {listener} server: {source}")]
     Server {
         listener: &'static str,
@@ -53,6 +55,31 @@ pub enum StartupError {
         listener: &'static str,
         role: &'static str,
     },
+}
+
+/// Puts `cost.prices` into the price table (each as `PUT /v1/model-prices/{model}` would, marked
+/// `config`), in one transaction: the ingest role starts with them or not at all.
+async fn put_configured_prices(
+    pool: &PgPool,
+    cost: &crate::config::CostConfig,
+) -> Result<(), StartupError> {
+    use diesel_async::AsyncConnection;
+    // (Checked when the configuration loaded.)
+    let prices = cost.new_prices().map_err(StartupError::Prices)?;
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| StartupError::Prices(e.to_string()))?;
+    conn.transaction(async |conn| {
+        for price in &prices {
+            crate::cost::prices::put(conn, price, "config").await?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    })
+    .await
+    .map_err(|e| StartupError::Prices(e.to_string()))?;
+    tracing::info!(prices = prices.len(), "configured model prices put");
+    Ok(())
 }
 
 /// How to stop one listener gracefully.
@@ -122,6 +149,11 @@ impl Application {
         if role.runs_ingest() && db_cfg.migrate_on_start {
             let applied = migrate::run(&db_cfg.url, db_cfg).await?;
             tracing::info!(applied = applied.len(), versions = ?applied, "migrations up to date");
+        }
+        if let Some(pool) = &write
+            && !config.cost.prices.is_empty()
+        {
+            put_configured_prices(pool, &config.cost).await?;
         }
 
         // The query role waits for the schema (it never migrates); when this process migrated it

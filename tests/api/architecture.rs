@@ -22,6 +22,8 @@ const LAYERS: &[&[&str]] = &[
     &["error"],
     // The write paths, once out of ingest/, and the stats rollups.
     &["store"],
+    // Cost: the model price table.
+    &["cost"],
     // Behaviour profiles, baselines and drift detection.
     &["drift"],
     &["rollup"],

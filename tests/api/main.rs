@@ -21,6 +21,7 @@ mod otlp;
 mod otlp_build;
 #[path = "../support/pg.rs"]
 mod pg;
+mod prices;
 mod query;
 #[path = "../support/ready.rs"]
 mod ready;

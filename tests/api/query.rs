@@ -779,6 +779,8 @@ async fn each_listener_documents_exactly_the_routes_it_mounts() {
         ("POST", "/v1/drift/baselines/{baseline_id}/approve"),
         ("POST", "/v1/drift/{drift_id}/resolve"),
         ("POST", "/v1/drift/detect"),
+        ("PUT", "/v1/model-prices/{model}"),
+        ("DELETE", "/v1/model-prices/{model}"),
     ];
     let query_only = [
         ("GET", "/v1/runs"),
@@ -796,6 +798,7 @@ async fn each_listener_documents_exactly_the_routes_it_mounts() {
         ("GET", "/v1/drift/{drift_id}"),
         ("GET", "/v1/drift/timeline"),
         ("GET", "/v1/drift/summary"),
+        ("GET", "/v1/model-prices"),
     ];
     for (base, own, other) in [
         (&app.ingest, &ingest_only[..], &query_only[..]),
@@ -817,7 +820,13 @@ async fn each_listener_documents_exactly_the_routes_it_mounts() {
         for (method, path) in common.iter().chain(own).chain(other) {
             let id = uuid::Uuid::new_v4().to_string();
             let mut url = format!("{base}{path}");
-            for name in ["{run_id}", "{baseline_id}", "{profile_id}", "{drift_id}"] {
+            for name in [
+                "{run_id}",
+                "{baseline_id}",
+                "{profile_id}",
+                "{drift_id}",
+                "{model}",
+            ] {
                 url = url.replace(name, &id);
             }
             let res = app

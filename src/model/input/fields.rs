@@ -36,6 +36,11 @@ impl<'p> Object<'p> {
         [self.path, &[Value::from(key)]].concat()
     }
 
+    /// The fields not taken yet, each where it sits.
+    pub(super) fn rest(&self) -> Vec<Vec<Value>> {
+        self.fields.keys().map(|key| self.at(key)).collect()
+    }
+
     /// Takes its field `key` out: where it sits, and its value (`None` when absent or null).
     pub(super) fn take(&mut self, key: &str) -> (Vec<Value>, Option<Value>) {
         (

@@ -4,6 +4,7 @@
 mod baseline;
 mod behaviour;
 mod fields;
+mod price;
 mod rules;
 mod run;
 mod shape;
@@ -15,6 +16,7 @@ use super::NewRun;
 use super::privacy::{Rule, Scan};
 pub use baseline::parse_baseline;
 use fields::Validator;
+pub use price::parse_price;
 pub use rules::Rules;
 pub use shape::{Shape, json_size, json_size_over};
 

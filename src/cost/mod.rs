@@ -1,0 +1,4 @@
+//! Cost (docs/cost.md): the model price table, read by the query role and managed through the
+//! ingest role and the configuration.
+
+pub mod prices;
