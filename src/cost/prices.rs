@@ -10,7 +10,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-use crate::model::cost::NewPrice;
+use crate::model::cost::{NewPrice, Period, PriceBook};
 
 /// A price period, as every route answers it.
 #[derive(Clone, Debug, PartialEq, Serialize, QueryableByName, ToSchema)]
@@ -114,4 +114,44 @@ pub async fn delete(
     .bind::<Nullable<Timestamptz>, _>(valid_from)
     .execute(conn)
     .await
+}
+
+#[derive(QueryableByName)]
+struct BookRow {
+    #[diesel(sql_type = Text)]
+    model: String,
+    #[diesel(sql_type = Timestamptz)]
+    valid_from: OffsetDateTime,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    input: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    output: i64,
+    #[diesel(sql_type = Nullable<diesel::sql_types::BigInt>)]
+    cached_input: Option<i64>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::BigInt>)]
+    reasoning: Option<i64>,
+}
+
+/// The whole table as a [`PriceBook`], its prices read exactly as nano-dollars per million
+/// tokens (the column has 9 decimals).
+pub async fn book(conn: &mut AsyncPgConnection) -> QueryResult<PriceBook> {
+    let rows: Vec<BookRow> = diesel::sql_query(
+        "SELECT model::text AS model, valid_from, \
+         (input_per_mtok * 1000000000)::int8 AS input, \
+         (output_per_mtok * 1000000000)::int8 AS output, \
+         (cached_input_per_mtok * 1000000000)::int8 AS cached_input, \
+         (reasoning_per_mtok * 1000000000)::int8 AS reasoning FROM model_prices",
+    )
+    .load(conn)
+    .await?;
+    Ok(PriceBook::new(rows.into_iter().map(|r| {
+        let period = Period {
+            valid_from: r.valid_from,
+            input: r.input,
+            output: r.output,
+            cached_input: r.cached_input,
+            reasoning: r.reasoning,
+        };
+        (r.model, period)
+    })))
 }

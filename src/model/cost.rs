@@ -88,3 +88,245 @@ mod tests {
         }
     }
 }
+
+/// Nano-dollars (10⁻⁹ USD) in one USD: costs are whole nano-dollars, so sums are exact.
+pub const NANOS_PER_USD: i64 = 1_000_000_000;
+
+/// One price period, its prices in nano-dollars per million tokens (exact: a price has at most
+/// 9 decimals).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Period {
+    pub valid_from: OffsetDateTime,
+    pub input: i64,
+    pub output: i64,
+    pub cached_input: Option<i64>,
+    pub reasoning: Option<i64>,
+}
+
+impl Period {
+    /// The period of these prices in USD per million tokens.
+    pub fn from_usd(
+        valid_from: OffsetDateTime,
+        input: f64,
+        output: f64,
+        cached_input: Option<f64>,
+        reasoning: Option<f64>,
+    ) -> Period {
+        let nanos = |usd: f64| (usd * NANOS_PER_USD as f64).round() as i64;
+        Period {
+            valid_from,
+            input: nanos(input),
+            output: nanos(output),
+            cached_input: cached_input.map(nanos),
+            reasoning: reasoning.map(nanos),
+        }
+    }
+}
+
+/// A step's token counts, as the cost rule reads them: `input` counts every input token, cached
+/// ones included, and `output` every output token, reasoning ones included (OpenAI's usage and
+/// the GenAI conventions count them so).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tokens {
+    pub input: Option<i64>,
+    pub output: Option<i64>,
+    pub cached_input: Option<i64>,
+    pub reasoning: Option<i64>,
+}
+
+impl Period {
+    /// What `tokens` cost at this period's prices, in nano-dollars (rounded half up), or none
+    /// when the step counted no input and no output tokens. Cached input tokens (at most the
+    /// input) are priced at `cached_input`, else as input; reasoning tokens (at most the
+    /// output) at `reasoning`, else as output.
+    pub fn cost_nanos(&self, tokens: Tokens) -> Option<i64> {
+        if tokens.input.is_none() && tokens.output.is_none() {
+            return None;
+        }
+        let input = i128::from(tokens.input.unwrap_or(0).max(0));
+        let output = i128::from(tokens.output.unwrap_or(0).max(0));
+        let cached = i128::from(tokens.cached_input.unwrap_or(0).max(0)).min(input);
+        let reasoning = i128::from(tokens.reasoning.unwrap_or(0).max(0)).min(output);
+        let price = |p: i64| i128::from(p);
+        // Nano-dollars per million tokens times tokens: nano-dollars times a million.
+        let scaled = (input - cached) * price(self.input)
+            + cached * price(self.cached_input.unwrap_or(self.input))
+            + (output - reasoning) * price(self.output)
+            + reasoning * price(self.reasoning.unwrap_or(self.output));
+        let nanos = (scaled + 500_000) / 1_000_000;
+        i64::try_from(nanos).ok()
+    }
+}
+
+/// The price table as the ingest role prices steps with: each model or pattern with its
+/// periods, oldest first.
+#[derive(Clone, Debug, Default)]
+pub struct PriceBook {
+    models: Vec<(String, Vec<Period>)>,
+}
+
+impl PriceBook {
+    /// The book of `(model, period)` rows, in any order.
+    pub fn new(rows: impl IntoIterator<Item = (String, Period)>) -> PriceBook {
+        let mut by_model: std::collections::BTreeMap<String, Vec<Period>> = Default::default();
+        for (model, period) in rows {
+            by_model.entry(model).or_default().push(period);
+        }
+        let mut models: Vec<(String, Vec<Period>)> = by_model.into_iter().collect();
+        for (_, periods) in &mut models {
+            periods.sort_by_key(|p| p.valid_from);
+        }
+        PriceBook { models }
+    }
+
+    /// The price of `model` at time `at`: the model's entry ([`best_match`]), then its period
+    /// valid at `at`. None when no entry names the model, or its first period starts later:
+    /// a shorter pattern's price is not used instead (it would be another model's price).
+    pub fn price(&self, model: &str, at: OffsetDateTime) -> Option<&Period> {
+        let best = best_match(self.models.iter().map(|(m, _)| m.as_str()), model)?;
+        let (_, periods) = self.models.iter().find(|(m, _)| m == best)?;
+        periods.iter().rev().find(|p| p.valid_from <= at)
+    }
+
+    /// What a step of `model` that started at `at` cost, in nano-dollars; none without a price
+    /// or without token counts.
+    pub fn cost_nanos(&self, model: &str, at: OffsetDateTime, tokens: Tokens) -> Option<i64> {
+        self.price(model, at)?.cost_nanos(tokens)
+    }
+}
+
+#[cfg(test)]
+mod cost_tests {
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn book() -> PriceBook {
+        let period = |from, i, o, c, r| Period::from_usd(from, i, o, c, r);
+        PriceBook::new([
+            (
+                "gpt-4o*".to_owned(),
+                period(datetime!(2020-01-01 0:00 UTC), 2.5, 10.0, Some(1.25), None),
+            ),
+            (
+                "gpt-4o-mini*".to_owned(),
+                period(datetime!(2020-01-01 0:00 UTC), 0.15, 0.6, Some(0.075), None),
+            ),
+            // A price change: from June 2026 the mini model costs less.
+            (
+                "gpt-4o-mini*".to_owned(),
+                period(datetime!(2026-06-01 0:00 UTC), 0.1, 0.4, None, None),
+            ),
+            (
+                "o3*".to_owned(),
+                period(
+                    datetime!(2020-01-01 0:00 UTC),
+                    2.0,
+                    8.0,
+                    Some(0.5),
+                    Some(4.0),
+                ),
+            ),
+            (
+                "late-model*".to_owned(),
+                period(datetime!(2026-01-01 0:00 UTC), 1.0, 1.0, None, None),
+            ),
+            (
+                "late*".to_owned(),
+                period(datetime!(2020-01-01 0:00 UTC), 9.0, 9.0, None, None),
+            ),
+        ])
+    }
+
+    fn tokens(input: i64, output: i64) -> Tokens {
+        Tokens {
+            input: Some(input),
+            output: Some(output),
+            ..Tokens::default()
+        }
+    }
+
+    #[test]
+    fn a_steps_cost_is_exact_across_a_price_change() {
+        let book = book();
+        let before = datetime!(2026-05-31 23:59:59 UTC);
+        let after = datetime!(2026-06-01 0:00 UTC);
+        // 1,234 input and 567 output tokens of gpt-4o-mini: 1234 × 0.15 + 567 × 0.60 per million
+        // = 0.0001851 + 0.0003402 = 0.0005253 USD.
+        let t = tokens(1234, 567);
+        assert_eq!(
+            book.cost_nanos("gpt-4o-mini-2024-07-18", before, t),
+            Some(525_300)
+        );
+        // After the change: 1234 × 0.10 + 567 × 0.40 = 0.0001234 + 0.0002268 = 0.0003502 USD.
+        assert_eq!(
+            book.cost_nanos("gpt-4o-mini-2024-07-18", after, t),
+            Some(350_200)
+        );
+        // A million output tokens of gpt-4o: exactly 10 USD.
+        let m = tokens(0, 1_000_000);
+        assert_eq!(
+            book.cost_nanos("gpt-4o", after, m),
+            Some(10 * NANOS_PER_USD)
+        );
+    }
+
+    #[test]
+    fn cached_and_reasoning_tokens_have_their_own_prices_or_their_kinds() {
+        let book = book();
+        let at = datetime!(2026-03-01 0:00 UTC);
+        // o3: 10,000 input of which 4,000 cached, 2,000 output of which 1,500 reasoning:
+        // 6000 × 2 + 4000 × 0.5 + 500 × 8 + 1500 × 4 = 12000 + 2000 + 4000 + 6000 = 24,000 per
+        // million = 0.024 USD.
+        let t = Tokens {
+            input: Some(10_000),
+            output: Some(2_000),
+            cached_input: Some(4_000),
+            reasoning: Some(1_500),
+        };
+        assert_eq!(book.cost_nanos("o3-2025-04-16", at, t), Some(24_000_000));
+        // gpt-4o has no reasoning price: reasoning tokens are output tokens.
+        // 6000 × 2.5 + 4000 × 1.25 + 2000 × 10 = 15000 + 5000 + 20000 = 40,000 per million.
+        assert_eq!(book.cost_nanos("gpt-4o", at, t), Some(40_000_000));
+        // More cached than input (a client's miscount) is capped at the input.
+        let odd = Tokens {
+            cached_input: Some(50_000),
+            ..t
+        };
+        // 10000 × 0.5 + 500 × 8 + 1500 × 4 = 5000 + 4000 + 6000 = 15,000 per million.
+        assert_eq!(book.cost_nanos("o3", at, odd), Some(15_000_000));
+    }
+
+    #[test]
+    fn no_price_or_no_tokens_is_no_cost_never_a_zero() {
+        let book = book();
+        let at = datetime!(2026-03-01 0:00 UTC);
+        assert_eq!(book.cost_nanos("llama-3.1-70b", at, tokens(10, 10)), None);
+        assert_eq!(book.cost_nanos("gpt-4o", at, Tokens::default()), None);
+        // Before the first period of its own entry, a model is not priced by a shorter pattern.
+        let early = datetime!(2025-12-31 0:00 UTC);
+        assert_eq!(book.cost_nanos("late-model-x", early, tokens(10, 10)), None);
+        assert_eq!(
+            book.cost_nanos("late-model-x", at, tokens(1_000_000, 0)),
+            Some(NANOS_PER_USD)
+        );
+        assert_eq!(
+            book.cost_nanos("late-other", early, tokens(1_000_000, 0)),
+            Some(9 * NANOS_PER_USD)
+        );
+        // Zero tokens counted is a cost of zero (counted, and free).
+        assert_eq!(book.cost_nanos("gpt-4o", at, tokens(0, 0)), Some(0));
+    }
+
+    #[test]
+    fn a_price_of_nine_decimals_is_exact_in_nano_dollars() {
+        let p = Period::from_usd(
+            datetime!(2020-01-01 0:00 UTC),
+            0.000000001,
+            123.456789012,
+            None,
+            None,
+        );
+        assert_eq!((p.input, p.output), (1, 123_456_789_012));
+    }
+}

@@ -281,3 +281,43 @@ async fn configured_prices_are_put_when_the_ingest_role_starts() {
         )
     );
 }
+
+/// The table read as the ingest role will price steps with it: exact to the nano-dollar, with
+/// the period of the step's time.
+#[tokio::test]
+async fn the_table_prices_a_step_exactly_at_the_price_of_its_time() {
+    use agenttracer::model::cost::Tokens;
+    use diesel_async::{AsyncConnection, AsyncPgConnection};
+    use time::macros::datetime;
+
+    let app = spawn_app().await;
+    let later = json!({"input_per_mtok": 0.1, "output_per_mtok": 0.4, "valid_from": "2026-06-01T00:00:00Z"});
+    assert_eq!(app.put_price("gpt-4o-mini*", &later).await.status(), 201);
+    let mut conn = AsyncPgConnection::establish(&app.db.writer_url())
+        .await
+        .unwrap();
+    let book = agenttracer::cost::prices::book(&mut conn).await.unwrap();
+    let t = Tokens {
+        input: Some(1234),
+        output: Some(567),
+        cached_input: Some(1000),
+        reasoning: None,
+    };
+    // The shipped period: 234 × 0.15 + 1000 × 0.075 + 567 × 0.60 = 35.1 + 75 + 340.2 = 450.3
+    // per million tokens = 0.0004503 USD.
+    let model = "gpt-4o-mini-2024-07-18";
+    assert_eq!(
+        book.cost_nanos(model, datetime!(2026-05-01 0:00 UTC), t),
+        Some(450_300)
+    );
+    // The operator's period has no cached price: cached input is input. 1234 × 0.1 + 567 × 0.4
+    // = 123.4 + 226.8 = 350.2 per million.
+    assert_eq!(
+        book.cost_nanos(model, datetime!(2026-07-01 0:00 UTC), t),
+        Some(350_200)
+    );
+    assert_eq!(
+        book.cost_nanos("llama-3.1-70b", datetime!(2026-07-01 0:00 UTC), t),
+        None
+    );
+}
