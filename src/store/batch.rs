@@ -353,8 +353,11 @@ impl JsonText {
         if items.is_empty() {
             return None;
         }
-        // Serializing structs of strings, numbers and `Value`s cannot fail.
-        serde_json::to_string(&items).ok().map(JsonText)
+        // Structs of strings, ids, finite numbers and `Value`s always serialize; were one not
+        // to, dropping the items quietly would lose them: this fails loudly instead.
+        let text = serde_json::to_string(&items)
+            .unwrap_or_else(|e| unreachable!("a run's items serialize as JSON: {e}"));
+        Some(JsonText(text))
     }
 }
 
