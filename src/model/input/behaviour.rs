@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::fields::{Object, Text, Validator};
+use super::fields::{Loc, Object, Text, Validator};
 use super::shape::json_size_over;
 use crate::model::behaviour::{
     BLOCKED_METADATA_KEYS, DECISION_TYPES, MAX_METADATA_STRING_CHARS, NewDecision, NewSignal,
@@ -184,6 +184,7 @@ impl Validator {
         }
         let mut names = Vec::with_capacity(items.len());
         let mut all_valid = true;
+        let field = field.loc();
         for (i, item) in items.into_iter().enumerate() {
             let mut holder = Map::new();
             holder.insert(i.to_string(), item);
@@ -269,7 +270,7 @@ impl Validator {
         if let Value::Object(map) = &meta {
             for (key, value) in map {
                 // Where the entry sits: made only for an error.
-                let at = || [field.as_slice(), &[Value::from(key.as_str())]].concat();
+                let at = || [field.loc(), vec![Value::from(key.as_str())]].concat();
                 match value {
                     Value::String(s) if s.contains('\0') => {
                         valid = false;
@@ -322,6 +323,10 @@ impl Validator {
         }
         if !valid {
             return None;
+        }
+        if meta.as_object().is_some_and(|m| m.is_empty()) {
+            // (Nothing to scan: most items send no metadata.)
+            return Some(meta);
         }
         let mut loc = self.at(&field);
         self.scan.behaviour_metadata(

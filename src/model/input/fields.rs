@@ -36,17 +36,73 @@ impl<'p> Object<'p> {
         [self.path, &[Value::from(key)]].concat()
     }
 
+    /// Where its field `key` sits, made into a location only when needed.
+    pub(super) fn field<'k>(&self, key: &'k str) -> Field<'k>
+    where
+        'p: 'k,
+    {
+        Field {
+            path: self.path,
+            key,
+        }
+    }
+
     /// The fields not taken yet, each where it sits.
     pub(super) fn rest(&self) -> Vec<Vec<Value>> {
         self.fields.keys().map(|key| self.at(key)).collect()
     }
 
     /// Takes its field `key` out: where it sits, and its value (`None` when absent or null).
-    pub(super) fn take(&mut self, key: &str) -> (Vec<Value>, Option<Value>) {
+    pub(super) fn take<'k>(&mut self, key: &'k str) -> (Field<'k>, Option<Value>)
+    where
+        'p: 'k,
+    {
         (
-            self.at(key),
+            self.field(key),
             self.fields.remove(key).filter(|v| !v.is_null()),
         )
+    }
+}
+
+/// Where a field sits: its object's path and its key. It is made into a location (a `Vec` of
+/// values, allocated) only for an error or a finding: most fields have none, and a run has
+/// hundreds of fields.
+#[derive(Clone, Copy)]
+pub(super) struct Field<'a> {
+    path: &'a [Value],
+    key: &'a str,
+}
+
+/// A location: what an error's `loc` is made from.
+pub(super) trait Loc {
+    /// The location, from the object's path on.
+    fn loc(&self) -> Vec<Value>;
+}
+
+impl Loc for Field<'_> {
+    fn loc(&self) -> Vec<Value> {
+        let mut loc = Vec::with_capacity(self.path.len() + 1);
+        loc.extend_from_slice(self.path);
+        loc.push(Value::from(self.key));
+        loc
+    }
+}
+
+impl Loc for [Value] {
+    fn loc(&self) -> Vec<Value> {
+        self.to_vec()
+    }
+}
+
+impl Loc for Vec<Value> {
+    fn loc(&self) -> Vec<Value> {
+        self.clone()
+    }
+}
+
+impl<const N: usize> Loc for [Value; N] {
+    fn loc(&self) -> Vec<Value> {
+        self.to_vec()
     }
 }
 
@@ -87,13 +143,13 @@ fn quoted_list(values: &[&str]) -> String {
 }
 
 impl Validator {
-    pub(super) fn at(&self, path: &[Value]) -> Vec<Value> {
+    pub(super) fn at(&self, path: &(impl Loc + ?Sized)) -> Vec<Value> {
         let mut loc = self.loc.clone();
-        loc.extend_from_slice(path);
+        loc.extend(path.loc());
         loc
     }
 
-    pub(super) fn error(&mut self, path: &[Value], kind: &str, msg: impl Into<String>) {
+    pub(super) fn error(&mut self, path: &(impl Loc + ?Sized), kind: &str, msg: impl Into<String>) {
         let loc = self.at(path);
         self.errors.push(FieldError::new(kind, loc, msg));
     }
@@ -101,7 +157,7 @@ impl Validator {
     /// Records a problem at `path` and gives no value: what an invalid field reads as.
     pub(super) fn invalid<T>(
         &mut self,
-        path: &[Value],
+        path: &(impl Loc + ?Sized),
         kind: &str,
         msg: impl Into<String>,
     ) -> Option<T> {
@@ -124,7 +180,7 @@ impl Validator {
     /// a string without control characters, which would forge log lines and terminal output.
     pub(super) fn identifier(&mut self, obj: &mut Object, key: &str, text: Text) -> Option<String> {
         let mut value = self.string(obj, key, text)?;
-        let field = obj.at(key);
+        let field = obj.field(key);
         if value.chars().any(char::is_control) {
             self.error(
                 &field,
@@ -134,8 +190,10 @@ impl Validator {
             return None;
         }
         // Names and codes are free text too: a credential in one is refused or redacted.
-        let loc = self.at(&field);
-        self.scan.text(&mut value, self.rules.privacy, &loc);
+        let base = &self.loc;
+        self.scan.text_at(&mut value, self.rules.privacy, || {
+            [base.clone(), field.loc()].concat()
+        });
         if value.chars().count() > text.max {
             // (`[REDACTED]` is longer than the shortest secret it replaces.)
             value = value.chars().take(text.max).collect();

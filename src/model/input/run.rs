@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::fields::{Text, Validator};
+use super::fields::{Loc, Text, Validator};
 use super::shape::{Shape, find_nul, json_size_over};
 use crate::model::{FailureType, NewFailure, NewRun, NewStep, RunStatus, StepType};
 
@@ -50,7 +50,7 @@ impl Validator {
 
         let mut raw_failures = Vec::new();
         if let (at, Some(f)) = obj.take("failure") {
-            raw_failures.push((at, f));
+            raw_failures.push((at.loc(), f));
         }
         for (i, f) in self.list(&mut obj, "failures").into_iter().enumerate() {
             raw_failures.push((vec![Value::from("failures"), Value::from(i)], f));
@@ -179,7 +179,7 @@ impl Validator {
                     .flatten()
                 {
                     self.error(
-                        &[meta_path.as_slice(), &nul_at].concat(),
+                        &[meta_path.loc(), nul_at].concat(),
                         "string_nul",
                         "Strings and keys should not contain the NUL character (\\u0000)",
                     );

@@ -145,6 +145,16 @@ impl Scan {
 
     /// Applies the secret-value rule to a string (a failure message, a metadata value).
     pub fn text(&mut self, text: &mut String, mode: PrivacyMode, loc: &[Value]) {
+        self.text_at(text, mode, || loc.to_vec());
+    }
+
+    /// [`text`](Scan::text) with its location made only for a finding (most strings have none).
+    pub fn text_at(
+        &mut self,
+        text: &mut String,
+        mode: PrivacyMode,
+        loc: impl FnOnce() -> Vec<Value>,
+    ) {
         if mode == PrivacyMode::Off {
             return;
         }
@@ -160,7 +170,8 @@ impl Scan {
                 }
             }
             Verdict::Reject => {
-                self.found(Verdict::Reject, loc, Rule::SecretValue, || what.to_owned())
+                let loc = loc();
+                self.found(Verdict::Reject, &loc, Rule::SecretValue, || what.to_owned())
             }
         }
     }
