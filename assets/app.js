@@ -312,6 +312,16 @@
     root.querySelectorAll("[data-post][hidden]").forEach((el) => { el.hidden = false; });
   }
 
+  // The navigation scrolls sideways where it does not fit (a phone): bring the current page's link
+  // into view.
+  function currentInView() {
+    const nav = document.querySelector(".topbar .nav");
+    const a = nav && nav.querySelector("[aria-current]");
+    if (!a || nav.scrollWidth <= nav.clientWidth) return;
+    const n = nav.getBoundingClientRect(), r = a.getBoundingClientRect();
+    nav.scrollLeft += r.left + r.width / 2 - (n.left + n.width / 2);
+  }
+
   function enhance(root) {
     times(root);
     autosubmit(root);
@@ -329,7 +339,7 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", () => enhance(document));
+  document.addEventListener("DOMContentLoaded", () => { currentInView(); enhance(document); });
   document.addEventListener("htmx:afterSettle", (e) => enhance(e.target));
   setInterval(() => document.querySelectorAll("time[data-ago]").forEach((el) => {
     const d = new Date(el.getAttribute("datetime"));
