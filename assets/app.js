@@ -61,6 +61,13 @@
   // Lines told apart by colour and by dash, so no two look alike without colour.
   const palette = () => ["--t-llm", "--t-tool", "--t-retrieve", "--t-plan", "--t-respond", "--bad", "--t-other"].map(cssVar);
   const dashes = [undefined, [8, 4], [2, 3], [12, 3, 2, 3]];
+  // A share between two gaps is drawn as a dot: a line needs two neighbours.
+  const isolated = (u, si, show) => {
+    if (show) return null;
+    const v = u.data[si];
+    const idx = v.flatMap((x, i) => (x != null && v[i - 1] == null && v[i + 1] == null ? [i] : []));
+    return idx.length ? idx : null;
+  };
   function drawCharts(root) {
     const data = root.querySelector("#chart-data");
     if (!data || typeof uPlot === "undefined") return;
@@ -95,7 +102,7 @@
         const hues = palette();
         const series = names.map((n, i) => Object.assign(line(n, hues[i % hues.length]), {
           // Shares of time bins leave a gap where a bin had none; sparse events are joined.
-          dash: dashes[i % dashes.length], spanGaps: g.points, points: g.points ? { show: true, size: 7 } : {},
+          dash: dashes[i % dashes.length], spanGaps: g.points, points: g.points ? { show: true, size: 7 } : { filter: isolated },
         }));
         return [series, names.map((n) => g.series[n]), g.unit];
       },
@@ -305,6 +312,16 @@
     root.querySelectorAll("[data-post][hidden]").forEach((el) => { el.hidden = false; });
   }
 
+  // The navigation scrolls sideways where it does not fit (a phone): bring the current page's link
+  // into view.
+  function currentInView() {
+    const nav = document.querySelector(".topbar .nav");
+    const a = nav && nav.querySelector("[aria-current]");
+    if (!a || nav.scrollWidth <= nav.clientWidth) return;
+    const n = nav.getBoundingClientRect(), r = a.getBoundingClientRect();
+    nav.scrollLeft += r.left + r.width / 2 - (n.left + n.width / 2);
+  }
+
   function enhance(root) {
     times(root);
     autosubmit(root);
@@ -322,7 +339,7 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", () => enhance(document));
+  document.addEventListener("DOMContentLoaded", () => { currentInView(); enhance(document); });
   document.addEventListener("htmx:afterSettle", (e) => enhance(e.target));
   setInterval(() => document.querySelectorAll("time[data-ago]").forEach((el) => {
     const d = new Date(el.getAttribute("datetime"));

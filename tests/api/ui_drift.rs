@@ -122,6 +122,121 @@ async fn behaviour_shows_each_options_share_over_the_window_chosen_by_the_url() 
     app.stop().await;
 }
 
+/// `n` runs of `version`, one every `every_s` seconds from `from`, choosing the API and the cache
+/// in turn.
+fn spread(version: &str, from: time::OffsetDateTime, n: usize, every_s: u64) -> Vec<Value> {
+    let mut all = runs(version, from, n, 0);
+    for (i, run) in all.iter_mut().enumerate() {
+        let started = from + std::time::Duration::from_secs(i as u64 * every_s);
+        let at = |t: time::OffsetDateTime| {
+            json!(
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap()
+            )
+        };
+        run["started_at"] = at(started);
+        run["ended_at"] = at(started + std::time::Duration::from_secs(1));
+        if i % 2 == 1 {
+            run["decisions"][0]["selected"] = json!("cache");
+            run["decisions"][0]["reason_code"] = json!("cached_data_sufficient");
+        }
+    }
+    all
+}
+
+/// The page's chart data: its time axis, and per chart (`d:tool_selection`) its shares and the
+/// count each bin's share is of.
+fn chart_data(body: &str) -> Value {
+    let start = body.find("id=\"chart-data\">").expect("chart data") + 16;
+    let end = start + body[start..].find("</script>").unwrap();
+    serde_json::from_str(&body[start..end]).unwrap()
+}
+
+/// The bins' width in seconds: every step of the chart data's time axis.
+fn width(data: &Value) -> i64 {
+    let t: Vec<i64> = serde_json::from_value(data["t"].clone()).unwrap();
+    let steps: Vec<i64> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        !steps.is_empty() && steps.iter().all(|&s| s == steps[0]),
+        "{t:?}"
+    );
+    steps[0]
+}
+
+/// Per bin of the chart `key`: the count its share is of, and whether a share is drawn.
+fn binned(data: &Value, key: &str) -> Vec<(i64, bool)> {
+    let chart = &data["lines"][key];
+    let n = chart["n"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{key} has no counts: {chart}"));
+    assert_eq!(Some(n.len()), data["t"].as_array().map(Vec::len));
+    let series = chart["series"].as_object().unwrap();
+    (0..n.len())
+        .map(|i| {
+            (
+                n[i].as_i64().unwrap(),
+                series.values().any(|s| !s[i].is_null()),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sparse_windows_shares_are_drawn_in_wider_bins_and_never_of_a_run_or_two() {
+    let app = spawn_app_with(|c| c.drift.enabled = false).await;
+    let now = time::OffsetDateTime::now_utc();
+    // Sparse: 24 runs over the last day, one an hour, choosing the API and the cache in turn
+    // (in hourly bins, shares of 0 % and 100 % by turns).
+    send(
+        &app,
+        spread(
+            "3.0.0",
+            now - time::Duration::minutes(23 * 60 + 30),
+            24,
+            3600,
+        ),
+    )
+    .await;
+    let path = format!("/behaviour?agent_id={AGENT}&agent_version=3.0.0&window=24h");
+    let body = ok(&app, &path).await;
+    let data = chart_data(&body);
+    let step_s = width(&data);
+    assert!(
+        step_s > 3600,
+        "a sparse day is drawn in hourly bins: {data}"
+    );
+    let bins = binned(&data, "d:tool_selection");
+    assert_eq!(bins.iter().map(|b| b.0).sum::<i64>(), 24, "{bins:?}");
+    assert!(bins.iter().any(|b| b.1), "no share drawn at all: {bins:?}");
+    for (n, drawn) in &bins {
+        assert!(
+            !drawn || *n >= 10,
+            "a share of {n} decisions is drawn: {bins:?}"
+        );
+    }
+    // The page says what a bin is, and when a share is left out; the table still counts all.
+    assert!(body.contains("daily bins (UTC)"), "{body}");
+    assert!(body.contains("fewer than 10"), "{body}");
+    assert!(body.contains("<td class=\"num\">50.0 %</td><td class=\"num\">12</td>"));
+
+    // Dense: 25 runs an hour over the day keep hourly bins, each drawn.
+    let from = now - time::Duration::minutes(23 * 60 + 30);
+    send(&app, spread("3.1.0", from, 575, 144)).await;
+    let path = format!("/behaviour?agent_id={AGENT}&agent_version=3.1.0&window=24h");
+    let body = ok(&app, &path).await;
+    let data = chart_data(&body);
+    assert_eq!(
+        width(&data),
+        3600,
+        "a busy day is drawn in hourly bins: {data}"
+    );
+    let bins = binned(&data, "d:tool_selection");
+    assert!(body.contains("hourly bins (UTC)"));
+    let full: Vec<_> = bins.iter().filter(|b| b.0 >= 20).collect();
+    assert!(full.len() >= 22 && full.iter().all(|b| b.1), "{bins:?}");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn baselines_list_with_their_profile_filters_and_the_form_that_makes_one() {
     let app = spawn_app_with(|c| c.drift.enabled = false).await;

@@ -66,6 +66,50 @@ class Watched:
         self.page.close()
 
 
+NAV = """() => {
+  const nav = document.querySelector('.topbar .nav'), bar = document.querySelector('.topbar');
+  const links = [...nav.querySelectorAll('a')], box = (e) => e.getBoundingClientRect();
+  const current = nav.querySelector('a[aria-current=page]');
+  const n = box(nav), c = current && box(current);
+  return {tops: [...new Set(links.map((a) => Math.round(box(a).top)))], nav: n.height,
+          link: Math.max(...links.map((a) => box(a).height)), bar: box(bar).height,
+          right: Math.round(n.right), width: innerWidth, currents: nav.querySelectorAll('[aria-current]').length,
+          shown: !c || (c.left >= n.left - 2 && c.right <= n.right + 2)};
+}"""
+
+
+def nav_fits(page, what):
+    """The top bar is one line: every link of the navigation on one row, the bar no taller than
+    a link and a little, nothing past the screen's edge; the current page's link is marked and
+    in view (the strip scrolls to it)."""
+    m = page.evaluate(NAV)
+    check(len(m["tops"]) == 1 and m["nav"] < 1.5 * m["link"] and m["bar"] <= m["link"] + 8
+          and m["right"] <= m["width"], f"{what}: the navigation is one line {m}")
+    check(m["currents"] == 1 and m["shown"], f"{what}: the current page's link is marked and in view {m}")
+
+
+def nav_by_keyboard(browser):
+    """On a phone the navigation's links are reached by Tab: the focused one shows its outline
+    and scrolls into view."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(f"{QUERY}/")
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent") == "Live":
+            break
+    m = page.evaluate("""() => {
+      const a = document.activeElement, nav = a.closest('.nav'), s = getComputedStyle(a);
+      if (!nav) return null;
+      const r = a.getBoundingClientRect(), n = nav.getBoundingClientRect();
+      return {outline: s.outlineStyle, width: s.outlineWidth, shown: r.left >= n.left - 2 && r.right <= n.right + 2};
+    }""")
+    check(m is not None and m["outline"] == "solid" and m["width"] != "0px" and m["shown"],
+          f"on a phone Tab reaches the last link, outlined and scrolled into view {m}")
+    page.screenshot(path=os.path.join(SHOTS, "nav-focus-390x844-light.png"), clip={"x": 0, "y": 0, "width": 390, "height": 60})
+    context.close()
+
+
 def shoot(browser, path, name):
     """Screenshots of `path` at both sizes, light and dark; checks each load is clean."""
     for width, height in SIZES:
@@ -75,6 +119,8 @@ def shoot(browser, path, name):
             w.page.goto(f"{QUERY}{path}")
             w.page.wait_for_load_state("networkidle") if "live" not in path else w.page.wait_for_timeout(500)
             w.page.screenshot(path=os.path.join(SHOTS, f"{name}-{width}x{height}-{scheme}.png"))
+            if scheme == "light":
+                nav_fits(w.page, f"{name} at {width}x{height}")
             w.done(f"{name} at {width}x{height} {scheme}")
             context.close()
 
@@ -102,6 +148,7 @@ def open_mode(browser):
     ]
     for path, name in pages:
         shoot(browser, path, name)
+    nav_by_keyboard(browser)
 
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     w = Watched(context)
@@ -298,6 +345,12 @@ def keys_mode(browser):
     cookies = context.cookies()
     check(any(c["name"] == "agenttracer_session" and c["httpOnly"] and c["sameSite"] == "Strict" for c in cookies),
           "the session cookie is HttpOnly and SameSite=Strict")
+    # On a phone, with the Log out button beside it too, the bar stays one line.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{QUERY}/drift")
+    nav_fits(page, "/drift at 390x844, logged in")
+    page.screenshot(path=os.path.join(SHOTS, "drift-keys-390x844-light.png"))
+    page.set_viewport_size({"width": 1280, "height": 800})
     keyed_writes(page, drift)
     # The first write's 401 from the ingest role is how it learns to ask; nothing else may fail.
     w.problems = [p for p in w.problems if "401" not in p]

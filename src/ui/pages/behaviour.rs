@@ -3,6 +3,9 @@
 //! same shares over time. The agent, version and environment come from the URL; without an agent
 //! the page lists the agents to choose from. One aggregate statement ([`crate::drift::mix`]), over
 //! the window's latest runs (at most [`mix::MAX_RUNS`], which the page says when it applies).
+//! The shares over time are drawn in bins wide enough to hold [`mix::MEAN_RUNS`] runs on average
+//! ([`mix::Mix::chart_bins`]), and a bin with fewer than [`mix::MIN_COUNT`] of a type's decisions
+//! (or signals) draws no share: a share of a run or two swings between 0 % and 100 %.
 
 use std::collections::BTreeMap;
 
@@ -62,11 +65,14 @@ pub struct BehaviourPage {
     pub signals: Vec<TypeMix>,
     pub chart_json: String,
     pub bin: String,
+    pub mean_runs: i64,
+    pub min_count: i64,
     pub links: Links,
 }
 
 /// The types of `binned` as rows, and their shares over time into `lines` (`{prefix}:{type}` →
-/// the chart's series: per option, its share in percent per bin, null where the type had none).
+/// the chart's series: per option, its share in percent per bin, null where the type had fewer
+/// than [`mix::MIN_COUNT`]; and `n`, per bin, the type's count).
 fn types(
     binned: &Binned,
     prefix: &str,
@@ -82,20 +88,21 @@ fn types(
             sorted.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
             let key = format!("{prefix}:{name}");
             let per_bin = &binned[name];
+            let counts: Vec<i64> = (0..bins)
+                .map(|i| per_bin.get(&(i as i64)).map_or(0, |b| b.values().sum()))
+                .collect();
             let series: BTreeMap<&str, Vec<Value>> = sorted
                 .iter()
                 .map(|(option, _)| {
-                    let values = (0..bins)
-                        .map(|i| {
-                            let bin = per_bin.get(&(i as i64));
-                            let all: i64 = bin.map_or(0, |b| b.values().sum());
-                            match (bin, all) {
-                                (Some(b), all) if all > 0 => {
-                                    let n = b.get(*option).copied().unwrap_or(0);
-                                    json!((n as f64 * 1000.0 / all as f64).round() / 10.0)
-                                }
-                                _ => Value::Null,
+                    let values = counts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &all)| match per_bin.get(&(i as i64)) {
+                            Some(b) if all >= mix::MIN_COUNT => {
+                                let n = b.get(*option).copied().unwrap_or(0);
+                                json!((n as f64 * 1000.0 / all as f64).round() / 10.0)
                             }
+                            _ => Value::Null,
                         })
                         .collect();
                     (option.as_str(), values)
@@ -103,7 +110,7 @@ fn types(
                 .collect();
             lines.insert(
                 key.clone(),
-                json!({"unit": "%", "points": false, "series": series}),
+                json!({"unit": "%", "points": false, "series": series, "n": counts}),
             );
             TypeMix {
                 name: name.clone(),
@@ -121,6 +128,22 @@ fn types(
             }
         })
         .collect()
+}
+
+/// How the bins are named under the charts: their width, and "(UTC)" when they start at whole
+/// UTC multiples of it.
+fn label(bins: &Bins) -> String {
+    let width = match bins.step_s {
+        3600 => "hourly".to_owned(),
+        86_400 => "daily".to_owned(),
+        s if s % 86_400 == 0 => format!("{}-day", s / 86_400),
+        s if s % 3600 == 0 => format!("{}-hour", s / 3600),
+        s => format!("{}-minute", s / 60),
+    };
+    match bins.origin.unix_timestamp() % bins.step_s.max(1) {
+        0 => format!("{width} bins (UTC)"),
+        _ => format!("{width} bins"),
+    }
 }
 
 pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
@@ -153,9 +176,15 @@ pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
     let b = p.base();
     let here = format!("{b}/behaviour");
     let found = found.unwrap_or_default();
+    // Bins as wide as the window's runs need; the axis has every one of them, empty ones too.
+    let drawn = found.chart_bins(bins);
+    let found = found.rebinned(&bins, &drawn);
+    let times: Vec<i64> = (0..drawn.count().min(2000))
+        .map(|i| drawn.start(i).unix_timestamp())
+        .collect();
     let mut lines = BTreeMap::new();
-    let decisions = types(&found.decisions, "d", axis.times.len(), &mut lines);
-    let signals = types(&found.signals, "s", axis.times.len(), &mut lines);
+    let decisions = types(&found.decisions, "d", times.len(), &mut lines);
+    let signals = types(&found.signals, "s", times.len(), &mut lines);
     let agent = agent_params(filter);
     let with_agent = |path: &str, extra: &[(&'static str, String)]| {
         let mut params = agent.clone();
@@ -176,8 +205,10 @@ pub async fn page(p: Page) -> Result<HttpResponse, PageError> {
         max_runs: format::count(mix::MAX_RUNS),
         decisions,
         signals,
-        chart_json: crate::ui::view::script_json(&json!({"t": axis.times, "lines": lines})),
-        bin: Axis::label(source),
+        chart_json: crate::ui::view::script_json(&json!({"t": times, "lines": lines})),
+        bin: label(&drawn),
+        mean_runs: mix::MEAN_RUNS,
+        min_count: mix::MIN_COUNT,
         links: Links {
             runs: href(&format!("{b}/runs"), &view.scope()),
             agent: filter
