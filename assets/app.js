@@ -281,7 +281,9 @@
     try {
       const res = await post(path, body);
       if (res === null) status("Not sent: an ingest API key is needed.", true);
-      else if (res.ok) { status(done); reloadList(); return true; }
+      // (The answer is read to its end: left unread, the browser may still be receiving it when
+      // the page moves on, and abort it.)
+      else if (res.ok) { await res.arrayBuffer(); status(done); reloadList(); return true; }
       else status(`Refused: ${await problem(res)}`, true);
     } catch (err) {
       status(`Not sent: the ingest role could not be reached (${err.message}).`, true);
