@@ -162,18 +162,17 @@ impl Period {
 /// periods, oldest first.
 #[derive(Clone, Debug, Default)]
 pub struct PriceBook {
-    models: Vec<(String, Vec<Period>)>,
+    models: std::collections::BTreeMap<String, Vec<Period>>,
 }
 
 impl PriceBook {
     /// The book of `(model, period)` rows, in any order.
     pub fn new(rows: impl IntoIterator<Item = (String, Period)>) -> PriceBook {
-        let mut by_model: std::collections::BTreeMap<String, Vec<Period>> = Default::default();
+        let mut models: std::collections::BTreeMap<String, Vec<Period>> = Default::default();
         for (model, period) in rows {
-            by_model.entry(model).or_default().push(period);
+            models.entry(model).or_default().push(period);
         }
-        let mut models: Vec<(String, Vec<Period>)> = by_model.into_iter().collect();
-        for (_, periods) in &mut models {
+        for periods in models.values_mut() {
             periods.sort_by_key(|p| p.valid_from);
         }
         PriceBook { models }
@@ -183,9 +182,8 @@ impl PriceBook {
     /// valid at `at`. None when no entry names the model, or its first period starts later:
     /// a shorter pattern's price is not used instead (it would be another model's price).
     pub fn price(&self, model: &str, at: OffsetDateTime) -> Option<&Period> {
-        let best = best_match(self.models.iter().map(|(m, _)| m.as_str()), model)?;
-        let (_, periods) = self.models.iter().find(|(m, _)| m == best)?;
-        periods.iter().rev().find(|p| p.valid_from <= at)
+        let best = best_match(self.models.keys().map(String::as_str), model)?;
+        self.models[best].iter().rev().find(|p| p.valid_from <= at)
     }
 
     /// What a step of `model` that started at `at` cost, in nano-dollars; none without a price

@@ -1,7 +1,7 @@
 //! A trace's new steps and failures, each kind inserted for all traces in one statement, a resent
 //! one skipped; the run-level failure of its root.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::LazyLock;
 
 use diesel::QueryableByName;
@@ -181,34 +181,24 @@ impl<'a> Inserts<'a> {
 /// not new, and its items are stored already), appended to their runs' arrays in the steps'
 /// order.
 async fn behaviour(conn: &mut AsyncPgConnection, steps: &[NewStep<'_>]) -> QueryResult<()> {
-    let mut runs: Vec<Uuid> = Vec::new();
-    let mut by_run: HashMap<Uuid, Vec<&SpanStep>> = HashMap::new();
+    // By run_id, the order every other writer of run rows locks them in.
+    let mut by_run: BTreeMap<Uuid, Vec<&SpanStep>> = BTreeMap::new();
     for &(run_id, _, s) in steps {
-        if s.decisions.is_empty() && s.signals.is_empty() {
-            continue;
+        if !s.decisions.is_empty() || !s.signals.is_empty() {
+            by_run.entry(run_id).or_default().push(s);
         }
-        by_run
-            .entry(run_id)
-            .or_insert_with(|| {
-                runs.push(run_id);
-                Vec::new()
-            })
-            .push(s);
     }
-    if runs.is_empty() {
+    if by_run.is_empty() {
         return Ok(());
     }
-    // In run_id order, as every other writer of run rows locks them.
-    runs.sort();
-    let rows: (RunIds, BehaviourRows) = runs
-        .iter()
-        .map(|run_id| {
-            let spans = &by_run[run_id];
+    let rows: (RunIds, BehaviourRows) = by_run
+        .into_iter()
+        .map(|(run_id, spans)| {
             let row = BehaviourRow::of(
                 spans.iter().flat_map(|s| &s.decisions),
                 spans.iter().flat_map(|s| &s.signals),
             );
-            (RunId { run_id: *run_id }, row)
+            (RunId { run_id }, row)
         })
         .unzip();
     rows.bind(prepared(APPEND_BEHAVIOUR.as_str()))
