@@ -1,4 +1,7 @@
 //! Cost (docs/cost.md): the model price table, read by the query role and managed through the
 //! ingest role and the configuration.
 
+pub mod book;
 pub mod prices;
+
+pub use book::{LiveBook, price_spans, price_steps, step_cost};

@@ -17,6 +17,7 @@ use super::prepared::prepared;
 use super::schema::{
     agent_decisions, agent_failures, agent_quality_signals, agent_runs, agent_steps,
 };
+use crate::model::cost::Usd;
 use crate::model::output::{DecisionOut, FailureOut, RunOut, SignalOut, StepOut};
 
 /// A run row without its steps and failures.
@@ -32,14 +33,22 @@ pub struct RunRow {
     pub ended_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub source: String,
+    pub cost_nanos: Option<i64>,
 }
+
+/// The columns of a [`RunRow`] of `agent_runs r`, for statements in SQL text.
+pub const RUN_COLUMNS: &str = "r.run_id, r.agent_id, r.agent_version, r.environment, r.status, \
+     r.started_at, r.ended_at, r.created_at, r.source, r.cost_nanos";
 
 /// A step of a statement in SQL text (`CAPPED_STEPS`), its columns named as in `agent_steps`.
 impl QueryableByName<Pg> for StepOut {
     fn build<'a>(row: &impl NamedRow<'a, Pg>) -> deserialize::Result<Self> {
         macro_rules! step {
-            ($($column:ident),+) => {
-                StepOut { $($column: NamedRow::get::<SqlTypeOf<agent_steps::$column>, _>(row, stringify!($column))?),+ }
+            ($($column:ident),+; $($field:ident = $named:ident),+) => {
+                StepOut {
+                    $($column: NamedRow::get::<SqlTypeOf<agent_steps::$column>, _>(row, stringify!($column))?,)+
+                    $($field: NamedRow::get::<SqlTypeOf<agent_steps::$named>, _>(row, stringify!($named))?,)+
+                }
             };
         }
         Ok(step!(
@@ -57,7 +66,8 @@ impl QueryableByName<Pg> for StepOut {
             parent_span_id,
             model,
             input_tokens,
-            output_tokens
+            output_tokens;
+            cost_usd = cost_nanos
         ))
     }
 }
@@ -181,7 +191,7 @@ const CAPPED_STEPS: &str = "WITH p AS (SELECT $1::uuid[] AS ids, $2::int4 AS cap
     SELECT y.step_id, y.run_id, CASE WHEN y.over THEN p.cap ELSE y.seq END AS seq, y.step_type, \
     y.name, y.latency_ms, y.started_at, y.ended_at, \
     CASE WHEN y.over THEN '{}'::jsonb ELSE y.metadata END AS metadata, \
-    y.created_at, y.span_id, y.parent_span_id, y.model, y.input_tokens, y.output_tokens \
+    y.created_at, y.span_id, y.parent_span_id, y.model, y.input_tokens, y.output_tokens, y.cost_nanos \
     FROM p, (SELECT x.*, row_number() OVER (PARTITION BY x.n, x.over ORDER BY x.seq) AS k FROM \
       (SELECT s.*, i.n, sum(octet_length(s.metadata::text) + 256) OVER (ORDER BY i.n, s.seq) > p.budget AS over \
        FROM p, unnest(p.ids) WITH ORDINALITY AS i (run_id, n), \
@@ -254,6 +264,7 @@ fn assemble(runs: Vec<RunRow>, children: Children, step_cap: Option<i32>) -> Vec
                 ended_at: r.ended_at,
                 created_at: r.created_at,
                 source: r.source,
+                cost_usd: r.cost_nanos.map(Usd),
             }
         })
         .collect()

@@ -24,6 +24,12 @@ diesel::table! {
         /// 000011; written by `crate::store`, read through the two views below).
         decisions -> Nullable<Jsonb>,
         quality_signals -> Nullable<Jsonb>,
+        /// The sum of its steps' `cost_nanos`, NULL when none is priced (migration 000013).
+        cost_nanos -> Nullable<Int8>,
+        #[max_length = 255]
+        session_id -> Nullable<Varchar>,
+        #[max_length = 255]
+        user_id -> Nullable<Varchar>,
     }
 }
 
@@ -49,6 +55,8 @@ diesel::table! {
         model -> Nullable<Varchar>,
         input_tokens -> Nullable<Int4>,
         output_tokens -> Nullable<Int4>,
+        /// Its cost in nano-dollars (10⁻⁹ USD), NULL when unpriced (migration 000013).
+        cost_nanos -> Nullable<Int8>,
     }
 }
 

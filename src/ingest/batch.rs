@@ -153,6 +153,8 @@ async fn ingest_batch(
     let outcomes = if valid.is_empty() {
         Vec::new()
     } else {
+        let book = state.prices.get(&state.db).await?;
+        crate::cost::price_steps(&book, valid.iter_mut().flat_map(|r| &mut r.steps));
         let refs: Vec<&NewRun> = valid.iter().collect();
         state
             .db

@@ -65,6 +65,7 @@ async fn put_price(
         .run(async |conn| Ok(prices::put(conn, &new, "operator").await?))
         .await?;
     tracing::info!(model = %price.model, inserted, "model price set");
+    reload(&state).await;
     let status = match inserted {
         true => StatusCode::CREATED,
         false => StatusCode::OK,
@@ -125,5 +126,14 @@ async fn delete_price(
         return Err(ApiError::NotFound(format!("No price for model {model}")));
     }
     tracing::info!(model = %model, deleted, "model price deleted");
+    reload(&state).await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Reads the price book again after a change, so this process prices new data with it at once
+/// (other replicas within `cost::book::REFRESH`; so does this one if this read fails).
+async fn reload(state: &IngestState) {
+    if let Err(error) = state.prices.reload(&state.db).await {
+        tracing::warn!(%error, "model prices not reloaded after a change; the next refresh will");
+    }
 }

@@ -80,10 +80,12 @@ async fn ingest_one(
     // Validation (privacy included) of a large run, off the worker's event loop.
     let parsed = body::off_loop(body.is_large(), validate).await?;
     drop(body);
-    let Parsed { run, redacted } = parsed.map_err(|errors| {
+    let Parsed { mut run, redacted } = parsed.map_err(|errors| {
         record_invalid(1);
         ApiError::validation(errors)
     })?;
+    let book = state.prices.get(&state.db).await?;
+    crate::cost::price_steps(&book, &mut run.steps);
     let (run, outcome) = state.db.bounded(state.group.write(run)).await?;
     let (status, body) = match outcome {
         Outcome::Created {

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::cost::LiveBook;
 use crate::db::PgPool;
 use crate::model::input::Rules;
 use crate::state::Db;
@@ -20,6 +21,8 @@ pub struct IngestState {
     /// How request bodies are read (size, deadline, the in-flight budget).
     pub bodies: BodyLimits,
     pub rules: Rules,
+    /// The model prices steps are priced with (src/cost/book.rs).
+    pub prices: LiveBook,
 }
 
 impl IngestState {
@@ -37,6 +40,7 @@ impl IngestState {
             group,
             bodies: BodyLimits::new(&config.server),
             rules: Rules::from(config.as_ref()),
+            prices: LiveBook::default(),
             config,
         }
     }

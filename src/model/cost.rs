@@ -134,6 +134,23 @@ pub struct Tokens {
     pub reasoning: Option<i64>,
 }
 
+impl Tokens {
+    /// The counts of a step's columns.
+    pub fn counted(
+        input: Option<i32>,
+        output: Option<i32>,
+        cached_input: Option<i32>,
+        reasoning: Option<i32>,
+    ) -> Tokens {
+        Tokens {
+            input: input.map(i64::from),
+            output: output.map(i64::from),
+            cached_input: cached_input.map(i64::from),
+            reasoning: reasoning.map(i64::from),
+        }
+    }
+}
+
 impl Period {
     /// What `tokens` cost at this period's prices, in nano-dollars (rounded half up), or none
     /// when the step counted no input and no output tokens. Cached input tokens (at most the
@@ -326,5 +343,95 @@ mod cost_tests {
             None,
         );
         assert_eq!((p.input, p.output), (1, 123_456_789_012));
+    }
+}
+
+/// The sum of these costs (none for an unpriced step): none when none is priced, never a
+/// made-up zero.
+pub fn total(costs: impl IntoIterator<Item = Option<i64>>) -> Option<i64> {
+    costs
+        .into_iter()
+        .flatten()
+        .reduce(|a, b| a.saturating_add(b))
+}
+
+/// A cost in nano-dollars, answered in USD as an exact decimal (`0.000243`, never a binary
+/// fraction's rounding): the stored columns' unit, and every answer's `cost_usd`.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, diesel::deserialize::FromSqlRow,
+)]
+#[diesel(sql_type = diesel::sql_types::BigInt)]
+pub struct Usd(pub i64);
+
+impl Usd {
+    /// Its decimal text in USD, without trailing zeros (`1.5`, `0`, `-0.000000001`).
+    pub fn decimal(self) -> String {
+        let (sign, nanos) = match self.0 < 0 {
+            true => ("-", self.0.unsigned_abs()),
+            false => ("", self.0.unsigned_abs()),
+        };
+        let (whole, frac) = (nanos / NANOS_PER_USD as u64, nanos % NANOS_PER_USD as u64);
+        match frac {
+            0 => format!("{sign}{whole}"),
+            _ => {
+                let frac = format!("{frac:09}");
+                format!("{sign}{whole}.{}", frac.trim_end_matches('0'))
+            }
+        }
+    }
+
+    /// The nearest `f64` (charts, not sums).
+    pub fn as_f64(self) -> f64 {
+        self.0 as f64 / NANOS_PER_USD as f64
+    }
+}
+
+impl serde::Serialize for Usd {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // A JSON number written as its exact decimal.
+        serde_json::value::RawValue::from_string(self.decimal())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
+}
+
+impl diesel::deserialize::FromSql<diesel::sql_types::BigInt, diesel::pg::Pg> for Usd {
+    fn from_sql(value: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+        <i64 as diesel::deserialize::FromSql<diesel::sql_types::BigInt, diesel::pg::Pg>>::from_sql(
+            value,
+        )
+        .map(Usd)
+    }
+}
+
+impl utoipa::PartialSchema for Usd {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Number)
+            .description(Some("USD, an exact decimal of at most 9 places"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Usd {}
+
+#[cfg(test)]
+mod usd_tests {
+    use super::*;
+
+    #[test]
+    fn a_cost_is_answered_as_its_exact_decimal() {
+        for (nanos, text) in [
+            (0, "0"),
+            (1, "0.000000001"),
+            (243_000, "0.000243"),
+            (1_500_000_000, "1.5"),
+            (12_000_000_000, "12"),
+            (-1, "-0.000000001"),
+            (9_007_199_254_740_993, "9007199.254740993"),
+        ] {
+            assert_eq!(Usd(nanos).decimal(), text);
+            assert_eq!(serde_json::to_string(&Usd(nanos)).unwrap(), text);
+        }
     }
 }

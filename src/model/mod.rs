@@ -94,11 +94,57 @@ pub struct NewStep {
     pub model: Option<String>,
     pub input_tokens: Option<i32>,
     pub output_tokens: Option<i32>,
+    /// Of the input tokens, those read from the provider's cache.
+    pub cached_input_tokens: Option<i32>,
+    /// Of the output tokens, those spent reasoning.
+    pub reasoning_tokens: Option<i32>,
+    /// Its cost in nano-dollars, priced at ingest ([`crate::cost::price_steps`]); none without
+    /// a price.
+    pub cost_nanos: Option<i64>,
 }
+
+/// A step's model and token counts, as its metadata names them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Usage {
+    pub model: Option<String>,
+    pub input_tokens: Option<i32>,
+    pub output_tokens: Option<i32>,
+    pub cached_input_tokens: Option<i32>,
+    pub reasoning_tokens: Option<i32>,
+}
+
+impl NewStep {
+    /// The token counts the cost rule reads.
+    pub fn tokens(&self) -> cost::Tokens {
+        cost::Tokens::counted(
+            self.input_tokens,
+            self.output_tokens,
+            self.cached_input_tokens,
+            self.reasoning_tokens,
+        )
+    }
+}
+
+/// The keys of a step's cached input tokens, in the order tried: ours, the GenAI conventions'
+/// (both spellings), OpenInference's. They count tokens the input count includes.
+pub const CACHED_INPUT_KEYS: &[&str] = &[
+    "cached_input_tokens",
+    "gen_ai.usage.cache_read.input_tokens",
+    "gen_ai.usage.cache_read_input_tokens",
+    "llm.token_count.prompt_details.cache_read",
+];
+
+/// The keys of a step's reasoning tokens: ours, OpenLLMetry's, OpenInference's. They count
+/// tokens the output count includes.
+pub const REASONING_KEYS: &[&str] = &[
+    "reasoning_tokens",
+    "gen_ai.usage.reasoning_tokens",
+    "llm.token_count.completion_details.reasoning",
+];
 
 /// The model and token usage a step's metadata names, under the keys agents commonly use
 /// (plain, OpenTelemetry GenAI, OpenAI-style, OpenInference).
-pub fn usage_of(metadata: &serde_json::Value) -> (Option<String>, Option<i32>, Option<i32>) {
+pub fn usage_of(metadata: &serde_json::Value) -> Usage {
     let text = |keys: &[&str]| {
         keys.iter()
             .find_map(|k| metadata.get(*k)?.as_str().filter(|s| !s.is_empty()))
@@ -110,26 +156,28 @@ pub fn usage_of(metadata: &serde_json::Value) -> (Option<String>, Option<i32>, O
             .and_then(|n| i32::try_from(n).ok())
             .filter(|n| *n >= 0)
     };
-    (
-        text(&[
+    Usage {
+        model: text(&[
             "model",
             "gen_ai.response.model",
             "gen_ai.request.model",
             "llm.model_name",
         ]),
-        count(&[
+        input_tokens: count(&[
             "input_tokens",
             "gen_ai.usage.input_tokens",
             "prompt_tokens",
             "llm.token_count.prompt",
         ]),
-        count(&[
+        output_tokens: count(&[
             "output_tokens",
             "gen_ai.usage.output_tokens",
             "completion_tokens",
             "llm.token_count.completion",
         ]),
-    )
+        cached_input_tokens: count(CACHED_INPUT_KEYS),
+        reasoning_tokens: count(REASONING_KEYS),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::NewRun;
+use super::cost::Usd;
 
 /// A stored run with its steps (by seq) and failures.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
@@ -30,6 +31,8 @@ pub struct RunOut {
     pub created_at: OffsetDateTime,
     /// How it arrived: `native` (`/v1/runs`) or `otlp` (`/v1/traces`, gRPC).
     pub source: String,
+    /// The sum of its priced steps' `cost_usd`; null when no step is priced.
+    pub cost_usd: Option<Usd>,
     pub steps: Vec<StepOut>,
     /// Only in list pages, only when true: this run has more steps than a list page carries
     /// (`query.list_max_steps_per_run`); `GET /v1/runs/{run_id}` has them all.
@@ -106,6 +109,9 @@ pub struct StepOut {
     pub model: Option<String>,
     pub input_tokens: Option<i32>,
     pub output_tokens: Option<i32>,
+    /// What it cost: its model's price at its start times its tokens (docs/cost.md); null
+    /// without a price or token counts, never a guessed zero.
+    pub cost_usd: Option<Usd>,
 }
 
 /// A `jsonb` value as PostgreSQL's own text, passed through to answers without being parsed
@@ -181,6 +187,7 @@ impl RunOut {
             ended_at: run.ended_at,
             created_at,
             source: "native".into(),
+            cost_usd: super::cost::total(run.steps.iter().map(|s| s.cost_nanos)).map(Usd),
             steps_truncated: false,
             steps: run
                 .steps
@@ -201,6 +208,7 @@ impl RunOut {
                     model: s.model.clone(),
                     input_tokens: s.input_tokens,
                     output_tokens: s.output_tokens,
+                    cost_usd: s.cost_nanos.map(Usd),
                 })
                 .collect(),
             failures: run

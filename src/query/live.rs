@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use super::filters::{Bind, Cursor, RunFilter, apply_binds};
 use crate::db::PgPool;
 use crate::db::prepared::prepared;
-use crate::db::read::{self, PageBudget, RunRow};
+use crate::db::read::{self, PageBudget, RUN_COLUMNS, RunRow};
 use crate::model::output::RunOut;
 
 /// How far before the horizon each poll reads back (see the module's doc).
@@ -76,10 +76,6 @@ struct Horizon {
     #[diesel(sql_type = Timestamptz)]
     horizon: OffsetDateTime,
 }
-
-/// The columns of a run row, as `read::RunRow` loads them.
-const RUN_COLUMNS: &str = "r.run_id, r.agent_id, r.agent_version, r.environment, r.status, \
-     r.started_at, r.ended_at, r.created_at, r.source";
 
 /// The process's feed of committed runs.
 pub struct LiveFeed {
@@ -253,6 +249,7 @@ mod tests {
             ended_at: None,
             created_at: datetime!(2026-12-02 12:00 UTC),
             source: "native".into(),
+            cost_usd: None,
             steps: Vec::new(),
             steps_truncated: false,
             failures: vec![FailureOut {

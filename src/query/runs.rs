@@ -7,7 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 use super::filters::{Bind, Cursor, Paging, Position, RunFilter, apply_binds};
 use crate::db::prepared::prepared;
-use crate::db::read::{self, PageBudget, RunRow};
+use crate::db::read::{self, PageBudget, RUN_COLUMNS, RunRow};
 use crate::model::output::RunOut;
 
 pub struct Page {
@@ -39,8 +39,7 @@ pub(crate) fn list_sql(filter: &RunFilter, paging: &Paging) -> (String, Vec<Bind
     binds.push(Bind::Int(offset));
     let n = binds.len();
     let sql = format!(
-        "SELECT r.run_id, r.agent_id, r.agent_version, r.environment, r.status, r.started_at, r.ended_at, r.created_at, r.source \
-         FROM agent_runs r WHERE {conditions} ORDER BY r.started_at DESC, r.run_id DESC LIMIT ${} OFFSET ${n}",
+        "SELECT {RUN_COLUMNS} FROM agent_runs r WHERE {conditions} ORDER BY r.started_at DESC, r.run_id DESC LIMIT ${} OFFSET ${n}",
         n - 1
     );
     (sql, binds)

@@ -131,7 +131,7 @@ pub(crate) fn series_sql(
                 "SELECT {bin} AS t, e.k, e.n FROM agent_runs r, \
                    agenttracer_run_entries(r.status, r.started_at, r.ended_at) e WHERE {runs} \
                  UNION ALL SELECT {bin}, e.k, e.n FROM agent_steps s JOIN agent_runs r ON r.run_id = s.run_id, \
-                   agenttracer_step_entries(s.step_type, s.latency_ms, s.model, s.input_tokens, s.output_tokens) e \
+                   agenttracer_step_entries(s.step_type, s.latency_ms, s.model, s.input_tokens, s.output_tokens, s.cost_nanos) e \
                    WHERE {runs} AND e.k LIKE 'lat:%' \
                  UNION ALL SELECT {bin}, e.k, e.n FROM agent_failures f JOIN agent_runs r ON r.run_id = f.run_id, \
                    agenttracer_failure_entries(f.failure_type, f.failure_code) e WHERE {runs}"

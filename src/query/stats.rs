@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 use super::filters::{Bind, RunFilter, apply_binds};
 use crate::db::prepared::prepared;
 use crate::model::RunStatus;
+use crate::model::cost::Usd;
 use crate::rollup::{Counter, Grain, Plan, Span};
 
 /// Percentiles of a distribution, in milliseconds; null when there is no data.
@@ -49,6 +50,10 @@ pub struct Stats {
     pub step_latency_ms: Percentiles,
     /// Per model: the steps that named it and their token usage.
     pub tokens_by_model: BTreeMap<String, ModelUsage>,
+    /// The cost of every priced step (docs/cost.md); null when no step is priced.
+    pub total_cost_usd: Option<Usd>,
+    /// Per model with a price: its steps' cost.
+    pub cost_by_model: BTreeMap<String, Usd>,
 }
 
 /// Token usage of the steps of one model.
@@ -156,7 +161,7 @@ pub(crate) fn counter_rows(filter: &RunFilter, binds: &mut Vec<Bind>, rows: Rows
         if rows.steps {
             parts.push(format!(
                 "SELECT {agent}e.k, e.n FROM agent_steps s JOIN agent_runs r ON r.run_id = s.run_id, \
-                 agenttracer_step_entries(s.step_type, s.latency_ms, s.model, s.input_tokens, s.output_tokens) e \
+                 agenttracer_step_entries(s.step_type, s.latency_ms, s.model, s.input_tokens, s.output_tokens, s.cost_nanos) e \
                  WHERE {raw}"
             ));
         }
@@ -244,6 +249,8 @@ pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryRes
         run_duration_ms: percentiles(totals.run_duration),
         step_latency_ms: percentiles(totals.step_latency),
         tokens_by_model: BTreeMap::new(),
+        total_cost_usd: None,
+        cost_by_model: BTreeMap::new(),
     };
     let (mut steps, mut latency_sum) = (0, 0);
     for (key, n) in &counters {
@@ -268,12 +275,18 @@ pub async fn stats(conn: &mut AsyncPgConnection, filter: &RunFilter) -> QueryRes
             Some(Counter::ModelSteps(name)) => model(&mut stats, name).steps = n,
             Some(Counter::ModelInputTokens(name)) => model(&mut stats, name).input_tokens = n,
             Some(Counter::ModelOutputTokens(name)) => model(&mut stats, name).output_tokens = n,
+            Some(Counter::ModelCost(name)) => {
+                stats.cost_by_model.insert(name.to_owned(), Usd(n));
+            }
             // The histograms are read as percentiles; a key this version does not know, not at all.
             Some(Counter::StepLatency(_) | Counter::RunDuration(_)) | None => {}
         }
     }
     if steps > 0 {
         stats.avg_latency_ms = latency_sum as f64 / steps as f64;
+    }
+    if !stats.cost_by_model.is_empty() {
+        stats.total_cost_usd = Some(Usd(stats.cost_by_model.values().map(|c| c.0).sum()));
     }
     let count = |status: &str| stats.status_breakdown.get(status).copied().unwrap_or(0);
     let (success, partial, failure) = (count("success"), count("partial"), count("failure"));

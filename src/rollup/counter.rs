@@ -31,6 +31,8 @@ pub enum Counter<'a> {
     ModelInputTokens(&'a str),
     /// `model_out:<model>`: their output tokens.
     ModelOutputTokens(&'a str),
+    /// `cost:<model>`: their cost in nano-dollars (10⁻⁹ USD), priced steps only.
+    ModelCost(&'a str),
     /// `lat:<bucket>`: steps whose latency falls in a histogram bucket ([`super::bucket`]).
     StepLatency(i32),
     /// `dur:<bucket>`: ended runs whose duration falls in a histogram bucket.
@@ -42,6 +44,8 @@ impl<'a> Counter<'a> {
     pub const RUNS: &'static str = "runs:";
     /// The prefix of every `fail:<type>/<code>` key.
     pub const FAILURES: &'static str = "fail:";
+    /// The prefix of every `cost:<model>` key.
+    pub const COST: &'static str = "cost:";
     /// The prefix of the step latency histogram's keys, `lat:<bucket>`.
     pub const STEP_LATENCY: &'static str = "lat:";
     /// The prefix of the run duration histogram's keys, `dur:<bucket>`.
@@ -70,6 +74,7 @@ impl<'a> Counter<'a> {
             ("model_steps", Some(model)) => Counter::ModelSteps(model),
             ("model_in", Some(model)) => Counter::ModelInputTokens(model),
             ("model_out", Some(model)) => Counter::ModelOutputTokens(model),
+            ("cost", Some(model)) => Counter::ModelCost(model),
             ("lat", Some(bucket)) => Counter::StepLatency(bucket.parse().ok()?),
             ("dur", Some(bucket)) => Counter::RunDuration(bucket.parse().ok()?),
             _ => return None,
@@ -90,6 +95,7 @@ impl fmt::Display for Counter<'_> {
             Counter::ModelSteps(model) => write!(f, "model_steps:{model}"),
             Counter::ModelInputTokens(model) => write!(f, "model_in:{model}"),
             Counter::ModelOutputTokens(model) => write!(f, "model_out:{model}"),
+            Counter::ModelCost(model) => write!(f, "{}{model}", Counter::COST),
             Counter::StepLatency(bucket) => write!(f, "{}{bucket}", Counter::STEP_LATENCY),
             Counter::RunDuration(bucket) => write!(f, "{}{bucket}", Counter::RUN_DURATION),
         }
@@ -114,6 +120,7 @@ mod tests {
             Counter::ModelSteps("gpt-4o"),
             Counter::ModelInputTokens("ns:model/v1"),
             Counter::ModelOutputTokens(""),
+            Counter::ModelCost("claude-3-5-sonnet*"),
             Counter::StepLatency(-32768),
             Counter::StepLatency(104),
             Counter::RunDuration(-3),
@@ -138,6 +145,7 @@ mod tests {
         for prefix in [
             Counter::RUNS,
             Counter::FAILURES,
+            Counter::COST,
             Counter::STEP_LATENCY,
             Counter::RUN_DURATION,
         ] {

@@ -66,7 +66,8 @@ impl<'a> Deltas<'a> {
         }
     }
 
-    /// A step row inserted under the run `key`: its type, latency, and model with token counts.
+    /// A step row inserted under the run `key`: its type, latency, and model with token counts
+    /// and cost.
     pub fn step(
         &mut self,
         key: RunKey<'a>,
@@ -74,6 +75,7 @@ impl<'a> Deltas<'a> {
         latency_ms: i32,
         model: Option<&'a str>,
         tokens: (Option<i32>, Option<i32>),
+        cost_nanos: Option<i64>,
     ) {
         let c = self.counters(key);
         *c.entry(Counter::Steps).or_default() += 1;
@@ -88,6 +90,9 @@ impl<'a> Deltas<'a> {
                 i64::from(tokens.0.unwrap_or(0));
             *c.entry(Counter::ModelOutputTokens(model)).or_default() +=
                 i64::from(tokens.1.unwrap_or(0));
+            if let Some(nanos) = cost_nanos {
+                *c.entry(Counter::ModelCost(model)).or_default() += nanos;
+            }
         }
     }
 
@@ -104,7 +109,8 @@ impl<'a> Deltas<'a> {
         let key = RunKey::of(run);
         for s in &run.steps {
             let tokens = (s.input_tokens, s.output_tokens);
-            self.step(key, s.step_type, s.latency_ms, s.model.as_deref(), tokens);
+            let (model, cost) = (s.model.as_deref(), s.cost_nanos);
+            self.step(key, s.step_type, s.latency_ms, model, tokens, cost);
         }
         for f in &run.failures {
             self.failure(key, f.failure_type, &f.failure_code);
@@ -199,8 +205,15 @@ mod tests {
         let mut deltas = Deltas::default();
         let start = datetime!(2026-03-14 15:09:26 +01:00);
         deltas.run(key(start), RunStatus::Success, Some(start));
-        deltas.step(key(start), StepType::Llm, 0, Some("m"), (Some(3), None));
-        deltas.step(key(start), StepType::Tool, 5, None, (None, None));
+        deltas.step(
+            key(start),
+            StepType::Llm,
+            0,
+            Some("m"),
+            (Some(3), None),
+            Some(42),
+        );
+        deltas.step(key(start), StepType::Tool, 5, None, (None, None), None);
         deltas.failure(key(start), FailureType::Tool, "timeout");
         let mut rows = deltas.rows();
         rows.sort_by_key(|r| r.0.code());
@@ -221,6 +234,7 @@ mod tests {
         assert_eq!(c["latency_sum"], 5);
         assert_eq!(c["lat:-32768"], 1);
         assert_eq!(c["model_in:m"], 3);
+        assert_eq!(c["cost:m"], 42);
         assert_eq!(c["fail:tool/timeout"], 1);
         // No output tokens: a counter that sums to zero has no key.
         assert!(!c.contains_key("model_out:m"));

@@ -262,6 +262,10 @@ impl Application {
                 ingest::retention::run(pool, retention, stop)
             });
         }
+        if let (Some(pool), Some(state)) = (&write, &ingest) {
+            let (pool, book) = (pool.clone(), state.prices.clone());
+            background.spawn("price refresh", |stop| book.refresh(pool, stop));
+        }
         if let Some(pool) = &write {
             let compactor = pool.clone();
             background.spawn("stats compaction", |stop| {

@@ -16,7 +16,7 @@
 //! batches side by side, `(RunRows, RootRows)`.
 
 use diesel::sql_types::{
-    Array, Bool, Float4, Int4, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
+    Array, BigInt, Bool, Float4, Int4, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid,
 };
 use std::io::Write as _;
 
@@ -43,8 +43,8 @@ macro_rules! pg_type {
     };
 }
 
-pg_type!(SqlUuid => "uuid", Text => "text", Int4 => "int4", Bool => "bool", Jsonb => "jsonb",
-    Timestamptz => "timestamptz", Float4 => "float4");
+pg_type!(SqlUuid => "uuid", Text => "text", Int4 => "int4", BigInt => "int8", Bool => "bool",
+    Jsonb => "jsonb", Timestamptz => "timestamptz", Float4 => "float4");
 
 /// A NULL-able column has its type's name: `NULL`s are elements of an ordinary array.
 impl<T: PgType> PgType for Nullable<T> {
@@ -268,6 +268,7 @@ row_batch! {
         model: Option<&'a str> as Nullable<Text>,
         input_tokens: Option<i32> as Nullable<Int4>,
         output_tokens: Option<i32> as Nullable<Int4>,
+        cost_nanos: Option<i64> as Nullable<BigInt>,
     }
 }
 
@@ -292,6 +293,7 @@ macro_rules! step_row {
             model: s.model.as_deref(),
             input_tokens: s.input_tokens,
             output_tokens: s.output_tokens,
+            cost_nanos: s.cost_nanos,
         }
     }};
 }
@@ -317,6 +319,23 @@ row_batch! {
     BehaviourRow, BehaviourRows: "agent_runs" {
         decisions: Option<JsonText> as Nullable<Jsonb>,
         quality_signals: Option<JsonText> as Nullable<Jsonb>,
+    }
+}
+
+row_batch! {
+    /// A run's cost beside its [`RunRow`]: the sum of its steps' (native path), or what its new
+    /// steps add (OTLP); none when no step is priced (migration 000013).
+    RunCostRow, RunCostRows: "agent_runs" {
+        cost_nanos: Option<i64> as Nullable<BigInt>,
+    }
+}
+
+impl RunCostRow {
+    /// The row of steps that cost these (none for unpriced): their sum, none if none is priced.
+    pub fn of(costs: impl IntoIterator<Item = Option<i64>>) -> Self {
+        RunCostRow {
+            cost_nanos: crate::model::cost::total(costs),
+        }
     }
 }
 
@@ -453,7 +472,7 @@ mod tests {
              $6::timestamptz[], $7::timestamptz[]) AS u (run_id, agent_id, agent_version, \
              environment, status, started_at, ended_at)"
         );
-        assert_eq!(StepRows::width(), 14);
+        assert_eq!(StepRows::width(), 15);
         assert_eq!(
             <(RunRows, RootRows)>::unnest(1),
             "UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \

@@ -45,6 +45,11 @@ pub struct SpanStep {
     pub model: Option<String>,
     pub input_tokens: Option<i32>,
     pub output_tokens: Option<i32>,
+    /// Of the input tokens, those read from a cache; of the output, those spent reasoning.
+    pub cached_input_tokens: Option<i32>,
+    pub reasoning_tokens: Option<i32>,
+    /// Its cost in nano-dollars, priced at ingest; none without a price.
+    pub cost_nanos: Option<i64>,
     pub failure: Option<SpanFailure>,
     /// From its `agenttracer.decision` and `agenttracer.quality_signal` events, in their order;
     /// ids derived from the span's, `step_id` the span's step.

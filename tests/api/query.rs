@@ -1067,7 +1067,8 @@ fn the_sql_and_the_write_paths_name_every_counter_alike() {
     let from_sql = db.psql(&format!(
         "SELECT k || '=' || n FROM (\
          SELECT * FROM agenttracer_run_entries('partial', '2024-06-01 12:00:00+00', '2024-06-01 12:00:01.234567+00') \
-         UNION ALL SELECT * FROM agenttracer_step_entries('llm', 1234, '{model}', 7, NULL) \
+         UNION ALL SELECT * FROM agenttracer_step_entries('llm', 1234, '{model}', 7, NULL, 1500) \
+         UNION ALL SELECT * FROM agenttracer_step_entries('tool', 5, NULL, NULL, NULL, NULL) \
          UNION ALL SELECT * FROM agenttracer_failure_entries('tool', '{code}')) e ORDER BY 1"
     ));
     let started = time::macros::datetime!(2024-06-01 12:00:00 UTC);
@@ -1085,6 +1086,11 @@ fn the_sql_and_the_write_paths_name_every_counter_alike() {
         (Counter::ModelSteps(model), 1),
         (Counter::ModelInputTokens(model), 7),
         (Counter::ModelOutputTokens(model), 0),
+        (Counter::ModelCost(model), 1500),
+        (Counter::Steps, 1),
+        (Counter::LatencySum, 5),
+        (Counter::StepType(StepType::Tool), 1),
+        (Counter::StepLatency(bucket(5.0).unwrap()), 1),
         (Counter::Failures(FailureType::Tool, code), 1),
     ]
     .iter()

@@ -75,10 +75,12 @@ pub async fn export(
             "An export request may carry at most {max_spans} spans (otlp.max_spans_per_request), not {spans}; send smaller batches"
         )));
     }
-    let mapped = map::map_request(request, &state.rules);
+    let mut mapped = map::map_request(request, &state.rules);
     let outcomes = match mapped.traces.is_empty() {
         true => Vec::new(),
         false => {
+            let book = state.prices.get(&state.db).await?;
+            crate::cost::price_spans(&book, &mut mapped.traces);
             state
                 .db
                 .run(async |conn| {

@@ -218,7 +218,7 @@ impl Validator {
             );
         }
         let metadata = metadata?;
-        let (model, input_tokens, output_tokens) = crate::model::usage_of(&metadata);
+        let usage = crate::model::usage_of(&metadata);
         Some(NewStep {
             step_id: step_id?.unwrap_or_else(Uuid::now_v7),
             seq: seq?,
@@ -228,9 +228,12 @@ impl Validator {
             started_at,
             ended_at,
             metadata,
-            model,
-            input_tokens,
-            output_tokens,
+            model: usage.model,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cached_input_tokens: usage.cached_input_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            cost_nanos: None,
         })
     }
 

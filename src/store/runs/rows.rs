@@ -9,7 +9,8 @@ use uuid::Uuid;
 use crate::model::NewRun;
 use crate::model::input::FieldError;
 use crate::store::batch::{
-    BehaviourRow, BehaviourRows, FailureRow, FailureRows, RunRows, StepRows, run_row, step_row,
+    BehaviourRow, BehaviourRows, FailureRow, FailureRows, RunCostRow, RunCostRows, RunRows,
+    StepRows, run_row, step_row,
 };
 
 /// What happened to one run.
@@ -46,8 +47,9 @@ pub struct Written {
 /// What a write of runs returns for each run it wrote: [`Written`].
 pub const RETURNING_WRITTEN: &str = "RETURNING run_id, created_at, now() AS written_at";
 
-/// The rows of native runs: the run's columns and, beside them, its decisions and signals.
-pub type NativeRuns<'a> = (RunRows<'a>, BehaviourRows);
+/// The rows of native runs: the run's columns and, beside them, its decisions and signals and
+/// its cost.
+pub type NativeRuns<'a> = (RunRows<'a>, (BehaviourRows, RunCostRows));
 
 /// The run rows of `runs`.
 pub fn run_rows<'a>(runs: &[&'a NewRun]) -> NativeRuns<'a> {
@@ -55,7 +57,10 @@ pub fn run_rows<'a>(runs: &[&'a NewRun]) -> NativeRuns<'a> {
         .map(|r| {
             (
                 run_row!(r, run_id: r.run_id, status: r.status, ended_at: r.ended_at),
-                BehaviourRow::of(&r.decisions, &r.quality_signals),
+                (
+                    BehaviourRow::of(&r.decisions, &r.quality_signals),
+                    RunCostRow::of(r.steps.iter().map(|s| s.cost_nanos)),
+                ),
             )
         })
         .unzip()

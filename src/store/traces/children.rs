@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::db::prepared::prepared;
 use crate::rollup::{Deltas, RunKey};
 use crate::store::batch::{
-    Batch, BehaviourRow, BehaviourRows, FailureRow, FailureRows, RunId, RunIds, StepRows,
-    TableBatch, step_row,
+    Batch, BehaviourRow, BehaviourRows, FailureRow, FailureRows, RunCostRow, RunCostRows, RunId,
+    RunIds, StepRows, TableBatch, step_row,
 };
 use crate::store::spans::{SpanFailure, SpanStep, TraceUpdate, derived_id};
 
@@ -32,16 +32,19 @@ static INSERT_STEPS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The decisions and signals of new steps, appended to their runs' arrays (one row per run).
-static APPEND_BEHAVIOUR: LazyLock<String> = LazyLock::new(|| {
+/// The decisions and signals of new steps, appended to their runs' arrays, and their cost added
+/// to their runs' (one row per run).
+static ADD_TO_RUNS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE agent_runs AS r SET \
          decisions = CASE WHEN u.decisions IS NULL THEN r.decisions \
                           ELSE coalesce(r.decisions, '[]'::jsonb) || u.decisions END, \
          quality_signals = CASE WHEN u.quality_signals IS NULL THEN r.quality_signals \
-                          ELSE coalesce(r.quality_signals, '[]'::jsonb) || u.quality_signals END \
+                          ELSE coalesce(r.quality_signals, '[]'::jsonb) || u.quality_signals END, \
+         cost_nanos = CASE WHEN u.cost_nanos IS NULL THEN r.cost_nanos \
+                          ELSE coalesce(r.cost_nanos, 0) + u.cost_nanos END \
          FROM {} WHERE r.run_id = u.run_id",
-        <(RunIds, BehaviourRows)>::unnest_as(1, "u")
+        <(RunIds, (BehaviourRows, RunCostRows))>::unnest_as(1, "u")
     )
 });
 
@@ -108,8 +111,9 @@ impl<'a> Inserts<'a> {
             if let Some(key) = self.keys.get(&run) {
                 let tokens = (s.input_tokens, s.output_tokens);
                 let model = s.model.as_deref();
+                let cost = s.cost_nanos;
                 self.deltas
-                    .step(*key, s.step_type, s.latency_ms, model, tokens);
+                    .step(*key, s.step_type, s.latency_ms, model, tokens, cost);
             }
         }
         let failures: Vec<NewFailure<'a>> = steps
@@ -120,7 +124,7 @@ impl<'a> Inserts<'a> {
             })
             .collect();
         self.failures(conn, &failures).await?;
-        behaviour(conn, &new).await
+        add_to_runs(conn, &new).await
     }
 
     async fn failures(
@@ -179,29 +183,30 @@ impl<'a> Inserts<'a> {
 
 /// The decisions and signals of new `steps` (from their spans' events; a resent span's step is
 /// not new, and its items are stored already), appended to their runs' arrays in the steps'
-/// order.
-async fn behaviour(conn: &mut AsyncPgConnection, steps: &[NewStep<'_>]) -> QueryResult<()> {
+/// order, and the new steps' cost added to their runs'.
+async fn add_to_runs(conn: &mut AsyncPgConnection, steps: &[NewStep<'_>]) -> QueryResult<()> {
     // By run_id, the order every other writer of run rows locks them in.
     let mut by_run: BTreeMap<Uuid, Vec<&SpanStep>> = BTreeMap::new();
     for &(run_id, _, s) in steps {
-        if !s.decisions.is_empty() || !s.signals.is_empty() {
+        if !s.decisions.is_empty() || !s.signals.is_empty() || s.cost_nanos.is_some() {
             by_run.entry(run_id).or_default().push(s);
         }
     }
     if by_run.is_empty() {
         return Ok(());
     }
-    let rows: (RunIds, BehaviourRows) = by_run
+    let rows: (RunIds, (BehaviourRows, RunCostRows)) = by_run
         .into_iter()
         .map(|(run_id, spans)| {
-            let row = BehaviourRow::of(
+            let behaviour = BehaviourRow::of(
                 spans.iter().flat_map(|s| &s.decisions),
                 spans.iter().flat_map(|s| &s.signals),
             );
-            (RunId { run_id }, row)
+            let cost = RunCostRow::of(spans.iter().map(|s| s.cost_nanos));
+            (RunId { run_id }, (behaviour, cost))
         })
         .unzip();
-    rows.bind(prepared(APPEND_BEHAVIOUR.as_str()))
+    rows.bind(prepared(ADD_TO_RUNS.as_str()))
         .execute(conn)
         .await?;
     Ok(())

@@ -391,6 +391,7 @@ mod tests {
             model: None,
             input_tokens: None,
             output_tokens: None,
+            cost_usd: None,
         }
     }
 
