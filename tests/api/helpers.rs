@@ -680,6 +680,10 @@ pub async fn assert_stats_match_rows(app: &TestApp, query: &str, cond: &str) {
             'input_tokens', i, 'output_tokens', o)), '{{}}') FROM (SELECT s.model, count(*) n, \
             coalesce(sum(s.input_tokens), 0) i, coalesce(sum(s.output_tokens), 0) o FROM {steps} \
             AND s.model IS NOT NULL GROUP BY 1) x), \
+         'costs', (SELECT coalesce(json_object_agg(model, c), '{{}}') FROM (SELECT s.model, \
+            trim_scale(sum(s.cost_nanos)::numeric / 1000000000) c FROM {steps} \
+            AND s.model IS NOT NULL AND s.cost_nanos IS NOT NULL GROUP BY 1 \
+            HAVING sum(s.cost_nanos) <> 0) x), \
          'steps', (SELECT count(*) FROM {steps}), \
          'latency_sum', (SELECT coalesce(sum(s.latency_ms), 0) FROM {steps}), \
          'lat', (SELECT {} FROM {steps}), \
@@ -716,6 +720,7 @@ pub async fn assert_stats_match_rows(app: &TestApp, query: &str, cond: &str) {
     assert_eq!(got["total_failures"], failed_runs, "{context}");
     assert_eq!(got["step_type_breakdown"], exact["types"], "{context}");
     assert_eq!(got["tokens_by_model"], exact["models"], "{context}");
+    assert_eq!(got["cost_by_model"], exact["costs"], "{context}");
     let steps = exact["steps"].as_i64().unwrap();
     let mean = match steps {
         0 => 0.0,

@@ -8,6 +8,7 @@ mod batch;
 mod behaviour;
 mod browser;
 mod cli;
+mod cost;
 mod db;
 mod drift;
 mod exporters;

@@ -152,11 +152,11 @@ fn agent_trace(trace: [u8; 16]) -> Vec<Span> {
     ]
 }
 
-fn uuid_of(trace: [u8; 16]) -> String {
+pub fn uuid_of(trace: [u8; 16]) -> String {
     uuid::Uuid::from_bytes(trace).to_string()
 }
 
-async fn post_proto(app: &TestApp, req: &ExportTraceServiceRequest) -> reqwest::Response {
+pub async fn post_proto(app: &TestApp, req: &ExportTraceServiceRequest) -> reqwest::Response {
     app.post_raw(
         "/v1/traces",
         req.encode_to_vec(),
@@ -165,7 +165,7 @@ async fn post_proto(app: &TestApp, req: &ExportTraceServiceRequest) -> reqwest::
     .await
 }
 
-async fn get_run(app: &TestApp, trace: [u8; 16]) -> Value {
+pub async fn get_run(app: &TestApp, trace: [u8; 16]) -> Value {
     let res = app.get_run(&uuid_of(trace)).await;
     assert_eq!(res.status(), 200);
     res.json().await.unwrap()

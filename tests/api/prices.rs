@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 impl TestApp {
-    async fn put_price(&self, model: &str, body: &Value) -> reqwest::Response {
+    pub async fn put_price(&self, model: &str, body: &Value) -> reqwest::Response {
         let url = (self.ingest.as_str(), &*format!("/v1/model-prices/{model}"));
         self.request_with(Method::PUT, url, |r| r.json(body)).await
     }
