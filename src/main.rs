@@ -55,6 +55,24 @@ fn main() -> ExitCode {
                 Ok(())
             })
         }
+        Command::Reprice {
+            since,
+            until,
+            batch,
+        } => {
+            telemetry::init_logging(&config.log);
+            block_on(async {
+                let db_cfg = &config.database;
+                let pool = db::build_pool(&db_cfg.url, db_cfg, db::Access::Write)?;
+                let mut conn = pool.get().await?;
+                let book = agenttracer::cost::prices::book(&mut conn).await?;
+                let done =
+                    agenttracer::cost::reprice::reprice(&mut conn, &book, since, until, batch)
+                        .await?;
+                println!("{}", serde_json::to_string_pretty(&done)?);
+                Ok(())
+            })
+        }
         Command::Serve { .. } => {
             telemetry::init_logging(&config.log);
             tracing::info!(role = %config.server.role, version = env!("CARGO_PKG_VERSION"), "starting agenttracer");

@@ -3,5 +3,6 @@
 
 pub mod book;
 pub mod prices;
+pub mod reprice;
 
 pub use book::{LiveBook, price_spans, price_steps, step_cost};

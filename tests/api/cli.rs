@@ -64,6 +64,8 @@ fn version_and_help_for_every_command() {
         &["migrate", "--help"],
         &["config", "--help"],
         &["healthcheck", "--help"],
+        &["drift", "detect", "--help"],
+        &["reprice", "--help"],
     ] {
         let out = agenttracer(&dir).args(args).output().unwrap();
         assert!(out.status.success(), "{args:?}");
@@ -80,6 +82,13 @@ fn version_and_help_for_every_command() {
     for role in ["- ingest:", "- query:", "- all:"] {
         assert!(help.contains(role), "{help}");
     }
+    // A malformed time is refused before anything is read or written, naming the format.
+    let out = agenttracer(&dir)
+        .args(["reprice", "--since", "yesterday"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RFC 3339"));
 }
 
 #[test]

@@ -224,3 +224,144 @@ async fn otlp_steps_are_priced_and_their_run_sums_them_across_requests_once() {
     assert_eq!(stats["total_cost_usd"].as_f64(), Some(0.00685));
     assert_rollups_are_those_of_the_rows(&app);
 }
+
+/// A run of `late-model` steps (unpriced when sent) that started at `at`.
+fn late_run(at: &str, steps: usize) -> Value {
+    let mut run = sample_run(0, "success");
+    run["started_at"] = json!(at);
+    run["ended_at"] = json!(at);
+    run["steps"] = json!(
+        (0..steps)
+            .map(|i| {
+                let meta =
+                    json!({"model": "late-model", "input_tokens": 100 + i, "output_tokens": 7 * i});
+                step(i, at, meta)
+            })
+            .collect::<Vec<_>>()
+    );
+    run
+}
+
+/// Steps in the period whose cost is not what the new price gives (1 and 2 USD per million:
+/// 1000 and 2000 nano-dollars a token), and runs whose cost is not their steps' sum.
+fn wrong_costs(app: &TestApp, since: &str) -> (i64, i64, i64) {
+    let n = |sql: &str| app.db.psql(sql).trim().parse::<i64>().unwrap();
+    (
+        n(&format!(
+            "SELECT count(*) FROM agent_steps WHERE model = 'late-model' AND started_at >= '{since}' \
+             AND cost_nanos IS DISTINCT FROM input_tokens * 1000::int8 + output_tokens * 2000::int8"
+        )),
+        n(&format!(
+            "SELECT count(*) FROM agent_steps WHERE model = 'late-model' AND started_at < '{since}' \
+             AND cost_nanos IS NOT NULL"
+        )),
+        n(
+            "SELECT count(*) FROM agent_runs r WHERE r.cost_nanos IS DISTINCT FROM \
+           (SELECT sum(s.cost_nanos) FROM agent_steps s WHERE s.run_id = r.run_id)",
+        ),
+    )
+}
+
+#[tokio::test]
+async fn reprice_recomputes_a_period_in_batches_while_ingest_goes_on() {
+    let app = spawn_app().await;
+    let since = "2026-03-01T00:00:00Z";
+    // Before the price exists: 300 runs in the period over two days, 30 before it, and 40 OTLP
+    // traces in the period (a root and one chat span each).
+    for day in ["2026-02-20", "2026-03-01", "2026-03-02"] {
+        let n = if day == "2026-02-20" { 30 } else { 150 };
+        for chunk in (0..n).collect::<Vec<_>>().chunks(50) {
+            let runs: Vec<Value> = chunk
+                .iter()
+                .map(|i| late_run(&format!("{day}T{:02}:{:02}:00Z", i % 24, i % 60), 3))
+                .collect();
+            assert_eq!(app.post_batch(&runs).await.status(), 200);
+        }
+    }
+    let chat = |trace, n: u8, tokens: i64| {
+        let mut span = span(
+            trace,
+            n,
+            Some(1),
+            "chat",
+            10 * n as u64,
+            5,
+            vec![
+                kv("gen_ai.operation.name", s("chat")),
+                kv("gen_ai.request.model", s("late-model")),
+                kv("gen_ai.usage.input_tokens", i(tokens)),
+                kv("gen_ai.usage.output_tokens", i(3)),
+            ],
+        );
+        // 2026-03-01T06:00:00Z.
+        let shift = 1_772_344_800_000_000_000u64 - 1_717_243_200_000_000_000u64;
+        span.start_time_unix_nano += shift;
+        span.end_time_unix_nano += shift;
+        span
+    };
+    let traces: Vec<[u8; 16]> = (0..40).map(|_| trace_id()).collect();
+    for &t in &traces {
+        let mut root = chat(t, 1, 0);
+        root.parent_span_id = Vec::new();
+        root.attributes.clear();
+        let res = post_proto(&app, &request(vec![root, chat(t, 2, 50)])).await;
+        assert_eq!(res.status(), 200);
+    }
+    assert_eq!(wrong_costs(&app, since).0, 900 + 40);
+
+    let price =
+        json!({"input_per_mtok": 1, "output_per_mtok": 2, "valid_from": "2020-01-01T00:00:00Z"});
+    assert_eq!(app.put_price("late-model", &price).await.status(), 201);
+
+    // The reprice, in batches of 25 runs, while new runs arrive in the period and the OTLP
+    // traces gain steps.
+    let args = ["reprice", "--since", since, "--batch", "25"];
+    let cmd_app = (app.db.writer_url(),);
+    let reprice = tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agenttracer"))
+            .args(args)
+            .env("DATABASE_URL", cmd_app.0)
+            .env("LOG_LEVEL", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    });
+    // Rounds of writes until the reprice ends: each round is sent while it is still running.
+    let mut round = 0usize;
+    while !reprice.is_finished() || round == 0 {
+        let runs: Vec<Value> = (0..20)
+            .map(|i| late_run(&format!("2026-03-01T{:02}:30:00Z", i), 2))
+            .collect();
+        assert_eq!(app.post_batch(&runs).await.status(), 200);
+        let t = traces[round % traces.len()];
+        let n = 3 + (round / traces.len()) as u8;
+        let res = post_proto(&app, &request(vec![chat(t, n, 70)])).await;
+        assert_eq!(res.status(), 200);
+        round += 1;
+    }
+    let report: Value = serde_json::from_str(&reprice.await.unwrap()).unwrap();
+    assert!(report["batches"].as_i64().unwrap() >= 14, "{report}");
+    assert!(
+        report["steps_changed"].as_i64().unwrap() >= 900 + 40,
+        "{report}"
+    );
+
+    assert_eq!(wrong_costs(&app, since), (0, 0, 0));
+    // The first trace has its first chat span and at least one more, all priced; its run sums
+    // them: (50 + 70) × 1 + 2 × 3 × 2 = 132 per million for two.
+    let run = get_otlp_run(&app, traces[0]).await;
+    let spans = run["steps"].as_array().unwrap().len() as f64;
+    let want = (50.0 + 70.0 * (spans - 1.0) + 2.0 * 3.0 * spans) / 1e6;
+    assert!(
+        (run["cost_usd"].as_f64().unwrap() - want).abs() < 1e-12,
+        "{run}"
+    );
+    eprintln!("{round} rounds of writes during the reprice: {report}");
+    assert_stats_match_rows(&app, "", "true").await;
+    assert_rollups_are_those_of_the_rows(&app);
+}

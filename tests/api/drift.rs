@@ -200,22 +200,6 @@ async fn a_shifted_decision_mix_drifts_with_the_originals_severities_once() {
     assert_eq!(stored_drift(&app), 3);
 }
 
-/// Runs the `agenttracer` binary with the app's database as its configuration.
-fn agenttracer_command(app: &TestApp, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agenttracer"))
-        .args(args)
-        .env("DATABASE_URL", app.db.writer_url())
-        .env("LOG_LEVEL", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[tokio::test]
 async fn detection_runs_on_its_own_and_two_ingest_processes_record_each_finding_once() {
     let app = spawn_app_with(|c| c.drift.interval_s = 1).await;

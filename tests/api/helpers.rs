@@ -758,3 +758,19 @@ pub fn assert_rollups_are_those_of_the_rows(app: &TestApp) {
         "rollups kept at ingest are the rollups of the rows"
     );
 }
+
+/// Runs the `agenttracer` binary with the app's database as its configuration.
+pub fn agenttracer_command(app: &TestApp, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agenttracer"))
+        .args(args)
+        .env("DATABASE_URL", app.db.writer_url())
+        .env("LOG_LEVEL", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
