@@ -20,7 +20,10 @@
 //! default 1,000,000; 100,000 skips the million-run phase, 0 every read), `LOAD_LATENCY` (the
 //! latency-at-rest scenario of `latency.rs`, first on the idle server: `0` leaves it out,
 //! `only` runs just it; its own knobs are documented there), `LOAD_SERVER_BIN` (serve with that
-//! `agenttracer` binary instead of this build's, to compare builds).
+//! `agenttracer` binary instead of this build's, to compare builds), `LOAD_BASELINE_BIN` (a
+//! second server of that binary on the same database: the write scenarios alternate between it
+//! and this build, the same bodies to both, instead of without and with decisions and signals —
+//! a before/after of a change in one run).
 //!
 //! `SOAK_SECS` runs the soak instead ([`soak`]). The modules: [`data`] generates runs (JSON bodies
 //! and COPY rows), [`server`] starts the server under test, [`driver`] drives it with closed-loop
