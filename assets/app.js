@@ -149,6 +149,18 @@
     });
   }
 
+  // A cost as the server's pages print it (src/ui/format.rs, `usd`); "—" when unpriced.
+  function usd(v) {
+    if (v == null) return "—";
+    const a = Math.abs(v), sign = v < 0 ? "-" : "";
+    if (a === 0) return "$0";
+    if (a >= 100) return `${sign}$${Math.round(a).toLocaleString("en-US")}`;
+    if (a >= 1) return `${sign}$${a.toFixed(2)}`;
+    if (a >= 0.01) return `${sign}$${a.toFixed(4)}`;
+    const places = Math.min(9, Math.max(4, 3 - Math.floor(Math.log10(a))));
+    return `${sign}$${a.toFixed(places)}`;
+  }
+
   // The live tail: one row per run event, newest first.
   function live(root) {
     const table = root.querySelector("#live-table[data-stream]");
@@ -192,6 +204,7 @@
       time.dataset.ago = "1";
       cell(tr, time);
       cell(tr, String(run.steps.length), "num hide-narrow");
+      cell(tr, usd(run.cost_usd), "num hide-narrow");
       const f = run.failures[0];
       cell(tr, f ? `${f.failure_type}/${f.failure_code}` : "—", "hide-narrow trunc");
       body.insertBefore(tr, body.firstChild);

@@ -1,5 +1,5 @@
 //! Time series of a window for the overview's charts: per time bin, runs by status, failure
-//! records by type, and the p95 of step latency and run duration — one statement.
+//! records by type, the p95 of step latency and run duration, and cost by agent — one statement.
 //!
 //! Long windows read the rollups (their hour or day rows, so bins are whole UTC hours or days and
 //! the first bin starts at the hour or day holding the window's start); windows up to six hours
@@ -63,6 +63,8 @@ pub struct Bin {
     pub failures: BTreeMap<String, i64>,
     pub p95_step_latency_ms: Option<f64>,
     pub p95_run_duration_ms: Option<f64>,
+    /// `agent_id: nano-dollars` of its priced steps (agents with none are absent).
+    pub cost: BTreeMap<String, i64>,
 }
 
 /// The bins that have data, in time order (an empty bin is absent: the caller fills the gaps).
@@ -84,12 +86,15 @@ struct BinRow {
     p95_lat: Option<f64>,
     #[diesel(sql_type = Nullable<Double>)]
     p95_dur: Option<f64>,
+    #[diesel(sql_type = Jsonb)]
+    cost: serde_json::Value,
 }
 
 /// The keys a series needs, as a condition on `col`.
 fn wanted(col: &str) -> String {
     format!(
-        "({col} LIKE 'runs:%' OR {col} LIKE 'fail:%' OR {col} LIKE 'lat:%' OR {col} LIKE 'dur:%')"
+        "({col} LIKE 'runs:%' OR {col} LIKE 'fail:%' OR {col} LIKE 'lat:%' OR {col} LIKE 'dur:%' \
+         OR {col} LIKE 'cost:%')"
     )
 }
 
@@ -114,7 +119,7 @@ pub(crate) fn series_sql(
             binds.push(Bind::Time(to));
             let keys = keys.conditions(&mut binds);
             format!(
-                "SELECT r.bucket AS t, x.key AS k, x.value::bigint AS n \
+                "SELECT r.bucket AS t, r.agent_id::text AS a, x.key AS k, x.value::bigint AS n \
                  FROM stats_rollup r, jsonb_each_text(r.c) x \
                  WHERE r.grain = '{}' AND r.bucket >= $1 AND r.bucket < $2 AND {keys} AND {}",
                 grain.code(),
@@ -128,27 +133,29 @@ pub(crate) fn series_sql(
             let bin = format!("date_bin('{minutes} minutes', r.started_at, $1)");
             let runs = format!("r.started_at >= $1 AND r.started_at < $2 AND {keys}");
             format!(
-                "SELECT {bin} AS t, e.k, e.n FROM agent_runs r, \
+                "SELECT {bin} AS t, r.agent_id::text AS a, e.k, e.n FROM agent_runs r, \
                    agenttracer_run_entries(r.status, r.started_at, r.ended_at) e WHERE {runs} \
-                 UNION ALL SELECT {bin}, e.k, e.n FROM agent_steps s JOIN agent_runs r ON r.run_id = s.run_id, \
+                 UNION ALL SELECT {bin}, r.agent_id, e.k, e.n FROM agent_steps s JOIN agent_runs r ON r.run_id = s.run_id, \
                    agenttracer_step_entries(s.step_type, s.latency_ms, s.model, s.input_tokens, s.output_tokens, s.cost_nanos) e \
-                   WHERE {runs} AND e.k LIKE 'lat:%' \
-                 UNION ALL SELECT {bin}, e.k, e.n FROM agent_failures f JOIN agent_runs r ON r.run_id = f.run_id, \
+                   WHERE {runs} AND (e.k LIKE 'lat:%' OR e.k LIKE 'cost:%') \
+                 UNION ALL SELECT {bin}, r.agent_id, e.k, e.n FROM agent_failures f JOIN agent_runs r ON r.run_id = f.run_id, \
                    agenttracer_failure_entries(f.failure_type, f.failure_code) e WHERE {runs}"
             )
         }
     };
-    // Failure keys `fail:<type>/<code>` are summed per type; the histograms go to
-    // agenttracer_quantiles as `{bucket: n}`.
+    // Failure keys `fail:<type>/<code>` are summed per type, cost keys `cost:<model>` per agent
+    // (as `cost:<agent>`); the histograms go to agenttracer_quantiles as `{bucket: n}`.
     let sql = format!(
-        "WITH e AS (SELECT t, CASE WHEN k LIKE 'fail:%' THEN split_part(k, '/', 1) ELSE k END AS k, n \
+        "WITH e AS (SELECT t, CASE WHEN k LIKE 'fail:%' THEN split_part(k, '/', 1) \
+                    WHEN k LIKE 'cost:%' THEN 'cost:' || a ELSE k END AS k, n \
                     FROM ({entries}) e0), \
          s AS (SELECT t, k, sum(n)::bigint AS n FROM e GROUP BY t, k HAVING sum(n) <> 0) \
          SELECT t, \
            coalesce(jsonb_object_agg(substr(k, 6), n) FILTER (WHERE k LIKE 'runs:%'), '{{}}') AS runs, \
            coalesce(jsonb_object_agg(substr(k, 6), n) FILTER (WHERE k LIKE 'fail:%'), '{{}}') AS failures, \
            (agenttracer_quantiles(jsonb_object_agg(substr(k, 5), n) FILTER (WHERE k LIKE 'lat:%'), '{{0.95}}'))[1] AS p95_lat, \
-           (agenttracer_quantiles(jsonb_object_agg(substr(k, 5), n) FILTER (WHERE k LIKE 'dur:%'), '{{0.95}}'))[1] AS p95_dur \
+           (agenttracer_quantiles(jsonb_object_agg(substr(k, 5), n) FILTER (WHERE k LIKE 'dur:%'), '{{0.95}}'))[1] AS p95_dur, \
+           coalesce(jsonb_object_agg(substr(k, 6), n) FILTER (WHERE k LIKE 'cost:%'), '{{}}') AS cost \
          FROM s GROUP BY t ORDER BY t"
     );
     (sql, binds)
@@ -183,6 +190,7 @@ pub async fn series(
                 failures: counts(r.failures),
                 p95_step_latency_ms: r.p95_lat,
                 p95_run_duration_ms: r.p95_dur,
+                cost: counts(r.cost),
             })
             .collect(),
     })

@@ -120,3 +120,49 @@ mod tests {
         assert_eq!(ago(now, now - time::Duration::days(3)), "3 d ago");
     }
 }
+
+/// A cost in USD for reading: `$1,234`, `$12.35`, `$0.0123`, `$0.000450` (four significant
+/// digits below a cent), `$0`; `—` for none (unpriced). The exact figure is the API's.
+pub fn usd(cost: Option<crate::model::cost::Usd>) -> String {
+    let Some(cost) = cost else {
+        return "—".into();
+    };
+    let usd = cost.as_f64();
+    let sign = if usd < 0.0 { "-" } else { "" };
+    let a = usd.abs();
+    if a >= 100.0 {
+        format!("{sign}${}", count(a.round() as i64))
+    } else if a >= 1.0 {
+        format!("{sign}${a:.2}")
+    } else if a >= 0.01 {
+        format!("{sign}${a:.4}")
+    } else if a == 0.0 {
+        "$0".into()
+    } else {
+        // Four significant digits.
+        let places = (3 - a.log10().floor() as i32).clamp(4, 9) as usize;
+        format!("{sign}${a:.places$}")
+    }
+}
+
+#[cfg(test)]
+mod usd_tests {
+    use super::usd;
+    use crate::model::cost::Usd;
+
+    #[test]
+    fn costs_read_with_their_unit_and_enough_digits() {
+        let cases = [
+            (None, "—"),
+            (Some(0), "$0"),
+            (Some(450_300), "$0.0004503"),
+            (Some(12_345_678), "$0.0123"),
+            (Some(12_345_678_900), "$12.35"),
+            (Some(1_234_000_000_000), "$1,234"),
+            (Some(1), "$0.000000001"),
+        ];
+        for (nanos, text) in cases {
+            assert_eq!(usd(nanos.map(Usd)), text, "{nanos:?}");
+        }
+    }
+}

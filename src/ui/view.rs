@@ -175,6 +175,8 @@ pub struct RunRow {
     pub duration: String,
     pub steps: String,
     pub tokens: String,
+    /// Its cost, `—` when unpriced.
+    pub cost: String,
     pub first_failure: Option<String>,
     /// The explorer filtered by that failure.
     pub failure_href: String,
@@ -199,6 +201,7 @@ impl RunRow {
             duration: format::run_duration(r.started_at, r.ended_at),
             steps: format::count(s.steps),
             tokens: format::count(s.tokens),
+            cost: format::usd(r.cost_nanos.map(crate::model::cost::Usd)),
             first_failure: s.first_failure.clone(),
             failure_href,
         }

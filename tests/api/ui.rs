@@ -140,6 +140,60 @@ async fn every_page_answers_with_its_key_elements() {
 }
 
 #[tokio::test]
+async fn cost_shows_on_the_overview_the_explorer_the_live_tail_and_the_run() {
+    let app = spawn_app().await;
+    // Five gpt-4o steps (2.50 / 10.00 per million shipped): (100 + i) input and 20 output
+    // tokens each, 450 + 2.5 i per million, $0.002275 for the run.
+    let run = recent_run(5, "plain");
+    assert_eq!(app.post_run(&run).await.status(), StatusCode::CREATED);
+    let id = run_id_of(&run);
+    // Another agent's run on a model without a price.
+    let mut unpriced = recent_run(2, "plain");
+    unpriced["agent_id"] = json!("house-bot");
+    for s in unpriced["steps"].as_array_mut().unwrap() {
+        s["metadata"]["model"] = json!("house-llm");
+    }
+    assert_eq!(app.post_run(&unpriced).await.status(), StatusCode::CREATED);
+
+    let (_, _, body) = page(&app, "/").await;
+    for marker in [
+        r#"<div class="label">Cost</div><div class="value">$0.002275</div><div class="sub">1 priced model</div>"#,
+        "<h2>Cost over time</h2>",
+        r#"data-chart="lines" data-key="cost""#,
+        "<h2>Cost by agent</h2>",
+        r#"agent_id=support-bot">support-bot</a></td><td class="num">$0.002275</td>"#,
+        // Tokens by model: the priced model's cost, the other's dash.
+        r#"<td class="num">$0.002275</td></tr>"#,
+        r#"<td class="trunc">house-llm</td>"#,
+    ] {
+        assert!(body.contains(marker), "/ lacks {marker}");
+    }
+    assert!(!body.contains("agent_id=house-bot\">house-bot</a></td><td class=\"num\">"));
+    let chart = body.split("id=\"chart-data\">").nth(1).unwrap();
+    let chart: Value = serde_json::from_str(chart.split("</script>").next().unwrap()).unwrap();
+    let cost = &chart["lines"]["cost"];
+    assert_eq!(cost["unit"], "$");
+    let bins: f64 = each(&cost["series"]["support-bot"], |v| v.as_f64().unwrap())
+        .iter()
+        .sum();
+    assert!((bins - 0.002275).abs() < 1e-12, "{cost}");
+    assert!(cost["series"].get("house-bot").is_none(), "{cost}");
+
+    let (_, _, body) = page(&app, "/runs").await;
+    assert!(body.contains(r#"<td class="num hide-narrow">$0.002275</td>"#));
+    assert!(body.contains(r#"<td class="num hide-narrow">—</td>"#));
+    let (_, _, body) = page(&app, "/live").await;
+    assert!(body.contains(r#"<td class="num hide-narrow">$0.002275</td>"#));
+    let (_, _, body) = page(&app, &format!("/runs/{id}")).await;
+    assert!(body.contains("<dt>Cost</dt><dd>$0.002275</dd>"), "{body}");
+    let (_, _, body) = page(&app, &format!("/runs/{id}?step=0")).await;
+    assert!(body.contains("<dt>Cost</dt><dd>$0.0004500</dd>"), "{body}");
+    let (_, _, body) = page(&app, &format!("/runs/{}?step=0", run_id_of(&unpriced))).await;
+    assert!(body.contains("<dt>Cost</dt><dd>—</dd>"), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn stored_values_are_escaped() {
     let app = spawn_app().await;
     let evil = "<script>alert('x')</script>";

@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::{Page, WindowForm, Windowed};
 use crate::drift::store;
+use crate::model::cost::Usd;
 use crate::query::filters::{Paging, Position};
 use crate::query::series::{Series, Source};
 use crate::query::stats::{Percentiles, Stats};
@@ -40,6 +41,8 @@ pub struct ModelRow {
     pub steps: String,
     pub input: String,
     pub output: String,
+    /// `—` when the model has no price.
+    pub cost: String,
 }
 
 /// The unresolved drift events of the page's agent filters (whenever detected), linking to them.
@@ -81,27 +84,38 @@ pub struct OverviewPage {
     pub bin: String,
 }
 
-/// The window's top failure codes and its tokens by model.
+/// The window's top failure codes, its tokens and cost by model, and its cost by agent.
 pub struct Breakdowns {
     pub failures: Vec<BarRow>,
     pub models: Vec<ModelRow>,
+    pub agents: Vec<BarRow>,
 }
 
 impl Breakdowns {
     /// `scope` selects the explorer's runs behind each row.
-    fn of(stats: &Stats, base: &str, scope: &[(&'static str, String)]) -> Breakdowns {
+    fn of(
+        stats: &Stats,
+        series: &Series,
+        base: &str,
+        scope: &[(&'static str, String)],
+    ) -> Breakdowns {
+        let mut models: Vec<(&String, &stats::ModelUsage)> = stats.tokens_by_model.iter().collect();
+        // The costliest first, then the most used.
+        let cost = |model: &str| stats.cost_by_model.get(model).copied();
+        models.sort_by(|a, b| (cost(b.0), b.1.steps, a.0).cmp(&(cost(a.0), a.1.steps, b.0)));
         Breakdowns {
             failures: failure_rows(stats, base, scope),
-            models: stats
-                .tokens_by_model
-                .iter()
+            models: models
+                .into_iter()
                 .map(|(model, m)| ModelRow {
                     model: model.clone(),
                     steps: format::count(m.steps),
                     input: format::count(m.input_tokens),
                     output: format::count(m.output_tokens),
+                    cost: format::usd(cost(model)),
                 })
                 .collect(),
+            agents: agent_cost_rows(series, base, scope),
         }
     }
 }
@@ -182,6 +196,7 @@ pub fn chart_data(series: &Series, window: &Window) -> Value {
         .map(|s| (s, vec![0; times.len()]))
         .collect();
     let mut failures: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let mut cost: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     let mut p95_step = vec![Value::Null; times.len()];
     let mut p95_run = vec![Value::Null; times.len()];
     for bin in &series.bins {
@@ -196,6 +211,10 @@ pub fn chart_data(series: &Series, window: &Window) -> Value {
                 .entry(t.clone())
                 .or_insert_with(|| vec![0; times.len()])[i] += n;
         }
+        for (agent, nanos) in &bin.cost {
+            cost.entry(agent.clone())
+                .or_insert_with(|| vec![json!(0); times.len()])[i] = json!(Usd(*nanos).as_f64());
+        }
         p95_step[i] = bin
             .p95_step_latency_ms
             .map_or(Value::Null, |v| json!(v.round()));
@@ -209,7 +228,25 @@ pub fn chart_data(series: &Series, window: &Window) -> Value {
         "failures": failures,
         "p95_step_latency_ms": p95_step,
         "p95_run_duration_ms": p95_run,
+        // The generic line chart's shape (app.js `lines`): USD per bin, by agent.
+        "lines": {"cost": {"unit": "$", "points": false, "series": top_series(cost, 6)}},
     })
+}
+
+/// The `n` series with the largest sums, and the rest summed as `other`.
+fn top_series(series: BTreeMap<String, Vec<Value>>, n: usize) -> BTreeMap<String, Vec<Value>> {
+    let sum = |v: &[Value]| v.iter().filter_map(Value::as_f64).sum::<f64>();
+    let mut all: Vec<(String, Vec<Value>)> = series.into_iter().collect();
+    all.sort_by(|a, b| sum(&b.1).total_cmp(&sum(&a.1)).then(a.0.cmp(&b.0)));
+    let rest = all.split_off(all.len().min(n));
+    let mut top: BTreeMap<String, Vec<Value>> = all.into_iter().collect();
+    if let Some(len) = rest.first().map(|r| r.1.len()) {
+        let other: Vec<Value> = (0..len)
+            .map(|i| json!(rest.iter().filter_map(|r| r.1[i].as_f64()).sum::<f64>()))
+            .collect();
+        top.insert("other agents".into(), other);
+    }
+    top
 }
 
 fn cards(stats: &Stats, base: &str, scope: &[(&'static str, String)]) -> Vec<Card> {
@@ -265,7 +302,48 @@ fn cards(stats: &Stats, base: &str, scope: &[(&'static str, String)]) -> Vec<Car
             sub: format!("{} models", stats.tokens_by_model.len()),
             href: runs(&[]),
         },
+        Card {
+            label: "Cost",
+            value: format::usd(stats.total_cost_usd),
+            sub: match stats.cost_by_model.len() {
+                0 => "no priced model calls".into(),
+                1 => "1 priced model".into(),
+                n => format!("{n} priced models"),
+            },
+            href: runs(&[]),
+        },
     ]
+}
+
+/// The window's cost by agent (from the chart's bins), the costliest first, each linking to the
+/// agent's runs.
+fn agent_cost_rows(series: &Series, base: &str, scope: &[(&'static str, String)]) -> Vec<BarRow> {
+    let mut sums: BTreeMap<&str, i64> = BTreeMap::new();
+    for bin in &series.bins {
+        for (agent, nanos) in &bin.cost {
+            *sums.entry(agent).or_default() += nanos;
+        }
+    }
+    let mut top: Vec<(&str, i64)> = sums.into_iter().collect();
+    top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    top.truncate(8);
+    let max = top.first().map_or(1, |(_, n)| (*n).max(1));
+    top.into_iter()
+        .map(|(agent, nanos)| {
+            let mut params: Vec<(&'static str, String)> = scope
+                .iter()
+                .filter(|(k, _)| *k != "agent_id")
+                .cloned()
+                .collect();
+            params.push(("agent_id", agent.to_owned()));
+            BarRow {
+                label: agent.to_owned(),
+                href: href(&format!("{base}/runs"), &params),
+                count: format::usd(Some(Usd(nanos))),
+                width: (i128::from(nanos.max(0)) * 1000 / i128::from(max)) as i64,
+            }
+        })
+        .collect()
 }
 
 fn failure_rows(stats: &Stats, base: &str, scope: &[(&'static str, String)]) -> Vec<BarRow> {
@@ -323,7 +401,7 @@ pub async fn page(req: HttpRequest, p: Page) -> Result<HttpResponse, PageError> 
         form: view.form(&format!("{b}/"), &agents),
         drift: OpenDrift::of(&open, b, filter),
         cards: cards(&stats, b, &scope),
-        breakdowns: Breakdowns::of(&stats, b, &scope),
+        breakdowns: Breakdowns::of(&stats, &series, b, &scope),
         recent: Recent {
             rows: recent.runs.iter().map(|r| RunRow::of(b, r, now)).collect(),
             all_href: href(&format!("{b}/runs"), &scope),

@@ -43,6 +43,8 @@ pub struct Detail {
     pub step_type: String,
     pub model: String,
     pub tokens: String,
+    /// Empty when the step names no model; `—` when its model has no price.
+    pub cost: String,
     pub latency: String,
     pub started: When,
     pub ended: When,
@@ -85,6 +87,8 @@ pub struct RunPage {
     pub duration: String,
     pub steps: String,
     pub tokens: String,
+    /// The sum of its priced steps; `—` when none is priced.
+    pub cost: String,
     pub failures: Vec<FailureView>,
     pub waterfall: Waterfall,
     pub behaviour: super::decisions::RunBehaviour,
@@ -278,6 +282,10 @@ fn waterfall(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTim
                     format::count(i64::from(o.unwrap_or(0)))
                 ),
             },
+            cost: match (&s.model, s.cost_usd) {
+                (None, None) => String::new(),
+                (_, cost) => format::usd(cost),
+            },
             latency: format::duration_ms(Some(f64::from(s.latency_ms))),
             started: When::of(s.started_at, now),
             ended: When::of(s.ended_at, now),
@@ -333,6 +341,7 @@ pub fn build(base: &str, run: &RunOut, selected: Option<i32>, now: OffsetDateTim
         duration: format::run_duration(run.started_at, run.ended_at),
         steps: format::count(run.steps.len() as i64),
         tokens: format::count(tokens),
+        cost: format::usd(run.cost_usd),
         failures: failure_views(base, run, None),
         waterfall: waterfall(base, run, selected, now),
         behaviour: super::decisions::RunBehaviour::of(base, run),
