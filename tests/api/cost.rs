@@ -315,22 +315,9 @@ async fn reprice_recomputes_a_period_in_batches_while_ingest_goes_on() {
 
     // The reprice, in batches of 25 runs, while new runs arrive in the period and the OTLP
     // traces gain steps.
+    let url = app.db.writer_url();
     let args = ["reprice", "--since", since, "--batch", "25"];
-    let cmd_app = (app.db.writer_url(),);
-    let reprice = tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_agenttracer"))
-            .args(args)
-            .env("DATABASE_URL", cmd_app.0)
-            .env("LOG_LEVEL", "warn")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    });
+    let reprice = tokio::task::spawn_blocking(move || agenttracer_command_on(&url, &args));
     // Rounds of writes until the reprice ends: each round is sent while it is still running.
     let mut round = 0usize;
     while !reprice.is_finished() || round == 0 {

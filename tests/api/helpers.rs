@@ -761,9 +761,14 @@ pub fn assert_rollups_are_those_of_the_rows(app: &TestApp) {
 
 /// Runs the `agenttracer` binary with the app's database as its configuration.
 pub fn agenttracer_command(app: &TestApp, args: &[&str]) -> String {
+    agenttracer_command_on(&app.db.writer_url(), args)
+}
+
+/// Runs the `agenttracer` binary with the database `url` as its configuration; its output.
+pub fn agenttracer_command_on(url: &str, args: &[&str]) -> String {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_agenttracer"))
         .args(args)
-        .env("DATABASE_URL", app.db.writer_url())
+        .env("DATABASE_URL", url)
         .env("LOG_LEVEL", "warn")
         .output()
         .unwrap();
