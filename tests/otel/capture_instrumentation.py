@@ -3,11 +3,17 @@
 Usage: capture_instrumentation.py LIBRARY [--out FILE]
 
 LIBRARY is one of:
-  genai               OpenTelemetry's opentelemetry-instrumentation-openai-v2 (default conventions)
-  genai-experimental  the same with OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental
+  genai               OpenTelemetry's opentelemetry-instrumentation-openai-v2, as its docs say to turn
+                      content capture on: OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true
+  genai-experimental  the same with OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental and
+                      OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=span_and_event
   openinference       Arize's openinference-instrumentation-openai
   openllmetry         Traceloop's opentelemetry-instrumentation-openai (current release)
   openllmetry-old     the same package, an early-2025 release (its own venv)
+
+What gets recorded depends on the venv's package versions (scripts/capture-otlp-fixtures.sh names
+each file after them). For genai, the log events the library emits (where its content goes on its
+default path) are counted on stderr; the output holds spans only.
 
 The script starts a fake OpenAI-compatible server in a thread on 127.0.0.1 (port 18931, or any free
 port when that one is taken), points the real `openai` client at it, instruments the client with
@@ -257,14 +263,14 @@ def configure_environment(library: str) -> None:
     # OpenInference captures content unless OPENINFERENCE_HIDE_* is set.
 
 
-def instrument(library: str, tracer_provider) -> tuple[str, str]:
+def instrument(library: str, tracer_provider, logger_provider) -> tuple[str, str]:
     """Instruments the openai package; returns (distribution name, version)."""
     from importlib.metadata import version
 
     if library.startswith("genai"):
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 
-        OpenAIInstrumentor().instrument(tracer_provider=tracer_provider)
+        OpenAIInstrumentor().instrument(tracer_provider=tracer_provider, logger_provider=logger_provider)
         dist = "opentelemetry-instrumentation-openai-v2"
     elif library == "openinference":
         from openinference.instrumentation.openai import OpenAIInstrumentor
@@ -423,12 +429,17 @@ def main() -> int:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    resource = Resource.create({"service.name": "weather-bot", "fixture.library": args.library})
     exporter = InMemorySpanExporter()
-    provider = TracerProvider(
-        resource=Resource.create({"service.name": "weather-bot", "fixture.library": args.library})
-    )
+    provider = TracerProvider(resource=resource)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    dist, dist_version = instrument(args.library, provider)
+    log_exporter = InMemoryLogRecordExporter()
+    logger_provider = LoggerProvider(resource=resource)
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(log_exporter))
+    dist, dist_version = instrument(args.library, provider, logger_provider)
 
     import openai
 
@@ -444,6 +455,7 @@ def main() -> int:
         time.sleep(0.1)
         server.shutdown()
     provider.shutdown()
+    logger_provider.shutdown()
 
     spans = exporter.get_finished_spans()
     document = to_otlp_json(spans)
@@ -453,8 +465,19 @@ def main() -> int:
             f.write(text)
     else:
         sys.stdout.write(text)
+    from importlib.metadata import PackageNotFoundError, version
+
+    util = ""
+    if args.library.startswith("genai"):
+        try:
+            util = f", opentelemetry-util-genai {version('opentelemetry-util-genai')}"
+        except PackageNotFoundError:
+            pass
+    logs = log_exporter.get_finished_logs()
+    names = sorted({str(getattr(log.log_record, "event_name", None)) for log in logs})
     print(
-        f"{args.library}: {dist} {dist_version}, openai {openai.__version__}, {len(spans)} spans",
+        f"{args.library}: {dist} {dist_version}{util}, openai {openai.__version__}, {len(spans)} spans, "
+        f"{len(logs)} log records (not written){' ' + str(names) if logs else ''}",
         file=sys.stderr,
     )
     return 0
