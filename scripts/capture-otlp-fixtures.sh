@@ -3,11 +3,14 @@
 # tests/otel/capture_instrumentation.py against its fake model server, as OTLP/JSON. Manual: the
 # fixtures are committed, and neither scripts/test.sh nor CI runs this.
 #
-# Creates (or reuses, while their requirements file is unchanged) two environments from PyPI:
+# Creates (or reuses, while their requirements file is unchanged) three environments from PyPI:
 #   .venv-instr                  tests/otel/requirements-instrumentation.txt
-#                                (OpenTelemetry GenAI, OpenInference, OpenLLMetry current)
+#                                (OpenTelemetry GenAI with opentelemetry-util-genai 0.4b0,
+#                                OpenInference, OpenLLMetry current)
+#   .venv-instr-genai-util-1     tests/otel/requirements-instrumentation-genai-util-1.txt
+#                                (OpenTelemetry GenAI with opentelemetry-util-genai 1.1b0)
 #   .venv-instr-openllmetry-old  tests/otel/requirements-instrumentation-openllmetry-old.txt
-# Fixture files are named after the library and the installed version.
+# Fixture files are named after the library and the installed versions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,11 +31,15 @@ version_of() {
 }
 
 make_venv .venv-instr tests/otel/requirements-instrumentation.txt
+make_venv .venv-instr-genai-util-1 tests/otel/requirements-instrumentation-genai-util-1.txt
 make_venv .venv-instr-openllmetry-old tests/otel/requirements-instrumentation-openllmetry-old.txt
 
 out=tests/fixtures/otlp
 mkdir -p "$out"
 genai=$(version_of .venv-instr opentelemetry-instrumentation-openai-v2)
+util=$(version_of .venv-instr opentelemetry-util-genai)
+genai_1=$(version_of .venv-instr-genai-util-1 opentelemetry-instrumentation-openai-v2)
+util_1=$(version_of .venv-instr-genai-util-1 opentelemetry-util-genai)
 openinference=$(version_of .venv-instr openinference-instrumentation-openai)
 openllmetry=$(version_of .venv-instr opentelemetry-instrumentation-openai)
 openllmetry_old=$(version_of .venv-instr-openllmetry-old opentelemetry-instrumentation-openai)
@@ -43,8 +50,9 @@ capture() {
   echo "wrote $out/$file" >&2
 }
 
-capture .venv-instr genai "genai-$genai.json"
-capture .venv-instr genai-experimental "genai-$genai-latest-experimental.json"
+capture .venv-instr genai "genai-$genai-util-$util.json"
+capture .venv-instr genai-experimental "genai-$genai-util-$util-latest-experimental.json"
+capture .venv-instr-genai-util-1 genai-experimental "genai-$genai_1-util-$util_1-latest-experimental.json"
 capture .venv-instr openinference "openinference-$openinference.json"
 capture .venv-instr openllmetry "openllmetry-$openllmetry.json"
 capture .venv-instr-openllmetry-old openllmetry-old "openllmetry-$openllmetry_old.json"
