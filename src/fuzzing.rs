@@ -46,6 +46,18 @@ fn check_agent(agent_id: &str, agent_version: &str, environment: &str) {
     }
 }
 
+/// A run's session and user ids as they would be stored: absent, or 1 to 255 characters
+/// without NUL or control characters.
+fn check_ids(session_id: Option<&str>, user_id: Option<&str>) {
+    for (text, what) in [(session_id, "session_id"), (user_id, "user_id")] {
+        if let Some(text) = text {
+            no_nul(text, what);
+            assert!((1..=255).contains(&text.chars().count()), "{what} length");
+            assert!(!text.chars().any(char::is_control), "control in {what}");
+        }
+    }
+}
+
 fn metadata_within(meta: &Value, rules: &Rules) {
     assert!(meta.is_object(), "metadata is not an object");
     let shape = Shape::of(meta);
@@ -76,6 +88,7 @@ pub fn run_body(data: &[u8]) {
             Ok(parsed) => {
                 let run = parsed.run;
                 check_agent(&run.agent_id, &run.agent_version, &run.environment);
+                check_ids(run.session_id.as_deref(), run.user_id.as_deref());
                 assert!(run.steps.len() <= rules.max_steps);
                 assert!(run.ended_at.is_none_or(|end| end >= run.started_at));
                 for (i, step) in run.steps.iter().enumerate() {
@@ -159,6 +172,7 @@ fn check_mapped(mapped: &Mapped, spans: usize, rules: &Rules) {
     for trace in &mapped.traces {
         for root in trace.root.iter().chain([&trace.fallback]) {
             check_agent(&root.agent_id, &root.agent_version, &root.environment);
+            check_ids(root.session_id.as_deref(), root.user_id.as_deref());
             if let Some(f) = &root.failure {
                 no_nul(&f.code, "failure code");
                 no_nul(&f.message, "failure message");

@@ -34,11 +34,13 @@ pub struct RunRow {
     pub created_at: OffsetDateTime,
     pub source: String,
     pub cost_nanos: Option<i64>,
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
 }
 
 /// The columns of a [`RunRow`] of `agent_runs r`, for statements in SQL text.
 pub const RUN_COLUMNS: &str = "r.run_id, r.agent_id, r.agent_version, r.environment, r.status, \
-     r.started_at, r.ended_at, r.created_at, r.source, r.cost_nanos";
+     r.started_at, r.ended_at, r.created_at, r.source, r.cost_nanos, r.session_id, r.user_id";
 
 /// A step of a statement in SQL text (`CAPPED_STEPS`), its columns named as in `agent_steps`.
 impl QueryableByName<Pg> for StepOut {
@@ -265,6 +267,8 @@ fn assemble(runs: Vec<RunRow>, children: Children, step_cap: Option<i32>) -> Vec
                 created_at: r.created_at,
                 source: r.source,
                 cost_usd: r.cost_nanos.map(Usd),
+                session_id: r.session_id,
+                user_id: r.user_id,
             }
         })
         .collect()

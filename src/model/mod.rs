@@ -71,6 +71,10 @@ pub struct NewRun {
     pub status: RunStatus,
     pub started_at: OffsetDateTime,
     pub ended_at: Option<OffsetDateTime>,
+    /// The conversation or session the run belongs to, and the (pseudonymous) user it served:
+    /// identifiers, as the agent sent them (docs/sessions.md).
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
     /// Ordered by `seq`, which runs 0..n-1.
     pub steps: Vec<NewStep>,
     pub failures: Vec<NewFailure>,

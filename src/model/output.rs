@@ -33,6 +33,9 @@ pub struct RunOut {
     pub source: String,
     /// The sum of its priced steps' `cost_usd`; null when no step is priced.
     pub cost_usd: Option<Usd>,
+    /// The session it belongs to and the user it served (docs/sessions.md); null when not sent.
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
     pub steps: Vec<StepOut>,
     /// Only in list pages, only when true: this run has more steps than a list page carries
     /// (`query.list_max_steps_per_run`); `GET /v1/runs/{run_id}` has them all.
@@ -188,6 +191,8 @@ impl RunOut {
             created_at,
             source: "native".into(),
             cost_usd: super::cost::total(run.steps.iter().map(|s| s.cost_nanos)).map(Usd),
+            session_id: run.session_id.clone(),
+            user_id: run.user_id.clone(),
             steps_truncated: false,
             steps: run
                 .steps

@@ -1,4 +1,4 @@
-//! The query string of `GET /v1/runs` and `GET /v1/stats`: filters and paging, each invalid
+//! The query string of `GET /v1/runs`, `GET /v1/stats` and the stream: filters and paging, each invalid
 //! parameter a 422 naming it. Filters become SQL conditions on `agent_runs AS r` together with
 //! their bind values, in one place, so that conditions and binds cannot drift apart.
 
@@ -39,6 +39,10 @@ pub struct RunFilter {
     pub failure_type: Option<FailureType>,
     /// Runs with a failure of this code.
     pub failure_code: Option<String>,
+    /// Runs of this session (docs/sessions.md).
+    pub session_id: Option<String>,
+    /// Runs of this user.
+    pub user_id: Option<String>,
 }
 
 /// Where a page starts: an offset page (the original's) or after a cursor.
@@ -153,6 +157,8 @@ impl RunFilter {
             ("agent_version", text(&self.agent_version)),
             ("status", self.status.map(|s| Bind::Text(s.as_str().into()))),
             ("environment", text(&self.environment)),
+            ("session_id", text(&self.session_id)),
+            ("user_id", text(&self.user_id)),
         ] {
             if let Some(value) = value {
                 let p = param(binds, value);
@@ -351,6 +357,8 @@ fn filter_from(
             FailureType::parse,
         ),
         failure_code: problems.text(pairs, "failure_code"),
+        session_id: problems.text(pairs, "session_id"),
+        user_id: problems.text(pairs, "user_id"),
     }
 }
 
@@ -461,7 +469,8 @@ mod tests {
 
     #[test]
     fn a_nul_in_any_text_filter_is_named() {
-        let query = "agent_id=a%00&agent_version=%00&environment=x%00y&failure_code=%00";
+        let query = "agent_id=a%00&agent_version=%00&environment=x%00y&failure_code=%00\
+                     &session_id=%00&user_id=u%00";
         for parsed in [
             parse_list(&p(query)).map(|_| ()),
             parse_filter(&p(query), false).map(|_| ()),
@@ -476,7 +485,9 @@ mod tests {
                     r#""agent_id""#,
                     r#""agent_version""#,
                     r#""environment""#,
-                    r#""failure_code""#
+                    r#""failure_code""#,
+                    r#""session_id""#,
+                    r#""user_id""#
                 ]
             );
             assert!(errors.iter().all(|e| e.kind == "string_nul"));

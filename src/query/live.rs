@@ -59,6 +59,14 @@ pub fn matches(filter: &RunFilter, run: &RunOut) -> bool {
     same(&filter.agent_id, &run.agent_id)
         && same(&filter.agent_version, &run.agent_version)
         && same(&filter.environment, &run.environment)
+        && filter
+            .session_id
+            .as_deref()
+            .is_none_or(|w| run.session_id.as_deref() == Some(w))
+        && filter
+            .user_id
+            .as_deref()
+            .is_none_or(|w| run.user_id.as_deref() == Some(w))
         && filter.status.is_none_or(|s| s.as_str() == run.status)
         && filter.start_time.is_none_or(|t| run.started_at >= t)
         && filter.end_time.is_none_or(|t| run.started_at <= t)
@@ -250,6 +258,8 @@ mod tests {
             created_at: datetime!(2026-12-02 12:00 UTC),
             source: "native".into(),
             cost_usd: None,
+            session_id: Some("s-1".into()),
+            user_id: None,
             steps: Vec::new(),
             steps_truncated: false,
             failures: vec![FailureOut {
@@ -285,5 +295,8 @@ mod tests {
         ));
         assert!(!f(|x| x.start_time = Some(datetime!(2026-12-02 12:01 UTC))));
         assert!(f(|x| x.end_time = Some(datetime!(2026-12-02 12:00 UTC))));
+        assert!(f(|x| x.session_id = Some("s-1".into())));
+        assert!(!f(|x| x.session_id = Some("s-2".into())));
+        assert!(!f(|x| x.user_id = Some("u-1".into())));
     }
 }

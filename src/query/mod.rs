@@ -1,4 +1,5 @@
-//! The query listener's routes: runs (list, one, its steps, its failures), stats, agents.
+//! The query listener's routes: runs (list, one, its steps, its failures), stats, agents,
+//! sessions.
 //! Every route reads through the read-only pool of its [`QueryState`].
 
 pub mod drift;
@@ -8,6 +9,7 @@ pub mod live;
 mod prices;
 pub mod runs;
 pub mod series;
+pub mod sessions;
 mod state;
 pub mod stats;
 pub mod stream;
@@ -44,6 +46,7 @@ pub fn configure(state: web::Data<QueryState>) -> impl FnOnce(&mut ServiceConfig
             .service(get_run_failures)
             .service(get_stats)
             .service(get_agents);
+        sessions::configure(cfg);
         drift::configure(cfg);
         prices::configure(cfg);
     }

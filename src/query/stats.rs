@@ -95,11 +95,16 @@ fn within(column: &str, spans: &[Span], binds: &mut Vec<Bind>) -> String {
     }
 }
 
-/// Where the stats of `filter` are read from: rollups are not keyed by failure, so under a
-/// failure filter every row is read.
+/// Where the stats of `filter` are read from: rollups are not keyed by failure, session or
+/// user, so under such a filter every row of the window is read (the same counters, from the
+/// rows: the same answer as the rollups give for the same runs).
 fn plan(filter: &RunFilter) -> Plan {
     let (start, end) = (filter.start_time, filter.end_time);
-    match filter.failure_type.is_some() || filter.failure_code.is_some() {
+    let unkeyed = filter.failure_type.is_some()
+        || filter.failure_code.is_some()
+        || filter.session_id.is_some()
+        || filter.user_id.is_some();
+    match unkeyed {
         true => Plan::rows_only(start, end),
         false => Plan::of(start, end),
     }
@@ -364,5 +369,37 @@ mod tests {
         });
         assert_eq!(plan.raw, vec![(None, None)]);
         assert!(plan.rollups.is_empty());
+    }
+
+    #[test]
+    fn a_session_or_user_filter_reads_the_whole_window_raw() {
+        let start = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let end = time::macros::datetime!(2026-03-01 00:00 UTC);
+        for filter in [
+            RunFilter {
+                session_id: Some("s".into()),
+                ..RunFilter::default()
+            },
+            RunFilter {
+                user_id: Some("u".into()),
+                ..RunFilter::default()
+            },
+        ] {
+            let windowed = RunFilter {
+                start_time: Some(start),
+                end_time: Some(end),
+                ..filter.clone()
+            };
+            assert_eq!(plan(&filter).raw, vec![(None, None)]);
+            let plan = plan(&windowed);
+            assert!(plan.rollups.is_empty(), "{windowed:?}");
+            assert_eq!(plan.raw.len(), 1);
+        }
+        let keyed = plan(&RunFilter {
+            start_time: Some(start),
+            end_time: Some(end),
+            ..RunFilter::default()
+        });
+        assert!(!keyed.rollups.is_empty());
     }
 }

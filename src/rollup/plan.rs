@@ -97,7 +97,7 @@ impl Plan {
     }
 
     /// Every row from `start` to `end` (inclusive) read from the rows: for what rollups do not
-    /// key (a failure filter).
+    /// key (a failure, session or user filter).
     pub fn rows_only(start: Option<OffsetDateTime>, end: Option<OffsetDateTime>) -> Plan {
         Plan {
             rollups: vec![],

@@ -217,6 +217,9 @@ row_batch! {
         status: &'a str as Text,
         started_at: OffsetDateTime as Timestamptz,
         ended_at: Option<OffsetDateTime> as Nullable<Timestamptz>,
+        /// Its session and user, when known (docs/sessions.md).
+        session_id: Option<&'a str> as Nullable<Text>,
+        user_id: Option<&'a str> as Nullable<Text>,
     }
 }
 
@@ -234,6 +237,8 @@ macro_rules! run_row {
             status: $status.as_str(),
             started_at: r.started_at,
             ended_at: $ended_at,
+            session_id: r.session_id.as_deref(),
+            user_id: r.user_id.as_deref(),
         }
     }};
 }
@@ -469,14 +474,16 @@ mod tests {
         assert_eq!(
             RunRows::unnest_as(1, "u"),
             "UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-             $6::timestamptz[], $7::timestamptz[]) AS u (run_id, agent_id, agent_version, \
-             environment, status, started_at, ended_at)"
+             $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[]) AS u (run_id, \
+             agent_id, agent_version, environment, status, started_at, ended_at, session_id, \
+             user_id)"
         );
         assert_eq!(StepRows::width(), 15);
         assert_eq!(
             <(RunRows, RootRows)>::unnest(1),
             "UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-             $6::timestamptz[], $7::timestamptz[], $8::bool[], $9::bool[])"
+             $6::timestamptz[], $7::timestamptz[], $8::text[], $9::text[], $10::bool[], \
+             $11::bool[])"
         );
     }
 

@@ -27,6 +27,9 @@ pub struct Root {
     pub environment: String,
     pub started_at: OffsetDateTime,
     pub ended_at: OffsetDateTime,
+    /// The session and user the spans name (docs/sessions.md), when they do.
+    pub session_id: Option<String>,
+    pub user_id: Option<String>,
     pub failure: Option<SpanFailure>,
 }
 

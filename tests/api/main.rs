@@ -28,6 +28,7 @@ mod query;
 mod ready;
 mod replica;
 mod schema;
+mod sessions;
 mod sqlstate;
 mod stream;
 mod tls;

@@ -790,6 +790,8 @@ async fn each_listener_documents_exactly_the_routes_it_mounts() {
         ("GET", "/v1/runs/{run_id}/failures"),
         ("GET", "/v1/stats"),
         ("GET", "/v1/agents"),
+        ("GET", "/v1/sessions"),
+        ("GET", "/v1/sessions/{session_id}"),
         ("GET", "/v1/drift/profiles"),
         ("GET", "/v1/drift/profiles/{profile_id}"),
         ("GET", "/v1/drift/baselines"),
@@ -826,6 +828,7 @@ async fn each_listener_documents_exactly_the_routes_it_mounts() {
                 "{profile_id}",
                 "{drift_id}",
                 "{model}",
+                "{session_id}",
             ] {
                 url = url.replace(name, &id);
             }
@@ -874,6 +877,8 @@ async fn each_listener_documents_exactly_the_routes_it_mounts() {
         "end_time",
         "failure_type",
         "failure_code",
+        "session_id",
+        "user_id",
         "page",
         "page_size",
         "cursor",

@@ -123,6 +123,15 @@ impl Text {
         }
     }
 
+    /// Absent (or null), or `min` to `max` characters.
+    pub(super) fn optional_between(min: usize, max: usize) -> Text {
+        Text {
+            min,
+            max,
+            required: false,
+        }
+    }
+
     /// Absent, empty or up to `max` characters.
     pub(super) fn optional(max: usize) -> Text {
         Text {
@@ -176,7 +185,8 @@ impl Validator {
         }
     }
 
-    /// A name or code (an agent id, a version, an environment, a step name, a failure code):
+    /// A name, code or id (an agent id, a version, an environment, a step name, a failure code,
+    /// a session or user id):
     /// a string without control characters, which would forge log lines and terminal output.
     pub(super) fn identifier(&mut self, obj: &mut Object, key: &str, text: Text) -> Option<String> {
         let mut value = self.string(obj, key, text)?;

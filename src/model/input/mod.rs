@@ -362,4 +362,46 @@ mod tests {
             Ok((1, "bad key [REDACTED]".to_owned()))
         );
     }
+
+    #[test]
+    fn session_and_user_ids_are_optional_identifiers() {
+        let mut body = run(vec![]);
+        body["session_id"] = json!("conv-42");
+        body["user_id"] = Value::Null;
+        let parsed = parse_run(body, vec![json!("body")], &RULES).map_err(|e| format!("{e:?}"));
+        assert_eq!(
+            parsed.map(|p| (p.run.session_id, p.run.user_id)),
+            Ok((Some("conv-42".to_owned()), None))
+        );
+        for (value, kind) in [
+            (json!(""), "string_too_short"),
+            (json!("x".repeat(256)), "string_too_long"),
+            (json!(42), "string_type"),
+            (json!("a\nb"), "string_control_character"),
+            (json!("a\u{0}b"), "string_nul"),
+            (
+                json!("sk-aaaaaaaaaaaaaaaaaaaaaaaaaa"),
+                "privacy.secret_value",
+            ),
+        ] {
+            for field in ["session_id", "user_id"] {
+                let mut body = run(vec![]);
+                body[field] = value.clone();
+                let loc = format!(r#"["body","{field}"]"#);
+                assert_eq!(errors(body), [error(&loc, kind)], "{field} = {value}");
+            }
+        }
+        // Redacted like an agent id in the modes that store the run.
+        let mut body = run(vec![]);
+        body["user_id"] = json!("sk-aaaaaaaaaaaaaaaaaaaaaaaaaa");
+        let rules = Rules {
+            privacy: PrivacyMode::Redact,
+            ..RULES
+        };
+        let parsed = parse_run(body, vec![], &rules).map_err(|e| format!("{e:?}"));
+        assert_eq!(
+            parsed.map(|p| (p.redacted, p.run.user_id)),
+            Ok((1, Some("[REDACTED]".to_owned())))
+        );
+    }
 }

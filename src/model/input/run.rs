@@ -22,6 +22,8 @@ impl Validator {
         let status = self.choice(&mut obj, "status", RunStatus::VALUES, RunStatus::parse);
         let started_at = self.datetime(&mut obj, "started_at", true);
         let ended_at = self.datetime(&mut obj, "ended_at", false);
+        let session_id = self.identifier(&mut obj, "session_id", Text::optional_between(1, 255));
+        let user_id = self.identifier(&mut obj, "user_id", Text::optional_between(1, 255));
 
         let raw_steps = self.list(&mut obj, "steps");
         // The step ids a failure may name, from every step that declares a valid one.
@@ -94,6 +96,8 @@ impl Validator {
             status: status?,
             started_at: started_at??,
             ended_at: ended_at?,
+            session_id,
+            user_id,
             steps: steps?,
             failures: failures?,
             decisions: decisions?,

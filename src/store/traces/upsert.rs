@@ -71,7 +71,8 @@ const INSERTED: &str = "(r.xmax = 0)";
 type TraceRuns<'a> = (RunRows<'a>, RootRows);
 
 /// The run of each trace: inserted `running`, or merged into the stored OTLP run (a native
-/// run's row is left alone, and not returned).
+/// run's row is left alone, and not returned). The session and user are the root span's when
+/// it names them, else the first ones any span of the trace named (docs/sessions.md).
 static UPSERT_RUNS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO agent_runs AS r ({}, source, last_span_at) \
@@ -83,6 +84,10 @@ static UPSERT_RUNS: LazyLock<String> = LazyLock::new(|| {
     started_at = CASE WHEN EXCLUDED.otlp_root THEN EXCLUDED.started_at \
                       WHEN r.otlp_root THEN r.started_at ELSE least(r.started_at, EXCLUDED.started_at) END, \
     ended_at = CASE WHEN EXCLUDED.otlp_root THEN EXCLUDED.ended_at ELSE r.ended_at END, \
+    session_id = CASE WHEN EXCLUDED.otlp_root AND EXCLUDED.session_id IS NOT NULL THEN EXCLUDED.session_id \
+                      ELSE coalesce(r.session_id, EXCLUDED.session_id) END, \
+    user_id = CASE WHEN EXCLUDED.otlp_root AND EXCLUDED.user_id IS NOT NULL THEN EXCLUDED.user_id \
+                   ELSE coalesce(r.user_id, EXCLUDED.user_id) END, \
     otlp_root = r.otlp_root OR EXCLUDED.otlp_root, \
     otlp_root_error = CASE WHEN EXCLUDED.otlp_root THEN EXCLUDED.otlp_root_error ELSE r.otlp_root_error END, \
     last_span_at = now() \

@@ -33,6 +33,20 @@ pub use trace::{Mapped, Root, SpanFailure, SpanStep, TraceUpdate};
 /// The attributes naming a deployment's environment, preferred first.
 const ENVIRONMENT: [&str; 2] = ["deployment.environment.name", "deployment.environment"];
 
+/// The attributes naming a run's session, preferred first (docs/sessions.md): the
+/// OpenTelemetry and OpenInference `session.id`, Langfuse's `langfuse.session.id` and the
+/// `langfuse.trace.session_id` LiteLLM's Langfuse exporter writes, the GenAI conventions'
+/// `gen_ai.conversation.id`.
+pub const SESSION: [&str; 4] = [
+    "session.id",
+    "langfuse.session.id",
+    "langfuse.trace.session_id",
+    "gen_ai.conversation.id",
+];
+
+/// The attributes naming a run's user, preferred first (as [`SESSION`]).
+pub const USER: [&str; 3] = ["user.id", "langfuse.user.id", "langfuse.trace.user_id"];
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -90,12 +104,21 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                 let name = |value: Option<String>, default: &str, max: usize| {
                     ident(&value.unwrap_or_else(|| default.into()), max, rules.privacy)
                 };
+                // The session and user from the span, else from its resource.
+                let id = |keys: &[&str]| {
+                    attrs
+                        .first_str(keys)
+                        .or_else(|| resource.first_str(keys))
+                        .map(|v| ident(&v, 255, rules.privacy))
+                };
                 let agent = Root {
                     agent_id: name(agent_id, "unknown", 255),
                     agent_version: name(agent_version, "unknown", 100),
                     environment: name(environment, "production", 50),
                     started_at,
                     ended_at,
+                    session_id: id(&SESSION),
+                    user_id: id(&USER),
                     failure: None,
                 };
                 let at = *index.entry(run_id).or_insert_with(|| {
@@ -118,6 +141,13 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                 if attrs.str("gen_ai.agent.name").is_some() && trace.root.is_none() {
                     trace.fallback.agent_id = agent.agent_id.clone();
                     trace.fallback.agent_version = agent.agent_version.clone();
+                }
+                // Until the root arrives, the first span naming a session or user provides it.
+                if trace.fallback.session_id.is_none() {
+                    trace.fallback.session_id = agent.session_id.clone();
+                }
+                if trace.fallback.user_id.is_none() {
+                    trace.fallback.user_id = agent.user_id.clone();
                 }
                 trace.fallback.started_at = trace.fallback.started_at.min(started_at);
                 trace.fallback.ended_at = trace.fallback.ended_at.max(ended_at);
@@ -168,6 +198,13 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                     signals,
                 });
             }
+        }
+    }
+    // A root that names no session or user takes those its trace's other spans named.
+    for t in &mut traces {
+        if let Some(root) = &mut t.root {
+            root.session_id = root.session_id.take().or(t.fallback.session_id.clone());
+            root.user_id = root.user_id.take().or(t.fallback.user_id.clone());
         }
     }
     mapped.traces = traces;
