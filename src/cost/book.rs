@@ -1,6 +1,7 @@
 //! The price book the ingest role prices steps with: the `model_prices` table held in memory,
-//! loaded on the first write that needs it, reloaded after every change through this process's
-//! routes and every [`REFRESH`] (changes by another ingest replica, or by SQL).
+//! loaded on the first write that needs it (the ingest state's `price_book`), reloaded after
+//! every change through this process's routes and every [`REFRESH`] (changes by another ingest
+//! replica, or by SQL).
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -8,11 +9,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::PgPool;
-use crate::error::ApiError;
 use crate::model::NewStep;
 use crate::model::cost::{PriceBook, Tokens};
-use crate::state::Db;
-use crate::store::spans::TraceUpdate;
 
 /// How often the book is read again from the table.
 pub const REFRESH: Duration = Duration::from_secs(10);
@@ -24,28 +22,13 @@ pub struct LiveBook {
 }
 
 impl LiveBook {
-    /// The book, read from the table first if it never was (a database that was down when the
-    /// process started): a write is never priced with no book, which would leave it unpriced.
-    pub async fn get(&self, db: &Db) -> Result<Arc<PriceBook>, ApiError> {
-        if let Some(book) = self.loaded() {
-            return Ok(book);
-        }
-        self.reload(db).await
-    }
-
-    fn loaded(&self) -> Option<Arc<PriceBook>> {
+    /// The book, once loaded.
+    pub fn loaded(&self) -> Option<Arc<PriceBook>> {
         self.book.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Reads the book from the table now (after a change through the routes).
-    pub async fn reload(&self, db: &Db) -> Result<Arc<PriceBook>, ApiError> {
-        let book = db
-            .run(async |conn| Ok(super::prices::book(conn).await?))
-            .await?;
-        Ok(self.set(book))
-    }
-
-    fn set(&self, book: PriceBook) -> Arc<PriceBook> {
+    /// Holds `book` from now on; returns it.
+    pub fn set(&self, book: PriceBook) -> Arc<PriceBook> {
         let book = Arc::new(book);
         *self.book.write().unwrap_or_else(|e| e.into_inner()) = Some(book.clone());
         book
@@ -74,19 +57,6 @@ impl LiveBook {
 pub fn price_steps<'a>(book: &PriceBook, steps: impl IntoIterator<Item = &'a mut NewStep>) {
     for s in steps {
         s.cost_nanos = step_cost(book, s.model.as_deref(), s.started_at, &s.tokens());
-    }
-}
-
-/// Prices each step of `traces` (spans' steps) as [`price_steps`] does.
-pub fn price_spans<'a>(book: &PriceBook, traces: impl IntoIterator<Item = &'a mut TraceUpdate>) {
-    for s in traces.into_iter().flat_map(|t| &mut t.steps) {
-        let tokens = Tokens::counted(
-            s.input_tokens,
-            s.output_tokens,
-            s.cached_input_tokens,
-            s.reasoning_tokens,
-        );
-        s.cost_nanos = step_cost(book, s.model.as_deref(), s.started_at, &tokens);
     }
 }
 

@@ -153,7 +153,7 @@ async fn ingest_batch(
     let outcomes = if valid.is_empty() {
         Vec::new()
     } else {
-        let book = state.prices.get(&state.db).await?;
+        let book = state.price_book().await?;
         crate::cost::price_steps(&book, valid.iter_mut().flat_map(|r| &mut r.steps));
         let refs: Vec<&NewRun> = valid.iter().collect();
         state

@@ -133,7 +133,7 @@ async fn delete_price(
 /// Reads the price book again after a change, so this process prices new data with it at once
 /// (other replicas within `cost::book::REFRESH`; so does this one if this read fails).
 async fn reload(state: &IngestState) {
-    if let Err(error) = state.prices.reload(&state.db).await {
+    if let Err(error) = state.reload_prices().await {
         tracing::warn!(%error, "model prices not reloaded after a change; the next refresh will");
     }
 }

@@ -84,7 +84,7 @@ async fn ingest_one(
         record_invalid(1);
         ApiError::validation(errors)
     })?;
-    let book = state.prices.get(&state.db).await?;
+    let book = state.price_book().await?;
     crate::cost::price_steps(&book, &mut run.steps);
     let (run, outcome) = state.db.bounded(state.group.write(run)).await?;
     let (status, body) = match outcome {

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use crate::config::Config;
 use crate::cost::LiveBook;
 use crate::db::PgPool;
+use crate::error::ApiError;
+use crate::model::cost::PriceBook;
 use crate::model::input::Rules;
 use crate::state::Db;
 
@@ -57,5 +59,26 @@ impl From<&Config> for Rules {
             max_string_chars: ingest.max_string_chars,
             privacy: config.privacy.mode,
         }
+    }
+}
+
+impl IngestState {
+    /// The price book to price a write with: read from the table first if it never was (a
+    /// database that was down when the process started), so a write is never priced with no
+    /// book, which would leave it unpriced.
+    pub async fn price_book(&self) -> Result<Arc<PriceBook>, ApiError> {
+        match self.prices.loaded() {
+            Some(book) => Ok(book),
+            None => self.reload_prices().await,
+        }
+    }
+
+    /// Reads the price book from the table now (after a change through the routes).
+    pub async fn reload_prices(&self) -> Result<Arc<PriceBook>, ApiError> {
+        let book = self
+            .db
+            .run(async |conn| Ok(crate::cost::prices::book(conn).await?))
+            .await?;
+        Ok(self.prices.set(book))
     }
 }

@@ -24,6 +24,8 @@ use crate::error::{ApiError, RETRY_AFTER_S};
 
 use super::IngestState;
 use super::body;
+use crate::model::cost::{PriceBook, Tokens};
+use crate::store::spans::TraceUpdate;
 use crate::store::{self, TraceOutcome};
 
 /// `google.rpc.Status`, the body of an OTLP/HTTP error (its `details` are never sent).
@@ -62,6 +64,19 @@ pub fn check_decoded_size(limit: usize, estimate: usize) -> Result<(), ApiError>
     Ok(())
 }
 
+/// Prices each span's step at its start (`cost::price_steps` for spans).
+fn price_spans(book: &PriceBook, traces: &mut [TraceUpdate]) {
+    for s in traces.iter_mut().flat_map(|t| &mut t.steps) {
+        let tokens = Tokens::counted(
+            s.input_tokens,
+            s.output_tokens,
+            s.cached_input_tokens,
+            s.reasoning_tokens,
+        );
+        s.cost_nanos = crate::cost::step_cost(book, s.model.as_deref(), s.started_at, &tokens);
+    }
+}
+
 /// Maps and stores one export request; shared by OTLP/HTTP and OTLP/gRPC.
 pub async fn export(
     state: &IngestState,
@@ -79,8 +94,8 @@ pub async fn export(
     let outcomes = match mapped.traces.is_empty() {
         true => Vec::new(),
         false => {
-            let book = state.prices.get(&state.db).await?;
-            crate::cost::price_spans(&book, &mut mapped.traces);
+            let book = state.price_book().await?;
+            price_spans(&book, &mut mapped.traces);
             state
                 .db
                 .run(async |conn| {
