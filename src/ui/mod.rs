@@ -123,6 +123,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, shared: &Shared) {
     cfg.service(page("/").route(web::get().to(pages::overview::page)))
         .service(page("/runs").route(web::get().to(pages::runs::page)))
         .service(page("/runs/{run_id}").route(web::get().to(pages::run::page)))
+        .service(page("/sessions").route(web::get().to(pages::sessions::list)))
+        .service(page("/sessions/{session_id:.+}").route(web::get().to(pages::sessions::detail)))
         .service(page("/agents").route(web::get().to(pages::agents::list)))
         .service(page("/agents/{agent_id}").route(web::get().to(pages::agents::detail)))
         .service(page("/failures").route(web::get().to(pages::failures::page)))

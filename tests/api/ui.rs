@@ -194,6 +194,85 @@ async fn cost_shows_on_the_overview_the_explorer_the_live_tail_and_the_run() {
 }
 
 #[tokio::test]
+async fn sessions_are_listed_and_a_session_shows_its_runs_on_a_timeline() {
+    let app = spawn_app().await;
+    // A conversation of three runs (one failed), a `/` in its id; another of one run.
+    let mut ids = Vec::new();
+    for (k, status) in ["success", "failure", "success"].iter().enumerate() {
+        let mut run = recent_run(2, "plain");
+        run["status"] = json!(status);
+        if *status == "success" {
+            run.as_object_mut().unwrap().remove("failure");
+        }
+        run["session_id"] = json!("chat/7");
+        run["user_id"] = json!("u-1f2e");
+        run["agent_id"] = json!(["support-bot", "research-agent", "support-bot"][k]);
+        let started = time::OffsetDateTime::now_utc() - time::Duration::minutes(30 - 10 * k as i64);
+        let iso = started
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        run["started_at"] = json!(iso);
+        run["ended_at"] = json!(iso);
+        for s in run["steps"].as_array_mut().unwrap() {
+            s["started_at"] = json!(iso);
+            s["ended_at"] = json!(iso);
+        }
+        assert_eq!(
+            app.post_run(&run).await.status(),
+            StatusCode::CREATED,
+            "{run}"
+        );
+        ids.push(run_id_of(&run));
+    }
+    let mut other = recent_run(1, "plain");
+    other["session_id"] = json!("solo");
+    assert_eq!(app.post_run(&other).await.status(), StatusCode::CREATED);
+
+    let (status, _, body) = page(&app, "/sessions").await;
+    assert_eq!(status, StatusCode::OK);
+    for marker in [
+        "<h1>Sessions</h1>",
+        r#"href="/sessions" aria-current="page">Sessions</a>"#,
+        r#"<a href="/sessions/chat%2F7">chat/7</a>"#,
+        "u-1f2e",
+        r#"<a href="/runs?session_id=chat%2F7&#38;agent_id=research-agent">research-agent</a>"#,
+        r#"<a href="/sessions/solo">solo</a>"#,
+    ] {
+        assert!(body.contains(marker), "/sessions lacks {marker}: {body}");
+    }
+    // Most recent first: the solo session's run started now.
+    assert!(body.find("solo").unwrap() < body.find("chat/7").unwrap());
+    let (_, _, body) = page(&app, "/sessions?user_id=u-1f2e").await;
+    assert!(body.contains("chat/7") && !body.contains(">solo<"));
+
+    let (status, _, body) = page(&app, "/sessions/chat%2F7").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for marker in [
+        "Session <span class=\"mono\">chat/7</span>",
+        "<dt>Runs</dt><dd><a href=\"/runs?session_id=chat%2F7\">3</a></dd>",
+        "<dt>Failed runs</dt><dd>1</dd>",
+        "id=\"session-timeline\"",
+        "class=\"wf-bar s-failure\"",
+    ] {
+        assert!(body.contains(marker), "the session lacks {marker}: {body}");
+    }
+    // Its runs oldest first, each a link.
+    let at: Vec<usize> = ids
+        .iter()
+        .map(|id| body.find(&format!("/runs/{id}")).unwrap())
+        .collect();
+    assert!(at[0] < at[1] && at[1] < at[2], "{at:?}");
+    // The explorer filters by session.
+    let (_, _, body) = page(&app, "/runs?session_id=chat%2F7").await;
+    assert_eq!(body.matches("data-run=").count(), 3);
+
+    let (status, _, body) = page(&app, "/sessions/nobody").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("Session nobody not found"), "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn stored_values_are_escaped() {
     let app = spawn_app().await;
     let evil = "<script>alert('x')</script>";

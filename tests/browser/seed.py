@@ -10,6 +10,7 @@ inactive baseline of another agent. Prints a JSON object naming the special runs
 events: {"fifty": id, "script": id, "otlp": id, "drift": [id, ...]}.
 """
 
+import hashlib
 import json
 import random
 import sys
@@ -129,7 +130,19 @@ def seed(ingest_url, count=120, api_key=None):
         env = "production" if i % 4 else "staging"
         status = rng.choices(["success", "failure", "partial", "running"], [70, 18, 8, 4])[0]
         started = now - timedelta(seconds=rng.randint(60, 23 * 3600))
-        batch.append(run(started, agent, version, env, status, rng.randint(1, 9)))
+        body = run(started, agent, version, env, status, rng.randint(1, 9))
+        if i % 3 == 0:
+            # A third of the runs belong to one of a dozen conversations.
+            body["session_id"] = f"conv-{(i // 3) % 12:02d}"
+            body["user_id"] = f"u-{hashlib.sha256(str((i // 3) % 5).encode()).hexdigest()[:12]}"
+        batch.append(body)
+    # One conversation of six runs, three minutes apart, across two agents; one fails.
+    special["session"] = "chat-2f9c/a"
+    for k in range(6):
+        agent, status = ("support-bot", "1.5.0") if k % 3 else ("research-agent", "1.0.0"), "failure" if k == 4 else "success"
+        body = run(now - timedelta(minutes=40 - 3 * k), agent[0], agent[1], "production", status, 4)
+        body["session_id"], body["user_id"] = special["session"], "u-5e884898da28"
+        batch.append(body)
     fifty = run(now - timedelta(minutes=20), "research-agent", "1.0.0", "production", "failure", 50)
     special["fifty"] = fifty["run_id"]
     script = run(now - timedelta(minutes=10), "support-bot", "1.5.0", "staging", "success", 3,

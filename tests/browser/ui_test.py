@@ -138,6 +138,8 @@ def open_mode(browser):
         (f"/drift/timeline?agent_id={agent}&window=7d", "drift-timeline"),
         ("/", "overview"),
         ("/runs", "runs"),
+        ("/sessions", "sessions"),
+        (f"/sessions/{special['session'].replace('/', '%2F')}", "session"),
         (f"/runs/{special['fifty']}", "run-waterfall"),
         (f"/runs/{special['fifty']}?step=49", "run-step"),
         (f"/runs/{special['otlp']}", "run-otlp"),

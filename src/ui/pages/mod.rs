@@ -13,6 +13,7 @@ pub mod login;
 pub mod overview;
 pub mod run;
 pub mod runs;
+pub mod sessions;
 
 use std::collections::BTreeSet;
 
