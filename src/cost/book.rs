@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::db::PgPool;
 use crate::model::NewStep;
-use crate::model::cost::{PriceBook, Tokens};
+use crate::model::cost::{Period, PriceBook, Tokens};
 
 /// How often the book is read again from the table.
 pub const REFRESH: Duration = Duration::from_secs(10);
@@ -53,10 +53,25 @@ impl LiveBook {
 }
 
 /// Prices each of `steps` at its start: its `cost_nanos`, none without a model, a price or
-/// token counts.
+/// token counts. Each model's entry is looked up once (runs repeat a few models).
 pub fn price_steps<'a>(book: &PriceBook, steps: impl IntoIterator<Item = &'a mut NewStep>) {
+    let mut seen: Vec<(String, Option<&[Period]>)> = Vec::new();
     for s in steps {
-        s.cost_nanos = step_cost(book, s.model.as_deref(), s.started_at, &s.tokens());
+        let Some(model) = s.model.as_deref() else {
+            s.cost_nanos = None;
+            continue;
+        };
+        let periods = match seen.iter().find(|(m, _)| m == model) {
+            Some((_, periods)) => *periods,
+            None => {
+                let periods = book.periods(model);
+                seen.push((model.to_owned(), periods));
+                periods
+            }
+        };
+        s.cost_nanos = periods
+            .and_then(|p| PriceBook::valid_at(p, s.started_at))
+            .and_then(|p| p.cost_nanos(s.tokens()));
     }
 }
 

@@ -199,8 +199,18 @@ impl PriceBook {
     /// valid at `at`. None when no entry names the model, or its first period starts later:
     /// a shorter pattern's price is not used instead (it would be another model's price).
     pub fn price(&self, model: &str, at: OffsetDateTime) -> Option<&Period> {
+        Self::valid_at(self.periods(model)?, at)
+    }
+
+    /// The periods of the entry that names `model` ([`best_match`]), oldest first.
+    pub fn periods(&self, model: &str) -> Option<&[Period]> {
         let best = best_match(self.models.keys().map(String::as_str), model)?;
-        self.models[best].iter().rev().find(|p| p.valid_from <= at)
+        Some(&self.models[best])
+    }
+
+    /// Of a model's `periods`, the one valid at `at`.
+    pub fn valid_at(periods: &[Period], at: OffsetDateTime) -> Option<&Period> {
+        periods.iter().rev().find(|p| p.valid_from <= at)
     }
 
     /// What a step of `model` that started at `at` cost, in nano-dollars; none without a price
