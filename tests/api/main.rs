@@ -15,6 +15,7 @@ mod exporters;
 mod faults;
 mod helpers;
 mod ingest;
+mod instrumentation;
 mod limits;
 mod ops;
 mod otlp;

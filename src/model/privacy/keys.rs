@@ -137,6 +137,13 @@ const MEASURE_WORDS: &[&str] = &[
     "encoding",
     "index",
     "truncated",
+    // Measurement and configuration of a model call that the libraries file under `response`
+    // and `reasoning` (issue 19): `openai.response.service_tier`,
+    // `openai.response.system_fingerprint`, `gen_ai.request.reasoning_effort`. Like every word
+    // here, they exempt only a short enum-like value, never prose.
+    "tier",
+    "fingerprint",
+    "effort",
 ];
 
 /// Characters that render as nothing (zero-width spaces and joiners, the soft hyphen, word

@@ -105,6 +105,22 @@ mod tests {
     }
 
     #[test]
+    fn a_models_service_tier_fingerprint_and_reasoning_effort_are_not_content_but_prose_is() {
+        for (key, value) in [
+            ("openai.response.service_tier", "default"),
+            ("openai.response.system_fingerprint", "fp_44709d6fcb"),
+            ("gen_ai.openai.response.system_fingerprint", "fp_44709d6fcb"),
+            ("gen_ai.request.reasoning_effort", "low"),
+        ] {
+            assert_eq!(key_rule(key, &json!(value)), None, "{key}");
+        }
+        // The words exempt an enum-like value only: prose under the same keys is content.
+        let prose = json!("the model reasoned at length about the weather in Paris");
+        assert!(key_rule("gen_ai.request.reasoning_effort", &prose).is_some());
+        assert!(key_rule("response_tier", &prose).is_some());
+    }
+
+    #[test]
     fn redaction_replaces_only_the_secret() {
         let mut text = "login failed with password=hunter2 for user bob".to_owned();
         assert_eq!(redact_secrets(&mut text), 1);
