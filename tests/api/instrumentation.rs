@@ -100,3 +100,35 @@ async fn response_measurements_and_request_settings_are_kept_and_content_never_s
     // The content the libraries captured is stored nowhere.
     assert_eq!(content_found(&app), "");
 }
+
+#[tokio::test]
+async fn a_tool_step_is_named_by_its_tool_whatever_the_library_calls_its_span() {
+    let app = spawn_app().await;
+    // (library fixture, the tool span's own name in it)
+    let cases = [
+        ("genai-2.4b0-util-0.4b0.json", "execute_tool get_weather"),
+        (
+            "genai-2.4b0-util-1.1b0-latest-experimental.json",
+            "execute_tool get_weather",
+        ),
+        ("openinference-0.1.66.json", "get_weather"),
+        ("openllmetry-0.62.4.json", "get_weather.tool"),
+        ("openllmetry-0.38.7.json", "get_weather.tool"),
+    ];
+    for (name, span_name) in cases {
+        app.db.psql("TRUNCATE agent_runs CASCADE");
+        replay(&app, name).await;
+        let tools = app.db.psql(
+            "SELECT json_agg(json_build_array(name, metadata->>'otel.span.name')) \
+             FROM agent_steps WHERE step_type = 'tool'",
+        );
+        let tools: Value = serde_json::from_str(tools.trim()).unwrap();
+        let tools = each(&tools, |t| (t[0].clone(), t[1].clone()));
+        // The span's own name stays in the metadata when it differs from the tool's.
+        let kept = match span_name {
+            "get_weather" => Value::Null,
+            other => Value::from(other),
+        };
+        assert_eq!(tools, [(Value::from("get_weather"), kept)], "{name}");
+    }
+}

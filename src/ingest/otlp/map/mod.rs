@@ -18,9 +18,11 @@ mod trace;
 use std::collections::HashMap;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::model::StepType;
 use crate::model::input::Rules;
 use crate::store::spans::derived_id;
 use attrs::{Attrs, ident};
@@ -46,6 +48,19 @@ pub const SESSION: [&str; 4] = [
 
 /// The attributes naming a run's user, preferred first (as [`SESSION`]).
 pub const USER: [&str; 3] = ["user.id", "langfuse.user.id", "langfuse.trace.user_id"];
+
+/// The tool a span calls, by the conventions' tool-name attributes: GenAI's `gen_ai.tool.name`,
+/// OpenInference's `tool.name`, OpenLLMetry's `traceloop.entity.name` of a `tool` span.
+fn tool_name(attrs: &Attrs) -> Option<String> {
+    attrs
+        .first_str(&["gen_ai.tool.name", "tool.name"])
+        .or_else(|| {
+            (attrs.str("traceloop.span.kind").as_deref() == Some("tool"))
+                .then(|| attrs.str("traceloop.entity.name"))
+                .flatten()
+        })
+        .filter(|name| !name.trim().is_empty())
+}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -154,11 +169,22 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                 let latency = (ended_at - started_at)
                     .whole_milliseconds()
                     .clamp(0, i128::from(i32::MAX)) as i32;
-                let metadata = metadata_of(span, scope, rules, &mut mapped);
-                let name = if span.name.is_empty() {
-                    step_type.as_str().to_owned()
-                } else {
-                    ident(&span.name, 255, rules.privacy)
+                let mut metadata = metadata_of(span, scope, rules, &mut mapped);
+                let span_name = match span.name.is_empty() {
+                    true => step_type.as_str().to_owned(),
+                    false => ident(&span.name, 255, rules.privacy),
+                };
+                // A tool step is named by its tool, whatever each library calls its span
+                // (`execute_tool get_weather`, `get_weather`, `get_weather.tool`); the span's
+                // own name stays in the metadata.
+                let name = match tool_name(&attrs).filter(|_| step_type == StepType::Tool) {
+                    Some(tool) if tool != span.name => {
+                        if let Value::Object(meta) = &mut metadata {
+                            meta.insert("otel.span.name".into(), Value::from(span_name));
+                        }
+                        ident(&tool, 255, rules.privacy)
+                    }
+                    _ => span_name,
                 };
                 let step_id = derived_id(&span.trace_id, &span.span_id, "step");
                 let (decisions, signals) =
