@@ -61,6 +61,14 @@ def as_postgres():
     return demote
 
 
+def answers_200(url):
+    """Whether GET `url` answers 200; a refused connection (not listening yet) is a no."""
+    try:
+        return http("GET", url)[0] == 200
+    except (urllib.error.URLError, ConnectionError):
+        return False
+
+
 def http(method, url, body=None, headers=None):
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
@@ -176,7 +184,7 @@ def run(services, binary, work, procs):
         for _ in range(200):
             if proc.poll() is not None:
                 fail(f"{label} exited {proc.returncode}: {open(work + '/' + label.replace('#', '-') + '.log').read()[-2000:]}")
-            if http("GET", f"http://{address}:{port}/readyz")[0] == 200:
+            if answers_200(f"http://{address}:{port}/readyz"):
                 break
             time.sleep(0.1)
         else:
@@ -199,7 +207,7 @@ def run(services, binary, work, procs):
                              stdout=open(f"{work}/nginx.log", "w"), stderr=subprocess.STDOUT)
     procs.append(("nginx", nginx))
     for _ in range(100):
-        if http("GET", f"https://{NGINX}/healthz")[0] == 200:
+        if answers_200(f"https://{NGINX}/healthz"):
             break
         time.sleep(0.1)
     else:
