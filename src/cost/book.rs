@@ -6,6 +6,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 use crate::db::PgPool;
@@ -52,35 +53,41 @@ impl LiveBook {
     }
 }
 
-/// Prices each of `steps` at its start: its `cost_nanos`, none without a model, a price or
-/// token counts. Each model's entry is looked up once (runs repeat a few models).
-pub fn price_steps<'a>(book: &PriceBook, steps: impl IntoIterator<Item = &'a mut NewStep>) {
-    let mut seen: Vec<(String, Option<&[Period]>)> = Vec::new();
-    for s in steps {
-        let Some(model) = s.model.as_deref() else {
-            s.cost_nanos = None;
-            continue;
-        };
-        let periods = match seen.iter().find(|(m, _)| m == model) {
+/// Prices steps with one book, looking each model's price entry up once (a run or a request
+/// repeats a few models; the lookup was 1 % of the server's CPU under batch load).
+pub struct Pricer<'b> {
+    book: &'b PriceBook,
+    seen: Vec<(String, Option<&'b [Period]>)>,
+}
+
+impl<'b> Pricer<'b> {
+    pub fn new(book: &'b PriceBook) -> Self {
+        Pricer {
+            book,
+            seen: Vec::new(),
+        }
+    }
+
+    /// What a step of `model` that started at `at` cost, in nano-dollars; none without a
+    /// model, a price or token counts.
+    pub fn cost(&mut self, model: Option<&str>, at: OffsetDateTime, tokens: Tokens) -> Option<i64> {
+        let model = model?;
+        let periods = match self.seen.iter().find(|(m, _)| m == model) {
             Some((_, periods)) => *periods,
             None => {
-                let periods = book.periods(model);
-                seen.push((model.to_owned(), periods));
+                let periods = self.book.periods(model);
+                self.seen.push((model.to_owned(), periods));
                 periods
             }
         };
-        s.cost_nanos = periods
-            .and_then(|p| PriceBook::valid_at(p, s.started_at))
-            .and_then(|p| p.cost_nanos(s.tokens()));
+        PriceBook::valid_at(periods?, at)?.cost_nanos(tokens)
     }
 }
 
-/// What a step of `model` that started at `at` cost, in nano-dollars.
-pub fn step_cost(
-    book: &PriceBook,
-    model: Option<&str>,
-    at: time::OffsetDateTime,
-    tokens: &Tokens,
-) -> Option<i64> {
-    book.cost_nanos(model?, at, *tokens)
+/// Prices each of `steps` at its start: its `cost_nanos`.
+pub fn price_steps<'a>(book: &PriceBook, steps: impl IntoIterator<Item = &'a mut NewStep>) {
+    let mut pricer = Pricer::new(book);
+    for s in steps {
+        s.cost_nanos = pricer.cost(s.model.as_deref(), s.started_at, s.tokens());
+    }
 }

@@ -5,4 +5,4 @@ pub mod book;
 pub mod prices;
 pub mod reprice;
 
-pub use book::{LiveBook, price_steps, step_cost};
+pub use book::{LiveBook, Pricer, price_steps};

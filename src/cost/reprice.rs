@@ -7,7 +7,7 @@
 //!    a concurrent write of one of them (an OTLP span adding a step, a `running` run replaced)
 //!    waits for the batch or the batch for it, and no step is added between the read and the
 //!    sums;
-//! 2. reads their steps, prices each at its start with the book ([`super::step_cost`]; cached
+//! 2. reads their steps, prices each at its start with the book ([`super::Pricer`]; cached
 //!    and reasoning tokens from the metadata, as ingest read them);
 //! 3. updates the steps whose cost changed (the update trigger moves their `cost:<model>`
 //!    counters in the rollups, in the same transaction) and sets each run's cost to the sum.
@@ -22,7 +22,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::step_cost;
+use super::Pricer;
 use crate::db::prepared::prepared;
 use crate::model::cost::{PriceBook, Tokens};
 use crate::model::usage_of;
@@ -150,6 +150,7 @@ async fn reprice_runs(
         .bind::<Array<SqlUuid>, _>(ids)
         .load(conn)
         .await?;
+    let mut pricer = Pricer::new(book);
     let (mut changed_ids, mut changed_costs) = (Vec::new(), Vec::new());
     for s in &steps {
         let usage = usage_of(&s.metadata);
@@ -159,7 +160,7 @@ async fn reprice_runs(
             usage.cached_input_tokens,
             usage.reasoning_tokens,
         );
-        let cost = step_cost(book, s.model.as_deref(), s.started_at, &tokens);
+        let cost = pricer.cost(s.model.as_deref(), s.started_at, tokens);
         if cost != s.cost_nanos {
             changed_ids.push(s.step_id);
             changed_costs.push(cost);

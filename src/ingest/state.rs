@@ -46,23 +46,7 @@ impl IngestState {
             config,
         }
     }
-}
 
-/// What validation accepts: the limits of `[ingest]` and `privacy.mode`.
-impl From<&Config> for Rules {
-    fn from(config: &Config) -> Rules {
-        let ingest = &config.ingest;
-        Rules {
-            max_steps: ingest.max_steps_per_run,
-            max_metadata_depth: ingest.max_metadata_depth,
-            max_metadata_bytes: ingest.max_metadata_bytes,
-            max_string_chars: ingest.max_string_chars,
-            privacy: config.privacy.mode,
-        }
-    }
-}
-
-impl IngestState {
     /// The price book to price a write with: read from the table first if it never was (a
     /// database that was down when the process started), so a write is never priced with no
     /// book, which would leave it unpriced.
@@ -80,5 +64,19 @@ impl IngestState {
             .run(async |conn| Ok(crate::cost::prices::book(conn).await?))
             .await?;
         Ok(self.prices.set(book))
+    }
+}
+
+/// What validation accepts: the limits of `[ingest]` and `privacy.mode`.
+impl From<&Config> for Rules {
+    fn from(config: &Config) -> Rules {
+        let ingest = &config.ingest;
+        Rules {
+            max_steps: ingest.max_steps_per_run,
+            max_metadata_depth: ingest.max_metadata_depth,
+            max_metadata_bytes: ingest.max_metadata_bytes,
+            max_string_chars: ingest.max_string_chars,
+            privacy: config.privacy.mode,
+        }
     }
 }

@@ -66,6 +66,7 @@ pub fn check_decoded_size(limit: usize, estimate: usize) -> Result<(), ApiError>
 
 /// Prices each span's step at its start (`cost::price_steps` for spans).
 fn price_spans(book: &PriceBook, traces: &mut [TraceUpdate]) {
+    let mut pricer = crate::cost::Pricer::new(book);
     for s in traces.iter_mut().flat_map(|t| &mut t.steps) {
         let tokens = Tokens::counted(
             s.input_tokens,
@@ -73,7 +74,7 @@ fn price_spans(book: &PriceBook, traces: &mut [TraceUpdate]) {
             s.cached_input_tokens,
             s.reasoning_tokens,
         );
-        s.cost_nanos = crate::cost::step_cost(book, s.model.as_deref(), s.started_at, &tokens);
+        s.cost_nanos = pricer.cost(s.model.as_deref(), s.started_at, tokens);
     }
 }
 
