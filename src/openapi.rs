@@ -227,6 +227,10 @@ pub struct FailureIn {
     pub failure_code: String,
     #[schema(min_length = 1)]
     pub message: String,
+    /// Ours: what else the agent knows of the failure (an object, as a step's metadata: same
+    /// limits, same privacy rules); `{}` when absent.
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// `POST /v1/runs/batch`.

@@ -71,6 +71,7 @@ diesel::table! {
         failure_code -> Varchar,
         message -> Text,
         created_at -> Timestamptz,
+        metadata -> Jsonb,
     }
 }
 

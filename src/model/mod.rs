@@ -191,4 +191,6 @@ pub struct NewFailure {
     pub failure_type: FailureType,
     pub failure_code: String,
     pub message: String,
+    /// An object; `{}` when the client sent none.
+    pub metadata: serde_json::Value,
 }

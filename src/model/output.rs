@@ -174,6 +174,10 @@ pub struct FailureOut {
     pub message: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    /// Ours: what the client sent beside the code (an object; `{}` when nothing). An OTLP
+    /// failure keeps the `error.type`, `exception.type` or HTTP status it was given, as sent.
+    #[schema(value_type = Object)]
+    pub metadata: RawJson,
 }
 
 impl RunOut {
@@ -227,6 +231,7 @@ impl RunOut {
                     failure_code: f.failure_code.clone(),
                     message: f.message.clone(),
                     created_at: written_at,
+                    metadata: RawJson::from_value(&f.metadata),
                 })
                 .collect(),
             decisions: run

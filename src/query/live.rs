@@ -270,6 +270,7 @@ mod tests {
                 failure_code: "timeout".into(),
                 message: String::new(),
                 created_at: datetime!(2026-12-02 12:00 UTC),
+                metadata: crate::model::output::RawJson::from_value(&serde_json::json!({})),
             }],
             decisions: Vec::new(),
             quality_signals: Vec::new(),

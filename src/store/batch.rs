@@ -314,6 +314,7 @@ row_batch! {
         failure_type: &'a str as Text,
         failure_code: &'a str as Text,
         message: &'a str as Text,
+        metadata: &'a Value as Jsonb,
     }
 }
 
@@ -468,8 +469,8 @@ mod tests {
         assert_eq!(
             FailureRows::insert(3),
             "INSERT INTO agent_failures (failure_id, run_id, step_id, failure_type, failure_code, \
-             message) SELECT * FROM UNNEST($3::uuid[], $4::uuid[], $5::uuid[], $6::text[], \
-             $7::text[], $8::text[])"
+             message, metadata) SELECT * FROM UNNEST($3::uuid[], $4::uuid[], $5::uuid[], \
+             $6::text[], $7::text[], $8::text[], $9::jsonb[])"
         );
         assert_eq!(
             RunRows::unnest_as(1, "u"),

@@ -17,6 +17,8 @@ pub struct SpanFailure {
     pub failure_type: FailureType,
     pub code: String,
     pub message: String,
+    /// What the span sent beside the code, as sent (an object).
+    pub metadata: Value,
 }
 
 /// The run's own fields, from its root span.

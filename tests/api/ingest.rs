@@ -270,6 +270,63 @@ async fn failure_status_needs_a_failure_and_failures_may_be_many() {
 }
 
 #[tokio::test]
+async fn a_failures_metadata_round_trips_is_an_object_and_is_under_the_privacy_rules() {
+    let app = spawn_app_with(|c| c.privacy.mode = agenttracer::config::PrivacyMode::Redact).await;
+    let mut run = sample_run(1, "failure");
+    let sent = json!({"http_status": 503, "attempt": 2, "provider": {"name": "acme"}});
+    run["failure"]["metadata"] = sent.clone();
+    run["failures"] = json!([{"failure_type": "model", "failure_code": "refused",
+        "message": "no", "metadata": {"prompt": "my very private question"}}]);
+    let res = app.post_run(&run).await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(res.headers()["x-agenttracer-redacted"], "1");
+    let posted: Value = res.json().await.unwrap();
+    let id = run_id_of(&run);
+    let by_id: Value = app.get_run(&id).await.json().await.unwrap();
+    let listed = app.get_json(&app.query, "/v1/runs").await;
+    for body in [&posted, &by_id, &listed[0]] {
+        let metadata = each(&body["failures"], |f| f["metadata"].clone());
+        assert_eq!(
+            metadata,
+            [sent.clone(), json!({"prompt": "[REDACTED]"})],
+            "{body}"
+        );
+    }
+    let stored = app.db.psql("SELECT metadata::text FROM agent_failures");
+    assert!(!stored.contains("private"), "{stored}");
+
+    // A batch too; a failure that sends none has `{}`.
+    let mut other = sample_run(1, "failure");
+    other["failure"]["metadata"] = json!({"attempt": 3});
+    let third = sample_run(1, "failure");
+    let res = app.post_batch(&[other.clone(), third.clone()]).await;
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(each(&body["results"], |r| r["status"].clone()), [201, 201]);
+    for (run, metadata) in [(&other, json!({"attempt": 3})), (&third, json!({}))] {
+        let body: Value = app.get_run(&run_id_of(run)).await.json().await.unwrap();
+        assert_eq!(body["failures"][0]["metadata"], metadata);
+    }
+
+    // Not an object: a 422 naming the field, wherever the failure is.
+    let mut bad = sample_run(1, "failure");
+    bad["failure"]["metadata"] = json!("attempt 2");
+    bad["failures"] = json!([{"failure_type": "tool", "failure_code": "x", "message": "m",
+        "metadata": [1]}]);
+    let res = app.post_run(&bad).await;
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    let locs = each(&body["detail"], |d| d["loc"].clone());
+    assert_eq!(
+        locs,
+        [
+            json!(["body", "failure", "metadata"]),
+            json!(["body", "failures", 0, "metadata"])
+        ],
+        "{body}"
+    );
+}
+
+#[tokio::test]
 async fn a_step_id_of_another_run_is_422_not_500() {
     let app = spawn_app().await;
     let first = sample_run(2, "success");

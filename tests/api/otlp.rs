@@ -247,7 +247,12 @@ async fn an_agent_trace_over_protobuf_becomes_a_run_with_steps_and_a_failure() {
     let failures = run["failures"].as_array().unwrap();
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0]["failure_type"], "tool");
-    assert_eq!(failures[0]["failure_code"], "TimeoutError");
+    // A well-known error is our code; what was sent stays in the failure's metadata.
+    assert_eq!(failures[0]["failure_code"], "timeout");
+    assert_eq!(
+        failures[0]["metadata"],
+        json!({"error.type": "TimeoutError"})
+    );
     assert_eq!(failures[0]["message"], "flight search timed out");
     assert_eq!(failures[0]["step_id"], steps[2]["step_id"]);
 

@@ -273,11 +273,44 @@ async fn sessions_are_listed_and_a_session_shows_its_runs_on_a_timeline() {
 }
 
 #[tokio::test]
+async fn a_failure_shows_what_was_sent_and_advice_for_its_code() {
+    let app = spawn_app().await;
+    let mut run = recent_run(3, "plain");
+    run["failure"] = json!({"failure_type": "model", "failure_code": "rate_limited",
+        "message": "Error code: 429", "step_id": run["steps"][2]["step_id"],
+        "metadata": {"error.type": "openai.RateLimitError", "http.response.status_code": 429}});
+    assert_eq!(app.post_run(&run).await.status(), StatusCode::CREATED);
+    let (status, _, body) = page(&app, &format!("/runs/{}", run_id_of(&run))).await;
+    assert_eq!(status, StatusCode::OK);
+    for text in [
+        "<dt>error.type</dt><dd><code>openai.RateLimitError</code></dd>",
+        "<dt>http.response.status_code</dt><dd><code>429</code></dd>",
+        "The provider is rate limiting",
+    ] {
+        assert!(body.contains(text), "{text}");
+    }
+    // Another code: the advice of its type.
+    let mut other = recent_run(2, "plain");
+    other["failure"]["failure_code"] = json!("search_down");
+    assert_eq!(app.post_run(&other).await.status(), StatusCode::CREATED);
+    let (_, _, body) = page(&app, &format!("/runs/{}", run_id_of(&other))).await;
+    assert!(
+        body.contains("Check the tool&#39;s inputs") || body.contains("Check the tool's inputs")
+    );
+    assert!(
+        !body.contains("class=\"sent\""),
+        "nothing sent, nothing shown"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn stored_values_are_escaped() {
     let app = spawn_app().await;
     let evil = "<script>alert('x')</script>";
     let mut run = recent_run(2, evil);
     run["agent_id"] = json!("<b>bold-agent</b>");
+    run["failure"]["metadata"] = json!({"error.type": evil});
     assert_eq!(app.post_run(&run).await.status(), StatusCode::CREATED);
     let id = run_id_of(&run);
     for path in [

@@ -25,7 +25,7 @@ key = None
 
 AGENTS = [("support-bot", ["1.4.2", "1.5.0"]), ("research-agent", ["0.9.0", "1.0.0"]), ("billing-agent", ["2.1.0", "2.2.0"])]
 MODELS = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4"]
-CODES = {"tool": ["timeout", "http_500"], "model": ["rate_limit", "context_length"], "retrieval": ["empty_result"], "orchestration": ["max_iterations"]}
+CODES = {"tool": ["timeout", "http_500"], "model": ["rate_limited", "context_length_exceeded"], "retrieval": ["empty_result"], "orchestration": ["max_iterations"]}
 TYPES = ["plan", "retrieve", "tool", "llm", "respond"]
 # (decision_type, [(selected, reason_code)]): the first choice is likelier in a version's first
 # release, the second in its next (so versions differ in behaviour).
@@ -83,8 +83,13 @@ def run(started, agent, version, env, status, steps, metadata=None):
                                for stype, codes in SIGNALS]
     if status in ("failure", "partial") and out:
         ftype = rng.choice(list(CODES))
-        body["failure"] = {"failure_type": ftype, "failure_code": rng.choice(CODES[ftype]),
+        code = rng.choice(CODES[ftype])
+        body["failure"] = {"failure_type": ftype, "failure_code": code,
                            "message": f"{ftype} failed after retries", "step_id": out[-1]["step_id"]}
+        if code == "rate_limited":
+            # What an OTLP failure keeps of what its library sent (README, failure codes).
+            body["failure"]["metadata"] = {"error.type": "<class 'openai.RateLimitError'>",
+                                           "http.response.status_code": 429}
     return body
 
 
@@ -145,6 +150,12 @@ def seed(ingest_url, count=120, api_key=None):
         batch.append(body)
     fifty = run(now - timedelta(minutes=20), "research-agent", "1.0.0", "production", "failure", 50)
     special["fifty"] = fifty["run_id"]
+    # Its failure as an OTLP one arrives: our code, with what the library sent kept beside it.
+    fifty["failure"] = {"failure_type": "model", "failure_code": "rate_limited",
+                        "message": "Error code: 429 - Rate limit reached for requests per min (RPM)",
+                        "step_id": fifty["steps"][48]["step_id"],  # an llm step
+                        "metadata": {"error.type": "<class 'openai.RateLimitError'>",
+                                     "http.response.status_code": 429}}
     script = run(now - timedelta(minutes=10), "support-bot", "1.5.0", "staging", "success", 3,
                  metadata={"note": "<script>alert('x')</script>"})
     special["script"] = script["run_id"]

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::fields::{Loc, Text, Validator};
+use super::fields::{Loc, Object, Text, Validator};
 use super::shape::{Shape, find_nul, json_size_over};
 use crate::model::{FailureType, NewFailure, NewRun, NewStep, RunStatus, StepType};
 
@@ -162,8 +162,40 @@ impl Validator {
         let latency_ms = self.non_negative_int(&mut obj, "latency_ms");
         let started_at = self.datetime(&mut obj, "started_at", true);
         let ended_at = self.datetime(&mut obj, "ended_at", true);
+        let metadata = self.metadata(&mut obj);
+        let (started_at, ended_at) = (started_at??, ended_at??);
+        if ended_at < started_at {
+            self.error(
+                &obj.at("ended_at"),
+                "value_error",
+                "ended_at must not be before started_at",
+            );
+        }
+        let metadata = metadata?;
+        let usage = crate::model::usage_of(&metadata);
+        Some(NewStep {
+            step_id: step_id?.unwrap_or_else(Uuid::now_v7),
+            seq: seq?,
+            step_type: step_type?,
+            name: name?,
+            latency_ms: latency_ms?,
+            started_at,
+            ended_at,
+            metadata,
+            model: usage.model,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
+            cached_input_tokens: usage.cached_input_tokens,
+            reasoning_tokens: usage.reasoning_tokens,
+            cost_nanos: None,
+        })
+    }
+
+    /// A step's or failure's `metadata`: an object (absent: `{}`) within the depth and size
+    /// limits, without NUL, then scanned by the privacy policy.
+    fn metadata(&mut self, obj: &mut Object) -> Option<Value> {
         let (meta_path, metadata) = obj.take("metadata");
-        let metadata = match metadata {
+        match metadata {
             None => Some(Value::Object(Map::new())),
             Some(mut meta @ Value::Object(_)) => {
                 let shape = Shape::of(&meta);
@@ -212,33 +244,7 @@ impl Validator {
                 );
                 None
             }
-        };
-        let (started_at, ended_at) = (started_at??, ended_at??);
-        if ended_at < started_at {
-            self.error(
-                &obj.at("ended_at"),
-                "value_error",
-                "ended_at must not be before started_at",
-            );
         }
-        let metadata = metadata?;
-        let usage = crate::model::usage_of(&metadata);
-        Some(NewStep {
-            step_id: step_id?.unwrap_or_else(Uuid::now_v7),
-            seq: seq?,
-            step_type: step_type?,
-            name: name?,
-            latency_ms: latency_ms?,
-            started_at,
-            ended_at,
-            metadata,
-            model: usage.model,
-            input_tokens: usage.input_tokens,
-            output_tokens: usage.output_tokens,
-            cached_input_tokens: usage.cached_input_tokens,
-            reasoning_tokens: usage.reasoning_tokens,
-            cost_nanos: None,
-        })
     }
 
     /// A failure; its `step_id`, when given, must be one of `step_ids` (this run's steps).
@@ -263,12 +269,14 @@ impl Validator {
             let loc = self.at(&obj.at("message"));
             self.scan.text(text, self.rules.privacy, &loc);
         }
+        let metadata = self.metadata(&mut obj);
         Some(NewFailure {
             failure_id: Uuid::now_v7(),
             step_id: step_id?,
             failure_type: failure_type?,
             failure_code: failure_code?,
             message: message?,
+            metadata: metadata?,
         })
     }
 }

@@ -85,6 +85,7 @@ pub fn failure_rows<'a>(runs: &[&'a NewRun]) -> FailureRows<'a> {
             failure_type: f.failure_type.as_str(),
             failure_code: &f.failure_code,
             message: &f.message,
+            metadata: &f.metadata,
         })
         .collect()
 }

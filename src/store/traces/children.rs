@@ -221,6 +221,7 @@ fn failure_rows<'a>(failures: &[NewFailure<'a>]) -> FailureRows<'a> {
             step_id,
             failure_type: f.failure_type.as_str(),
             failure_code: &f.code,
+            metadata: &f.metadata,
             message: &f.message,
         })
         .collect()

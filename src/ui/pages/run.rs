@@ -64,6 +64,8 @@ pub struct FailureView {
     pub step: Option<(String, String)>,
     pub advice: &'static str,
     pub code_href: String,
+    /// What the client sent beside the code (the failure's metadata), as `key: value` lines.
+    pub sent: Vec<(String, String)>,
 }
 
 pub struct TypeRow {
@@ -105,7 +107,27 @@ pub struct Waterfall {
 }
 
 /// Short advice per failure type, as the original's failure analysis gave.
-fn advice(failure_type: &str) -> &'static str {
+/// What to look at first: by our code for a well-known provider error (README, "Failure codes
+/// from instrumentation libraries"), else by failure type.
+fn advice(failure_type: &str, failure_code: &str) -> &'static str {
+    match failure_code {
+        "rate_limited" => {
+            return "The provider is rate limiting: retry with backoff, spread the load over time, or ask for a higher limit.";
+        }
+        "timeout" => {
+            return "The call timed out: check the provider's status and the client's timeout; retry transient errors with backoff.";
+        }
+        "context_length_exceeded" => {
+            return "The input was longer than the model's context window: trim the history or the retrieved documents, or use a model with a longer context.";
+        }
+        "authentication_failed" => {
+            return "The provider refused the credentials: check the API key, its permissions and the project it belongs to.";
+        }
+        "content_filtered" => {
+            return "The provider's content filter stopped the request or its answer: review the input or the filter's settings.";
+        }
+        _ => {}
+    }
     match failure_type {
         "tool" => {
             "Check the tool's inputs, availability and timeouts; retry transient errors with backoff."
@@ -192,7 +214,7 @@ fn failure_view(
         failure_code: f.failure_code.clone(),
         message: f.message.clone(),
         step: step_link(base, run, steps, f.step_id),
-        advice: advice(&f.failure_type),
+        advice: advice(&f.failure_type, &f.failure_code),
         code_href: href(
             &format!("{base}/runs"),
             &[
@@ -200,7 +222,21 @@ fn failure_view(
                 ("failure_code", f.failure_code.as_str()),
             ],
         ),
+        sent: sent_fields(f.metadata.get()),
     }
+}
+
+/// A failure's metadata as `key: value` lines (strings unquoted, anything else as JSON).
+fn sent_fields(metadata: &str) -> Vec<(String, String)> {
+    let Ok(serde_json::Value::Object(map)) = serde_json::from_str(metadata) else {
+        return Vec::new();
+    };
+    map.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => (k, s),
+            other => (k, other.to_string()),
+        })
+        .collect()
 }
 
 fn pretty(metadata: &str) -> String {

@@ -100,6 +100,10 @@ impl<'a> Attrs<'a> {
         keys.iter().find_map(|k| self.str(k))
     }
 
+    pub(super) fn first_int(&self, keys: &[&str]) -> Option<i64> {
+        keys.iter().find_map(|k| self.int(k))
+    }
+
     pub(super) fn first_tokens(&self, keys: &[&str]) -> Option<i32> {
         keys.iter()
             .find_map(|k| self.int(k))

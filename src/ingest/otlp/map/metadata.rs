@@ -11,14 +11,15 @@ use crate::model::input::{Rules, Shape, json_size};
 use crate::model::privacy::PrivacyMode;
 use crate::model::privacy::{self, REDACTED};
 
-/// Content attributes: dropped whatever the privacy mode, as exact keys…
+/// Content attributes: dropped whatever the privacy mode, as exact keys… (docs/api.md lists
+/// them all, a test checks.) Tool definitions (`gen_ai.tool.definitions`, `llm.tools.*`,
+/// `llm.request.functions.*`) are not content: developer-written, kept within the metadata limit.
 const CONTENT_KEYS: &[&str] = &[
     "gen_ai.input.messages",
     "gen_ai.output.messages",
     "gen_ai.system_instructions",
     "gen_ai.tool.call.arguments",
     "gen_ai.tool.call.result",
-    "gen_ai.tool.definitions",
     "input.value",
     "output.value",
     "traceloop.entity.input",
@@ -165,4 +166,28 @@ pub(super) fn metadata_of(span: &Span, scope: &str, rules: &Rules, mapped: &mut 
     }
     meta.extend(extras);
     Value::Object(meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_docs_list_every_content_attribute_and_no_tool_definition() {
+        let docs = include_str!("../../../../docs/api.md");
+        for key in CONTENT_KEYS.iter().chain(CONTENT_PREFIXES) {
+            assert!(
+                docs.contains(&format!("`{key}`")),
+                "docs/api.md omits {key}"
+            );
+        }
+        for key in [
+            "gen_ai.tool.definitions",
+            "llm.tools.0.tool.json_schema",
+            "tool.parameters",
+            "llm.request.functions.0.parameters",
+        ] {
+            assert!(!is_content_attribute(key), "{key}");
+        }
+    }
 }

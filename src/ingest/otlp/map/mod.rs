@@ -11,6 +11,7 @@
 
 mod attrs;
 mod behaviour;
+mod error_code;
 mod metadata;
 mod span;
 mod trace;
@@ -204,6 +205,7 @@ pub fn map_request(request: &ExportTraceServiceRequest, rules: &Rules) -> Mapped
                             "gen_ai.response.model",
                             "gen_ai.request.model",
                             "llm.model_name",
+                            "embedding.model_name",
                         ])
                         .map(|m| ident(&m, 255, rules.privacy)),
                     input_tokens: attrs.first_tokens(&[

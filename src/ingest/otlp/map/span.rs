@@ -3,7 +3,10 @@
 
 use opentelemetry_proto::tonic::trace::v1::{Span, status::StatusCode};
 
+use serde_json::{Map, Value};
+
 use super::attrs::{Attrs, clean, cut, ident, redact_secrets};
+use super::error_code;
 use super::trace::{Mapped, SpanFailure};
 use crate::model::input::Rules;
 use crate::model::{FailureType, StepType};
@@ -38,8 +41,10 @@ pub(super) fn step_type(attrs: &Attrs) -> StepType {
     }
 }
 
-/// The failure of a span in ERROR: type from its step type, code from `error.type` or the
-/// exception event, message from the status or the exception (privacy applied).
+/// The failure of a span in ERROR: type from its step type; code from `error.type`, the
+/// exception event's `exception.type`, the HTTP status and the message, normalised
+/// ([`error_code::code_of`]), with what was sent kept in the failure's metadata; message from the
+/// status or the exception (privacy applied).
 pub(super) fn failure_of(
     span: &Span,
     attrs: &Attrs,
@@ -57,13 +62,43 @@ pub(super) fn failure_of(
         .iter()
         .find(|e| e.name == "exception")
         .map(|e| Attrs::of(&e.attributes));
-    let code = attrs
-        .str("error.type")
-        .or_else(|| exception.as_ref().and_then(|e| e.str("exception.type")))
-        .unwrap_or_else(|| "error".into());
-    let message = Some(clean(&status.message))
-        .filter(|m| !m.is_empty())
-        .or_else(|| exception.as_ref().and_then(|e| e.str("exception.message")))
+    let error_type = attrs.str("error.type");
+    let exception_type = exception.as_ref().and_then(|e| e.str("exception.type"));
+    let exception_message = exception.as_ref().and_then(|e| e.str("exception.message"));
+    let status_message = Some(clean(&status.message)).filter(|m| !m.is_empty());
+    let http_status = attrs
+        .first_int(&["http.response.status_code", "http.status_code"])
+        .or_else(|| {
+            [&status_message, &exception_message]
+                .into_iter()
+                .flatten()
+                .find_map(|m| error_code::status_in_message(m))
+        });
+    let said = [&status_message, &exception_message]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let code = error_code::code_of(
+        error_type.as_deref().or(exception_type.as_deref()),
+        http_status,
+        &said,
+    );
+    let mut metadata = Map::new();
+    for (key, sent) in [
+        ("error.type", error_type),
+        ("exception.type", exception_type),
+    ] {
+        if let Some(sent) = sent {
+            metadata.insert(key.into(), Value::from(ident(&sent, 255, mode)));
+        }
+    }
+    if let Some(http_status) = http_status {
+        metadata.insert("http.response.status_code".into(), Value::from(http_status));
+    }
+    let message = status_message
+        .or(exception_message)
         .unwrap_or_else(|| "span status ERROR".into());
     let mut message = cut(&message, rules.max_string_chars);
     mapped.redacted_values += redact_secrets(&mut message, mode);
@@ -77,5 +112,6 @@ pub(super) fn failure_of(
         failure_type,
         code: ident(&code, 100, rules.privacy),
         message,
+        metadata: Value::Object(metadata),
     })
 }

@@ -1,0 +1,1 @@
+ALTER TABLE agent_failures DROP COLUMN metadata;
