@@ -325,3 +325,38 @@ async fn tool_definitions_are_kept_in_every_convention_within_the_metadata_limit
             .any(|(_, m)| m.get("gen_ai.request.model").is_some())
     );
 }
+
+/// Every stored row but the times the database sets, as text: runs, steps, failures.
+fn stored_rows(app: &TestApp) -> String {
+    app.db.psql(
+        "SELECT json_build_array( \
+           (SELECT json_agg(json_build_array(run_id, agent_id, status, started_at, ended_at, \
+              session_id, cost_nanos) ORDER BY run_id) FROM agent_runs), \
+           (SELECT json_agg(json_build_array(step_id, name, step_type, model, input_tokens, \
+              output_tokens, metadata) ORDER BY step_id) FROM agent_steps), \
+           (SELECT json_agg(json_build_array(failure_id, failure_code, message, metadata) \
+              ORDER BY failure_id) FROM agent_failures))",
+    )
+}
+
+#[tokio::test]
+async fn each_fixture_stores_alike_over_json_protobuf_and_grpc() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let app = spawn_app().await;
+    for (name, ..) in RATE_LIMITED {
+        app.db.psql("TRUNCATE agent_runs CASCADE");
+        replay(&app, name).await;
+        let over_json = stored_rows(&app);
+        assert!(over_json.contains("rate_limited"), "{name}: {over_json}");
+        let request: ExportTraceServiceRequest =
+            serde_json::from_slice(&fixture(name)).expect("an OTLP/JSON body");
+        app.db.psql("TRUNCATE agent_runs CASCADE");
+        assert_eq!(crate::otlp::post_proto(&app, &request).await.status(), 200);
+        assert_eq!(stored_rows(&app), over_json, "{name}: protobuf");
+        app.db.psql("TRUNCATE agent_runs CASCADE");
+        let mut client = TraceServiceClient::connect(app.grpc.clone()).await.unwrap();
+        client.export(request).await.expect("a gRPC export");
+        assert_eq!(stored_rows(&app), over_json, "{name}: gRPC");
+    }
+}
