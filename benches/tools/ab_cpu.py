@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""Server and PostgreSQL CPU per run of two builds, alternated (docs/performance.md).
+"""Server and PostgreSQL CPU per run of two builds, alternated (docs/performance.md); or, with
+ITEMS=1, of one build (NEW_BIN) without and with 3 decisions and 3 signals on every run (the load
+bench's `add_behaviour`), issue 17's comparison with the client's CPU and the bench's scatter out.
 
 Starts `serve --role all` of each build on the same database, posts pre-built batch bodies of 100
 fresh runs (10 steps each, the load bench's models) from this client to one build at a time, in
@@ -17,7 +19,10 @@ and PostgreSQL's includes every cluster on the machine.
 import json, os, random, statistics, subprocess, sys, threading, time, urllib.request, uuid
 
 DB = os.environ["DATABASE_URL"]
-BINS = {"base": os.environ["BASE_BIN"], "new": os.environ.get("NEW_BIN", "target/release/agenttracer")}
+ITEMS = os.environ.get("ITEMS") == "1"
+NEW_BIN = os.environ.get("NEW_BIN", "target/release/agenttracer")
+BINS = {"base": NEW_BIN if ITEMS else os.environ["BASE_BIN"], "new": NEW_BIN}
+LABELS = {"base": "without items", "new": "with items"} if ITEMS else {"base": "base", "new": "new"}
 ROUNDS = int(os.environ.get("ROUNDS", "6"))
 PER_PHASE = int(sys.argv[1]) if len(sys.argv) > 1 else 10
 PORTS = {"base": 18100, "new": 18200}
@@ -33,6 +38,21 @@ def run():
     return {"run_id": str(uuid.uuid4()), "agent_id": "agent-%02d" % random.randint(0, 9), "agent_version": "1.0",
             "environment": "production", "status": "success", "started_at": "2026-12-01T12:00:00Z",
             "ended_at": "2026-12-01T12:00:05Z", "steps": steps}
+
+
+def with_items(body):
+    """benches/load/data.rs `add_behaviour`, the same items."""
+    body["decisions"] = [
+        {"decision_type": "tool_selection", "selected": "search_orders", "reason_code": "fresh_data_required",
+         "candidates": ["search_orders", "order_cache"], "confidence": 0.82, "metadata": {"budget_ms": 800}},
+        {"decision_type": "retrieval_strategy", "selected": "hybrid", "reason_code": "hybrid_approach_needed",
+         "confidence": 0.7},
+        {"decision_type": "response_mode", "selected": "streaming", "reason_code": "streaming_requested"}]
+    body["quality_signals"] = [
+        {"signal_type": "schema_valid", "signal_code": "full_match", "value": True, "weight": 0.9},
+        {"signal_type": "tool_success", "signal_code": "first_attempt", "value": True},
+        {"signal_type": "token_usage", "signal_code": "moderate_usage", "value": True, "metadata": {"tokens": 1840}}]
+    return body
 
 
 def cpu(pid):
@@ -75,7 +95,13 @@ def main():
             if p.poll() is not None:
                 sys.exit(f"{name} server exited (ports {PORTS[name]}+ in use?)")
         order = ["base", "new", "new", "base"] * ROUNDS
-        bodies = [json.dumps({"runs": [run() for _ in range(100)]}).encode() for _ in range(len(order) * PER_PHASE)]
+        def body(name):
+            runs = [run() for _ in range(100)]
+            if ITEMS and name == "new":
+                runs = [with_items(r) for r in runs]
+            return json.dumps({"runs": runs}).encode()
+
+        bodies = [body(name) for name in order for _ in range(PER_PHASE)]
         phases = {"base": [], "new": []}
         for k, name in enumerate(order):
             queue = bodies[k * PER_PHASE:(k + 1) * PER_PHASE]
@@ -101,7 +127,7 @@ def main():
             n = sum(p[3] for p in ph)
             server, pg, secs = (sum(p[i] for p in ph) for i in range(3))
             med = [statistics.median(p[i] / p[3] * (1e6 if i < 2 else 1) for p in ph) for i in range(2)]
-            print(f"{name}: {n} runs, server {server / n * 1e6:.1f} µs/run, postgres {pg / n * 1e6:.1f} µs/run, "
+            print(f"{LABELS[name]}: {n} runs, server {server / n * 1e6:.1f} µs/run, postgres {pg / n * 1e6:.1f} µs/run, "
                   f"{n / secs:.0f} runs/s (phase medians: server {med[0]:.0f}, postgres {med[1]:.0f} µs/run)")
     finally:
         for p in procs.values():
