@@ -59,11 +59,12 @@ impl IngestState {
 
     /// Reads the price book from the table now (after a change through the routes).
     pub async fn reload_prices(&self) -> Result<Arc<PriceBook>, ApiError> {
+        let ticket = self.prices.ticket();
         let book = self
             .db
             .run(async |conn| Ok(crate::cost::prices::book(conn).await?))
             .await?;
-        Ok(self.prices.set(book))
+        Ok(self.prices.set(ticket, book))
     }
 }
 
