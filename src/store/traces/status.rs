@@ -65,11 +65,21 @@ pub async fn finalize_stale(
 
 /// Renumbers the steps of the runs `ids` ([`RENUMBER`]) and recomputes their status and end
 /// ([`RECOMPUTE`]).
+///
+/// Renumbering is planned without nested loops. Whatever the estimates — a new run's steps at
+/// one row, or the generic plan a prepared statement settles on — a nested loop of the new
+/// order against `agent_steps` by `run_id` visits every step of the run once per step: a
+/// 10,000-span trace took over the 5 s statement timeout in a release build, a 503 its exporter
+/// would retry forever. A hash join is linear in the run's steps.
 pub async fn renumber_and_recompute(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<()> {
+    prepared("SET LOCAL enable_nestloop = off")
+        .execute(conn)
+        .await?;
     prepared(RENUMBER)
         .bind::<Array<SqlUuid>, _>(ids)
         .execute(conn)
         .await?;
+    prepared("RESET enable_nestloop").execute(conn).await?;
     prepared(RECOMPUTE.as_str())
         .bind::<Array<SqlUuid>, _>(ids)
         .execute(conn)
