@@ -23,4 +23,5 @@ fi
 export AGENTTRACER_UI__INGEST_URL="${AGENTTRACER_UI__INGEST_URL-http://localhost:${INGEST_API_PORT:-8000}}"
 
 cargo build --release --locked --bin agenttracer
-exec ./target/release/agenttracer serve --role all "$@"
+# (Where cargo put it: a CARGO_TARGET_DIR set for the user is honoured.)
+exec "${CARGO_TARGET_DIR:-target}/release/agenttracer" serve --role all "$@"
