@@ -105,8 +105,7 @@ impl<'a> Attrs<'a> {
     }
 
     pub(super) fn first_tokens(&self, keys: &[&str]) -> Option<i32> {
-        keys.iter()
-            .find_map(|k| self.int(k))
+        self.first_int(keys)
             .map(|n| n.clamp(0, i64::from(i32::MAX)) as i32)
     }
 }

@@ -130,6 +130,14 @@ pub fn class_name(sent: &str) -> &str {
     s
 }
 
+/// A class name as [`KNOWN`] lists it: lower case, without `_`, `-` and spaces.
+fn squash(name: &str) -> String {
+    name.chars()
+        .filter(|ch| !matches!(ch, '_' | '-' | ' '))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// The HTTP status in an SDK's message: `Error code: 429 - …` (the OpenAI and Anthropic Python
 /// SDKs' form).
 pub fn status_in_message(message: &str) -> Option<i64> {
@@ -146,12 +154,7 @@ pub fn status_in_message(message: &str) -> Option<i64> {
 /// status; else the class name, else `http_<status>`, else `error`.
 pub fn code_of(class: Option<&str>, status: Option<i64>, message: &str) -> String {
     let class = class.map(class_name).filter(|c| !c.is_empty());
-    let squashed = class.map(|c| {
-        c.chars()
-            .filter(|ch| !matches!(ch, '_' | '-' | ' '))
-            .flat_map(char::to_lowercase)
-            .collect::<String>()
-    });
+    let squashed = class.map(squash);
     let message = message.to_lowercase();
     let known = KNOWN
         .iter()
@@ -316,12 +319,6 @@ mod tests {
     #[test]
     fn the_readme_tables_every_known_code_as_the_code_has_it() {
         let readme = include_str!("../../../../README.md");
-        let squash = |s: &str| {
-            s.chars()
-                .filter(|ch| !matches!(ch, '_' | '-' | ' '))
-                .flat_map(char::to_lowercase)
-                .collect::<String>()
-        };
         for known in KNOWN {
             let head = format!("| `{}` |", known.code);
             let row = readme
