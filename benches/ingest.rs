@@ -9,8 +9,9 @@ use std::hint::black_box;
 
 use agenttracer::config::{Config, PrivacyMode};
 use agenttracer::ingest::otlp::map::map_request;
-use agenttracer::model::input::{Rules, parse_run};
+use agenttracer::model::input::{FieldError, Parsed, RawRun, Rules, parse_run};
 use agenttracer::model::privacy::Scan;
+use agenttracer::store::batch::BehaviourRow;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -18,6 +19,30 @@ use serde_json::{Value, json};
 
 /// A run of ten steps with about 300 bytes of metadata each, as the performance target assumes.
 fn run_body() -> Vec<u8> {
+    serde_json::to_vec(&run_value()).unwrap_or_default()
+}
+
+/// [`run_body`] with the decisions and quality signals the load bench adds to every run
+/// (`benches/load/data.rs`, `add_behaviour`): issue 17's ingest cost of behaviour.
+fn run_body_with_items() -> Vec<u8> {
+    let mut body = run_value();
+    body["decisions"] = json!([
+        {"decision_type": "tool_selection", "selected": "search_orders", "reason_code": "fresh_data_required",
+         "candidates": ["search_orders", "order_cache"], "confidence": 0.82, "metadata": {"budget_ms": 800}},
+        {"decision_type": "retrieval_strategy", "selected": "hybrid", "reason_code": "hybrid_approach_needed",
+         "confidence": 0.7},
+        {"decision_type": "response_mode", "selected": "streaming", "reason_code": "streaming_requested"}
+    ]);
+    body["quality_signals"] = json!([
+        {"signal_type": "schema_valid", "signal_code": "full_match", "value": true, "weight": 0.9},
+        {"signal_type": "tool_success", "signal_code": "first_attempt", "value": true},
+        {"signal_type": "token_usage", "signal_code": "moderate_usage", "value": true,
+         "metadata": {"tokens": 1840}}
+    ]);
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+fn run_value() -> Value {
     let steps: Vec<Value> = (0..10)
         .map(|i| {
             json!({
@@ -32,12 +57,17 @@ fn run_body() -> Vec<u8> {
             })
         })
         .collect();
-    serde_json::to_vec(&json!({
+    json!({
         "run_id": uuid::Uuid::new_v4(), "agent_id": "support-bot", "agent_version": "1.4.2",
         "environment": "production", "status": "success",
         "started_at": "2024-06-01T12:00:00Z", "ended_at": "2024-06-01T12:00:20Z", "steps": steps
-    }))
-    .unwrap_or_default()
+    })
+}
+
+/// The row a valid run's decisions and signals are written in.
+fn stored_items(parsed: Result<Parsed, Vec<FieldError>>) -> Option<BehaviourRow> {
+    let run = parsed.ok()?.run;
+    Some(BehaviourRow::of(&run.decisions, &run.quality_signals))
 }
 
 fn benches(c: &mut Criterion) {
@@ -47,10 +77,33 @@ fn benches(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("decode_and_validate_run_10_steps", |b| {
         b.iter(|| {
-            let value: Value = serde_json::from_slice(black_box(&body)).unwrap_or_default();
-            black_box(parse_run(value, vec![Value::from("body")], &rules).is_ok())
+            let raw = serde_json::from_slice::<RawRun>(black_box(&body));
+            black_box(raw.map(|raw| parse_run(raw, vec![Value::from("body")], &rules).is_ok()))
         })
     });
+    let with_items = run_body_with_items();
+    // Decoded as the service decodes a run (src/model/input/raw.rs), validated, and the items
+    // serialized once into the run's row, as the store writes them.
+    group.bench_function(
+        "decode_and_validate_run_10_steps_3_decisions_3_signals",
+        |b| {
+            b.iter(|| {
+                let raw = serde_json::from_slice::<RawRun>(black_box(&with_items));
+                black_box(raw.map(|raw| stored_items(parse_run(raw, vec![], &rules))))
+            })
+        },
+    );
+    // The same, decoded as a generic `Value` first, as the service did before: the items' keys
+    // and maps built, then taken apart.
+    group.bench_function(
+        "decode_as_value_and_validate_run_10_steps_3_decisions_3_signals",
+        |b| {
+            b.iter(|| {
+                let value = serde_json::from_slice::<Value>(black_box(&with_items));
+                black_box(value.map(|value| stored_items(parse_run(value, vec![], &rules))))
+            })
+        },
+    );
     let value: Value = serde_json::from_slice(&body).unwrap_or_default();
     group.bench_function("privacy_scan_run_10_steps", |b| {
         b.iter(|| {

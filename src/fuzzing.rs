@@ -9,7 +9,7 @@ use prost::Message;
 use serde_json::Value;
 
 use crate::ingest::otlp::map::{Mapped, map_request};
-use crate::model::input::{Rules, Shape, json_size, parse_run};
+use crate::model::input::{RawRun, Rules, Shape, json_size, parse_run};
 use crate::model::privacy::{PrivacyMode, Scan};
 
 /// Small limits, so that arbitrary inputs reach them.
@@ -72,12 +72,27 @@ fn metadata_within(meta: &Value, rules: &Rules) {
 /// `POST /v1/runs`: JSON decoding, then validation under each privacy mode. A valid run is one
 /// PostgreSQL can store and the contract allows; an invalid one has errors located in the body.
 pub fn run_body(data: &[u8]) {
-    let Ok(value) = serde_json::from_slice::<Value>(data) else {
-        return;
+    // As the service decodes it, and as a `Value`: the same text decodes both ways or neither,
+    // and validates alike (src/model/input/raw.rs).
+    let (raw, value) = (
+        serde_json::from_slice::<RawRun>(data),
+        serde_json::from_slice::<Value>(data),
+    );
+    let (raw, value) = match (raw, value) {
+        (Ok(raw), Ok(value)) => (raw, value),
+        (Err(a), Err(b)) => return assert_eq!(a.to_string(), b.to_string()),
+        (raw, value) => panic!("decoded one way only: {raw:?} / {value:?}"),
     };
     for mode in MODES {
         let rules = rules(mode);
-        match parse_run(value.clone(), vec![Value::from("body")], &rules) {
+        let outcome = parse_run(raw.clone(), vec![Value::from("body")], &rules);
+        let as_value = parse_run(value.clone(), vec![Value::from("body")], &rules);
+        assert_eq!(
+            without_new_ids(&outcome, data),
+            without_new_ids(&as_value, data),
+            "decoded as sent and as a Value, the run validates differently"
+        );
+        match outcome {
             Err(errors) => {
                 assert!(!errors.is_empty(), "rejected without a reason");
                 for e in &errors {
@@ -114,6 +129,36 @@ pub fn run_body(data: &[u8]) {
             }
         }
     }
+}
+
+/// An outcome as text, each id the validator made up (none in `data`) blanked: two validations
+/// of one body make up different ones.
+fn without_new_ids(
+    outcome: &Result<crate::model::input::Parsed, Vec<crate::model::FieldError>>,
+    data: &[u8],
+) -> String {
+    let text = format!("{outcome:?}");
+    let sent = String::from_utf8_lossy(data).to_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    // Ids print as hyphenated lowercase: 36 characters.
+    while let Some(at) = rest.find(|c: char| c.is_ascii_hexdigit()) {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        match rest.get(..36).map(uuid::Uuid::try_parse) {
+            Some(Ok(id)) if !sent.contains(&id.to_string()) => {
+                out.push_str("(new id)");
+                rest = &rest[36..];
+            }
+            _ => {
+                let len = rest.chars().next().map_or(1, char::len_utf8);
+                out.push_str(&rest[..len]);
+                rest = &rest[len..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `POST /v1/traces`: protobuf and JSON decoding, then the mapping (docs/api.md, OpenTelemetry).

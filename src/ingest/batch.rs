@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ValidationErrors};
-use crate::model::input::parse_run;
+use crate::model::input::{RawBatch, RawRun, RawRuns, parse_run};
 use crate::model::{FieldError, NewRun};
 use crate::openapi::{BatchIn, Unavailable};
 
@@ -69,22 +69,22 @@ enum Entry {
 }
 
 /// The runs of a batch body, or the one problem that makes it no batch.
-fn batch_runs(value: Value, max: usize) -> Result<Vec<Value>, ApiError> {
+fn batch_runs(batch: RawBatch, max: usize) -> Result<Vec<RawRun>, ApiError> {
     let runs_loc = vec![Value::from("body"), Value::from("runs")];
     let problem = |kind: &str, loc: Vec<Value>, msg: String| {
         Err(ApiError::validation(vec![FieldError::new(kind, loc, msg)]))
     };
-    let raw_runs = match value {
-        Value::Object(mut obj) => match obj.remove("runs") {
-            Some(Value::Array(items)) => items,
-            None | Some(Value::Null) => {
+    let raw_runs = match batch {
+        RawBatch::Object { runs } => match runs {
+            Some(RawRuns::List(runs)) => runs,
+            None | Some(RawRuns::Other(Value::Null)) => {
                 return problem("missing", runs_loc, "Field required".into());
             }
-            Some(_) => {
+            Some(RawRuns::Other(_)) => {
                 return problem("list_type", runs_loc, "Input should be a valid list".into());
             }
         },
-        _ => {
+        RawBatch::Other(_) => {
             return problem(
                 "model_attributes_type",
                 vec![Value::from("body")],
@@ -110,8 +110,8 @@ async fn ingest_batch(
     payload: web::Payload,
     state: &IngestState,
 ) -> Result<HttpResponse, ApiError> {
-    let (value, _body) = body::read_json(req, payload, &state.bodies).await?;
-    let raw_runs = batch_runs(value, state.config.ingest.max_batch_runs)?;
+    let (batch, _body) = body::read_json::<RawBatch>(req, payload, &state.bodies).await?;
+    let raw_runs = batch_runs(batch, state.config.ingest.max_batch_runs)?;
 
     let mut run_ids: Vec<Option<String>> = Vec::with_capacity(raw_runs.len());
     let mut entries = Vec::with_capacity(raw_runs.len());
@@ -119,7 +119,7 @@ async fn ingest_batch(
     let mut position: HashMap<Uuid, usize> = HashMap::new();
     let mut redacted = 0;
     for (i, raw) in raw_runs.into_iter().enumerate() {
-        run_ids.push(raw.get("run_id").and_then(Value::as_str).map(str::to_owned));
+        run_ids.push(raw.run_id().map(str::to_owned));
         let loc = vec![Value::from("body"), Value::from("runs"), Value::from(i)];
         match parse_run(raw, loc, &state.rules) {
             Err(errors) => entries.push(Entry::Invalid(errors)),

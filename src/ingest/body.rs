@@ -183,13 +183,15 @@ pub enum Refused {
     NotJson(Detail),
 }
 
-/// The body as JSON (required by `Content-Type`, a missing one read as JSON), with its share of
-/// the in-flight budget: hold it while the value lives.
-pub async fn read_json(
+/// The body as JSON (required by `Content-Type`, a missing one read as JSON), decoded as `T` (a
+/// `serde_json::Value`, or a type that decodes any JSON as one would, such as
+/// [`crate::model::input::RawRun`]), with its share of the in-flight budget: hold it while the
+/// value lives.
+pub async fn read_json<T: serde::de::DeserializeOwned + Send + 'static>(
     req: &HttpRequest,
     payload: Payload,
     limits: &BodyLimits,
-) -> Result<(serde_json::Value, Body), ApiError> {
+) -> Result<(T, Body), ApiError> {
     require_json(req)?;
     let body = read_body(req, payload, limits).await?;
     let bytes = body.bytes.clone();

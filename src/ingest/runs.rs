@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::db::read;
 use crate::error::{ApiError, ValidationErrors};
 use crate::extract::{RunId, RunIdRefused};
-use crate::model::input::{Parsed, parse_run};
+use crate::model::input::{Parsed, RawRun, parse_run};
 use crate::model::output::RunOut;
 use crate::openapi::{RunIn, Unavailable};
 
@@ -72,7 +72,7 @@ async fn ingest_one(
     payload: web::Payload,
     state: &IngestState,
 ) -> Result<HttpResponse, ApiError> {
-    let (value, body) = body::read_json(req, payload, &state.bodies)
+    let (value, body) = body::read_json::<RawRun>(req, payload, &state.bodies)
         .await
         .inspect_err(|_| record_invalid(1))?;
     let rules = state.rules;

@@ -380,9 +380,13 @@ impl JsonText {
         }
         // Structs of strings, ids, finite numbers and `Value`s always serialize; were one not
         // to, dropping the items quietly would lose them: this fails loudly instead.
-        let text = serde_json::to_string(&items)
+        // Sized for a typical item (about 200 bytes), instead of growing from 128 bytes.
+        let mut text = Vec::with_capacity(256 * items.len());
+        serde_json::to_writer(&mut text, &items)
             .unwrap_or_else(|e| unreachable!("a run's items serialize as JSON: {e}"));
-        Some(JsonText(text))
+        Some(JsonText(String::from_utf8(text).unwrap_or_else(|e| {
+            unreachable!("serde_json writes UTF-8: {e}")
+        })))
     }
 }
 

@@ -7,7 +7,8 @@ use std::collections::HashSet;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use super::fields::{Loc, Object, Text, Validator};
+use super::fields::{Field, Item, Loc, Object, Text, Validator};
+use super::raw::{RawItem, RawItems};
 use super::shape::json_size_over;
 use crate::model::behaviour::{
     BLOCKED_METADATA_KEYS, DECISION_TYPES, MAX_METADATA_STRING_CHARS, NewDecision, NewSignal,
@@ -22,19 +23,28 @@ const MAX_CANDIDATE_CHARS: usize = 200;
 type Kinds = &'static [(&'static str, &'static [&'static str])];
 
 impl Validator {
-    /// The items of the list `key` of a run (at most as many as steps may be), each validated by
-    /// `item` at its place.
+    /// The items of a run's list at `field` (at most as many as steps may be), each validated
+    /// by `item` at its place.
     pub(super) fn items<T>(
         &mut self,
-        obj: &mut Object,
-        key: &str,
+        field: &Field,
+        raw: Option<RawItems>,
         step_ids: &HashSet<Uuid>,
-        item: fn(&mut Validator, Value, &[Value], &HashSet<Uuid>) -> Option<T>,
+        item: fn(&mut Validator, RawItem, &[Value], &HashSet<Uuid>) -> Option<T>,
     ) -> Option<Vec<T>> {
-        let raw = self.list(obj, key);
+        let raw: Vec<RawItem> = match raw {
+            None | Some(RawItems::Other(Value::Null)) => Vec::new(),
+            Some(RawItems::List(items)) => items,
+            Some(RawItems::Other(Value::Array(items))) => {
+                items.into_iter().map(RawItem::Other).collect()
+            }
+            Some(RawItems::Other(_)) => {
+                return self.invalid(field, "list_type", "Input should be a valid list");
+            }
+        };
         if raw.len() > self.rules.max_steps {
             return self.invalid(
-                &obj.at(key),
+                field,
                 "too_long",
                 format!(
                     "List should have at most {} items (ingest.max_steps_per_run), not {}",
@@ -43,21 +53,30 @@ impl Validator {
                 ),
             );
         }
+        let key = field.key();
         let items: Vec<Option<T>> = raw
             .into_iter()
             .enumerate()
-            .map(|(i, value)| item(self, value, &[Value::from(key), Value::from(i)], step_ids))
+            .map(|(i, raw)| item(self, raw, &[Value::from(key), Value::from(i)], step_ids))
             .collect();
         items.into_iter().collect()
     }
 
+    /// An item's object: its decoded fields, or the object it is.
+    fn item_object<'p>(&mut self, item: RawItem, path: &'p [Value]) -> Option<Object<'p>> {
+        match item {
+            RawItem::Fields(slots) => Some(Object::slots(path, slots)),
+            RawItem::Other(value) => self.object(value, path),
+        }
+    }
+
     pub(super) fn decision(
         &mut self,
-        value: Value,
+        item: RawItem,
         path: &[Value],
         step_ids: &HashSet<Uuid>,
     ) -> Option<NewDecision> {
-        let mut obj = self.object(value, path)?;
+        let mut obj = self.item_object(item, path)?;
         let decision_id = self.uuid(&mut obj, "decision_id");
         let step_id = self.step_of_run(&mut obj, step_ids);
         let (decision_type, reason_code) =
@@ -85,11 +104,11 @@ impl Validator {
 
     pub(super) fn signal(
         &mut self,
-        value: Value,
+        item: RawItem,
         path: &[Value],
         step_ids: &HashSet<Uuid>,
     ) -> Option<NewSignal> {
-        let mut obj = self.object(value, path)?;
+        let mut obj = self.item_object(item, path)?;
         let signal_id = self.uuid(&mut obj, "signal_id");
         let step_id = self.step_of_run(&mut obj, step_ids);
         let (signal_type, signal_code) =
@@ -184,16 +203,11 @@ impl Validator {
         }
         let mut names = Vec::with_capacity(items.len());
         let mut all_valid = true;
-        let field = field.loc();
-        for (i, item) in items.into_iter().enumerate() {
-            let mut holder = Map::new();
-            holder.insert(i.to_string(), item);
-            let mut one = Object::new(&field, holder);
-            match self.identifier(
-                &mut one,
-                &i.to_string(),
-                Text::required(1, MAX_CANDIDATE_CHARS),
-            ) {
+        for (index, item) in items.into_iter().enumerate() {
+            let at = Item { list: field, index };
+            let text = Text::required(1, MAX_CANDIDATE_CHARS);
+            // (A null item is no string, as pydantic says of a `None` in a `list[str]`.)
+            match self.identifier_at(&at, Some(item), text) {
                 Some(name) => names.push(name),
                 None => all_valid = false,
             }

@@ -22,13 +22,30 @@ pub(super) struct Validator {
 /// An object under validation: where it sits, and its fields not taken yet.
 pub(super) struct Object<'p> {
     path: &'p [Value],
-    fields: Map<String, Value>,
+    fields: Fields,
+}
+
+/// An object's fields: a map of them, or the known ones decoded into [`Slots`].
+enum Fields {
+    Map(Map<String, Value>),
+    Slots(Box<Slots>),
 }
 
 impl<'p> Object<'p> {
     /// The object of `fields` at `path`.
     pub(super) fn new(path: &'p [Value], fields: Map<String, Value>) -> Object<'p> {
-        Object { path, fields }
+        Object {
+            path,
+            fields: Fields::Map(fields),
+        }
+    }
+
+    /// The object of the fields decoded into `slots`, at `path`.
+    pub(super) fn slots(path: &'p [Value], slots: Box<Slots>) -> Object<'p> {
+        Object {
+            path,
+            fields: Fields::Slots(slots),
+        }
     }
 
     /// Where its field `key` sits.
@@ -47,9 +64,20 @@ impl<'p> Object<'p> {
         }
     }
 
-    /// The fields not taken yet, each where it sits.
+    /// The fields not taken yet, each where it sits, in key order (of [`Slots`], the known
+    /// fields only: they keep no other).
     pub(super) fn rest(&self) -> Vec<Vec<Value>> {
-        self.fields.keys().map(|key| self.at(key)).collect()
+        match &self.fields {
+            Fields::Map(map) => map.keys().map(|key| self.at(key)).collect(),
+            Fields::Slots(slots) => {
+                let mut keys: Vec<&str> = (slots.names.iter().zip(&slots.values))
+                    .filter(|(_, value)| value.is_some())
+                    .map(|(name, _)| *name)
+                    .collect();
+                keys.sort_unstable();
+                keys.into_iter().map(|key| self.at(key)).collect()
+            }
+        }
     }
 
     /// Takes its field `key` out: where it sits, and its value (`None` when absent or null).
@@ -57,10 +85,45 @@ impl<'p> Object<'p> {
     where
         'p: 'k,
     {
-        (
-            self.field(key),
-            self.fields.remove(key).filter(|v| !v.is_null()),
-        )
+        let value = match &mut self.fields {
+            Fields::Map(map) => map.remove(key),
+            Fields::Slots(slots) => slots.take(key),
+        };
+        (self.field(key), value.filter(|v| !v.is_null()))
+    }
+}
+
+/// The most fields [`Slots`] hold.
+const MAX_SLOTS: usize = 8;
+
+/// An object's known fields, decoded straight into their places: no map of keys is built for
+/// it (`super::raw`: each of a run's decisions and quality signals). The fields it does not
+/// know are left out, as the validator never reads them.
+#[derive(Clone, Debug)]
+pub struct Slots {
+    names: &'static [&'static str],
+    values: [Option<Value>; MAX_SLOTS],
+}
+
+impl Slots {
+    /// No value yet for any of the fields `names` (at most [`MAX_SLOTS`]).
+    pub(super) fn new(names: &'static [&'static str]) -> Slots {
+        assert!(names.len() <= MAX_SLOTS, "at most {MAX_SLOTS} slots");
+        Slots {
+            names,
+            values: [const { None }; MAX_SLOTS],
+        }
+    }
+
+    /// Sets the field at `place` (a later one of the same key replaces it, as in a map).
+    pub(super) fn set(&mut self, place: usize, value: Value) {
+        self.values[place] = Some(value);
+    }
+
+    fn take(&mut self, key: &str) -> Option<Value> {
+        let place = self.names.iter().position(|name| *name == key);
+        debug_assert!(place.is_some(), "{key} is not one of {:?}", self.names);
+        self.values[place?].take()
     }
 }
 
@@ -71,6 +134,13 @@ impl<'p> Object<'p> {
 pub(super) struct Field<'a> {
     path: &'a [Value],
     key: &'a str,
+}
+
+impl<'a> Field<'a> {
+    /// Its key.
+    pub(super) fn key(&self) -> &'a str {
+        self.key
+    }
 }
 
 /// A location: what an error's `loc` is made from.
@@ -84,6 +154,22 @@ impl Loc for Field<'_> {
         let mut loc = Vec::with_capacity(self.path.len() + 1);
         loc.extend_from_slice(self.path);
         loc.push(Value::from(self.key));
+        loc
+    }
+}
+
+/// Where an item of a list sits: the list's place and the item's index, made into a location
+/// only when needed.
+#[derive(Clone, Copy)]
+pub(super) struct Item<'a> {
+    pub(super) list: Field<'a>,
+    pub(super) index: usize,
+}
+
+impl Loc for Item<'_> {
+    fn loc(&self) -> Vec<Value> {
+        let mut loc = self.list.loc();
+        loc.push(Value::from(self.index));
         loc
     }
 }
@@ -176,7 +262,7 @@ impl Validator {
 
     pub(super) fn object<'p>(&mut self, value: Value, path: &'p [Value]) -> Option<Object<'p>> {
         match value {
-            Value::Object(fields) => Some(Object { path, fields }),
+            Value::Object(fields) => Some(Object::new(path, fields)),
             _ => self.invalid(
                 path,
                 "model_attributes_type",
@@ -189,11 +275,21 @@ impl Validator {
     /// a session or user id):
     /// a string without control characters, which would forge log lines and terminal output.
     pub(super) fn identifier(&mut self, obj: &mut Object, key: &str, text: Text) -> Option<String> {
-        let mut value = self.string(obj, key, text)?;
-        let field = obj.field(key);
+        let (field, value) = obj.take(key);
+        self.identifier_at(&field, value, text)
+    }
+
+    /// [`Validator::identifier`] of `value`, which sits at `at`.
+    pub(super) fn identifier_at(
+        &mut self,
+        at: &impl Loc,
+        value: Option<Value>,
+        text: Text,
+    ) -> Option<String> {
+        let mut value = self.string_at(at, value, text)?;
         if value.chars().any(char::is_control) {
             self.error(
-                &field,
+                at,
                 "string_control_character",
                 "String should not contain control characters (newlines, tabs, escapes)",
             );
@@ -202,7 +298,7 @@ impl Validator {
         // Names and codes are free text too: a credential in one is refused or redacted.
         let base = &self.loc;
         self.scan.text_at(&mut value, self.rules.privacy, || {
-            [base.clone(), field.loc()].concat()
+            [base.clone(), at.loc()].concat()
         });
         if value.chars().count() > text.max {
             // (`[REDACTED]` is longer than the shortest secret it replaces.)
@@ -213,12 +309,17 @@ impl Validator {
 
     /// A string field: `None` when absent (an error if required) or invalid.
     pub(super) fn string(&mut self, obj: &mut Object, key: &str, text: Text) -> Option<String> {
-        let Text { min, max, required } = text;
         let (field, value) = obj.take(key);
+        self.string_at(&field, value, text)
+    }
+
+    /// [`Validator::string`] of `value`, which sits at `at`.
+    fn string_at(&mut self, at: &impl Loc, value: Option<Value>, text: Text) -> Option<String> {
+        let Text { min, max, required } = text;
         match value {
             None => {
                 if required {
-                    self.error(&field, "missing", "Field required");
+                    self.error(at, "missing", "Field required");
                 }
                 None
             }
@@ -226,13 +327,13 @@ impl Validator {
                 let len = s.chars().count();
                 if s.contains('\0') {
                     self.invalid(
-                        &field,
+                        at,
                         "string_nul",
                         "String should not contain the NUL character (\\u0000)",
                     )
                 } else if len < min {
                     self.invalid(
-                        &field,
+                        at,
                         "string_too_short",
                         format!(
                             "String should have at least {min} character{}",
@@ -241,7 +342,7 @@ impl Validator {
                     )
                 } else if len > max {
                     self.invalid(
-                        &field,
+                        at,
                         "string_too_long",
                         format!("String should have at most {max} characters"),
                     )
@@ -249,7 +350,7 @@ impl Validator {
                     Some(s)
                 }
             }
-            Some(_) => self.invalid(&field, "string_type", "Input should be a valid string"),
+            Some(_) => self.invalid(at, "string_type", "Input should be a valid string"),
         }
     }
 

@@ -5,6 +5,7 @@ mod baseline;
 mod behaviour;
 mod fields;
 mod price;
+mod raw;
 mod rules;
 mod run;
 mod shape;
@@ -17,6 +18,7 @@ use super::privacy::{Rule, Scan};
 pub use baseline::parse_baseline;
 use fields::Validator;
 pub use price::parse_price;
+pub use raw::{RawBatch, RawItem, RawItems, RawRun, RawRuns};
 pub use rules::Rules;
 pub use shape::{Shape, json_size, json_size_over};
 
@@ -36,10 +38,15 @@ pub struct Parsed {
     pub redacted: u32,
 }
 
-/// Validates one run; `loc` is where it sits (`["body"]`, or `["body", "runs", 3]` in a batch).
-pub fn parse_run(value: Value, loc: Vec<Value>, rules: &Rules) -> Result<Parsed, Vec<FieldError>> {
+/// Validates one run (a [`RawRun`] as decoded from a body, or a `Value`); `loc` is where it sits
+/// (`["body"]`, or `["body", "runs", 3]` in a batch).
+pub fn parse_run(
+    run: impl Into<RawRun>,
+    loc: Vec<Value>,
+    rules: &Rules,
+) -> Result<Parsed, Vec<FieldError>> {
     let mut v = Validator::new(loc, rules);
-    let run = v.run(value);
+    let run = v.run(run.into());
     let (errors, redacted) = v.finish();
     match run {
         Some(run) if errors.is_empty() => Ok(Parsed { run, redacted }),
@@ -59,8 +66,8 @@ pub fn parse_span_behaviour(
     let mut v = Validator::new(Vec::new(), rules);
     let steps = std::collections::HashSet::from([step_id]);
     let item = match signal {
-        false => v.decision(value, &[], &steps).map(Behaviour::Decision),
-        true => v.signal(value, &[], &steps).map(Behaviour::Signal),
+        false => (v.decision(RawItem::Other(value), &[], &steps)).map(Behaviour::Decision),
+        true => (v.signal(RawItem::Other(value), &[], &steps)).map(Behaviour::Signal),
     };
     let (errors, redacted) = v.finish();
     match item {
@@ -360,6 +367,23 @@ mod tests {
         assert_eq!(
             parsed.map(|p| (p.redacted, p.run.failures[0].message.clone())),
             Ok((1, "bad key [REDACTED]".to_owned()))
+        );
+    }
+
+    #[test]
+    fn a_bad_candidate_is_named_by_its_index_as_pydantic_does() {
+        let mut body = run(vec![]);
+        body["decisions"] = json!([{"decision_type": "tool_selection", "selected": "a",
+            "reason_code": "fresh_data_required", "candidates": ["ok", "x".repeat(201), null, 5, "a\nb"]}]);
+        let at = |i: usize| format!(r#"["body","decisions",0,"candidates",{i}]"#);
+        assert_eq!(
+            errors(body),
+            [
+                error(&at(1), "string_too_long"),
+                error(&at(2), "string_type"),
+                error(&at(3), "string_type"),
+                error(&at(4), "string_control_character"),
+            ]
         );
     }
 

@@ -9,12 +9,24 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::fields::{Loc, Object, Text, Validator};
+use super::raw::{RawItems, RawRun};
 use super::shape::{Shape, find_nul, json_size_over};
 use crate::model::{FailureType, NewFailure, NewRun, NewStep, RunStatus, StepType};
 
 impl Validator {
-    pub(super) fn run(&mut self, value: Value) -> Option<NewRun> {
-        let mut obj = self.object(value, &[])?;
+    pub(super) fn run(&mut self, raw: RawRun) -> Option<NewRun> {
+        let (mut obj, decisions, quality_signals) = match raw {
+            RawRun::Object {
+                fields,
+                decisions,
+                quality_signals,
+            } => (Object::new(&[], fields), decisions, quality_signals),
+            RawRun::Other(value) => (self.object(value, &[])?, None, None),
+        };
+        // (Of a run decoded as a `Value`, they are still among its fields.)
+        let decisions = decisions.or_else(|| obj.take("decisions").1.map(RawItems::Other));
+        let quality_signals =
+            quality_signals.or_else(|| obj.take("quality_signals").1.map(RawItems::Other));
         let run_id = self.uuid(&mut obj, "run_id");
         let agent_id = self.identifier(&mut obj, "agent_id", Text::required(1, 255));
         let agent_version = self.identifier(&mut obj, "agent_version", Text::required(1, 100));
@@ -61,10 +73,15 @@ impl Validator {
             .into_iter()
             .map(|(path, f)| self.failure(f, &path, &declared_ids))
             .collect();
-        let decisions = self.items(&mut obj, "decisions", &declared_ids, Validator::decision);
+        let decisions = self.items(
+            &obj.field("decisions"),
+            decisions,
+            &declared_ids,
+            Validator::decision,
+        );
         let quality_signals = self.items(
-            &mut obj,
-            "quality_signals",
+            &obj.field("quality_signals"),
+            quality_signals,
             &declared_ids,
             Validator::signal,
         );
