@@ -411,4 +411,147 @@ mod tests {
             assert!(replay(target, check) > 0, "{target} has no inputs");
         }
     }
+
+    /// Choices for a decision's or signal's fields, as JSON text: valid, null, of the wrong
+    /// type, out of bounds, with a control character, a credential, an escape.
+    const VALUES: &[&str] = &[
+        r#""tool_selection""#,
+        r#""fresh_data_required""#,
+        r#""schema_valid""#,
+        r#""full_match""#,
+        r#""search_orders""#,
+        r#""sk-aaaaaaaaaaaaaaaaaaaaaaaaaa""#,
+        r#""a\u0007b""#,
+        r#""se\u0061rch""#,
+        r#""""#,
+        "null",
+        "true",
+        "0",
+        "1",
+        "0.5",
+        "1.5",
+        "-1",
+        r#""0.25""#,
+        r#""yes""#,
+        "1e400",
+        r#"["a", "b"]"#,
+        r#"["a", 1]"#,
+        r#"{"budget_ms": 800}"#,
+        r#"{"prompt": "x"}"#,
+        r#"{"nested": {"a": 1}}"#,
+        r#"{"k": "sk-aaaaaaaaaaaaaaaaaaaaaaaaaa"}"#,
+        r#""11111111-1111-4111-8111-111111111111""#,
+        r#""22222222-2222-4222-8222-222222222222""#,
+        r#""not-a-uuid""#,
+    ];
+
+    /// Keys an item may carry: the known ones, spelled plainly or escaped, and unknown ones.
+    const KEYS: &[&str] = &[
+        "decision_id",
+        "step_id",
+        "decision_type",
+        "selected",
+        "reason_code",
+        "candidates",
+        "confidence",
+        "metadata",
+        "signal_id",
+        "signal_type",
+        "signal_code",
+        "value",
+        "weight",
+        r"decision\u005ftype",
+        "extra",
+        "$serde",
+    ];
+
+    /// A small deterministic generator (no crate needed for this).
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((self.0 >> 33) % n as u64) as usize
+        }
+    }
+
+    fn item(rng: &mut Lcg, valid: &str) -> String {
+        match rng.below(8) {
+            0 => VALUES[rng.below(VALUES.len())].to_owned(),
+            1..=3 => valid.to_owned(),
+            _ => {
+                // A valid item with fields changed, added, repeated or left out.
+                let mut fields: Vec<String> = valid
+                    .trim_matches(|c| c == '{' || c == '}')
+                    .split(", ")
+                    .filter(|_| rng.below(6) != 0)
+                    .map(str::to_owned)
+                    .collect();
+                for _ in 0..rng.below(4) {
+                    let key = KEYS[rng.below(KEYS.len())];
+                    let value = VALUES[rng.below(VALUES.len())];
+                    fields.insert(rng.below(fields.len() + 1), format!(r#""{key}": {value}"#));
+                }
+                format!("{{{}}}", fields.join(", "))
+            }
+        }
+    }
+
+    fn list(rng: &mut Lcg, valid: &str) -> String {
+        match rng.below(10) {
+            0 => VALUES[rng.below(VALUES.len())].to_owned(),
+            _ => {
+                let items: Vec<String> = (0..rng.below(4)).map(|_| item(rng, valid)).collect();
+                format!("[{}]", items.join(", "))
+            }
+        }
+    }
+
+    /// Runs with decisions and signals of every shape validate alike decoded as sent
+    /// (`model::input::RawRun`, their items into slots) and decoded as a `Value` ([`run_body`]
+    /// panics when they do not), in every privacy mode.
+    #[test]
+    fn items_validate_alike_decoded_into_slots_or_as_values() {
+        let decision = r#"{"decision_type": "tool_selection", "selected": "search_orders", "reason_code": "fresh_data_required", "candidates": ["search_orders","cache"], "confidence": 0.82, "step_id": "11111111-1111-4111-8111-111111111111", "metadata": {"budget_ms": 800}}"#;
+        let signal = r#"{"signal_type": "schema_valid", "signal_code": "full_match", "value": true, "weight": 0.9, "step_id": "11111111-1111-4111-8111-111111111111", "metadata": {"tokens": 1840}}"#;
+        let mut rng = Lcg(17);
+        let mut stored_with_items = 0;
+        for _ in 0..2000 {
+            let mut fields = vec![
+                r#""agent_id": "a", "agent_version": "1", "status": "success""#.to_owned(),
+                r#""started_at": "2024-01-01T00:00:00Z""#.to_owned(),
+                r#""steps": [{"step_id": "11111111-1111-4111-8111-111111111111", "seq": 0, "step_type": "llm", "name": "s", "latency_ms": 1, "started_at": "2024-01-01T00:00:00Z", "ended_at": "2024-01-01T00:00:01Z"}]"#.to_owned(),
+            ];
+            for _ in 0..rng.below(4) {
+                let (key, valid) = match rng.below(2) {
+                    0 => ("decisions", decision),
+                    _ => ("quality_signals", signal),
+                };
+                fields.push(format!(r#""{key}": {}"#, list(&mut rng, valid)));
+            }
+            let body = format!("{{{}}}", fields.join(", "));
+            super::run_body(body.as_bytes());
+            let rules = crate::model::input::Rules {
+                max_steps: 10,
+                max_metadata_depth: 4,
+                max_metadata_bytes: 1000,
+                max_string_chars: 500,
+                privacy: crate::model::privacy::PrivacyMode::Reject,
+            };
+            // (Some bodies are no JSON: a number out of range.)
+            let raw = serde_json::from_str::<crate::model::input::RawRun>(&body);
+            if let Ok(Ok(p)) = raw.map(|raw| crate::model::input::parse_run(raw, vec![], &rules)) {
+                stored_with_items +=
+                    usize::from(!p.run.decisions.is_empty() || !p.run.quality_signals.is_empty());
+            }
+        }
+        // The generator reaches valid items as well as every kind of refusal.
+        assert!(
+            stored_with_items > 100,
+            "{stored_with_items} valid runs with items"
+        );
+    }
 }

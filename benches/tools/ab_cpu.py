@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Server and PostgreSQL CPU per run of two builds, alternated (docs/performance.md); or, with
 ITEMS=1, of one build (NEW_BIN) without and with 3 decisions and 3 signals on every run (the load
-bench's `add_behaviour`), issue 17's comparison with the client's CPU and the bench's scatter out.
+bench's `add_behaviour`), issue 17's comparison with the client's CPU and the bench's scatter out;
+or, with ITEMS=both, of two builds with those items on every run of both.
 
 Starts `serve --role all` of each build on the same database, posts pre-built batch bodies of 100
 fresh runs (10 steps each, the load bench's models) from this client to one build at a time, in
@@ -20,6 +21,8 @@ import json, os, random, statistics, subprocess, sys, threading, time, urllib.re
 
 DB = os.environ["DATABASE_URL"]
 ITEMS = os.environ.get("ITEMS") == "1"
+# ITEMS=both: two builds (BASE_BIN, NEW_BIN) as without ITEMS, the items on every run of both.
+BOTH = os.environ.get("ITEMS") == "both"
 NEW_BIN = os.environ.get("NEW_BIN", "target/release/agenttracer")
 BINS = {"base": NEW_BIN if ITEMS else os.environ["BASE_BIN"], "new": NEW_BIN}
 LABELS = {"base": "without items", "new": "with items"} if ITEMS else {"base": "base", "new": "new"}
@@ -97,7 +100,7 @@ def main():
         order = ["base", "new", "new", "base"] * ROUNDS
         def body(name):
             runs = [run() for _ in range(100)]
-            if ITEMS and name == "new":
+            if BOTH or (ITEMS and name == "new"):
                 runs = [with_items(r) for r in runs]
             return json.dumps({"runs": runs}).encode()
 

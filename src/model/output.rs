@@ -2,6 +2,8 @@
 //! its steps (by seq), failures, decisions and quality signals, always arrays, every `metadata`
 //! an object.
 
+use std::borrow::Cow;
+
 use diesel::Queryable;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::pg::{Pg, PgValue};
@@ -23,11 +25,11 @@ pub struct RunOut {
     pub agent_version: String,
     pub environment: String,
     pub status: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "super::timestamp::rfc3339::serialize")]
     pub started_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339::option")]
+    #[serde(serialize_with = "super::timestamp::rfc3339::option::serialize")]
     pub ended_at: Option<OffsetDateTime>,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "super::timestamp::rfc3339::serialize")]
     pub created_at: OffsetDateTime,
     /// How it arrived: `native` (`/v1/runs`) or `otlp` (`/v1/traces`, gRPC).
     pub source: String,
@@ -54,16 +56,20 @@ pub struct DecisionOut {
     pub decision_id: Uuid,
     pub run_id: Uuid,
     pub step_id: Option<Uuid>,
-    pub decision_type: String,
+    #[diesel(deserialize_as = String)]
+    #[schema(value_type = String)]
+    pub decision_type: Cow<'static, str>,
     pub selected: String,
-    pub reason_code: String,
+    #[diesel(deserialize_as = String)]
+    #[schema(value_type = String)]
+    pub reason_code: Cow<'static, str>,
     pub confidence: Option<f32>,
     /// Always an object of flat values; `candidates`, when sent, is a list here.
     #[schema(value_type = Object)]
     pub metadata: RawJson,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "super::timestamp::rfc3339::serialize")]
     pub recorded_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "super::timestamp::rfc3339::serialize")]
     pub created_at: OffsetDateTime,
 }
 
@@ -73,15 +79,19 @@ pub struct SignalOut {
     pub signal_id: Uuid,
     pub run_id: Uuid,
     pub step_id: Option<Uuid>,
-    pub signal_type: String,
-    pub signal_code: String,
+    #[diesel(deserialize_as = String)]
+    #[schema(value_type = String)]
+    pub signal_type: Cow<'static, str>,
+    #[diesel(deserialize_as = String)]
+    #[schema(value_type = String)]
+    pub signal_code: Cow<'static, str>,
     pub value: bool,
     pub weight: Option<f32>,
     #[schema(value_type = Object)]
     pub metadata: RawJson,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "super::timestamp::rfc3339::serialize")]
     pub recorded_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "super::timestamp::rfc3339::serialize")]
     pub created_at: OffsetDateTime,
 }
 
@@ -96,14 +106,14 @@ pub struct StepOut {
     pub step_type: String,
     pub name: String,
     pub latency_ms: i32,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "super::timestamp::rfc3339::serialize")]
     pub started_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "super::timestamp::rfc3339::serialize")]
     pub ended_at: OffsetDateTime,
     /// Always an object.
     #[schema(value_type = Object)]
     pub metadata: RawJson,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "super::timestamp::rfc3339::serialize")]
     pub created_at: OffsetDateTime,
     /// The span's id (hex) for OTLP steps.
     pub span_id: Option<String>,
@@ -172,7 +182,7 @@ pub struct FailureOut {
     pub failure_type: String,
     pub failure_code: String,
     pub message: String,
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(serialize_with = "super::timestamp::rfc3339::serialize")]
     pub created_at: OffsetDateTime,
     /// Ours: what the client sent beside the code (an object; `{}` when nothing). An OTLP
     /// failure keeps the `error.type`, `exception.type` or HTTP status it was given, as sent.

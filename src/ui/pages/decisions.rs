@@ -49,9 +49,9 @@ impl RunBehaviour {
                 .decisions
                 .iter()
                 .map(|d| DecisionView {
-                    decision_type: d.decision_type.clone(),
+                    decision_type: d.decision_type.to_string(),
                     selected: d.selected.clone(),
-                    reason_code: d.reason_code.clone(),
+                    reason_code: d.reason_code.to_string(),
                     confidence: percent(d.confidence),
                     candidates: candidates(d.metadata.get(), &d.selected),
                     step: step(d.step_id),
@@ -61,8 +61,8 @@ impl RunBehaviour {
                 .quality_signals
                 .iter()
                 .map(|q| SignalView {
-                    signal_type: q.signal_type.clone(),
-                    signal_code: q.signal_code.clone(),
+                    signal_type: q.signal_type.to_string(),
+                    signal_code: q.signal_code.to_string(),
                     value: q.value,
                     weight: percent(q.weight),
                     step: step(q.step_id),
