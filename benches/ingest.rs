@@ -2,6 +2,10 @@
 //! decoding and mapping an OTLP export request. `cargo bench --bench ingest` prints the time per
 //! run (per request of 10 traces x 11 spans for OTLP).
 
+// (Its table label, `BEHAVIOUR`, is the load bench's.)
+#[allow(dead_code)]
+#[path = "load/items.rs"]
+mod items;
 #[path = "../tests/support/otlp.rs"]
 mod otlp;
 
@@ -23,22 +27,10 @@ fn run_body() -> Vec<u8> {
 }
 
 /// [`run_body`] with the decisions and quality signals the load bench adds to every run
-/// (`benches/load/data.rs`, `add_behaviour`): issue 17's ingest cost of behaviour.
+/// (`benches/load/items.rs`): issue 17's ingest cost of behaviour.
 fn run_body_with_items() -> Vec<u8> {
     let mut body = run_value();
-    body["decisions"] = json!([
-        {"decision_type": "tool_selection", "selected": "search_orders", "reason_code": "fresh_data_required",
-         "candidates": ["search_orders", "order_cache"], "confidence": 0.82, "metadata": {"budget_ms": 800}},
-        {"decision_type": "retrieval_strategy", "selected": "hybrid", "reason_code": "hybrid_approach_needed",
-         "confidence": 0.7},
-        {"decision_type": "response_mode", "selected": "streaming", "reason_code": "streaming_requested"}
-    ]);
-    body["quality_signals"] = json!([
-        {"signal_type": "schema_valid", "signal_code": "full_match", "value": true, "weight": 0.9},
-        {"signal_type": "tool_success", "signal_code": "first_attempt", "value": true},
-        {"signal_type": "token_usage", "signal_code": "moderate_usage", "value": true,
-         "metadata": {"tokens": 1840}}
-    ]);
+    items::add_behaviour(&mut body);
     serde_json::to_vec(&body).unwrap_or_default()
 }
 

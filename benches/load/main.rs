@@ -33,6 +33,7 @@
 
 mod data;
 mod driver;
+mod items;
 mod latency;
 mod latency_only;
 #[path = "../../tests/support/otlp.rs"]

@@ -44,7 +44,7 @@ def run():
 
 
 def with_items(body):
-    """benches/load/data.rs `add_behaviour`, the same items."""
+    """benches/load/items.rs `add_behaviour`, the same items."""
     body["decisions"] = [
         {"decision_type": "tool_selection", "selected": "search_orders", "reason_code": "fresh_data_required",
          "candidates": ["search_orders", "order_cache"], "confidence": 0.82, "metadata": {"budget_ms": 800}},
